@@ -1,0 +1,55 @@
+# agent-rtc: `make demo` and `make test` are all a new machine needs (both run `make setup`).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+HOST ?= 127.0.0.1
+PORT ?= 7860
+export HOST PORT
+export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+# No update checks or downloads from wasm-pack: everything it needs is installed by setup.
+WASM_PACK := wasm-pack --log-level warn
+AGENT_BIN := target/debug/agent-rtc-agent
+
+.PHONY: setup build pkg agent demo test lint test-native test-browser test-e2e bench clean
+
+setup:
+	@scripts/setup.sh
+
+## The npm package in pkg/ (wasm-pack --target web, size-tuned release build).
+pkg: setup
+	$(WASM_PACK) build --target web --release --mode no-install --out-dir pkg
+	@scripts/package.sh
+
+build: pkg agent
+
+agent: setup
+	cargo build -p agent-rtc-agent
+
+demo: pkg agent
+	@scripts/demo.sh "$(AGENT_BIN)" "$(HOST)" "$(PORT)"
+
+lint: setup
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p agent-rtc --all-targets --target wasm32-unknown-unknown -- -D warnings
+
+test-native: setup
+	cargo test --workspace
+
+## Browser tests of the SDK (wasm-bindgen-test in headless Chromium) against a local agent.
+test-browser: agent
+	scripts/with-agent.sh "$(AGENT_BIN)" -- \
+	  $(WASM_PACK) test --headless --chrome --chromedriver /usr/bin/chromedriver --mode no-install
+
+## End-to-end tests in headless Chromium driven by playwright-core (official client, widget).
+test-e2e: pkg agent
+	AGENT_BIN="$(AGENT_BIN)" node --test tests/e2e/
+
+test: lint test-native test-browser test-e2e
+	@echo "make test: all suites passed"
+
+bench: pkg agent
+	AGENT_BIN="$(AGENT_BIN)" node tests/bench/connect.mjs
+
+clean:
+	rm -rf pkg test-output
+	cargo clean

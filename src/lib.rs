@@ -1,0 +1,18 @@
+//! agent-rtc: start a voice-agent session and connect to it over WebRTC from the browser.
+//!
+//! The modules at the top level are plain Rust (options, URLs, messages, the connection state
+//! machine, error mapping) and are tested natively; `web` translates between them and the browser.
+
+pub mod error;
+pub mod options;
+pub mod platform;
+pub mod session;
+pub mod url;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;
+
+/// The crate version, as `version()` returns it to JS.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The library name sent to bots in RTVI `client-ready`.
+pub const LIBRARY_NAME: &str = "agent-rtc";

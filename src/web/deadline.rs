@@ -1,0 +1,71 @@
+//! One budget for a whole call: the caller's `timeoutMs` and `signal` folded into a single
+//! `AbortController` that every request of the call listens to. Dropping it clears the timer and
+//! removes the listener on the caller's signal.
+
+use crate::error::{Error, ErrorCode, Phase};
+use gloo_events::EventListener;
+use gloo_timers::callback::Timeout;
+use std::cell::Cell;
+use std::rc::Rc;
+use web_sys::{AbortController, AbortSignal};
+
+pub struct Deadline {
+    controller: AbortController,
+    fired: Rc<Cell<Option<ErrorCode>>>,
+    timeout_ms: f64,
+    _timer: Timeout,
+    _listener: Option<EventListener>,
+}
+
+impl Deadline {
+    pub fn new(timeout_ms: f64, external: Option<&AbortSignal>) -> Result<Deadline, Error> {
+        let controller = AbortController::new()
+            .map_err(|_| Error::new(ErrorCode::Webrtc, "AbortController is unavailable"))?;
+        let fired = Rc::new(Cell::new(None));
+        let fire = {
+            let controller = controller.clone();
+            let fired = fired.clone();
+            move |code: ErrorCode| {
+                if fired.get().is_none() {
+                    fired.set(Some(code));
+                    controller.abort();
+                }
+            }
+        };
+        let millis = timeout_ms.clamp(1.0, i32::MAX as f64) as u32;
+        let timer = {
+            let fire = fire.clone();
+            Timeout::new(millis, move || fire(ErrorCode::Timeout))
+        };
+        let listener = external.map(|signal| {
+            let fire = fire.clone();
+            EventListener::once(signal, "abort", move |_| fire(ErrorCode::Aborted))
+        });
+        if external.is_some_and(AbortSignal::aborted) {
+            fire(ErrorCode::Aborted);
+        }
+        Ok(Deadline {
+            controller,
+            fired,
+            timeout_ms,
+            _timer: timer,
+            _listener: listener,
+        })
+    }
+
+    pub fn signal(&self) -> AbortSignal {
+        self.controller.signal()
+    }
+
+    /// The error to report when the budget ran out or the caller aborted, else `None`.
+    pub fn error(&self, phase: Phase) -> Option<Error> {
+        match self.fired.get()? {
+            ErrorCode::Timeout => Some(Error::timeout(phase, self.timeout_ms)),
+            _ => Some(Error::aborted(phase)),
+        }
+    }
+
+    pub fn check(&self, phase: Phase) -> Result<(), Error> {
+        self.error(phase).map_or(Ok(()), Err)
+    }
+}

@@ -1,0 +1,63 @@
+//! `startSession()`.
+
+use super::deadline::Deadline;
+use super::http::{send_json, Method};
+use super::json::options_to_json;
+use super::session::{session_data, Session, SessionData};
+use crate::error::{Error, Phase};
+use crate::options::{StartRequest, Transport};
+use crate::session::StartAnswer;
+use js_sys::Reflect;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::AbortSignal;
+
+/// Starts a voice-agent session: one POST to the platform's start API.
+#[wasm_bindgen(js_name = startSession)]
+pub async fn start_session(
+    #[wasm_bindgen(unchecked_param_type = "StartSessionOptions")] options: JsValue,
+) -> Result<Session, JsValue> {
+    let (request, signal) = read_start_options(&options, None)?;
+    let deadline = Deadline::new(request.timeout_ms, signal.as_ref())?;
+    let data = start(&request, &deadline).await?;
+    Ok(Session::new(data))
+}
+
+/// Options keys that are not JSON and are read separately.
+pub const NON_JSON_KEYS: [&str; 4] = ["signal", "session", "audio", "video"];
+
+pub fn read_start_options(
+    options: &JsValue,
+    default_transport: Option<Transport>,
+) -> Result<(StartRequest, Option<AbortSignal>), Error> {
+    let json = options_to_json(options, &NON_JSON_KEYS)?;
+    let request = StartRequest::from_options(&json, default_transport)?;
+    let signal = read_signal(options)?;
+    Ok((request, signal))
+}
+
+pub fn read_signal(options: &JsValue) -> Result<Option<AbortSignal>, Error> {
+    let value = Reflect::get(options, &"signal".into()).unwrap_or(JsValue::UNDEFINED);
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    value
+        .dyn_into::<AbortSignal>()
+        .map(Some)
+        .map_err(|_| Error::invalid("`signal` must be an AbortSignal"))
+}
+
+pub async fn start(request: &StartRequest, deadline: &Deadline) -> Result<SessionData, Error> {
+    let text = send_json(
+        Method::Post,
+        &request.start_url.to_string(),
+        &request.credentials,
+        request.body_json(),
+        deadline,
+        Phase::Start,
+        "start",
+    )
+    .await?;
+    let answer = StartAnswer::parse(&text).map_err(|e| e.redact(&request.credentials.secrets()))?;
+    Ok(session_data(request, answer))
+}

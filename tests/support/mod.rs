@@ -1,0 +1,85 @@
+//! Shared helpers for the browser tests: the local agent's address and its debug endpoints.
+#![allow(dead_code)]
+
+use js_sys::{Promise, Reflect};
+use serde_json::Value;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+/// Set by `scripts/with-agent.sh`, which starts a fresh local agent for the run.
+pub fn agent() -> &'static str {
+    option_env!("AGENT_RTC_TEST_AGENT").unwrap_or("http://127.0.0.1:7860")
+}
+
+pub fn api_key() -> &'static str {
+    option_env!("AGENT_RTC_TEST_KEY").unwrap_or("")
+}
+
+pub fn js(value: Value) -> JsValue {
+    agent_rtc::web::json_to_js(&value)
+}
+
+pub fn json(value: &JsValue) -> Value {
+    serde_wasm_bindgen::from_value(value.clone()).unwrap_or(Value::Null)
+}
+
+pub fn get(value: &JsValue, key: &str) -> JsValue {
+    Reflect::get(value, &key.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+pub fn set(target: &JsValue, key: &str, value: &JsValue) {
+    Reflect::set(target, &key.into(), value).expect("set");
+}
+
+/// A tag that marks this test's requests in the agent's request log.
+pub fn fresh_tag(name: &str) -> String {
+    format!("{name}-{}", (js_sys::Math::random() * 1e9) as u64)
+}
+
+pub async fn get_json(url: &str) -> Value {
+    let resp = gloo_net::http::Request::get(url).send().await.expect("GET");
+    assert!(resp.ok(), "GET {url}: {}", resp.status());
+    serde_json::from_str(&resp.text().await.expect("text")).expect("json")
+}
+
+/// What the agent received from requests carrying `x-test-tag: tag`.
+pub async fn requests(tag: &str) -> Vec<Value> {
+    match get_json(&format!("{}/debug/requests?tag={tag}", agent())).await {
+        Value::Array(items) => items,
+        other => panic!("unexpected /debug/requests answer {other}"),
+    }
+}
+
+pub async fn sleep(ms: i32) {
+    let promise = Promise::new(&mut |resolve, _| {
+        let global = js_sys::global();
+        let set_timeout: js_sys::Function =
+            Reflect::get(&global, &"setTimeout".into()).unwrap().into();
+        set_timeout.call2(&global, &resolve, &ms.into()).unwrap();
+    });
+    JsFuture::from(promise).await.unwrap();
+}
+
+/// The rejection of an SDK call, checked to be an AgentRtcError with `code`.
+pub fn expect_error(result: Result<impl Sized, JsValue>, code: &str) -> JsValue {
+    let err = match result {
+        Ok(_) => panic!("expected an AgentRtcError with code {code}, got success"),
+        Err(e) => e,
+    };
+    assert!(
+        agent_rtc::web::is_agent_rtc_error(&err),
+        "not an AgentRtcError: {err:?}"
+    );
+    assert!(err.is_instance_of::<js_sys::Error>());
+    assert_eq!(
+        get(&err, "name").as_string().as_deref(),
+        Some("AgentRtcError")
+    );
+    assert_eq!(
+        get(&err, "code").as_string().as_deref(),
+        Some(code),
+        "message: {:?}",
+        get(&err, "message").as_string()
+    );
+    err
+}
