@@ -4,9 +4,14 @@
 //! machine, error mapping) and are tested natively; `web` translates between them and the browser.
 
 pub mod error;
+pub mod machine;
 pub mod options;
 pub mod platform;
+pub mod rtvi;
 pub mod session;
+pub mod signalling;
+pub mod stats;
+pub mod trickle;
 pub mod url;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,0 +1,187 @@
+//! HTTP signalling (PROTOCOL.md §2): the offer body, the answer, and which credentials an offer
+//! request may carry.
+
+use crate::error::{Error, Phase};
+use crate::options::{validate_offer_template, wrong_type, Credentials, Fields, DEFAULT_TIMEOUT_MS};
+use crate::platform::resolve_offer_url;
+use crate::session::{parse_ice_servers, IceServer};
+use crate::url::HttpUrl;
+use serde_json::{json, Map, Value};
+
+pub fn offer_body(sdp: &str, pc_id: Option<&str>, restart_pc: bool, request_data: Option<&Value>) -> String {
+    let mut body = json!({"sdp": sdp, "type": "offer", "pc_id": pc_id, "restart_pc": restart_pc});
+    if let Some(data) = request_data {
+        body["request_data"] = data.clone();
+    }
+    body.to_string()
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    pub sdp: String,
+    pub pc_id: String,
+}
+
+pub fn parse_answer(text: &str) -> Result<Answer, Error> {
+    let bad = |why: &str| Error::bad_response(Phase::Offer, format!("the offer answer {why}"));
+    let value: Value = serde_json::from_str(text).map_err(|_| bad("is not JSON"))?;
+    let sdp = value.get("sdp").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| bad("has no `sdp`"))?;
+    if value.get("type").and_then(Value::as_str) != Some("answer") {
+        return Err(bad("is not of `type` \"answer\""));
+    }
+    let pc_id = value.get("pc_id").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| bad("has no `pc_id`"))?;
+    Ok(Answer { sdp: sdp.to_owned(), pc_id: pc_id.to_owned() })
+}
+
+/// The JSON part of `connectWebRtc` options (media, session and signal are read by the web layer).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConnectOptions {
+    pub offer_url: Option<String>,
+    /// Credentials given explicitly; `None` means "the session's, for its own origin".
+    pub credentials: Option<Credentials>,
+    pub ice_servers: Option<Vec<IceServer>>,
+    pub request_data: Option<Value>,
+    pub wait_for_bot_ready: bool,
+    pub timeout_ms: f64,
+    pub reconnect_attempts: u32,
+}
+
+impl ConnectOptions {
+    pub fn from_options(options: &Value) -> Result<ConnectOptions, Error> {
+        let Value::Object(map) = options else {
+            return Err(Error::invalid("options must be an object"));
+        };
+        let f = Fields(map);
+        let offer_url = f.string("offerUrl")?.map(|u| validate_offer_template(&u)).transpose()?;
+        let credentials = if f.get("apiKey").is_some() || f.get("headers").is_some() {
+            Some(Credentials::from_fields(&f)?)
+        } else {
+            None
+        };
+        let ice_servers = match f.get("iceServers") {
+            None => None,
+            Some(v @ Value::Array(items)) => {
+                let parsed = parse_ice_servers(v);
+                if parsed.len() != items.len() {
+                    return Err(Error::invalid("`iceServers` entries need `urls` (a string or an array of strings)"));
+                }
+                Some(parsed)
+            }
+            Some(other) => return Err(wrong_type("iceServers", "an array", other)),
+        };
+        let wait_for_bot_ready = f.bool("waitForBotReady")?.unwrap_or(true);
+        let timeout_ms = f.positive_ms("timeoutMs", DEFAULT_TIMEOUT_MS)?;
+        let reconnect_attempts = match f.object("reconnect")? {
+            None => 3,
+            Some(r) => match r.get("maxAttempts") {
+                None | Some(Value::Null) => 3,
+                Some(Value::Number(n)) => n
+                    .as_u64()
+                    .filter(|n| *n <= 100)
+                    .ok_or_else(|| Error::invalid("`reconnect.maxAttempts` must be a whole number from 0 to 100"))?
+                    as u32,
+                Some(other) => return Err(wrong_type("reconnect.maxAttempts", "a number", other)),
+            },
+        };
+        Ok(ConnectOptions {
+            offer_url,
+            credentials,
+            ice_servers,
+            request_data: f.get("requestData").cloned(),
+            wait_for_bot_ready,
+            timeout_ms,
+            reconnect_attempts,
+        })
+    }
+}
+
+/// Picks the offer URL and its credentials. A session's key and headers go only to its start
+/// URL's origin; for any other origin the caller must pass them explicitly.
+pub fn resolve_target(
+    options: &ConnectOptions,
+    session: Option<(&str, Option<&str>, &str, &Credentials)>,
+) -> Result<(String, Credentials), Error> {
+    let (url, session_creds) = match session {
+        Some((session_id, session_offer, start_origin, creds)) => {
+            let url = match (&options.offer_url, session_offer) {
+                (Some(t), _) => resolve_offer_url(t, Some(session_id)),
+                (None, Some(u)) => u.to_owned(),
+                (None, None) => return Err(Error::invalid("this session has no offer URL; pass `offerUrl`")),
+            };
+            let same_origin = HttpUrl::parse(&url, "offerUrl").map(|u| u.origin() == start_origin).unwrap_or(false);
+            (url, if same_origin { creds.clone() } else { Credentials::default() })
+        }
+        None => match &options.offer_url {
+            Some(t) => (resolve_offer_url(t, None), Credentials::default()),
+            None => return Err(Error::invalid("`session` or `offerUrl` is required")),
+        },
+    };
+    HttpUrl::parse(&url, "offerUrl")?.require_secure_or_loopback("offerUrl")?;
+    Ok((url, options.credentials.clone().unwrap_or(session_creds)))
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn offer_bodies() {
+        let b: Value = serde_json::from_str(&offer_body("v=0", None, false, None)).unwrap();
+        assert_eq!(b, json!({"sdp":"v=0","type":"offer","pc_id":null,"restart_pc":false}));
+        let b: Value = serde_json::from_str(&offer_body("v=0", Some("pc"), true, Some(&json!({"a":1})))).unwrap();
+        assert_eq!(b, json!({"sdp":"v=0","type":"offer","pc_id":"pc","restart_pc":true,"request_data":{"a":1}}));
+    }
+
+    #[test]
+    fn answers() {
+        assert_eq!(parse_answer(r#"{"sdp":"v=0","type":"answer","pc_id":"p1","x":1}"#).unwrap(), Answer { sdp: "v=0".into(), pc_id: "p1".into() });
+        for bad in ["", "nope", "[]", r#"{"type":"answer","pc_id":"p"}"#, r#"{"sdp":"v=0","pc_id":"p"}"#,
+                    r#"{"sdp":"v=0","type":"offer","pc_id":"p"}"#, r#"{"sdp":"v=0","type":"answer"}"#,
+                    r#"{"sdp":"","type":"answer","pc_id":"p"}"#, r#"{"sdp":1,"type":"answer","pc_id":"p"}"#] {
+            let e = parse_answer(bad).unwrap_err();
+            assert_eq!((e.code, e.phase()), (ErrorCode::BadResponse, Some("offer")), "{bad}");
+        }
+    }
+
+    #[test]
+    fn connect_options() {
+        let o = ConnectOptions::from_options(&json!({})).unwrap();
+        assert_eq!((o.wait_for_bot_ready, o.timeout_ms, o.reconnect_attempts, o.credentials.is_none()), (true, 15000.0, 3, true));
+        let o = ConnectOptions::from_options(&json!({
+            "offerUrl": "http://127.0.0.1:1/api/offer", "apiKey": "k", "iceServers": [{"urls": "stun:127.0.0.1:1"}],
+            "requestData": {"x": 1}, "waitForBotReady": false, "timeoutMs": 99, "reconnect": {"maxAttempts": 0},
+        })).unwrap();
+        assert_eq!(o.ice_servers.unwrap()[0].urls, vec!["stun:127.0.0.1:1".to_owned()]);
+        assert_eq!((o.wait_for_bot_ready, o.timeout_ms, o.reconnect_attempts), (false, 99.0, 0));
+        assert_eq!(o.credentials.unwrap().api_key.as_deref(), Some("k"));
+        for bad in [
+            json!(null), json!({"offerUrl": 5}), json!({"offerUrl": "http://example.com/x"}), json!({"iceServers": {}}),
+            json!({"iceServers": [{"username": "u"}]}), json!({"waitForBotReady": "yes"}), json!({"timeoutMs": 0}),
+            json!({"reconnect": {"maxAttempts": -1}}), json!({"reconnect": true}), json!({"headers": {"a b": "c"}}),
+        ] {
+            assert_eq!(ConnectOptions::from_options(&bad).unwrap_err().code, ErrorCode::InvalidOptions, "{bad}");
+        }
+    }
+
+    #[test]
+    fn credentials_follow_the_origin() {
+        let creds = Credentials { api_key: Some("k".into()), headers: vec![] };
+        let none = ConnectOptions::from_options(&json!({})).unwrap();
+        let same = ("s1", Some("http://127.0.0.1:7/sessions/s1/api/offer"), "http://127.0.0.1:7", &creds);
+        let (url, c) = resolve_target(&none, Some(same)).unwrap();
+        assert_eq!((url.as_str(), c.api_key.as_deref()), ("http://127.0.0.1:7/sessions/s1/api/offer", Some("k")));
+
+        let other = ConnectOptions::from_options(&json!({"offerUrl": "http://127.0.0.2:7/x/{sessionId}"})).unwrap();
+        let (url, c) = resolve_target(&other, Some(same)).unwrap();
+        assert_eq!((url.as_str(), c.api_key), ("http://127.0.0.2:7/x/s1", None), "another origin gets no key");
+
+        let explicit = ConnectOptions::from_options(&json!({"offerUrl": "http://127.0.0.2:7/x", "apiKey": "k2"})).unwrap();
+        assert_eq!(resolve_target(&explicit, Some(same)).unwrap().1.api_key.as_deref(), Some("k2"));
+        assert_eq!(resolve_target(&explicit, None).unwrap().0, "http://127.0.0.2:7/x");
+
+        assert_eq!(resolve_target(&none, None).unwrap_err().code, ErrorCode::InvalidOptions);
+        assert_eq!(resolve_target(&none, Some(("s", None, "http://h", &creds))).unwrap_err().code, ErrorCode::InvalidOptions);
+    }
+}

@@ -1,0 +1,149 @@
+//! The trickle-ICE queue (PROTOCOL.md §3): local candidates wait until the server's `pc_id` is
+//! known, then go out in batches — one PATCH at a time, carrying everything gathered meanwhile —
+//! so a burst of candidates costs few requests and none waits for gathering to finish.
+
+use serde_json::{json, Value};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    /// Empty means end-of-candidates.
+    pub candidate: String,
+    pub sdp_mid: Option<String>,
+    pub sdp_mline_index: Option<u16>,
+}
+
+impl Candidate {
+    pub fn end_of_candidates() -> Candidate {
+        Candidate { candidate: String::new(), sdp_mid: Some("0".into()), sdp_mline_index: Some(0) }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "candidate": self.candidate,
+            "sdp_mid": self.sdp_mid.clone().unwrap_or_else(|| "0".into()),
+            "sdp_mline_index": self.sdp_mline_index.unwrap_or(0),
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct TrickleQueue {
+    pc_id: Option<String>,
+    queue: Vec<Candidate>,
+    in_flight: bool,
+    ended: bool,
+    sent_requests: u32,
+}
+
+impl TrickleQueue {
+    pub fn new() -> TrickleQueue {
+        TrickleQueue::default()
+    }
+
+    /// A gathered candidate; `None` is the browser's end of gathering.
+    pub fn push(&mut self, candidate: Option<Candidate>) {
+        if self.ended {
+            return;
+        }
+        match candidate {
+            Some(c) if c.candidate.is_empty() => {
+                self.ended = true;
+                self.queue.push(c);
+            }
+            Some(c) => self.queue.push(c),
+            None => {
+                self.ended = true;
+                self.queue.push(Candidate::end_of_candidates());
+            }
+        }
+    }
+
+    pub fn set_pc_id(&mut self, pc_id: String) {
+        self.pc_id = Some(pc_id);
+    }
+
+    /// A new offer (renegotiation, ICE restart) gathers again.
+    pub fn restart(&mut self) {
+        self.queue.clear();
+        self.ended = false;
+    }
+
+    /// The next PATCH body to send, if one may go now. Call again after it completes.
+    pub fn next_batch(&mut self) -> Option<Value> {
+        let pc_id = self.pc_id.as_ref()?;
+        if self.in_flight || self.queue.is_empty() {
+            return None;
+        }
+        let candidates: Vec<Value> = self.queue.drain(..).map(|c| c.to_json()).collect();
+        self.in_flight = true;
+        self.sent_requests += 1;
+        Some(json!({"pc_id": pc_id, "candidates": candidates}))
+    }
+
+    pub fn batch_done(&mut self) {
+        self.in_flight = false;
+    }
+
+    pub fn sent_requests(&self) -> u32 {
+        self.sent_requests
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(n: u32) -> Option<Candidate> {
+        Some(Candidate { candidate: format!("candidate:{n} 1 udp 1 10.0.0.1 {n} typ host"), sdp_mid: Some("0".into()), sdp_mline_index: Some(0) })
+    }
+
+    #[test]
+    fn queued_until_pc_id_then_one_batch() {
+        let mut q = TrickleQueue::new();
+        q.push(cand(1));
+        q.push(cand(2));
+        assert_eq!(q.next_batch(), None, "no pc_id yet");
+        q.set_pc_id("pc-1".into());
+        let batch = q.next_batch().unwrap();
+        assert_eq!(batch["pc_id"], "pc-1");
+        assert_eq!(batch["candidates"].as_array().unwrap().len(), 2);
+        assert_eq!(batch["candidates"][1]["sdp_mline_index"], 0);
+        assert_eq!(q.next_batch(), None, "queue empty");
+    }
+
+    #[test]
+    fn a_burst_during_a_request_becomes_one_more_request() {
+        let mut q = TrickleQueue::new();
+        q.set_pc_id("pc".into());
+        q.push(cand(1));
+        assert!(q.next_batch().is_some());
+        for n in 2..=9 {
+            q.push(cand(n));
+            assert_eq!(q.next_batch(), None, "one request in flight at a time");
+        }
+        q.push(None);
+        q.batch_done();
+        let batch = q.next_batch().unwrap();
+        let list = batch["candidates"].as_array().unwrap();
+        assert_eq!(list.len(), 9);
+        assert_eq!(list[8]["candidate"], "", "end-of-candidates last");
+        q.batch_done();
+        assert_eq!(q.sent_requests(), 2);
+        q.push(cand(10));
+        assert_eq!(q.next_batch(), None, "nothing after end-of-candidates");
+    }
+
+    #[test]
+    fn explicit_empty_candidate_ends_and_restart_reopens() {
+        let mut q = TrickleQueue::new();
+        q.push(Some(Candidate { candidate: String::new(), sdp_mid: None, sdp_mline_index: None }));
+        q.push(None);
+        q.set_pc_id("p".into());
+        let b = q.next_batch().unwrap();
+        assert_eq!(b["candidates"], json!([{"candidate":"","sdp_mid":"0","sdp_mline_index":0}]));
+        q.batch_done();
+        q.restart();
+        q.push(cand(3));
+        assert!(q.next_batch().is_some());
+    }
+}
