@@ -6,7 +6,7 @@ use crate::options::{validate_offer_template, wrong_type, Credentials, Fields, D
 use crate::platform::resolve_offer_url;
 use crate::session::{parse_ice_servers, IceServer};
 use crate::url::HttpUrl;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 pub fn offer_body(sdp: &str, pc_id: Option<&str>, restart_pc: bool, request_data: Option<&Value>) -> String {
     let mut body = json!({"sdp": sdp, "type": "offer", "pc_id": pc_id, "restart_pc": restart_pc});

@@ -1,15 +1,19 @@
 //! The browser shell: turns JS values, fetch, timers and events into calls on the pure core,
 //! and core results into JS values. No protocol decisions live here.
 
+mod connection;
 mod deadline;
 mod error;
 mod http;
 mod json;
+mod media;
 mod session;
 mod start;
+mod wait;
 
 pub use error::{is_agent_rtc_error, to_js_error};
 pub use json::json_to_js;
+pub use connection::{connect_web_rtc, start_and_connect, Connection};
 pub use session::Session;
 pub use start::start_session;
 

@@ -1,0 +1,106 @@
+//! The `audio` / `video` options and getUserMedia.
+
+use crate::error::{Error, ErrorCode, Phase};
+use js_sys::Reflect;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{MediaStream, MediaStreamConstraints, MediaStreamTrack};
+
+/// One of `audio` / `video`: nothing, a caller's track, or something to ask getUserMedia for.
+#[derive(Clone)]
+pub enum MediaChoice {
+    Off,
+    Track(MediaStreamTrack),
+    Capture(JsValue),
+}
+
+impl MediaChoice {
+    pub fn read(options: &JsValue, key: &str, default_on: bool) -> Result<MediaChoice, Error> {
+        let value = Reflect::get(options, &key.into()).unwrap_or(JsValue::UNDEFINED);
+        if value.is_undefined() || value.is_null() {
+            return Ok(if default_on { MediaChoice::Capture(JsValue::TRUE) } else { MediaChoice::Off });
+        }
+        if let Some(b) = value.as_bool() {
+            return Ok(if b { MediaChoice::Capture(JsValue::TRUE) } else { MediaChoice::Off });
+        }
+        if let Some(track) = value.dyn_ref::<MediaStreamTrack>() {
+            let expected = if key == "audio" { "audio" } else { "video" };
+            if track.kind() != expected {
+                return Err(Error::invalid(format!("`{key}` is a {} track; it must be an {expected} track", track.kind())));
+            }
+            return Ok(MediaChoice::Track(track.clone()));
+        }
+        if value.is_object() && !value.is_function() && !js_sys::Array::is_array(&value) {
+            return Ok(MediaChoice::Capture(value));
+        }
+        Err(Error::invalid(format!("`{key}` must be a boolean, MediaTrackConstraints or a MediaStreamTrack")))
+    }
+
+    pub fn is_on(&self) -> bool {
+        !matches!(self, MediaChoice::Off)
+    }
+
+    fn capture(&self) -> JsValue {
+        match self {
+            MediaChoice::Capture(c) => c.clone(),
+            _ => JsValue::FALSE,
+        }
+    }
+}
+
+/// Tracks for both kinds: the caller's as given, the rest from one getUserMedia call. The second
+/// list holds the tracks this library opened (it stops them on disconnect; never the caller's).
+pub async fn acquire(audio: &MediaChoice, video: &MediaChoice) -> Result<(Option<MediaStreamTrack>, Option<MediaStreamTrack>, Vec<MediaStreamTrack>), Error> {
+    let mut audio_track = if let MediaChoice::Track(t) = audio { Some(t.clone()) } else { None };
+    let mut video_track = if let MediaChoice::Track(t) = video { Some(t.clone()) } else { None };
+    let mut own = Vec::new();
+    let wants_audio = matches!(audio, MediaChoice::Capture(_));
+    let wants_video = matches!(video, MediaChoice::Capture(_));
+    if wants_audio || wants_video {
+        let stream = get_user_media(&audio.capture(), &video.capture()).await?;
+        for t in stream.get_tracks().iter() {
+            let track: MediaStreamTrack = t.unchecked_into();
+            if track.kind() == "audio" && wants_audio && audio_track.is_none() {
+                audio_track = Some(track.clone());
+            } else if track.kind() == "video" && wants_video && video_track.is_none() {
+                video_track = Some(track.clone());
+            }
+            own.push(track);
+        }
+    }
+    Ok((audio_track, video_track, own))
+}
+
+async fn get_user_media(audio: &JsValue, video: &JsValue) -> Result<MediaStream, Error> {
+    let media_error = |message: String, name: String| {
+        Error::new(ErrorCode::Media, message).with_phase(Phase::Media).with_detail("name", name)
+    };
+    let devices = web_sys::window()
+        .and_then(|w| w.navigator().media_devices().ok())
+        .ok_or_else(|| media_error("getUserMedia is unavailable (a secure context is required)".into(), "NotSupportedError".into()))?;
+    let constraints = MediaStreamConstraints::new();
+    constraints.set_audio(audio);
+    constraints.set_video(video);
+    let promise = devices
+        .get_user_media_with_constraints(&constraints)
+        .map_err(|e| media_error(format!("getUserMedia failed: {}", describe(&e)), error_name(&e)))?;
+    match JsFuture::from(promise).await {
+        Ok(stream) => Ok(stream.unchecked_into()),
+        Err(e) => Err(media_error(format!("getUserMedia failed: {}", describe(&e)), error_name(&e))),
+    }
+}
+
+pub fn error_name(e: &JsValue) -> String {
+    Reflect::get(e, &"name".into()).ok().and_then(|n| n.as_string()).unwrap_or_else(|| "Error".into())
+}
+
+pub fn describe(e: &JsValue) -> String {
+    let message = Reflect::get(e, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_default();
+    let name = error_name(e);
+    if message.is_empty() { name } else { format!("{name}: {message}") }
+}
+
+pub fn stop_all(tracks: &[MediaStreamTrack]) {
+    tracks.iter().for_each(MediaStreamTrack::stop);
+}
+
