@@ -220,7 +220,7 @@ async fn abort_mid_request_and_before_sending() {
         sleep(150).await;
         controller.abort();
     };
-    let (result, ()) = futures_join(call, abort).await;
+    let (result, ()) = join(call, abort).await;
     expect_error(result, "aborted");
 
     let tag = fresh_tag("pre-aborted");
@@ -305,34 +305,4 @@ fn type_guard() {
     let e = agent_rtc::web::to_js_error(&agent_rtc::error::Error::invalid("x"));
     assert!(is_agent_rtc_error(&e));
     assert_eq!(agent_rtc::web::version(), env!("CARGO_PKG_VERSION"));
-}
-
-/// Runs two futures to completion side by side (no executor crates needed).
-async fn futures_join<A: std::future::Future, B: std::future::Future>(
-    a: A,
-    b: B,
-) -> (A::Output, B::Output) {
-    use std::pin::pin;
-    use std::task::Poll;
-    let mut a = pin!(a);
-    let mut b = pin!(b);
-    let (mut ra, mut rb) = (None, None);
-    std::future::poll_fn(|cx| {
-        if ra.is_none() {
-            if let Poll::Ready(v) = a.as_mut().poll(cx) {
-                ra = Some(v);
-            }
-        }
-        if rb.is_none() {
-            if let Poll::Ready(v) = b.as_mut().poll(cx) {
-                rb = Some(v);
-            }
-        }
-        if ra.is_some() && rb.is_some() {
-            Poll::Ready((ra.take().unwrap(), rb.take().unwrap()))
-        } else {
-            Poll::Pending
-        }
-    })
-    .await
 }

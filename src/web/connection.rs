@@ -52,6 +52,10 @@ struct Inner {
     ping: RefCell<Option<Interval>>,
     /// Event name → `Set` of handler functions.
     handlers: js_sys::Map,
+    /// Events from before the connect call resolved, replayed to the handlers that subscribe
+    /// right after it (`await connectWebRtc(...)` then `conn.on(...)`). `None` once replayed.
+    early_events: RefCell<Option<Vec<(String, JsValue)>>>,
+    replay: RefCell<Option<gloo_timers::callback::Timeout>>,
     connected: Slot<Result<(), Error>>,
     timeout_ms: f64,
 }
@@ -107,6 +111,8 @@ impl Inner {
             listeners: RefCell::new(Vec::new()),
             ping: RefCell::new(None),
             handlers: js_sys::Map::new(),
+            early_events: RefCell::new(Some(Vec::new())),
+            replay: RefCell::new(None),
             connected: Slot::new(),
             timeout_ms,
         }))
@@ -211,7 +217,11 @@ impl Inner {
     /// Frees everything the connection holds, then tells the handlers why, then forgets them.
     fn close(self: &Rc<Self>, reason: DisconnectReason) {
         self.release();
-        self.emit("disconnected", &reason.as_str().into());
+        let early = self.early_events.borrow_mut().take().unwrap_or_default();
+        for (event, arg) in early {
+            self.deliver(&event, &arg);
+        }
+        self.deliver("disconnected", &reason.as_str().into());
         self.handlers.clear();
     }
 
@@ -220,9 +230,11 @@ impl Inner {
         // callbacks): drop them once the current task is over, never from inside themselves.
         let listeners = std::mem::take(&mut *self.listeners.borrow_mut());
         let ping = self.ping.borrow_mut().take();
+        let replay = self.replay.borrow_mut().take();
         spawn_local(async move {
             drop(listeners);
             drop(ping);
+            drop(replay);
         });
         self.channel.close();
         self.pc.close();
@@ -230,6 +242,14 @@ impl Inner {
     }
 
     fn emit(&self, event: &str, arg: &JsValue) {
+        if let Some(early) = self.early_events.borrow_mut().as_mut() {
+            early.push((event.to_owned(), arg.clone()));
+            return;
+        }
+        self.deliver(event, arg);
+    }
+
+    fn deliver(&self, event: &str, arg: &JsValue) {
         let Some(set) = self.handlers.get(&event.into()).dyn_into::<js_sys::Set>().ok() else { return };
         // A snapshot, so handlers may subscribe or unsubscribe while being called.
         for f in Array::from(&set).iter() {
@@ -417,7 +437,18 @@ pub async fn connect_web_rtc(
 
 fn finish(inner: Rc<Inner>, result: Result<(), Error>, deadline: &Deadline) -> Result<Connection, JsValue> {
     match result {
-        Ok(()) => Ok(Connection { inner }),
+        Ok(()) => {
+            // A macrotask later: after the caller's `await` and the `on(...)` calls that follow it.
+            let weak = Rc::downgrade(&inner);
+            *inner.replay.borrow_mut() = Some(gloo_timers::callback::Timeout::new(0, move || {
+                let Some(inner) = weak.upgrade() else { return };
+                let early = inner.early_events.borrow_mut().take().unwrap_or_default();
+                for (event, arg) in early {
+                    inner.deliver(&event, &arg);
+                }
+            }));
+            Ok(Connection { inner })
+        }
         Err(e) => Err(inner.abort_connect(e, deadline).into()),
     }
 }

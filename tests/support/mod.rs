@@ -83,3 +83,80 @@ pub fn expect_error(result: Result<impl Sized, JsValue>, code: &str) -> JsValue 
     );
     err
 }
+
+/// Runs a snippet of JS (test code only) with `arg` bound to `a`.
+pub fn run_js(body: &str, arg: &JsValue) -> JsValue {
+    js_sys::Function::new_with_args("a", body).call1(&JsValue::UNDEFINED, arg).expect("js")
+}
+
+pub async fn await_js(value: JsValue) -> JsValue {
+    JsFuture::from(Promise::resolve(&value)).await.expect("promise")
+}
+
+/// Records every RTCPeerConnection the page creates, to check that failures leave none open.
+pub fn record_peer_connections() {
+    run_js(
+        "if (!globalThis.__pcs) { globalThis.__pcs = []; const O = globalThis.RTCPeerConnection;
+           globalThis.RTCPeerConnection = class extends O { constructor(...x) { super(...x); globalThis.__pcs.push(this); } }; }",
+        &JsValue::UNDEFINED,
+    );
+}
+
+/// How many recorded peer connections are not closed.
+pub fn open_peer_connections() -> u32 {
+    run_js("return (globalThis.__pcs || []).filter(p => p.connectionState !== 'closed' || p.signalingState !== 'closed').length", &JsValue::UNDEFINED)
+        .as_f64()
+        .unwrap_or(-1.0) as u32
+}
+
+/// Plays a stream through an <audio> element (energy is only counted for played tracks).
+pub fn play(stream: &JsValue) -> JsValue {
+    run_js("const el = document.createElement('audio'); el.autoplay = true; el.srcObject = a; document.body.appendChild(el); el.play().catch(() => {}); return el;", stream)
+}
+
+/// `totalAudioEnergy` of the inbound audio, as the browser measures it.
+pub async fn inbound_audio_energy(pc: &JsValue) -> f64 {
+    let report = await_js(run_js("return a.getStats()", pc)).await;
+    run_js("let e = 0; a.forEach(s => { if (s.type === 'inbound-rtp' && s.kind === 'audio') e += s.totalAudioEnergy || 0; }); return e;", &report)
+        .as_f64()
+        .unwrap_or(0.0)
+}
+
+/// Polls the inbound audio energy for up to `ms`, returning as soon as it is above zero.
+pub async fn energy_within(pc: &JsValue, ms: i32) -> f64 {
+    let mut waited = 0;
+    loop {
+        let e = inbound_audio_energy(pc).await;
+        if e > 0.0 || waited >= ms {
+            return e;
+        }
+        sleep(100).await;
+        waited += 100;
+    }
+}
+
+/// Runs two futures to completion side by side (no executor crates needed).
+pub async fn join<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Output, B::Output) {
+    use std::pin::pin;
+    use std::task::Poll;
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut ra, mut rb) = (None, None);
+    std::future::poll_fn(|cx| {
+        if ra.is_none() {
+            if let Poll::Ready(v) = a.as_mut().poll(cx) {
+                ra = Some(v);
+            }
+        }
+        if rb.is_none() {
+            if let Poll::Ready(v) = b.as_mut().poll(cx) {
+                rb = Some(v);
+            }
+        }
+        if ra.is_some() && rb.is_some() {
+            Poll::Ready((ra.take().unwrap(), rb.take().unwrap()))
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}

@@ -1,0 +1,94 @@
+// Compatibility with the official client: @pipecat-ai/client-js + @pipecat-ai/small-webrtc-transport
+// in headless Chromium against the local agent. Proves the agent speaks the protocol real clients
+// speak: start, offer/answer, ICE/DTLS/SCTP, RTVI bot-ready, data channel requests, Opus echo.
+//
+// Run: cargo build -p agent-rtc-agent && node --test tests/e2e/
+
+import { test, before, after, beforeEach, afterEach } from "node:test";
+import assert from "node:assert/strict";
+
+import { bundleClient, getJson, launchChromium, rssKiB, startAgent, workDir } from "./harness.mjs";
+
+let agent;
+let browser;
+let page;
+
+before(async () => {
+  const dir = workDir("e2e-compat");
+  await bundleClient(dir);
+  agent = await startAgent(["--www", dir, "--pkg", `${dir}/no-pkg`]);
+  browser = await launchChromium();
+});
+
+// A fresh page per test, so one test's clients and audio devices cannot affect the next.
+beforeEach(async () => {
+  page = await browser.newPage();
+  page.on("pageerror", (e) => console.error("page error:", e.message));
+  await page.goto(`${agent.url}/index.html`);
+  await page.waitForFunction(() => window.pageReady === true, null, { timeout: 10000 });
+});
+
+afterEach(async () => {
+  await page?.close();
+});
+
+after(async () => {
+  await browser?.close();
+  if (agent) {
+    const code = await agent.stop();
+    assert.equal(code, 0, "the agent exits 0 on SIGTERM");
+  }
+});
+
+async function run(endpoint, opts = {}) {
+  return page.evaluate((o) => window.runClient(o), { endpoint, ...opts });
+}
+
+test("official client connects, gets bot-ready, and hears its own audio echoed", async (t) => {
+  t.diagnostic(`agent ready ${agent.readyMs.toFixed(0)} ms after spawn`);
+  const r = await run(`${agent.url}/start`, { sampleMs: 3000 });
+  t.diagnostic(JSON.stringify({ ...r, serverMessages: r.serverMessages.length }));
+  assert.deepEqual(r.errors, []);
+  assert.equal(r.botReady, true, "bot-ready received");
+  assert.equal(r.botReadyData?.version, "2.2.0");
+  assert.equal(r.remoteAudioTrack, true, "a remote audio track started");
+  assert.deepEqual(r.echoReply, { n: 42, s: "round trip" }, "client request answered with its data");
+  assert.ok(r.audioPackets > 50, `audio packets arrive (${r.audioPackets})`);
+  assert.ok(r.audioEnergy > 0.001, `echoed audio has energy (${r.audioEnergy})`);
+  assert.ok(
+    r.serverMessages.some((m) => JSON.stringify(m).includes("agent-rtc local agent")),
+    "the server-message sent on connect reached the client",
+  );
+});
+
+test("silence is detected: the `silent` fault keeps the received energy at zero", async () => {
+  const r = await run(`${agent.url}/start?fault=silent`, { sampleMs: 3000 });
+  assert.deepEqual(r.errors, []);
+  assert.equal(r.botReady, true);
+  assert.equal(r.remoteAudioTrack, true);
+  assert.ok(r.audioPackets > 50, `silence packets still arrive (${r.audioPackets})`);
+  assert.ok(r.audioEnergy < 1e-6, `energy stays ~0 (${r.audioEnergy})`);
+});
+
+test("a Pipecat Cloud agent name carrying a fault is honoured end to end (no-bot-ready)", async () => {
+  const r = await run(`${agent.url}/v1/public/fault-no-bot-ready/start`, { timeoutMs: 4000 });
+  assert.equal(r.botReady, false);
+  assert.ok(r.errors.some((e) => e.includes("bot-ready")), JSON.stringify(r.errors));
+});
+
+test("ten official clients at once: all connect; reports the agent's memory", async (t) => {
+  const before = rssKiB(agent.proc.pid);
+  const results = await Promise.all(
+    Array.from({ length: 10 }, () => run(`${agent.url}/start`, { sampleMs: 2000, keep: true })),
+  );
+  const during = rssKiB(agent.proc.pid);
+  await page.evaluate(() => window.disconnectAll());
+  t.diagnostic(`agent RSS: ${before} KiB before, ${during} KiB with 10 live connected sessions`);
+  t.diagnostic(JSON.stringify(results.map((r) => [r.audioPackets, r.audioEnergy, r.botReadyMs])));
+  for (const r of results) {
+    assert.deepEqual(r.errors, []);
+    assert.equal(r.botReady, true);
+    assert.ok(r.audioEnergy > 0.001, `echo energy ${r.audioEnergy}`);
+  }
+  assert.ok(during < 200 * 1024, `RSS ${during} KiB stays under 200 MiB`);
+});

@@ -1,0 +1,207 @@
+// Shared pieces of the end-to-end tests: the local agent as a child process, a browser bundle of
+// the official Pipecat client, and headless Chromium. Everything written goes under test-output/.
+
+import { spawn } from "node:child_process";
+import { mkdirSync, writeFileSync, rmSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const OUT = join(ROOT, "test-output");
+
+export const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-dev-shm-usage",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--use-fake-ui-for-media-stream",
+  "--use-fake-device-for-media-stream",
+  "--autoplay-policy=no-user-gesture-required",
+  "--disable-features=WebRtcHideLocalIpsWithMdns",
+];
+
+/** A fresh directory under test-output/ for one test file. */
+export function workDir(name) {
+  const dir = join(OUT, `${name}-${process.pid}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/**
+ * Starts the agent binary on a free port; resolves once it prints its ready line.
+ * Returns { url, proc, readyMs, stop() }.
+ */
+export function startAgent(args = [], { timeoutMs = 15000 } = {}) {
+  const bin = resolve(ROOT, process.env.AGENT_BIN || "target/debug/agent-rtc-agent");
+  const t0 = performance.now();
+  const proc = spawn(bin, ["--host", "127.0.0.1", "--port", "0", ...args], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  proc.stderr.on("data", (d) => {
+    stderr += d;
+  });
+  return new Promise((resolveStart, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill("SIGKILL");
+      reject(new Error(`agent did not print its ready line within ${timeoutMs} ms; stderr: ${stderr}`));
+    }, timeoutMs);
+    proc.on("error", (e) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot start ${bin}: ${e.message} (build it: cargo build -p agent-rtc-agent)`));
+    });
+    proc.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`agent exited early with ${code}; stderr: ${stderr}`));
+    });
+    createInterface({ input: proc.stdout }).on("line", (line) => {
+      const m = /^agent-rtc agent listening on (http:\/\/\S+)$/.exec(line);
+      if (!m) return;
+      clearTimeout(timer);
+      const readyMs = performance.now() - t0;
+      resolveStart({
+        url: m[1],
+        proc,
+        readyMs,
+        stop: () =>
+          new Promise((done) => {
+            if (proc.exitCode !== null) return done(proc.exitCode);
+            proc.removeAllListeners("exit");
+            proc.on("exit", (code) => done(code));
+            proc.kill("SIGTERM");
+          }),
+      });
+    });
+  });
+}
+
+/** Resident memory of a process in KiB (Linux). */
+export function rssKiB(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) : NaN;
+}
+
+const PAGE_SCRIPT = `
+import { PipecatClient } from "@pipecat-ai/client-js";
+import { SmallWebRTCTransport, WavMediaManager } from "@pipecat-ai/small-webrtc-transport";
+
+async function audioEnergy(pc) {
+  let energy = 0;
+  let packets = 0;
+  const stats = await pc.getStats();
+  stats.forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "audio") {
+      energy += s.totalAudioEnergy || 0;
+      packets += s.packetsReceived || 0;
+    }
+  });
+  return { energy, packets };
+}
+
+// Connects one official client to endpoint, waits for bot-ready and the remote audio track,
+// round-trips a client request, then samples inbound audio energy for sampleMs.
+window.runClient = async ({ endpoint, sampleMs = 3000, timeoutMs = 15000, keep = false }) => {
+  const result = { botReady: false, remoteAudioTrack: false, serverMessages: [], errors: [] };
+  const audio = document.createElement("audio");
+  audio.autoplay = true;
+  document.body.appendChild(audio);
+  let resolveReady;
+  const ready = new Promise((r) => (resolveReady = r));
+  let resolveTrack;
+  const trackStarted = new Promise((r) => (resolveTrack = r));
+  const transport = new SmallWebRTCTransport({ mediaManager: new WavMediaManager() });
+  const client = new PipecatClient({
+    transport,
+    enableMic: true,
+    enableCam: false,
+    callbacks: {
+      onBotReady: (data) => {
+        result.botReady = true;
+        result.botReadyData = data;
+        resolveReady();
+      },
+      onTrackStarted: (track, participant) => {
+        if (track.kind === "audio" && !(participant && participant.local)) {
+          result.remoteAudioTrack = true;
+          audio.srcObject = new MediaStream([track]);
+          audio.play().catch((e) => result.errors.push("play: " + e.message));
+          resolveTrack();
+        }
+      },
+      onServerMessage: (m) => result.serverMessages.push(m),
+      onError: (e) => result.errors.push(JSON.stringify(e && e.data ? e.data : String(e))),
+    },
+  });
+  const timeout = (what) =>
+    new Promise((_, reject) => setTimeout(() => reject(new Error("timed out waiting for " + what)), timeoutMs));
+  const t0 = performance.now();
+  try {
+    const connected = client.startBotAndConnect({ endpoint });
+    await Promise.race([Promise.all([connected, ready]), timeout("bot-ready")]);
+    result.botReadyMs = performance.now() - t0;
+    await Promise.race([trackStarted, timeout("the remote audio track")]);
+    result.echoReply = await client.sendClientRequest("echo", { n: 42, s: "round trip" }, 5000);
+    // The transport's own RTCPeerConnection (a field of SmallWebRTCTransport).
+    const pc = transport.pc;
+    const start = await audioEnergy(pc);
+    await new Promise((r) => setTimeout(r, sampleMs));
+    const end = await audioEnergy(pc);
+    result.audioEnergy = end.energy - start.energy;
+    result.audioPackets = end.packets - start.packets;
+  } catch (e) {
+    result.errors.push(e.message);
+  }
+  if (keep) {
+    window.keptClients = window.keptClients || [];
+    window.keptClients.push(client);
+  } else {
+    await client.disconnect().catch(() => {});
+  }
+  return result;
+};
+
+window.disconnectAll = async () => {
+  await Promise.all((window.keptClients || []).map((c) => c.disconnect().catch(() => {})));
+  window.keptClients = [];
+};
+window.pageReady = true;
+`;
+
+/** Bundles the official client for the browser into dir (bundle.js + index.html). */
+export async function bundleClient(dir) {
+  const esbuild = await import("esbuild");
+  await esbuild.build({
+    stdin: { contents: PAGE_SCRIPT, resolveDir: ROOT, loader: "js" },
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    target: "chrome120",
+    outfile: join(dir, "bundle.js"),
+    logLevel: "error",
+  });
+  writeFileSync(
+    join(dir, "index.html"),
+    `<!doctype html><meta charset="utf-8"><title>compat</title><script type="module" src="/bundle.js"></script>\n`,
+  );
+}
+
+export async function launchChromium() {
+  const { chromium } = await import("playwright-core");
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: CHROMIUM_ARGS,
+  });
+}
+
+export async function getJson(url) {
+  const r = await fetch(url);
+  return { status: r.status, body: await r.json() };
+}
