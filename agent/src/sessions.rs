@@ -1,0 +1,264 @@
+//! Live sessions, their peers, expiry and the records the debug endpoint reads.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::peer::{Ending, PeerCmd, PeerHandle};
+
+/// How long an ended session's record stays readable by tests.
+pub const KEEP_ENDED: Duration = Duration::from_secs(60);
+/// Peers kept per session (live and closed), so a client cannot grow one without bound.
+const MAX_PEERS_PER_SESSION: usize = 20;
+
+pub struct Session {
+    pub id: String,
+    pub agent: String,
+    pub fault_spec: String,
+    /// Since when the session has had no live peer; it expires `ttl` later.
+    idle_since: Option<Instant>,
+    ended_at: Option<Instant>,
+    pub peers: Vec<PeerHandle>,
+}
+
+impl Session {
+    pub fn live_peer(&self, pc_id: &str) -> Option<&PeerHandle> {
+        self.peers
+            .iter()
+            .rev()
+            .find(|p| p.pc_id == pc_id && p.is_live())
+    }
+
+    pub fn debug(&self) -> Value {
+        let peers: Vec<Value> = self
+            .peers
+            .iter()
+            .map(|p| {
+                p.debug
+                    .lock()
+                    .ok()
+                    .and_then(|d| serde_json::to_value(&*d).ok())
+                    .unwrap_or(Value::Null)
+            })
+            .collect();
+        json!({
+            "sessionId": self.id,
+            "agent": self.agent,
+            "fault": self.fault_spec,
+            "ended": self.ended_at.is_some(),
+            "peers": peers,
+        })
+    }
+}
+
+pub struct Registry {
+    ttl: Duration,
+    max_sessions: usize,
+    sessions: HashMap<String, Session>,
+    /// pc_id → session, for the session-less `/api/offer` route.
+    plain_pcs: HashMap<String, String>,
+    next_serial: u64,
+}
+
+impl Registry {
+    pub fn new(ttl: Duration, max_sessions: usize) -> Registry {
+        Registry {
+            ttl,
+            max_sessions,
+            sessions: HashMap::new(),
+            plain_pcs: HashMap::new(),
+            next_serial: 1,
+        }
+    }
+
+    /// Ends expired sessions and forgets old records.
+    pub fn sweep(&mut self, now: Instant) {
+        let ttl = self.ttl;
+        for s in self.sessions.values_mut() {
+            if s.ended_at.is_none() {
+                if let Some(idle) = s.idle_since {
+                    if now >= idle + ttl {
+                        s.ended_at = Some(idle + ttl);
+                    }
+                }
+            }
+        }
+        self.sessions
+            .retain(|_, s| s.ended_at.is_none_or(|t| now < t + KEEP_ENDED));
+        let sessions = &self.sessions;
+        self.plain_pcs.retain(|_, sid| sessions.contains_key(sid));
+    }
+
+    pub fn live_count(&self) -> usize {
+        self.sessions
+            .values()
+            .filter(|s| s.ended_at.is_none())
+            .count()
+    }
+
+    /// Creates a session unless the live limit is reached.
+    pub fn create(&mut self, id: String, agent: &str, fault_spec: &str) -> Option<&Session> {
+        self.sweep(Instant::now());
+        if self.live_count() >= self.max_sessions {
+            return None;
+        }
+        let s = Session {
+            id: id.clone(),
+            agent: agent.to_string(),
+            fault_spec: fault_spec.to_string(),
+            idle_since: Some(Instant::now()),
+            ended_at: None,
+            peers: Vec::new(),
+        };
+        self.sessions.insert(id.clone(), s);
+        self.sessions.get(&id)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Session> {
+        self.sessions.get(id)
+    }
+
+    /// A session that can still take offers.
+    pub fn live(&mut self, id: &str) -> Option<&mut Session> {
+        self.sweep(Instant::now());
+        self.sessions.get_mut(id).filter(|s| s.ended_at.is_none())
+    }
+
+    pub fn plain_session_of(&self, pc_id: &str) -> Option<String> {
+        self.plain_pcs.get(pc_id).cloned()
+    }
+
+    pub fn register_plain(&mut self, pc_id: &str, session_id: &str) {
+        self.plain_pcs
+            .insert(pc_id.to_string(), session_id.to_string());
+    }
+
+    pub fn next_serial(&mut self) -> u64 {
+        let s = self.next_serial;
+        self.next_serial += 1;
+        s
+    }
+
+    /// Adds a started peer; a live peer with the same pc_id is told to close (restart_pc).
+    pub fn add_peer(&mut self, session_id: &str, peer: PeerHandle) {
+        let Some(s) = self.sessions.get_mut(session_id) else {
+            let _ = peer
+                .tx
+                .send(PeerCmd::Close("session ended".into(), Ending::Replaced));
+            return;
+        };
+        for old in s.peers.iter().filter(|p| p.pc_id == peer.pc_id) {
+            let _ = old.tx.send(PeerCmd::Close(
+                "replaced (restart_pc)".into(),
+                Ending::Replaced,
+            ));
+        }
+        if s.peers.len() >= MAX_PEERS_PER_SESSION {
+            if let Some(i) = s.peers.iter().position(|p| !p.is_live()) {
+                s.peers.remove(i);
+            }
+        }
+        s.peers.push(peer);
+        s.idle_since = None;
+    }
+
+    /// Bookkeeping when a peer's task has ended.
+    pub fn peer_ended(&mut self, serial: u64, ending: Ending) {
+        let now = Instant::now();
+        let Some(s) = self
+            .sessions
+            .values_mut()
+            .find(|s| s.peers.iter().any(|p| p.serial == serial))
+        else {
+            return;
+        };
+        if s.ended_at.is_some() {
+            return;
+        }
+        if ending == Ending::BotEnded {
+            s.ended_at = Some(now);
+            for p in s.peers.iter().filter(|p| p.serial != serial) {
+                let _ =
+                    p.tx.send(PeerCmd::Close("session ended".into(), Ending::Replaced));
+            }
+        } else if !s.peers.iter().any(|p| p.serial != serial && p.is_live()) {
+            s.idle_since.get_or_insert(now);
+        }
+    }
+
+    /// Asks every live peer to close (shutdown).
+    pub fn close_all(&mut self) {
+        for s in self.sessions.values() {
+            for p in &s.peers {
+                let _ =
+                    p.tx.send(PeerCmd::Close("server shut down".into(), Ending::Replaced));
+            }
+        }
+    }
+}
+
+/// A random 64-bit value; session ids need to be unguessable only among local tests.
+fn random_u64() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        h.write_u128(t.as_nanos());
+    }
+    h.finish()
+}
+
+/// A random version-4 UUID string.
+pub fn uuid() -> String {
+    let (a, b) = (random_u64(), random_u64());
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0x0fff,
+        0x8000 | (b >> 48 & 0x3fff),
+        b & 0xffff_ffff_ffff
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_look_right_and_differ() {
+        let a = uuid();
+        let b = uuid();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        let parts: Vec<&str> = a.split('-').collect();
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
+        assert!(parts[2].starts_with('4'));
+        assert!(matches!(
+            parts[3].chars().next(),
+            Some('8' | '9' | 'a' | 'b')
+        ));
+    }
+
+    #[test]
+    fn capacity_and_expiry() {
+        let mut r = Registry::new(Duration::from_millis(50), 2);
+        assert!(r.create("a".into(), "x", "").is_some());
+        assert!(r.create("b".into(), "x", "").is_some());
+        assert!(r.create("c".into(), "x", "").is_none());
+        assert!(r.live("a").is_some());
+        let later = Instant::now() + Duration::from_millis(60);
+        r.sweep(later);
+        assert_eq!(r.live_count(), 0);
+        // The record stays readable after expiry, then goes.
+        assert!(r.get("a").is_some());
+        r.sweep(later + KEEP_ENDED + Duration::from_millis(100));
+        assert!(r.get("a").is_none());
+    }
+}
