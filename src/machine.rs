@@ -77,13 +77,22 @@ impl IceState {
 pub enum Input {
     /// Media is ready and the offer went out.
     OfferSent,
-    AnswerApplied { pc_id: String },
+    AnswerApplied {
+        pc_id: String,
+    },
     Ice(IceState),
-    ChannelOpen { now_ms: f64 },
+    ChannelOpen {
+        now_ms: f64,
+    },
     ChannelClosed,
     Message(String),
-    PingTick { now_ms: f64 },
-    SetTrack { index: u8, enabled: bool },
+    PingTick {
+        now_ms: f64,
+    },
+    SetTrack {
+        index: u8,
+        enabled: bool,
+    },
     /// The connect budget ran out (`Timeout`) or the caller aborted (`Aborted`).
     Deadline(ErrorCode, f64),
     /// Something the web layer tried failed; fatal during connect.
@@ -137,10 +146,12 @@ pub struct Machine {
 }
 
 impl Machine {
-    pub fn new(wait_for_bot_ready: bool, tracks: [bool; 2], seed: u64) -> Machine {
+    /// `starting`: the session's start request is part of this connect (`startAndConnect`), so
+    /// the first phase is `start`; otherwise it is `media`.
+    pub fn new(wait_for_bot_ready: bool, tracks: [bool; 2], seed: u64, starting: bool) -> Machine {
         Machine {
             state: State::Connecting,
-            phase: Phase::Media,
+            phase: if starting { Phase::Start } else { Phase::Media },
             settled: false,
             closed: false,
             channel_open: false,
@@ -189,7 +200,7 @@ impl Machine {
         }
         match input {
             Input::OfferSent => {
-                if self.phase == Phase::Media {
+                if matches!(self.phase, Phase::Start | Phase::Media) {
                     self.phase = Phase::Offer;
                 }
             }
@@ -205,7 +216,11 @@ impl Machine {
                 }
             }
             Input::Ice(IceState::Failed) => {
-                let err = Error::new(ErrorCode::IceFailed, "ICE failed: no network path to the bot").with_phase(self.phase);
+                let err = Error::new(
+                    ErrorCode::IceFailed,
+                    "ICE failed: no network path to the bot",
+                )
+                .with_phase(self.phase);
                 self.fail(&mut out, err, State::Failed, DisconnectReason::IceFailed);
             }
             Input::Ice(_) => {}
@@ -227,8 +242,14 @@ impl Machine {
             }
             Input::ChannelClosed => {
                 self.channel_open = false;
-                let err = Error::new(ErrorCode::Webrtc, "the data channel closed").with_phase(self.phase);
-                self.fail(&mut out, err, State::Disconnected, DisconnectReason::ChannelClosed);
+                let err =
+                    Error::new(ErrorCode::Webrtc, "the data channel closed").with_phase(self.phase);
+                self.fail(
+                    &mut out,
+                    err,
+                    State::Disconnected,
+                    DisconnectReason::ChannelClosed,
+                );
             }
             Input::Message(text) => self.on_message(&mut out, &text),
             Input::PingTick { now_ms } => {
@@ -247,7 +268,10 @@ impl Machine {
             Input::Deadline(code, timeout_ms) => {
                 if !self.settled {
                     let (err, reason) = if code == ErrorCode::Timeout {
-                        (Error::timeout(self.phase, timeout_ms), DisconnectReason::Timeout)
+                        (
+                            Error::timeout(self.phase, timeout_ms),
+                            DisconnectReason::Timeout,
+                        )
                     } else {
                         (Error::aborted(self.phase), DisconnectReason::Local)
                     };
@@ -265,7 +289,9 @@ impl Machine {
             }
             Input::Disconnect => {
                 if !self.settled {
-                    let err = Error::new(ErrorCode::Closed, "disconnect() was called during connect").with_phase(self.phase);
+                    let err =
+                        Error::new(ErrorCode::Closed, "disconnect() was called during connect")
+                            .with_phase(self.phase);
                     out.push(Output::ConnectFailed(err));
                     self.settled = true;
                 }
@@ -283,7 +309,9 @@ impl Machine {
                 out.push(Output::Emit(Event::Message(v.clone())));
                 out.push(Output::Emit(Event::Rtvi(v.clone())));
                 if kind == "bot-ready" {
-                    out.push(Output::Emit(Event::BotReady(v.get("data").cloned().unwrap_or(Value::Null))));
+                    out.push(Output::Emit(Event::BotReady(
+                        v.get("data").cloned().unwrap_or(Value::Null),
+                    )));
                     if self.phase == Phase::BotReady && !self.settled {
                         self.settle(out);
                     }
@@ -301,7 +329,11 @@ impl Machine {
                         }
                     }
                     "peerLeft" => {
-                        let err = Error::new(ErrorCode::Signalling, "the bot left the session during connect").with_phase(self.phase);
+                        let err = Error::new(
+                            ErrorCode::Signalling,
+                            "the bot left the session during connect",
+                        )
+                        .with_phase(self.phase);
                         self.fail(out, err, State::Disconnected, DisconnectReason::PeerLeft);
                     }
                     _ => {}
@@ -322,7 +354,10 @@ impl Machine {
         if !self.settled {
             self.settled = true;
             out.push(Output::ConnectFailed(err));
-        } else if !matches!(reason, DisconnectReason::PeerLeft | DisconnectReason::ChannelClosed) {
+        } else if !matches!(
+            reason,
+            DisconnectReason::PeerLeft | DisconnectReason::ChannelClosed
+        ) {
             out.push(Output::Emit(Event::Error(err)));
         }
         self.close(out, state, reason);
@@ -349,11 +384,13 @@ mod tests {
     use serde_json::json;
 
     fn up_to_channel(wait: bool) -> Machine {
-        let mut m = Machine::new(wait, [true, false], 7);
+        let mut m = Machine::new(wait, [true, false], 7, false);
         assert_eq!(m.phase(), Phase::Media);
         m.handle(Input::OfferSent);
         assert_eq!(m.phase(), Phase::Offer);
-        m.handle(Input::AnswerApplied { pc_id: "pc-1".into() });
+        m.handle(Input::AnswerApplied {
+            pc_id: "pc-1".into(),
+        });
         assert_eq!((m.phase(), m.pc_id()), (Phase::Ice, Some("pc-1")));
         m.handle(Input::Ice(IceState::Checking));
         m.handle(Input::Ice(IceState::Connected));
@@ -364,7 +401,9 @@ mod tests {
     fn sent(out: &[Output]) -> Vec<Value> {
         out.iter()
             .filter_map(|o| match o {
-                Output::Send(s) => Some(serde_json::from_str(s).unwrap_or(Value::String(s.clone()))),
+                Output::Send(s) => {
+                    Some(serde_json::from_str(s).unwrap_or(Value::String(s.clone())))
+                }
                 _ => None,
             })
             .collect()
@@ -375,8 +414,14 @@ mod tests {
         let mut m = up_to_channel(true);
         let out = m.handle(Input::ChannelOpen { now_ms: 1000.0 });
         let msgs = sent(&out);
-        assert_eq!(msgs[0]["message"], json!({"type":"trackStatus","receiver_index":0,"enabled":true}));
-        assert_eq!(msgs[1]["message"], json!({"type":"trackStatus","receiver_index":1,"enabled":false}));
+        assert_eq!(
+            msgs[0]["message"],
+            json!({"type":"trackStatus","receiver_index":0,"enabled":true})
+        );
+        assert_eq!(
+            msgs[1]["message"],
+            json!({"type":"trackStatus","receiver_index":1,"enabled":false})
+        );
         assert_eq!(msgs[2]["type"], "client-ready");
         assert_eq!(msgs[3], json!("ping: 1000"));
         assert!(out.contains(&Output::StartPing));
@@ -385,13 +430,18 @@ mod tests {
         assert_eq!(m.state(), State::Connecting);
 
         let id = msgs[2]["id"].as_str().unwrap().to_owned();
-        let out = m.handle(Input::Message(json!({"label":"rtvi-ai","type":"bot-ready","id":id,"data":{"version":"2.2.0"}}).to_string()));
+        let out = m.handle(Input::Message(
+            json!({"label":"rtvi-ai","type":"bot-ready","id":id,"data":{"version":"2.2.0"}})
+                .to_string(),
+        ));
         assert!(out.contains(&Output::Emit(Event::BotReady(json!({"version":"2.2.0"})))));
         assert!(out.contains(&Output::State(State::Connected)));
         assert_eq!(out.last(), Some(&Output::Connected));
         assert_eq!(m.state(), State::Connected);
         // A second bot-ready is passed on but resolves nothing again.
-        let out = m.handle(Input::Message(json!({"label":"rtvi-ai","type":"bot-ready"}).to_string()));
+        let out = m.handle(Input::Message(
+            json!({"label":"rtvi-ai","type":"bot-ready"}).to_string(),
+        ));
         assert!(!out.contains(&Output::Connected));
     }
 
@@ -409,9 +459,13 @@ mod tests {
         m.handle(Input::ChannelOpen { now_ms: 5.0 });
         let out = m.handle(Input::Message("hello".into()));
         assert_eq!(out, vec![Output::Emit(Event::Message(json!("hello")))]);
-        let out = m.handle(Input::Message(r#"{"label":"rtvi-ai","type":"user-transcription","data":{"text":"hi"}}"#.into()));
+        let out = m.handle(Input::Message(
+            r#"{"label":"rtvi-ai","type":"user-transcription","data":{"text":"hi"}}"#.into(),
+        ));
         assert_eq!(out.len(), 2);
-        assert!(matches!(&out[1], Output::Emit(Event::Rtvi(v)) if v["type"] == "user-transcription"));
+        assert!(
+            matches!(&out[1], Output::Emit(Event::Rtvi(v)) if v["type"] == "user-transcription")
+        );
         let out = m.handle(Input::Message(r#"{"a":1}"#.into()));
         assert_eq!(out, vec![Output::Emit(Event::Message(json!({"a":1})))]);
     }
@@ -420,49 +474,100 @@ mod tests {
     fn pings_only_while_open_and_mute_sends_track_status() {
         let mut m = up_to_channel(false);
         assert!(m.handle(Input::PingTick { now_ms: 1.0 }).is_empty());
-        assert!(m.handle(Input::SetTrack { index: 0, enabled: false }).is_empty(), "not open yet");
+        assert!(
+            m.handle(Input::SetTrack {
+                index: 0,
+                enabled: false
+            })
+            .is_empty(),
+            "not open yet"
+        );
         m.handle(Input::ChannelOpen { now_ms: 5.0 });
         let msgs = sent(&m.handle(Input::ChannelOpen { now_ms: 5.0 }));
-        assert_eq!(msgs[0]["message"]["enabled"], json!(false), "remembered while closed");
-        assert_eq!(m.handle(Input::PingTick { now_ms: 2000.0 }), vec![Output::Send("ping: 2000".into())]);
-        let msgs = sent(&m.handle(Input::SetTrack { index: 1, enabled: true }));
-        assert_eq!(msgs, vec![json!({"type":"signalling","message":{"type":"trackStatus","receiver_index":1,"enabled":true}})]);
-        assert!(m.handle(Input::SetTrack { index: 5, enabled: true }).is_empty());
+        assert_eq!(
+            msgs[0]["message"]["enabled"],
+            json!(false),
+            "remembered while closed"
+        );
+        assert_eq!(
+            m.handle(Input::PingTick { now_ms: 2000.0 }),
+            vec![Output::Send("ping: 2000".into())]
+        );
+        let msgs = sent(&m.handle(Input::SetTrack {
+            index: 1,
+            enabled: true,
+        }));
+        assert_eq!(
+            msgs,
+            vec![
+                json!({"type":"signalling","message":{"type":"trackStatus","receiver_index":1,"enabled":true}})
+            ]
+        );
+        assert!(m
+            .handle(Input::SetTrack {
+                index: 5,
+                enabled: true
+            })
+            .is_empty());
     }
 
     #[test]
     fn failures_during_connect_reject_with_their_phase() {
         // ICE failed while checking.
-        let mut m = Machine::new(true, [true, false], 1);
+        let mut m = Machine::new(true, [true, false], 1, false);
         m.handle(Input::OfferSent);
         m.handle(Input::AnswerApplied { pc_id: "p".into() });
         let out = m.handle(Input::Ice(IceState::Failed));
         match &out[0] {
-            Output::ConnectFailed(e) => assert_eq!((e.code, e.phase()), (ErrorCode::IceFailed, Some("ice"))),
+            Output::ConnectFailed(e) => {
+                assert_eq!((e.code, e.phase()), (ErrorCode::IceFailed, Some("ice")))
+            }
             other => panic!("{other:?}"),
         }
-        assert_eq!(&out[1..], &[Output::State(State::Failed), Output::Close(DisconnectReason::IceFailed)]);
+        assert_eq!(
+            &out[1..],
+            &[
+                Output::State(State::Failed),
+                Output::Close(DisconnectReason::IceFailed)
+            ]
+        );
         assert!(m.is_closed());
-        assert!(m.handle(Input::Ice(IceState::Connected)).is_empty(), "nothing after close");
+        assert!(
+            m.handle(Input::Ice(IceState::Connected)).is_empty(),
+            "nothing after close"
+        );
 
         // Timeout while waiting for bot-ready.
         let mut m = up_to_channel(true);
         m.handle(Input::ChannelOpen { now_ms: 1.0 });
         let out = m.handle(Input::Deadline(ErrorCode::Timeout, 15000.0));
         match &out[0] {
-            Output::ConnectFailed(e) => assert_eq!((e.code, e.phase()), (ErrorCode::Timeout, Some("bot-ready"))),
+            Output::ConnectFailed(e) => {
+                assert_eq!((e.code, e.phase()), (ErrorCode::Timeout, Some("bot-ready")))
+            }
             other => panic!("{other:?}"),
         }
         assert_eq!(out.last(), Some(&Output::Close(DisconnectReason::Timeout)));
 
         // Abort during the offer.
-        let mut m = Machine::new(true, [true, false], 1);
+        let mut m = Machine::new(true, [true, false], 1, false);
         m.handle(Input::OfferSent);
         let out = m.handle(Input::Deadline(ErrorCode::Aborted, 15000.0));
-        assert!(matches!(&out[0], Output::ConnectFailed(e) if e.code == ErrorCode::Aborted && e.phase() == Some("offer")));
+        assert!(
+            matches!(&out[0], Output::ConnectFailed(e) if e.code == ErrorCode::Aborted && e.phase() == Some("offer"))
+        );
+
+        // A start that never answers (startAndConnect).
+        let mut m = Machine::new(true, [true, false], 1, true);
+        assert_eq!(m.phase(), Phase::Start);
+        let out = m.handle(Input::Deadline(ErrorCode::Timeout, 100.0));
+        assert!(matches!(&out[0], Output::ConnectFailed(e) if e.phase() == Some("start")));
+        let mut m = Machine::new(true, [true, false], 1, true);
+        m.handle(Input::OfferSent);
+        assert_eq!(m.phase(), Phase::Offer);
 
         // Media failure reported by the web layer.
-        let mut m = Machine::new(true, [true, false], 1);
+        let mut m = Machine::new(true, [true, false], 1, false);
         let media = Error::new(ErrorCode::Media, "denied").with_phase(Phase::Media);
         let out = m.handle(Input::Failure(media.clone()));
         assert_eq!(out[0], Output::ConnectFailed(media));
@@ -470,14 +575,20 @@ mod tests {
         // peerLeft before bot-ready is a signalling error.
         let mut m = up_to_channel(true);
         m.handle(Input::ChannelOpen { now_ms: 1.0 });
-        let out = m.handle(Input::Message(r#"{"type":"signalling","message":{"type":"peerLeft"}}"#.into()));
-        assert!(out.iter().any(|o| matches!(o, Output::ConnectFailed(e) if e.code == ErrorCode::Signalling)));
+        let out = m.handle(Input::Message(
+            r#"{"type":"signalling","message":{"type":"peerLeft"}}"#.into(),
+        ));
+        assert!(out
+            .iter()
+            .any(|o| matches!(o, Output::ConnectFailed(e) if e.code == ErrorCode::Signalling)));
         assert_eq!(out.last(), Some(&Output::Close(DisconnectReason::PeerLeft)));
 
         // disconnect() during connect.
         let mut m = up_to_channel(true);
         let out = m.handle(Input::Disconnect);
-        assert!(matches!(&out[0], Output::ConnectFailed(e) if e.code == ErrorCode::Closed && e.phase() == Some("channel")));
+        assert!(
+            matches!(&out[0], Output::ConnectFailed(e) if e.code == ErrorCode::Closed && e.phase() == Some("channel"))
+        );
         assert_eq!(out.last(), Some(&Output::Close(DisconnectReason::Local)));
     }
 
@@ -489,38 +600,87 @@ mod tests {
             m
         };
         let mut m = live();
-        let out = m.handle(Input::Message(r#"{"type":"signalling","message":{"type":"peerLeft"}}"#.into()));
-        assert_eq!(&out[1..], &[Output::State(State::Disconnected), Output::Close(DisconnectReason::PeerLeft)]);
+        let out = m.handle(Input::Message(
+            r#"{"type":"signalling","message":{"type":"peerLeft"}}"#.into(),
+        ));
+        assert_eq!(
+            &out[1..],
+            &[
+                Output::State(State::Disconnected),
+                Output::Close(DisconnectReason::PeerLeft)
+            ]
+        );
 
         let mut m = live();
         let out = m.handle(Input::Ice(IceState::Failed));
         assert!(matches!(&out[0], Output::Emit(Event::Error(e)) if e.code == ErrorCode::IceFailed));
-        assert_eq!(&out[1..], &[Output::State(State::Failed), Output::Close(DisconnectReason::IceFailed)]);
+        assert_eq!(
+            &out[1..],
+            &[
+                Output::State(State::Failed),
+                Output::Close(DisconnectReason::IceFailed)
+            ]
+        );
 
         let mut m = live();
-        assert_eq!(m.handle(Input::ChannelClosed), vec![Output::State(State::Disconnected), Output::Close(DisconnectReason::ChannelClosed)]);
+        assert_eq!(
+            m.handle(Input::ChannelClosed),
+            vec![
+                Output::State(State::Disconnected),
+                Output::Close(DisconnectReason::ChannelClosed)
+            ]
+        );
 
         let mut m = live();
-        assert_eq!(m.handle(Input::Disconnect), vec![Output::State(State::Disconnected), Output::Close(DisconnectReason::Local)]);
+        assert_eq!(
+            m.handle(Input::Disconnect),
+            vec![
+                Output::State(State::Disconnected),
+                Output::Close(DisconnectReason::Local)
+            ]
+        );
         assert!(m.handle(Input::Disconnect).is_empty(), "idempotent");
 
         let mut m = live();
-        assert!(m.handle(Input::Deadline(ErrorCode::Timeout, 1.0)).is_empty(), "the budget only covers the connect");
-        assert!(m.handle(Input::Ice(IceState::Disconnected)).is_empty(), "transient");
+        assert!(
+            m.handle(Input::Deadline(ErrorCode::Timeout, 1.0))
+                .is_empty(),
+            "the budget only covers the connect"
+        );
+        assert!(
+            m.handle(Input::Ice(IceState::Disconnected)).is_empty(),
+            "transient"
+        );
         let warn = Error::new(ErrorCode::Http, "patch");
-        assert_eq!(m.handle(Input::Warning(warn.clone())), vec![Output::Emit(Event::Error(warn))]);
+        assert_eq!(
+            m.handle(Input::Warning(warn.clone())),
+            vec![Output::Emit(Event::Error(warn))]
+        );
     }
 
     #[test]
     fn renegotiation_needs_a_pc_id_and_runs_one_at_a_time() {
         let reneg = r#"{"type":"signalling","message":{"type":"renegotiate"}}"#;
-        let mut m = Machine::new(true, [true, false], 1);
-        assert!(!m.handle(Input::Message(reneg.into())).contains(&Output::Renegotiate), "no pc_id yet");
+        let mut m = Machine::new(true, [true, false], 1, false);
+        assert!(
+            !m.handle(Input::Message(reneg.into()))
+                .contains(&Output::Renegotiate),
+            "no pc_id yet"
+        );
         let mut m = up_to_channel(false);
         m.handle(Input::ChannelOpen { now_ms: 1.0 });
-        assert!(m.handle(Input::Message(reneg.into())).contains(&Output::Renegotiate));
-        assert!(!m.handle(Input::Message(reneg.into())).contains(&Output::Renegotiate), "queued");
-        assert_eq!(m.handle(Input::RenegotiationDone), vec![Output::Renegotiate]);
+        assert!(m
+            .handle(Input::Message(reneg.into()))
+            .contains(&Output::Renegotiate));
+        assert!(
+            !m.handle(Input::Message(reneg.into()))
+                .contains(&Output::Renegotiate),
+            "queued"
+        );
+        assert_eq!(
+            m.handle(Input::RenegotiationDone),
+            vec![Output::Renegotiate]
+        );
         assert!(m.handle(Input::RenegotiationDone).is_empty());
     }
 }

@@ -56,11 +56,19 @@ pub fn parse(text: &str) -> Incoming {
         return Incoming::Text(text.to_owned());
     };
     if value.get("label").and_then(Value::as_str) == Some(RTVI_LABEL) {
-        let kind = value.get("type").and_then(Value::as_str).unwrap_or("").to_owned();
+        let kind = value
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
         return Incoming::Rtvi(kind, value);
     }
     if value.get("type").and_then(Value::as_str) == Some("signalling") {
-        let kind = value.pointer("/message/type").and_then(Value::as_str).unwrap_or("").to_owned();
+        let kind = value
+            .pointer("/message/type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
         return Incoming::Signalling(kind, value);
     }
     Incoming::Json(value)
@@ -92,12 +100,21 @@ mod tests {
     #[test]
     fn builds_client_messages() {
         let ready: Value = serde_json::from_str(&client_ready("ab12cd34")).unwrap();
-        assert_eq!(ready, json!({"label":"rtvi-ai","type":"client-ready","id":"ab12cd34",
-            "data":{"version":RTVI_VERSION,"about":{"library":"agent-rtc","library_version":crate::VERSION}}}));
+        assert_eq!(
+            ready,
+            json!({"label":"rtvi-ai","type":"client-ready","id":"ab12cd34",
+            "data":{"version":RTVI_VERSION,"about":{"library":"agent-rtc","library_version":crate::VERSION}}})
+        );
         let ts: Value = serde_json::from_str(&track_status(1, false)).unwrap();
-        assert_eq!(ts, json!({"type":"signalling","message":{"type":"trackStatus","receiver_index":1,"enabled":false}}));
+        assert_eq!(
+            ts,
+            json!({"type":"signalling","message":{"type":"trackStatus","receiver_index":1,"enabled":false}})
+        );
         assert_eq!(ping(1_700_000_000_123.4), "ping: 1700000000123");
-        assert_eq!(envelope("send-text", "x", None), json!({"label":"rtvi-ai","type":"send-text","id":"x"}));
+        assert_eq!(
+            envelope("send-text", "x", None),
+            json!({"label":"rtvi-ai","type":"send-text","id":"x"})
+        );
     }
 
     #[test]
@@ -105,15 +122,38 @@ mod tests {
         let cases = [
             ("pong", Incoming::Text("pong".into())),
             ("{broken", Incoming::Text("{broken".into())),
-            (r#"{"type":"signalling","message":{"type":"renegotiate"}}"#,
-             Incoming::Signalling("renegotiate".into(), json!({"type":"signalling","message":{"type":"renegotiate"}}))),
-            (r#"{"type":"signalling","message":{"type":"peerLeft"}}"#,
-             Incoming::Signalling("peerLeft".into(), json!({"type":"signalling","message":{"type":"peerLeft"}}))),
-            (r#"{"label":"rtvi-ai","type":"bot-ready","id":"1","data":{"version":"2.2.0"}}"#,
-             Incoming::Rtvi("bot-ready".into(), json!({"label":"rtvi-ai","type":"bot-ready","id":"1","data":{"version":"2.2.0"}}))),
-            (r#"{"label":"rtvi-ai","type":"brand-new-type"}"#,
-             Incoming::Rtvi("brand-new-type".into(), json!({"label":"rtvi-ai","type":"brand-new-type"}))),
-            (r#"{"label":"other","type":"x"}"#, Incoming::Json(json!({"label":"other","type":"x"}))),
+            (
+                r#"{"type":"signalling","message":{"type":"renegotiate"}}"#,
+                Incoming::Signalling(
+                    "renegotiate".into(),
+                    json!({"type":"signalling","message":{"type":"renegotiate"}}),
+                ),
+            ),
+            (
+                r#"{"type":"signalling","message":{"type":"peerLeft"}}"#,
+                Incoming::Signalling(
+                    "peerLeft".into(),
+                    json!({"type":"signalling","message":{"type":"peerLeft"}}),
+                ),
+            ),
+            (
+                r#"{"label":"rtvi-ai","type":"bot-ready","id":"1","data":{"version":"2.2.0"}}"#,
+                Incoming::Rtvi(
+                    "bot-ready".into(),
+                    json!({"label":"rtvi-ai","type":"bot-ready","id":"1","data":{"version":"2.2.0"}}),
+                ),
+            ),
+            (
+                r#"{"label":"rtvi-ai","type":"brand-new-type"}"#,
+                Incoming::Rtvi(
+                    "brand-new-type".into(),
+                    json!({"label":"rtvi-ai","type":"brand-new-type"}),
+                ),
+            ),
+            (
+                r#"{"label":"other","type":"x"}"#,
+                Incoming::Json(json!({"label":"other","type":"x"})),
+            ),
             ("42", Incoming::Json(json!(42))),
         ];
         for (text, expected) in cases {

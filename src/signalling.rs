@@ -2,13 +2,20 @@
 //! request may carry.
 
 use crate::error::{Error, Phase};
-use crate::options::{validate_offer_template, wrong_type, Credentials, Fields, DEFAULT_TIMEOUT_MS};
+use crate::options::{
+    validate_offer_template, wrong_type, Credentials, Fields, DEFAULT_TIMEOUT_MS,
+};
 use crate::platform::resolve_offer_url;
 use crate::session::{parse_ice_servers, IceServer};
 use crate::url::HttpUrl;
 use serde_json::{json, Value};
 
-pub fn offer_body(sdp: &str, pc_id: Option<&str>, restart_pc: bool, request_data: Option<&Value>) -> String {
+pub fn offer_body(
+    sdp: &str,
+    pc_id: Option<&str>,
+    restart_pc: bool,
+    request_data: Option<&Value>,
+) -> String {
     let mut body = json!({"sdp": sdp, "type": "offer", "pc_id": pc_id, "restart_pc": restart_pc});
     if let Some(data) = request_data {
         body["request_data"] = data.clone();
@@ -25,12 +32,23 @@ pub struct Answer {
 pub fn parse_answer(text: &str) -> Result<Answer, Error> {
     let bad = |why: &str| Error::bad_response(Phase::Offer, format!("the offer answer {why}"));
     let value: Value = serde_json::from_str(text).map_err(|_| bad("is not JSON"))?;
-    let sdp = value.get("sdp").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| bad("has no `sdp`"))?;
+    let sdp = value
+        .get("sdp")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| bad("has no `sdp`"))?;
     if value.get("type").and_then(Value::as_str) != Some("answer") {
         return Err(bad("is not of `type` \"answer\""));
     }
-    let pc_id = value.get("pc_id").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| bad("has no `pc_id`"))?;
-    Ok(Answer { sdp: sdp.to_owned(), pc_id: pc_id.to_owned() })
+    let pc_id = value
+        .get("pc_id")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| bad("has no `pc_id`"))?;
+    Ok(Answer {
+        sdp: sdp.to_owned(),
+        pc_id: pc_id.to_owned(),
+    })
 }
 
 /// The JSON part of `connectWebRtc` options (media, session and signal are read by the web layer).
@@ -52,7 +70,10 @@ impl ConnectOptions {
             return Err(Error::invalid("options must be an object"));
         };
         let f = Fields(map);
-        let offer_url = f.string("offerUrl")?.map(|u| validate_offer_template(&u)).transpose()?;
+        let offer_url = f
+            .string("offerUrl")?
+            .map(|u| validate_offer_template(&u))
+            .transpose()?;
         let credentials = if f.get("apiKey").is_some() || f.get("headers").is_some() {
             Some(Credentials::from_fields(&f)?)
         } else {
@@ -63,7 +84,9 @@ impl ConnectOptions {
             Some(v @ Value::Array(items)) => {
                 let parsed = parse_ice_servers(v);
                 if parsed.len() != items.len() {
-                    return Err(Error::invalid("`iceServers` entries need `urls` (a string or an array of strings)"));
+                    return Err(Error::invalid(
+                        "`iceServers` entries need `urls` (a string or an array of strings)",
+                    ));
                 }
                 Some(parsed)
             }
@@ -75,11 +98,9 @@ impl ConnectOptions {
             None => 3,
             Some(r) => match r.get("maxAttempts") {
                 None | Some(Value::Null) => 3,
-                Some(Value::Number(n)) => n
-                    .as_u64()
-                    .filter(|n| *n <= 100)
-                    .ok_or_else(|| Error::invalid("`reconnect.maxAttempts` must be a whole number from 0 to 100"))?
-                    as u32,
+                Some(Value::Number(n)) => n.as_u64().filter(|n| *n <= 100).ok_or_else(|| {
+                    Error::invalid("`reconnect.maxAttempts` must be a whole number from 0 to 100")
+                })? as u32,
                 Some(other) => return Err(wrong_type("reconnect.maxAttempts", "a number", other)),
             },
         };
@@ -106,10 +127,23 @@ pub fn resolve_target(
             let url = match (&options.offer_url, session_offer) {
                 (Some(t), _) => resolve_offer_url(t, Some(session_id)),
                 (None, Some(u)) => u.to_owned(),
-                (None, None) => return Err(Error::invalid("this session has no offer URL; pass `offerUrl`")),
+                (None, None) => {
+                    return Err(Error::invalid(
+                        "this session has no offer URL; pass `offerUrl`",
+                    ))
+                }
             };
-            let same_origin = HttpUrl::parse(&url, "offerUrl").map(|u| u.origin() == start_origin).unwrap_or(false);
-            (url, if same_origin { creds.clone() } else { Credentials::default() })
+            let same_origin = HttpUrl::parse(&url, "offerUrl")
+                .map(|u| u.origin() == start_origin)
+                .unwrap_or(false);
+            (
+                url,
+                if same_origin {
+                    creds.clone()
+                } else {
+                    Credentials::default()
+                },
+            )
         }
         None => match &options.offer_url {
             Some(t) => (resolve_offer_url(t, None), Credentials::default()),
@@ -120,7 +154,6 @@ pub fn resolve_target(
     Ok((url, options.credentials.clone().unwrap_or(session_creds)))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,59 +162,148 @@ mod tests {
     #[test]
     fn offer_bodies() {
         let b: Value = serde_json::from_str(&offer_body("v=0", None, false, None)).unwrap();
-        assert_eq!(b, json!({"sdp":"v=0","type":"offer","pc_id":null,"restart_pc":false}));
-        let b: Value = serde_json::from_str(&offer_body("v=0", Some("pc"), true, Some(&json!({"a":1})))).unwrap();
-        assert_eq!(b, json!({"sdp":"v=0","type":"offer","pc_id":"pc","restart_pc":true,"request_data":{"a":1}}));
+        assert_eq!(
+            b,
+            json!({"sdp":"v=0","type":"offer","pc_id":null,"restart_pc":false})
+        );
+        let b: Value =
+            serde_json::from_str(&offer_body("v=0", Some("pc"), true, Some(&json!({"a":1}))))
+                .unwrap();
+        assert_eq!(
+            b,
+            json!({"sdp":"v=0","type":"offer","pc_id":"pc","restart_pc":true,"request_data":{"a":1}})
+        );
     }
 
     #[test]
     fn answers() {
-        assert_eq!(parse_answer(r#"{"sdp":"v=0","type":"answer","pc_id":"p1","x":1}"#).unwrap(), Answer { sdp: "v=0".into(), pc_id: "p1".into() });
-        for bad in ["", "nope", "[]", r#"{"type":"answer","pc_id":"p"}"#, r#"{"sdp":"v=0","pc_id":"p"}"#,
-                    r#"{"sdp":"v=0","type":"offer","pc_id":"p"}"#, r#"{"sdp":"v=0","type":"answer"}"#,
-                    r#"{"sdp":"","type":"answer","pc_id":"p"}"#, r#"{"sdp":1,"type":"answer","pc_id":"p"}"#] {
+        assert_eq!(
+            parse_answer(r#"{"sdp":"v=0","type":"answer","pc_id":"p1","x":1}"#).unwrap(),
+            Answer {
+                sdp: "v=0".into(),
+                pc_id: "p1".into()
+            }
+        );
+        for bad in [
+            "",
+            "nope",
+            "[]",
+            r#"{"type":"answer","pc_id":"p"}"#,
+            r#"{"sdp":"v=0","pc_id":"p"}"#,
+            r#"{"sdp":"v=0","type":"offer","pc_id":"p"}"#,
+            r#"{"sdp":"v=0","type":"answer"}"#,
+            r#"{"sdp":"","type":"answer","pc_id":"p"}"#,
+            r#"{"sdp":1,"type":"answer","pc_id":"p"}"#,
+        ] {
             let e = parse_answer(bad).unwrap_err();
-            assert_eq!((e.code, e.phase()), (ErrorCode::BadResponse, Some("offer")), "{bad}");
+            assert_eq!(
+                (e.code, e.phase()),
+                (ErrorCode::BadResponse, Some("offer")),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn connect_options() {
         let o = ConnectOptions::from_options(&json!({})).unwrap();
-        assert_eq!((o.wait_for_bot_ready, o.timeout_ms, o.reconnect_attempts, o.credentials.is_none()), (true, 15000.0, 3, true));
+        assert_eq!(
+            (
+                o.wait_for_bot_ready,
+                o.timeout_ms,
+                o.reconnect_attempts,
+                o.credentials.is_none()
+            ),
+            (true, 15000.0, 3, true)
+        );
         let o = ConnectOptions::from_options(&json!({
             "offerUrl": "http://127.0.0.1:1/api/offer", "apiKey": "k", "iceServers": [{"urls": "stun:127.0.0.1:1"}],
             "requestData": {"x": 1}, "waitForBotReady": false, "timeoutMs": 99, "reconnect": {"maxAttempts": 0},
         })).unwrap();
-        assert_eq!(o.ice_servers.unwrap()[0].urls, vec!["stun:127.0.0.1:1".to_owned()]);
-        assert_eq!((o.wait_for_bot_ready, o.timeout_ms, o.reconnect_attempts), (false, 99.0, 0));
+        assert_eq!(
+            o.ice_servers.unwrap()[0].urls,
+            vec!["stun:127.0.0.1:1".to_owned()]
+        );
+        assert_eq!(
+            (o.wait_for_bot_ready, o.timeout_ms, o.reconnect_attempts),
+            (false, 99.0, 0)
+        );
         assert_eq!(o.credentials.unwrap().api_key.as_deref(), Some("k"));
         for bad in [
-            json!(null), json!({"offerUrl": 5}), json!({"offerUrl": "http://example.com/x"}), json!({"iceServers": {}}),
-            json!({"iceServers": [{"username": "u"}]}), json!({"waitForBotReady": "yes"}), json!({"timeoutMs": 0}),
-            json!({"reconnect": {"maxAttempts": -1}}), json!({"reconnect": true}), json!({"headers": {"a b": "c"}}),
+            json!(null),
+            json!({"offerUrl": 5}),
+            json!({"offerUrl": "http://example.com/x"}),
+            json!({"iceServers": {}}),
+            json!({"iceServers": [{"username": "u"}]}),
+            json!({"waitForBotReady": "yes"}),
+            json!({"timeoutMs": 0}),
+            json!({"reconnect": {"maxAttempts": -1}}),
+            json!({"reconnect": true}),
+            json!({"headers": {"a b": "c"}}),
         ] {
-            assert_eq!(ConnectOptions::from_options(&bad).unwrap_err().code, ErrorCode::InvalidOptions, "{bad}");
+            assert_eq!(
+                ConnectOptions::from_options(&bad).unwrap_err().code,
+                ErrorCode::InvalidOptions,
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn credentials_follow_the_origin() {
-        let creds = Credentials { api_key: Some("k".into()), headers: vec![] };
+        let creds = Credentials {
+            api_key: Some("k".into()),
+            headers: vec![],
+        };
         let none = ConnectOptions::from_options(&json!({})).unwrap();
-        let same = ("s1", Some("http://127.0.0.1:7/sessions/s1/api/offer"), "http://127.0.0.1:7", &creds);
+        let same = (
+            "s1",
+            Some("http://127.0.0.1:7/sessions/s1/api/offer"),
+            "http://127.0.0.1:7",
+            &creds,
+        );
         let (url, c) = resolve_target(&none, Some(same)).unwrap();
-        assert_eq!((url.as_str(), c.api_key.as_deref()), ("http://127.0.0.1:7/sessions/s1/api/offer", Some("k")));
+        assert_eq!(
+            (url.as_str(), c.api_key.as_deref()),
+            ("http://127.0.0.1:7/sessions/s1/api/offer", Some("k"))
+        );
 
-        let other = ConnectOptions::from_options(&json!({"offerUrl": "http://127.0.0.2:7/x/{sessionId}"})).unwrap();
+        let other =
+            ConnectOptions::from_options(&json!({"offerUrl": "http://127.0.0.2:7/x/{sessionId}"}))
+                .unwrap();
         let (url, c) = resolve_target(&other, Some(same)).unwrap();
-        assert_eq!((url.as_str(), c.api_key), ("http://127.0.0.2:7/x/s1", None), "another origin gets no key");
+        assert_eq!(
+            (url.as_str(), c.api_key),
+            ("http://127.0.0.2:7/x/s1", None),
+            "another origin gets no key"
+        );
 
-        let explicit = ConnectOptions::from_options(&json!({"offerUrl": "http://127.0.0.2:7/x", "apiKey": "k2"})).unwrap();
-        assert_eq!(resolve_target(&explicit, Some(same)).unwrap().1.api_key.as_deref(), Some("k2"));
-        assert_eq!(resolve_target(&explicit, None).unwrap().0, "http://127.0.0.2:7/x");
+        let explicit = ConnectOptions::from_options(
+            &json!({"offerUrl": "http://127.0.0.2:7/x", "apiKey": "k2"}),
+        )
+        .unwrap();
+        assert_eq!(
+            resolve_target(&explicit, Some(same))
+                .unwrap()
+                .1
+                .api_key
+                .as_deref(),
+            Some("k2")
+        );
+        assert_eq!(
+            resolve_target(&explicit, None).unwrap().0,
+            "http://127.0.0.2:7/x"
+        );
 
-        assert_eq!(resolve_target(&none, None).unwrap_err().code, ErrorCode::InvalidOptions);
-        assert_eq!(resolve_target(&none, Some(("s", None, "http://h", &creds))).unwrap_err().code, ErrorCode::InvalidOptions);
+        assert_eq!(
+            resolve_target(&none, None).unwrap_err().code,
+            ErrorCode::InvalidOptions
+        );
+        assert_eq!(
+            resolve_target(&none, Some(("s", None, "http://h", &creds)))
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidOptions
+        );
     }
 }

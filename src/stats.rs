@@ -117,9 +117,15 @@ mod tests {
         let s = summarize(&report);
         assert_eq!(s.rtt_ms, Some(4.0));
         assert_eq!(s.jitter_ms, Some(2.5));
-        assert_eq!((s.packets_received, s.packets_lost, s.bytes_received), (Some(110.0), Some(3.0), Some(9000.0)));
+        assert_eq!(
+            (s.packets_received, s.packets_lost, s.bytes_received),
+            (Some(110.0), Some(3.0), Some(9000.0))
+        );
         assert_eq!((s.packets_sent, s.bytes_sent), (Some(120.0), Some(9000.0)));
-        assert_eq!((s.inbound_audio_level, s.outbound_audio_level), (Some(0.3), Some(0.1)));
+        assert_eq!(
+            (s.inbound_audio_level, s.outbound_audio_level),
+            (Some(0.3), Some(0.1))
+        );
         assert_eq!(s.candidate_pair_type.as_deref(), Some("host"));
         assert_eq!(s.timestamp, Some(1001.0));
         let js = serde_json::to_value(&s).unwrap();

@@ -14,7 +14,11 @@ pub struct Candidate {
 
 impl Candidate {
     pub fn end_of_candidates() -> Candidate {
-        Candidate { candidate: String::new(), sdp_mid: Some("0".into()), sdp_mline_index: Some(0) }
+        Candidate {
+            candidate: String::new(),
+            sdp_mid: Some("0".into()),
+            sdp_mline_index: Some(0),
+        }
     }
 
     fn to_json(&self) -> Value {
@@ -94,7 +98,11 @@ mod tests {
     use super::*;
 
     fn cand(n: u32) -> Option<Candidate> {
-        Some(Candidate { candidate: format!("candidate:{n} 1 udp 1 10.0.0.1 {n} typ host"), sdp_mid: Some("0".into()), sdp_mline_index: Some(0) })
+        Some(Candidate {
+            candidate: format!("candidate:{n} 1 udp 1 10.0.0.1 {n} typ host"),
+            sdp_mid: Some("0".into()),
+            sdp_mline_index: Some(0),
+        })
     }
 
     #[test]
@@ -136,11 +144,18 @@ mod tests {
     #[test]
     fn explicit_empty_candidate_ends_and_restart_reopens() {
         let mut q = TrickleQueue::new();
-        q.push(Some(Candidate { candidate: String::new(), sdp_mid: None, sdp_mline_index: None }));
+        q.push(Some(Candidate {
+            candidate: String::new(),
+            sdp_mid: None,
+            sdp_mline_index: None,
+        }));
         q.push(None);
         q.set_pc_id("p".into());
         let b = q.next_batch().unwrap();
-        assert_eq!(b["candidates"], json!([{"candidate":"","sdp_mid":"0","sdp_mline_index":0}]));
+        assert_eq!(
+            b["candidates"],
+            json!([{"candidate":"","sdp_mid":"0","sdp_mline_index":0}])
+        );
         q.batch_done();
         q.restart();
         q.push(cand(3));

@@ -36,7 +36,10 @@ fn collect(conn: &Connection, event: &str) -> Rc<RefCell<Vec<JsValue>>> {
     let seen = Rc::new(RefCell::new(Vec::new()));
     let sink = seen.clone();
     let f = Closure::<dyn FnMut(JsValue)>::new(move |v| sink.borrow_mut().push(v));
-    conn.on(event.into(), f.as_ref().unchecked_ref::<js_sys::Function>().clone());
+    conn.on(
+        event.into(),
+        f.as_ref().unchecked_ref::<js_sys::Function>().clone(),
+    );
     f.forget(); // test-only: lives for the page
     seen
 }
@@ -49,7 +52,10 @@ async fn assert_echo(conn: &Connection) {
     let pc: JsValue = conn.peer_connection().into();
     play(&conn.remote_stream().into());
     let energy = energy_within(&pc, 6000).await;
-    assert!(energy > 0.0, "the bot's audio should be the echo of the fake microphone (energy {energy})");
+    assert!(
+        energy > 0.0,
+        "the bot's audio should be the echo of the fake microphone (energy {energy})"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -65,29 +71,55 @@ async fn runner_session_connects_echoes_and_disconnects_cleanly() {
     let rtvi = collect(&conn, "rtvi");
     let botready = collect(&conn, "botready");
     assert_echo(&conn).await;
-    assert!(conn.remote_stream().get_audio_tracks().length() > 0, "a remote audio track");
+    assert!(
+        conn.remote_stream().get_audio_tracks().length() > 0,
+        "a remote audio track"
+    );
     // Events from before the call resolved were replayed to handlers subscribed right after it.
     assert_eq!(botready.borrow().len(), 1);
-    assert!(rtvi.borrow().iter().any(|m| json(m)["type"] == "server-message"), "server-message seen");
+    assert!(
+        rtvi.borrow()
+            .iter()
+            .any(|m| json(m)["type"] == "server-message"),
+        "server-message seen"
+    );
 
     let report = debug_session(&id).await;
     let peer = &report["peers"][0];
     assert_eq!(peer["channelOpen"], json!(true));
     assert!(peer["pingsSeen"].as_u64().unwrap_or(0) >= 1, "{report}");
-    assert!(peer["audioPacketsReceived"].as_u64().unwrap_or(0) > 0, "{report}");
+    assert!(
+        peer["audioPacketsReceived"].as_u64().unwrap_or(0) > 0,
+        "{report}"
+    );
 
     let states = collect(&conn, "statechange");
     let reasons = collect(&conn, "disconnected");
     conn.disconnect().await;
     conn.disconnect().await;
     assert_eq!(conn.state(), "disconnected");
-    assert_eq!(reasons.borrow().iter().map(|r| r.as_string().unwrap()).collect::<Vec<_>>(), vec!["local"]);
+    assert_eq!(
+        reasons
+            .borrow()
+            .iter()
+            .map(|r| r.as_string().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["local"]
+    );
     assert_eq!(states.borrow().len(), 1);
-    assert_eq!(open_peer_connections(), 0, "disconnect leaves no open peer connection");
+    assert_eq!(
+        open_peer_connections(),
+        0,
+        "disconnect leaves no open peer connection"
+    );
     let local = conn.local_stream().get_tracks();
     assert!(local.length() >= 1);
     for t in local.iter() {
-        assert_eq!(get(&t, "readyState").as_string().as_deref(), Some("ended"), "tracks the SDK opened are stopped");
+        assert_eq!(
+            get(&t, "readyState").as_string().as_deref(),
+            Some("ended"),
+            "tracks the SDK opened are stopped"
+        );
     }
     expect_error(conn.send_message("x".into()), "closed");
     expect_error(conn.set_mic_enabled(true), "closed");
@@ -102,7 +134,10 @@ async fn pipecat_cloud_and_butter_via_start_and_connect() {
     .expect("pipecat-cloud");
     assert_eq!(conn.state(), "connected");
     let session = conn.session();
-    assert_eq!(get(&session, "platform").as_string().as_deref(), Some("pipecat-cloud"));
+    assert_eq!(
+        get(&session, "platform").as_string().as_deref(),
+        Some("pipecat-cloud")
+    );
     assert_eq!(get(&session, "sessionId").as_string(), conn.session_id());
     assert_echo(&conn).await;
     conn.disconnect().await;
@@ -114,7 +149,10 @@ async fn pipecat_cloud_and_butter_via_start_and_connect() {
     .await
     .expect("butter");
     let seen = requests(&tag).await;
-    let paths: Vec<&str> = seen.iter().map(|r| r["path"].as_str().unwrap_or("")).collect();
+    let paths: Vec<&str> = seen
+        .iter()
+        .map(|r| r["path"].as_str().unwrap_or(""))
+        .collect();
     let offer_path = format!("/api/sessions/{}/api/offer", conn.session_id().unwrap());
     assert_eq!(paths[0], "/api/start/agent_echo");
     assert_eq!(seen[0]["body"]["transport"], "webrtc");
@@ -125,13 +163,29 @@ async fn pipecat_cloud_and_butter_via_start_and_connect() {
     // Trickled candidates went out by PATCH with the server's pc_id, ending with end-of-candidates.
     let patches: Vec<&Value> = seen.iter().filter(|r| r["method"] == "PATCH").collect();
     assert!(!patches.is_empty(), "{seen:?}");
-    assert!(patches.iter().all(|p| p["body"]["pc_id"].as_str() == conn.pc_id().as_deref()));
-    assert!(patches.iter().any(|p| p["body"]["candidates"].as_array().is_some_and(|c| !c.is_empty())));
+    assert!(patches
+        .iter()
+        .all(|p| p["body"]["pc_id"].as_str() == conn.pc_id().as_deref()));
+    assert!(patches.iter().any(|p| p["body"]["candidates"]
+        .as_array()
+        .is_some_and(|c| !c.is_empty())));
     sleep(500).await;
     let seen = requests(&tag).await;
-    let last_patch = seen.iter().filter(|r| r["method"] == "PATCH").last().cloned().unwrap_or(Value::Null);
-    let cands = last_patch["body"]["candidates"].as_array().cloned().unwrap_or_default();
-    assert_eq!(cands.last().map(|c| c["candidate"].clone()), Some(json!("")), "end-of-candidates sent last");
+    let last_patch = seen
+        .iter()
+        .filter(|r| r["method"] == "PATCH")
+        .last()
+        .cloned()
+        .unwrap_or(Value::Null);
+    let cands = last_patch["body"]["candidates"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        cands.last().map(|c| c["candidate"].clone()),
+        Some(json!("")),
+        "end-of-candidates sent last"
+    );
     conn.disconnect().await;
 }
 
@@ -148,7 +202,9 @@ async fn bare_offer_url_connects_without_waiting_for_bot_ready() {
 
 #[wasm_bindgen_test]
 async fn the_silent_bot_fails_the_echo_assertion() {
-    let conn = start_and_connect(with_fault("silent", json!({}))).await.expect("connect");
+    let conn = start_and_connect(with_fault("silent", json!({})))
+        .await
+        .expect("connect");
     play(&conn.remote_stream().into());
     let energy = energy_within(&conn.peer_connection().into(), 3000).await;
     assert_eq!(energy, 0.0, "silence must not pass for an echo");
@@ -161,11 +217,21 @@ async fn mute_reaches_the_server_and_messages_round_trip() {
     let id = conn.session_id().unwrap();
     conn.set_mic_enabled(false).expect("mute");
     let messages = collect(&conn, "message");
-    let rtvi_id = conn.send_rtvi("client-message".into(), js(json!({"t": "hello", "d": {"n": 1}}))).expect("send");
+    let rtvi_id = conn
+        .send_rtvi(
+            "client-message".into(),
+            js(json!({"t": "hello", "d": {"n": 1}})),
+        )
+        .expect("send");
     conn.send_message("plain text".into()).expect("send text");
     let mut answer = Value::Null;
     for _ in 0..50 {
-        if let Some(m) = messages.borrow().iter().map(json).find(|m| m["type"] == "server-response") {
+        if let Some(m) = messages
+            .borrow()
+            .iter()
+            .map(json)
+            .find(|m| m["type"] == "server-response")
+        {
             answer = m;
         }
         if !answer.is_null() {
@@ -177,29 +243,46 @@ async fn mute_reaches_the_server_and_messages_round_trip() {
     assert_eq!(answer["data"], json!({"t": "hello", "d": {"n": 1}}));
     let peer = debug_session(&id).await["peers"][0].clone();
     assert_eq!(peer["trackStatus"]["0"], json!(false), "{peer}");
-    assert!(peer["messagesReceived"].as_array().is_some_and(|m| m.iter().any(|x| x == "plain text")), "{peer}");
+    assert!(
+        peer["messagesReceived"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|x| x == "plain text")),
+        "{peer}"
+    );
     conn.set_mic_enabled(true).expect("unmute");
     sleep(300).await;
-    assert_eq!(debug_session(&id).await["peers"][0]["trackStatus"]["0"], json!(true));
+    assert_eq!(
+        debug_session(&id).await["peers"][0]["trackStatus"]["0"],
+        json!(true)
+    );
     conn.disconnect().await;
 }
 
 #[wasm_bindgen_test]
 async fn a_callers_track_is_never_stopped() {
-    let stream = await_js(run_js("return navigator.mediaDevices.getUserMedia({audio: true})", &JsValue::UNDEFINED)).await;
+    let stream = await_js(run_js(
+        "return navigator.mediaDevices.getUserMedia({audio: true})",
+        &JsValue::UNDEFINED,
+    ))
+    .await;
     let track = run_js("return a.getAudioTracks()[0]", &stream);
     let options = runner(json!({}));
     set(&options, "audio", &track);
     let conn = start_and_connect(options).await.expect("connect");
     assert_echo(&conn).await;
     conn.disconnect().await;
-    assert_eq!(get(&track, "readyState").as_string().as_deref(), Some("live"));
+    assert_eq!(
+        get(&track, "readyState").as_string().as_deref(),
+        Some("live")
+    );
     run_js("a.stop()", &track);
 }
 
 #[wasm_bindgen_test]
 async fn peer_left_and_renegotiate_from_the_server() {
-    let conn = start_and_connect(with_fault("peer-left-after-1", json!({}))).await.expect("connect");
+    let conn = start_and_connect(with_fault("peer-left-after-1", json!({})))
+        .await
+        .expect("connect");
     let reasons = collect(&conn, "disconnected");
     for _ in 0..40 {
         if !reasons.borrow().is_empty() {
@@ -207,15 +290,39 @@ async fn peer_left_and_renegotiate_from_the_server() {
         }
         sleep(100).await;
     }
-    assert_eq!(reasons.borrow().first().and_then(|r| r.as_string()).as_deref(), Some("peer-left"));
+    assert_eq!(
+        reasons
+            .borrow()
+            .first()
+            .and_then(|r| r.as_string())
+            .as_deref(),
+        Some("peer-left")
+    );
     assert_eq!(conn.state(), "disconnected");
 
     let tag = fresh_tag("reneg");
-    let conn = start_and_connect(with_fault("renegotiate-after-1", json!({"headers": {"x-test-tag": tag}}))).await.expect("connect");
+    let conn = start_and_connect(with_fault(
+        "renegotiate-after-1",
+        json!({"headers": {"x-test-tag": tag}}),
+    ))
+    .await
+    .expect("connect");
     sleep(2000).await;
-    let posts: Vec<Value> = requests(&tag).await.into_iter().filter(|r| r["method"] == "POST" && r["path"] != "/start").collect();
-    assert_eq!(posts.len(), 2, "a second offer after renegotiate: {posts:?}");
-    assert_eq!(posts[1]["body"]["pc_id"].as_str(), conn.pc_id().as_deref(), "same pc_id");
+    let posts: Vec<Value> = requests(&tag)
+        .await
+        .into_iter()
+        .filter(|r| r["method"] == "POST" && r["path"] != "/start")
+        .collect();
+    assert_eq!(
+        posts.len(),
+        2,
+        "a second offer after renegotiate: {posts:?}"
+    );
+    assert_eq!(
+        posts[1]["body"]["pc_id"].as_str(),
+        conn.pc_id().as_deref(),
+        "same pc_id"
+    );
     assert_eq!(conn.state(), "connected");
     conn.disconnect().await;
 }
@@ -232,7 +339,10 @@ async fn timeouts_and_aborts_in_each_phase_close_everything() {
         ("no-bot-ready", "bot-ready"),
     ];
     for (fault, phase) in cases {
-        let err = expect_error(start_and_connect(with_fault(fault, json!({"timeoutMs": 1500}))).await, "timeout");
+        let err = expect_error(
+            start_and_connect(with_fault(fault, json!({"timeoutMs": 1500}))).await,
+            "timeout",
+        );
         assert_eq!(json(&get(&err, "details"))["phase"], phase, "{fault}");
         assert_eq!(open_peer_connections(), 0, "{fault}: nothing left open");
     }
@@ -254,19 +364,34 @@ async fn timeouts_and_aborts_in_each_phase_close_everything() {
 #[wasm_bindgen_test]
 async fn offer_failures_map_to_their_codes() {
     record_peer_connections();
-    let err = expect_error(start_and_connect(with_fault("offer-500", json!({}))).await, "http");
+    let err = expect_error(
+        start_and_connect(with_fault("offer-500", json!({}))).await,
+        "http",
+    );
     assert_eq!(get(&err, "status").as_f64(), Some(500.0));
     assert_eq!(json(&get(&err, "details"))["phase"], "offer");
-    expect_error(start_and_connect(with_fault("offer-badsdp", json!({}))).await, "webrtc");
-    expect_error(start_and_connect(with_fault("offer-nopcid", json!({}))).await, "bad_response");
-    let err = expect_error(start_and_connect(with_fault("peer-left-after-0", json!({}))).await, "signalling");
+    expect_error(
+        start_and_connect(with_fault("offer-badsdp", json!({}))).await,
+        "webrtc",
+    );
+    expect_error(
+        start_and_connect(with_fault("offer-nopcid", json!({}))).await,
+        "bad_response",
+    );
+    let err = expect_error(
+        start_and_connect(with_fault("peer-left-after-0", json!({}))).await,
+        "signalling",
+    );
     assert!(json(&get(&err, "details"))["phase"].is_string());
     let bad_media = runner(json!({"audio": {"deviceId": {"exact": "no-such-device"}}}));
     let err = expect_error(start_and_connect(bad_media).await, "media");
     assert!(json(&get(&err, "details"))["name"].is_string());
     assert_eq!(open_peer_connections(), 0);
     expect_error(connect_web_rtc(js(json!({}))).await, "invalid_options");
-    expect_error(connect_web_rtc(js(json!({"offerUrl": "http://example.com/api/offer"}))).await, "invalid_options");
+    expect_error(
+        connect_web_rtc(js(json!({"offerUrl": "http://example.com/api/offer"}))).await,
+        "invalid_options",
+    );
     let not_a_session = js(json!({"session": {"sessionId": "forged"}}));
     expect_error(connect_web_rtc(not_a_session).await, "invalid_options");
 }
@@ -276,8 +401,14 @@ async fn stats_are_summarised() {
     let conn = start_and_connect(runner(json!({}))).await.expect("connect");
     sleep(1500).await;
     let stats = json(&await_js(conn.get_stats().await.expect("stats")).await);
-    assert!(stats["packetsSent"].as_f64().unwrap_or(0.0) > 0.0, "{stats}");
-    assert!(stats["packetsReceived"].as_f64().unwrap_or(0.0) > 0.0, "{stats}");
+    assert!(
+        stats["packetsSent"].as_f64().unwrap_or(0.0) > 0.0,
+        "{stats}"
+    );
+    assert!(
+        stats["packetsReceived"].as_f64().unwrap_or(0.0) > 0.0,
+        "{stats}"
+    );
     assert!(stats["candidatePairType"].is_string(), "{stats}");
     assert!(stats["rttMs"].is_number(), "{stats}");
     conn.disconnect().await;

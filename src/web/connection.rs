@@ -27,9 +27,10 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{
-    MediaStream, MediaStreamTrack, MessageEvent, RtcBundlePolicy, RtcConfiguration, RtcDataChannel, RtcDataChannelInit,
-    RtcPeerConnection, RtcPeerConnectionIceEvent, RtcRtpSender, RtcRtpTransceiverDirection, RtcRtpTransceiverInit,
-    RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
+    MediaStream, MediaStreamTrack, MessageEvent, RtcBundlePolicy, RtcConfiguration, RtcDataChannel,
+    RtcDataChannelInit, RtcPeerConnection, RtcPeerConnectionIceEvent, RtcRtpSender,
+    RtcRtpTransceiverDirection, RtcRtpTransceiverInit, RtcSdpType, RtcSessionDescriptionInit,
+    RtcTrackEvent,
 };
 
 /// How long one trickle PATCH may take after the connect (the connect's own budget covers it before).
@@ -67,7 +68,9 @@ pub struct Connection {
 }
 
 fn webrtc_error(phase: Phase, what: &str, e: &JsValue) -> Error {
-    Error::new(ErrorCode::Webrtc, format!("{what} failed: {}", describe(e))).with_phase(phase).with_detail("name", error_name(e))
+    Error::new(ErrorCode::Webrtc, format!("{what} failed: {}", describe(e)))
+        .with_phase(phase)
+        .with_detail("name", error_name(e))
 }
 
 fn now_ms() -> f64 {
@@ -77,13 +80,21 @@ fn now_ms() -> f64 {
 impl Inner {
     /// Builds the peer connection the server expects (PROTOCOL.md §4): audio then video
     /// transceivers, both sendrecv, and the ordered `chat` channel, all before the offer.
-    fn new(ice_servers: &[IceServer], wait_for_bot_ready: bool, tracks: [bool; 2], request_data: Option<Value>, timeout_ms: f64) -> Result<Rc<Inner>, Error> {
+    fn new(
+        ice_servers: &[IceServer],
+        plan: &Plan,
+        starting: bool,
+        timeout_ms: f64,
+    ) -> Result<Rc<Inner>, Error> {
         let config = RtcConfiguration::new();
         config.set_bundle_policy(RtcBundlePolicy::MaxBundle);
         config.set_ice_servers(&json_to_js(&json!(ice_servers)));
-        let pc = RtcPeerConnection::new_with_configuration(&config).map_err(|e| webrtc_error(Phase::Media, "RTCPeerConnection", &e))?;
-        let local_stream = MediaStream::new().map_err(|e| webrtc_error(Phase::Media, "MediaStream", &e))?;
-        let remote_stream = MediaStream::new().map_err(|e| webrtc_error(Phase::Media, "MediaStream", &e))?;
+        let pc = RtcPeerConnection::new_with_configuration(&config)
+            .map_err(|e| webrtc_error(Phase::Media, "RTCPeerConnection", &e))?;
+        let local_stream =
+            MediaStream::new().map_err(|e| webrtc_error(Phase::Media, "MediaStream", &e))?;
+        let remote_stream =
+            MediaStream::new().map_err(|e| webrtc_error(Phase::Media, "MediaStream", &e))?;
         let add = |kind: &str| {
             let init = RtcRtpTransceiverInit::new();
             init.set_direction(RtcRtpTransceiverDirection::Sendrecv);
@@ -96,12 +107,17 @@ impl Inner {
         let channel = pc.create_data_channel_with_data_channel_dict("chat", &channel_init);
         let seed = (js_sys::Math::random() * 9.0e15) as u64;
         Ok(Rc::new(Inner {
-            machine: RefCell::new(Machine::new(wait_for_bot_ready, tracks, seed)),
+            machine: RefCell::new(Machine::new(
+                plan.options.wait_for_bot_ready,
+                [plan.audio.is_on(), plan.video.is_on()],
+                seed,
+                starting,
+            )),
             pc,
             channel,
             senders,
             target: RefCell::new(None),
-            request_data,
+            request_data: plan.options.request_data.clone(),
             trickle: RefCell::new(TrickleQueue::new()),
             session: RefCell::new((JsValue::UNDEFINED, None)),
             local_stream,
@@ -120,7 +136,9 @@ impl Inner {
 
     fn listen(self: &Rc<Self>) {
         let weak = Rc::downgrade(self);
-        let on = |target: &web_sys::EventTarget, name: &'static str, f: fn(&Rc<Inner>, &web_sys::Event)| {
+        let on = |target: &web_sys::EventTarget,
+                  name: &'static str,
+                  f: fn(&Rc<Inner>, &web_sys::Event)| {
             let weak = weak.clone();
             EventListener::new(target, name, move |e| {
                 if let Some(inner) = weak.upgrade() {
@@ -130,7 +148,9 @@ impl Inner {
         };
         let listeners = vec![
             on(&self.pc, "icecandidate", |inner, e| {
-                let Some(e) = e.dyn_ref::<RtcPeerConnectionIceEvent>() else { return };
+                let Some(e) = e.dyn_ref::<RtcPeerConnectionIceEvent>() else {
+                    return;
+                };
                 let candidate = e.candidate().map(|c| Candidate {
                     candidate: c.candidate(),
                     sdp_mid: c.sdp_mid(),
@@ -149,7 +169,9 @@ impl Inner {
                 }
             }),
             on(&self.pc, "track", |inner, e| {
-                let Some(e) = e.dyn_ref::<RtcTrackEvent>() else { return };
+                let Some(e) = e.dyn_ref::<RtcTrackEvent>() else {
+                    return;
+                };
                 let track = e.track();
                 inner.remote_stream.add_track(&track);
                 let arg = js_sys::Object::new();
@@ -157,10 +179,16 @@ impl Inner {
                 let _ = Reflect::set(&arg, &"stream".into(), &inner.remote_stream);
                 inner.emit("track", &arg);
             }),
-            on(&self.channel, "open", |inner, _| inner.input(Input::ChannelOpen { now_ms: now_ms() })),
-            on(&self.channel, "close", |inner, _| inner.input(Input::ChannelClosed)),
+            on(&self.channel, "open", |inner, _| {
+                inner.input(Input::ChannelOpen { now_ms: now_ms() })
+            }),
+            on(&self.channel, "close", |inner, _| {
+                inner.input(Input::ChannelClosed)
+            }),
             on(&self.channel, "message", |inner, e| {
-                let Some(e) = e.dyn_ref::<MessageEvent>() else { return };
+                let Some(e) = e.dyn_ref::<MessageEvent>() else {
+                    return;
+                };
                 if let Some(text) = e.data().as_string() {
                     inner.input(Input::Message(text));
                 }
@@ -250,7 +278,14 @@ impl Inner {
     }
 
     fn deliver(&self, event: &str, arg: &JsValue) {
-        let Some(set) = self.handlers.get(&event.into()).dyn_into::<js_sys::Set>().ok() else { return };
+        let Some(set) = self
+            .handlers
+            .get(&event.into())
+            .dyn_into::<js_sys::Set>()
+            .ok()
+        else {
+            return;
+        };
         // A snapshot, so handlers may subscribe or unsubscribe while being called.
         for f in Array::from(&set).iter() {
             if let Some(f) = f.dyn_ref::<Function>() {
@@ -262,12 +297,27 @@ impl Inner {
     }
 
     fn flush_trickle(self: &Rc<Self>) {
-        let Some(body) = self.trickle.borrow_mut().next_batch() else { return };
-        let Some((url, credentials)) = self.target.borrow().clone() else { return };
+        let Some(body) = self.trickle.borrow_mut().next_batch() else {
+            return;
+        };
+        let Some((url, credentials)) = self.target.borrow().clone() else {
+            return;
+        };
         let inner = self.clone();
         spawn_local(async move {
             let result = match Deadline::new(TRICKLE_TIMEOUT_MS, None) {
-                Ok(d) => send_json(Method::Patch, &url, &credentials, body.to_string(), &d, Phase::Ice, "ICE candidate").await,
+                Ok(d) => {
+                    send_json(
+                        Method::Patch,
+                        &url,
+                        &credentials,
+                        body.to_string(),
+                        &d,
+                        Phase::Ice,
+                        "ICE candidate",
+                    )
+                    .await
+                }
                 Err(e) => Err(e),
             };
             inner.trickle.borrow_mut().batch_done();
@@ -282,38 +332,83 @@ impl Inner {
     /// One offer/answer round: a new offer (with the known `pc_id`, if any), the answer applied,
     /// and queued candidates released.
     async fn negotiate(self: &Rc<Self>, deadline: &Deadline, first: bool) -> Result<(), Error> {
-        let offer = deadline.race(Phase::Offer, promise(self.pc.create_offer(), "createOffer")).await?;
+        let offer = deadline
+            .race(Phase::Offer, promise(self.pc.create_offer(), "createOffer"))
+            .await?;
         self.set_local_and_post(offer, deadline, first).await
     }
 
-    async fn set_local_and_post(self: &Rc<Self>, offer: JsValue, deadline: &Deadline, first: bool) -> Result<(), Error> {
-        let sdp = Reflect::get(&offer, &"sdp".into()).ok().and_then(|s| s.as_string()).unwrap_or_default();
+    async fn set_local_and_post(
+        self: &Rc<Self>,
+        offer: JsValue,
+        deadline: &Deadline,
+        first: bool,
+    ) -> Result<(), Error> {
+        let sdp = Reflect::get(&offer, &"sdp".into())
+            .ok()
+            .and_then(|s| s.as_string())
+            .unwrap_or_default();
         let init = RtcSessionDescriptionInit::new(RtcSdpType::Offer);
         init.set_sdp(&sdp);
-        deadline.race(Phase::Offer, promise(self.pc.set_local_description(&init), "setLocalDescription")).await?;
+        deadline
+            .race(
+                Phase::Offer,
+                promise(self.pc.set_local_description(&init), "setLocalDescription"),
+            )
+            .await?;
         if !first {
             self.trickle.borrow_mut().restart();
         }
-        let (url, credentials) = self.target.borrow().clone().ok_or_else(|| Error::invalid("no offer URL"))?;
+        let (url, credentials) = self
+            .target
+            .borrow()
+            .clone()
+            .ok_or_else(|| Error::invalid("no offer URL"))?;
         let pc_id = self.machine.borrow().pc_id().map(str::to_owned);
         let body = offer_body(&sdp, pc_id.as_deref(), false, self.request_data.as_ref());
         if first {
             self.input(Input::OfferSent);
         }
-        let text = send_json(Method::Post, &url, &credentials, body, deadline, Phase::Offer, "offer").await?;
+        let text = send_json(
+            Method::Post,
+            &url,
+            &credentials,
+            body,
+            deadline,
+            Phase::Offer,
+            "offer",
+        )
+        .await?;
         let answer = parse_answer(&text).map_err(|e| e.redact(&credentials.secrets()))?;
         let remote = RtcSessionDescriptionInit::new(RtcSdpType::Answer);
         remote.set_sdp(&answer.sdp);
-        deadline.race(Phase::Offer, promise(self.pc.set_remote_description(&remote), "setRemoteDescription")).await?;
+        deadline
+            .race(
+                Phase::Offer,
+                promise(
+                    self.pc.set_remote_description(&remote),
+                    "setRemoteDescription",
+                ),
+            )
+            .await?;
         self.trickle.borrow_mut().set_pc_id(answer.pc_id.clone());
-        self.input(Input::AnswerApplied { pc_id: answer.pc_id });
+        self.input(Input::AnswerApplied {
+            pc_id: answer.pc_id,
+        });
         self.flush_trickle();
         Ok(())
     }
 
     /// Attaches the media once getUserMedia answered (the offer did not wait for it).
-    async fn attach_media(self: &Rc<Self>, audio: MediaChoice, video: MediaChoice, deadline: &Deadline) -> Result<(), Error> {
-        let acquired = deadline.race(Phase::Media, async { acquire(&audio, &video).await.map(Some) });
+    async fn attach_media(
+        self: &Rc<Self>,
+        audio: MediaChoice,
+        video: MediaChoice,
+        deadline: &Deadline,
+    ) -> Result<(), Error> {
+        let acquired = deadline.race(Phase::Media, async {
+            acquire(&audio, &video).await.map(Some)
+        });
         let (audio_track, video_track, own) = match acquired.await {
             Ok(Some(t)) => t,
             Ok(None) => return Ok(()),
@@ -322,7 +417,11 @@ impl Inner {
         *self.own_tracks.borrow_mut() = own;
         if self.machine.borrow().is_closed() {
             stop_all(&self.own_tracks.borrow());
-            return Err(Error::new(ErrorCode::Closed, "the connection closed while media was being opened").with_phase(Phase::Media));
+            return Err(Error::new(
+                ErrorCode::Closed,
+                "the connection closed while media was being opened",
+            )
+            .with_phase(Phase::Media));
         }
         for (index, track) in [audio_track, video_track].into_iter().enumerate() {
             if let Some(track) = track {
@@ -337,7 +436,9 @@ impl Inner {
     /// Ends a failed connect: the machine decides the error (and its phase) and closes everything.
     fn abort_connect(self: &Rc<Self>, err: Error, deadline: &Deadline) -> Error {
         let input = match err.code {
-            ErrorCode::Timeout | ErrorCode::Aborted if deadline.error(Phase::Media).is_some() => Input::Deadline(err.code, deadline.timeout_ms()),
+            ErrorCode::Timeout | ErrorCode::Aborted if deadline.error(Phase::Media).is_some() => {
+                Input::Deadline(err.code, deadline.timeout_ms())
+            }
             _ => Input::Failure(err.clone()),
         };
         self.input(input);
@@ -360,11 +461,16 @@ impl Drop for Inner {
 }
 
 fn ice_state_name(pc: &RtcPeerConnection, prop: &str) -> String {
-    Reflect::get(pc, &prop.into()).ok().and_then(|v| v.as_string()).unwrap_or_default()
+    Reflect::get(pc, &prop.into())
+        .ok()
+        .and_then(|v| v.as_string())
+        .unwrap_or_default()
 }
 
 async fn promise(p: js_sys::Promise, what: &'static str) -> Result<JsValue, Error> {
-    JsFuture::from(p).await.map_err(|e| webrtc_error(Phase::Offer, what, &e))
+    JsFuture::from(p)
+        .await
+        .map_err(|e| webrtc_error(Phase::Offer, what, &e))
 }
 
 /// Everything `connectWebRtc` reads from its options.
@@ -409,23 +515,43 @@ pub async fn connect_web_rtc(
     let session = if session_js.is_undefined() || session_js.is_null() {
         None
     } else {
-        let data = Session::data_from_js(&session_js)
-            .ok_or_else(|| Error::invalid("`session` must be a Session returned by startSession() (and not freed)"))?;
+        let data = Session::data_from_js(&session_js).ok_or_else(|| {
+            Error::invalid("`session` must be a Session returned by startSession() (and not freed)")
+        })?;
         check_transport(&data)?;
         Some(data)
     };
     let target = resolve_target(
         &plan.options,
-        session.as_ref().map(|d| (d.answer.session_id.as_str(), d.offer_url.as_deref(), d.start_origin.as_str(), &d.credentials)),
+        session.as_ref().map(|d| {
+            (
+                d.answer.session_id.as_str(),
+                d.offer_url.as_deref(),
+                d.start_origin.as_str(),
+                &d.credentials,
+            )
+        }),
     )?;
-    let ice = plan.options.ice_servers.clone().or_else(|| session.as_ref().map(|d| d.answer.ice_servers.clone())).unwrap_or_default();
+    let ice = plan
+        .options
+        .ice_servers
+        .clone()
+        .or_else(|| session.as_ref().map(|d| d.answer.ice_servers.clone()))
+        .unwrap_or_default();
     let deadline = Deadline::new(plan.options.timeout_ms, plan.signal.as_ref())?;
-    let inner = Inner::new(&ice, plan.options.wait_for_bot_ready, [plan.audio.is_on(), plan.video.is_on()], plan.options.request_data.clone(), plan.options.timeout_ms)?;
+    let inner = Inner::new(&ice, &plan, false, plan.options.timeout_ms)?;
     *inner.target.borrow_mut() = Some(target);
-    *inner.session.borrow_mut() = (session_js, session.as_ref().map(|d| d.answer.session_id.clone()));
+    *inner.session.borrow_mut() = (
+        session_js,
+        session.as_ref().map(|d| d.answer.session_id.clone()),
+    );
     inner.listen();
     let result = async {
-        let (media, signalling) = join(inner.attach_media(plan.audio.clone(), plan.video.clone(), &deadline), inner.negotiate(&deadline, true)).await;
+        let (media, signalling) = join(
+            inner.attach_media(plan.audio.clone(), plan.video.clone(), &deadline),
+            inner.negotiate(&deadline, true),
+        )
+        .await;
         signalling?;
         media?;
         let phase = inner.machine.borrow().phase();
@@ -435,7 +561,11 @@ pub async fn connect_web_rtc(
     finish(inner, result, &deadline)
 }
 
-fn finish(inner: Rc<Inner>, result: Result<(), Error>, deadline: &Deadline) -> Result<Connection, JsValue> {
+fn finish(
+    inner: Rc<Inner>,
+    result: Result<(), Error>,
+    deadline: &Deadline,
+) -> Result<Connection, JsValue> {
     match result {
         Ok(()) => {
             // A macrotask later: after the caller's `await` and the `on(...)` calls that follow it.
@@ -465,9 +595,8 @@ pub async fn start_and_connect(
     let deadline = Deadline::new(request.timeout_ms, signal.as_ref())?;
     let inner = Inner::new(
         plan.options.ice_servers.as_deref().unwrap_or(&[]),
-        plan.options.wait_for_bot_ready,
-        [plan.audio.is_on(), plan.video.is_on()],
-        plan.options.request_data.clone(),
+        &plan,
+        true,
         request.timeout_ms,
     )?;
     inner.listen();
@@ -476,21 +605,38 @@ pub async fn start_and_connect(
         check_transport(&data)?;
         Ok::<_, Error>(data)
     };
-    let prepare = deadline.race(Phase::Offer, promise(inner.pc.create_offer(), "createOffer"));
+    let prepare = deadline.race(
+        Phase::Offer,
+        promise(inner.pc.create_offer(), "createOffer"),
+    );
     let media = inner.attach_media(plan.audio.clone(), plan.video.clone(), &deadline);
     let signalling = async {
         let (data, offer) = join(started, prepare).await;
         let (data, offer) = (data?, offer?);
         let id = data.answer.session_id.clone();
-        let target = resolve_target(&ConnectOptions { offer_url: None, credentials: None, ..plan.options.clone() },
-            Some((&id, data.offer_url.as_deref(), &data.start_origin, &data.credentials)))?;
+        let target = resolve_target(
+            &ConnectOptions {
+                offer_url: None,
+                credentials: None,
+                ..plan.options.clone()
+            },
+            Some((
+                &id,
+                data.offer_url.as_deref(),
+                &data.start_origin,
+                &data.credentials,
+            )),
+        )?;
         if plan.options.ice_servers.is_none() && !data.answer.ice_servers.is_empty() {
             // Before setLocalDescription: gathering has not started yet.
             let config = RtcConfiguration::new();
             config.set_bundle_policy(RtcBundlePolicy::MaxBundle);
             config.set_ice_servers(&json_to_js(&json!(data.answer.ice_servers)));
-            let set: Function = Reflect::get(&inner.pc, &"setConfiguration".into()).map(JsCast::unchecked_into).map_err(|e| webrtc_error(Phase::Offer, "setConfiguration", &e))?;
-            set.call1(&inner.pc, &config).map_err(|e| webrtc_error(Phase::Offer, "setConfiguration", &e))?;
+            let set: Function = Reflect::get(&inner.pc, &"setConfiguration".into())
+                .map(JsCast::unchecked_into)
+                .map_err(|e| webrtc_error(Phase::Offer, "setConfiguration", &e))?;
+            set.call1(&inner.pc, &config)
+                .map_err(|e| webrtc_error(Phase::Offer, "setConfiguration", &e))?;
         }
         *inner.target.borrow_mut() = Some(target);
         *inner.session.borrow_mut() = (JsValue::from(Session::new(data)), Some(id));
@@ -508,7 +654,11 @@ pub async fn start_and_connect(
 }
 
 fn closed_error(what: &str) -> JsValue {
-    Error::new(ErrorCode::Closed, format!("{what}: the connection is closed")).into()
+    Error::new(
+        ErrorCode::Closed,
+        format!("{what}: the connection is closed"),
+    )
+    .into()
 }
 
 #[wasm_bindgen]
@@ -540,12 +690,13 @@ impl Connection {
 
     #[wasm_bindgen(getter, js_name = localStream)]
     pub fn local_stream(&self) -> MediaStream {
-        self.inner.local_stream.clone()
+        // `Clone::clone`, not JS `MediaStream.clone()` (which would copy the tracks).
+        Clone::clone(&self.inner.local_stream)
     }
 
     #[wasm_bindgen(getter, js_name = remoteStream)]
     pub fn remote_stream(&self) -> MediaStream {
-        self.inner.remote_stream.clone()
+        Clone::clone(&self.inner.remote_stream)
     }
 
     /// Subscribes to an event; returns a function that unsubscribes.
@@ -566,7 +717,9 @@ impl Connection {
         };
         set.add(&handler);
         // `set.delete.bind(set, handler)`: an unsubscribe with no Rust closure behind it.
-        let delete: Function = Reflect::get(&set, &"delete".into()).map(JsCast::unchecked_into).unwrap_or_else(|_| Function::new_no_args(""));
+        let delete: Function = Reflect::get(&set, &"delete".into())
+            .map(JsCast::unchecked_into)
+            .unwrap_or_else(|_| Function::new_no_args(""));
         JsValue::from(delete.bind1(&set, &handler)).unchecked_into()
     }
 
@@ -575,7 +728,12 @@ impl Connection {
         #[wasm_bindgen(unchecked_param_type = "keyof ConnectionEvents")] event: String,
         #[wasm_bindgen(unchecked_param_type = "(arg: any) => void")] handler: Function,
     ) {
-        if let Ok(set) = self.inner.handlers.get(&event.into()).dyn_into::<js_sys::Set>() {
+        if let Ok(set) = self
+            .inner
+            .handlers
+            .get(&event.into())
+            .dyn_into::<js_sys::Set>()
+        {
             set.delete(&handler);
         }
     }
@@ -585,7 +743,13 @@ impl Connection {
     pub fn send_message(&self, data: JsValue) -> Result<(), JsValue> {
         let text = match data.as_string() {
             Some(s) => s,
-            None => value_to_json(&data).map_err(|_| JsValue::from(Error::invalid("sendMessage: the value is not JSON-serialisable")))?.to_string(),
+            None => value_to_json(&data)
+                .map_err(|_| {
+                    JsValue::from(Error::invalid(
+                        "sendMessage: the value is not JSON-serialisable",
+                    ))
+                })?
+                .to_string(),
         };
         self.send_text(&text, "sendMessage")
     }
@@ -596,10 +760,15 @@ impl Connection {
         let data = if data.is_undefined() {
             None
         } else {
-            Some(value_to_json(&data).map_err(|_| JsValue::from(Error::invalid("sendRtvi: `data` is not JSON-serialisable")))?)
+            Some(value_to_json(&data).map_err(|_| {
+                JsValue::from(Error::invalid("sendRtvi: `data` is not JSON-serialisable"))
+            })?)
         };
         let id = self.inner.machine.borrow_mut().next_id();
-        self.send_text(&crate::rtvi::envelope(&kind, &id, data).to_string(), "sendRtvi")?;
+        self.send_text(
+            &crate::rtvi::envelope(&kind, &id, data).to_string(),
+            "sendRtvi",
+        )?;
         Ok(id)
     }
 
@@ -607,7 +776,10 @@ impl Connection {
         if !self.inner.machine.borrow().is_channel_open() {
             return Err(closed_error(what));
         }
-        self.inner.channel.send_with_str(text).map_err(|e| JsValue::from(webrtc_error(Phase::Channel, what, &e)))
+        self.inner
+            .channel
+            .send_with_str(text)
+            .map_err(|e| JsValue::from(webrtc_error(Phase::Channel, what, &e)))
     }
 
     #[wasm_bindgen(js_name = setMicEnabled)]
@@ -634,7 +806,9 @@ impl Connection {
     /// Round trip, jitter, loss, counters and levels from the peer connection's stats.
     #[wasm_bindgen(js_name = getStats, unchecked_return_type = "ConnectionStats")]
     pub async fn get_stats(&self) -> Result<JsValue, JsValue> {
-        let report = JsFuture::from(self.inner.pc.get_stats()).await.map_err(|e| JsValue::from(webrtc_error(Phase::Channel, "getStats", &e)))?;
+        let report = JsFuture::from(self.inner.pc.get_stats())
+            .await
+            .map_err(|e| JsValue::from(webrtc_error(Phase::Channel, "getStats", &e)))?;
         let mut entries = Vec::new();
         let map: &js_sys::Map = report.unchecked_ref();
         map.for_each(&mut |value, _| {
@@ -643,7 +817,9 @@ impl Connection {
             }
         });
         let stats = crate::stats::summarize(&entries);
-        Ok(serde_json::to_value(&stats).map(|v| json_to_js(&v)).unwrap_or(JsValue::UNDEFINED))
+        Ok(serde_json::to_value(&stats)
+            .map(|v| json_to_js(&v))
+            .unwrap_or(JsValue::UNDEFINED))
     }
 
     /// Ends the connection; calling it again does nothing.

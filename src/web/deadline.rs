@@ -2,10 +2,10 @@
 //! `AbortController` that every request of the call listens to. Dropping it clears the timer and
 //! removes the listener on the caller's signal.
 
+use super::wait::{first, Slot};
 use crate::error::{Error, ErrorCode, Phase};
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
-use super::wait::{first, Slot};
 use std::cell::Cell;
 use std::future::Future;
 use std::rc::Rc;
@@ -77,7 +77,11 @@ impl Deadline {
     }
 
     /// Runs `fut` unless the budget runs out first; then the error names `phase`.
-    pub async fn race<T>(&self, phase: Phase, fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    pub async fn race<T>(
+        &self,
+        phase: Phase,
+        fut: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
         self.check(phase)?;
         let fired = async {
             self.fired_slot.wait().await;

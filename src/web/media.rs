@@ -18,22 +18,35 @@ impl MediaChoice {
     pub fn read(options: &JsValue, key: &str, default_on: bool) -> Result<MediaChoice, Error> {
         let value = Reflect::get(options, &key.into()).unwrap_or(JsValue::UNDEFINED);
         if value.is_undefined() || value.is_null() {
-            return Ok(if default_on { MediaChoice::Capture(JsValue::TRUE) } else { MediaChoice::Off });
+            return Ok(if default_on {
+                MediaChoice::Capture(JsValue::TRUE)
+            } else {
+                MediaChoice::Off
+            });
         }
         if let Some(b) = value.as_bool() {
-            return Ok(if b { MediaChoice::Capture(JsValue::TRUE) } else { MediaChoice::Off });
+            return Ok(if b {
+                MediaChoice::Capture(JsValue::TRUE)
+            } else {
+                MediaChoice::Off
+            });
         }
         if let Some(track) = value.dyn_ref::<MediaStreamTrack>() {
             let expected = if key == "audio" { "audio" } else { "video" };
             if track.kind() != expected {
-                return Err(Error::invalid(format!("`{key}` is a {} track; it must be an {expected} track", track.kind())));
+                return Err(Error::invalid(format!(
+                    "`{key}` is a {} track; it must be an {expected} track",
+                    track.kind()
+                )));
             }
-            return Ok(MediaChoice::Track(track.clone()));
+            return Ok(MediaChoice::Track(Clone::clone(track)));
         }
         if value.is_object() && !value.is_function() && !js_sys::Array::is_array(&value) {
             return Ok(MediaChoice::Capture(value));
         }
-        Err(Error::invalid(format!("`{key}` must be a boolean, MediaTrackConstraints or a MediaStreamTrack")))
+        Err(Error::invalid(format!(
+            "`{key}` must be a boolean, MediaTrackConstraints or a MediaStreamTrack"
+        )))
     }
 
     pub fn is_on(&self) -> bool {
@@ -50,9 +63,29 @@ impl MediaChoice {
 
 /// Tracks for both kinds: the caller's as given, the rest from one getUserMedia call. The second
 /// list holds the tracks this library opened (it stops them on disconnect; never the caller's).
-pub async fn acquire(audio: &MediaChoice, video: &MediaChoice) -> Result<(Option<MediaStreamTrack>, Option<MediaStreamTrack>, Vec<MediaStreamTrack>), Error> {
-    let mut audio_track = if let MediaChoice::Track(t) = audio { Some(t.clone()) } else { None };
-    let mut video_track = if let MediaChoice::Track(t) = video { Some(t.clone()) } else { None };
+pub async fn acquire(
+    audio: &MediaChoice,
+    video: &MediaChoice,
+) -> Result<
+    (
+        Option<MediaStreamTrack>,
+        Option<MediaStreamTrack>,
+        Vec<MediaStreamTrack>,
+    ),
+    Error,
+> {
+    // `Clone::clone` everywhere here: `track.clone()` would be JS `MediaStreamTrack.clone()`, a new
+    // capture that nothing stops.
+    let mut audio_track = if let MediaChoice::Track(t) = audio {
+        Some(Clone::clone(t))
+    } else {
+        None
+    };
+    let mut video_track = if let MediaChoice::Track(t) = video {
+        Some(Clone::clone(t))
+    } else {
+        None
+    };
     let mut own = Vec::new();
     let wants_audio = matches!(audio, MediaChoice::Capture(_));
     let wants_video = matches!(video, MediaChoice::Capture(_));
@@ -61,9 +94,9 @@ pub async fn acquire(audio: &MediaChoice, video: &MediaChoice) -> Result<(Option
         for t in stream.get_tracks().iter() {
             let track: MediaStreamTrack = t.unchecked_into();
             if track.kind() == "audio" && wants_audio && audio_track.is_none() {
-                audio_track = Some(track.clone());
+                audio_track = Some(Clone::clone(&track));
             } else if track.kind() == "video" && wants_video && video_track.is_none() {
-                video_track = Some(track.clone());
+                video_track = Some(Clone::clone(&track));
             }
             own.push(track);
         }
@@ -73,34 +106,58 @@ pub async fn acquire(audio: &MediaChoice, video: &MediaChoice) -> Result<(Option
 
 async fn get_user_media(audio: &JsValue, video: &JsValue) -> Result<MediaStream, Error> {
     let media_error = |message: String, name: String| {
-        Error::new(ErrorCode::Media, message).with_phase(Phase::Media).with_detail("name", name)
+        Error::new(ErrorCode::Media, message)
+            .with_phase(Phase::Media)
+            .with_detail("name", name)
     };
     let devices = web_sys::window()
         .and_then(|w| w.navigator().media_devices().ok())
-        .ok_or_else(|| media_error("getUserMedia is unavailable (a secure context is required)".into(), "NotSupportedError".into()))?;
+        .ok_or_else(|| {
+            media_error(
+                "getUserMedia is unavailable (a secure context is required)".into(),
+                "NotSupportedError".into(),
+            )
+        })?;
     let constraints = MediaStreamConstraints::new();
     constraints.set_audio(audio);
     constraints.set_video(video);
     let promise = devices
         .get_user_media_with_constraints(&constraints)
-        .map_err(|e| media_error(format!("getUserMedia failed: {}", describe(&e)), error_name(&e)))?;
+        .map_err(|e| {
+            media_error(
+                format!("getUserMedia failed: {}", describe(&e)),
+                error_name(&e),
+            )
+        })?;
     match JsFuture::from(promise).await {
         Ok(stream) => Ok(stream.unchecked_into()),
-        Err(e) => Err(media_error(format!("getUserMedia failed: {}", describe(&e)), error_name(&e))),
+        Err(e) => Err(media_error(
+            format!("getUserMedia failed: {}", describe(&e)),
+            error_name(&e),
+        )),
     }
 }
 
 pub fn error_name(e: &JsValue) -> String {
-    Reflect::get(e, &"name".into()).ok().and_then(|n| n.as_string()).unwrap_or_else(|| "Error".into())
+    Reflect::get(e, &"name".into())
+        .ok()
+        .and_then(|n| n.as_string())
+        .unwrap_or_else(|| "Error".into())
 }
 
 pub fn describe(e: &JsValue) -> String {
-    let message = Reflect::get(e, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_default();
+    let message = Reflect::get(e, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_default();
     let name = error_name(e);
-    if message.is_empty() { name } else { format!("{name}: {message}") }
+    if message.is_empty() {
+        name
+    } else {
+        format!("{name}: {message}")
+    }
 }
 
 pub fn stop_all(tracks: &[MediaStreamTrack]) {
     tracks.iter().for_each(MediaStreamTrack::stop);
 }
-

@@ -11,9 +11,9 @@ mod session;
 mod start;
 mod wait;
 
+pub use connection::{connect_web_rtc, start_and_connect, Connection};
 pub use error::{is_agent_rtc_error, to_js_error};
 pub use json::json_to_js;
-pub use connection::{connect_web_rtc, start_and_connect, Connection};
 pub use session::Session;
 pub use start::start_session;
 

@@ -13,13 +13,17 @@ pub struct Slot<T> {
 
 impl<T> Clone for Slot<T> {
     fn clone(&self) -> Self {
-        Slot { inner: self.inner.clone() }
+        Slot {
+            inner: self.inner.clone(),
+        }
     }
 }
 
 impl<T: Clone> Slot<T> {
     pub fn new() -> Slot<T> {
-        Slot { inner: Rc::new(RefCell::new((None, Vec::new()))) }
+        Slot {
+            inner: Rc::new(RefCell::new((None, Vec::new()))),
+        }
     }
 
     /// The first value wins; later ones are ignored.

@@ -86,11 +86,15 @@ pub fn expect_error(result: Result<impl Sized, JsValue>, code: &str) -> JsValue 
 
 /// Runs a snippet of JS (test code only) with `arg` bound to `a`.
 pub fn run_js(body: &str, arg: &JsValue) -> JsValue {
-    js_sys::Function::new_with_args("a", body).call1(&JsValue::UNDEFINED, arg).expect("js")
+    js_sys::Function::new_with_args("a", body)
+        .call1(&JsValue::UNDEFINED, arg)
+        .expect("js")
 }
 
 pub async fn await_js(value: JsValue) -> JsValue {
-    JsFuture::from(Promise::resolve(&value)).await.expect("promise")
+    JsFuture::from(Promise::resolve(&value))
+        .await
+        .expect("promise")
 }
 
 /// Records every RTCPeerConnection the page creates, to check that failures leave none open.
@@ -136,7 +140,10 @@ pub async fn energy_within(pc: &JsValue, ms: i32) -> f64 {
 }
 
 /// Runs two futures to completion side by side (no executor crates needed).
-pub async fn join<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Output, B::Output) {
+pub async fn join<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> (A::Output, B::Output) {
     use std::pin::pin;
     use std::task::Poll;
     let (mut a, mut b) = (pin!(a), pin!(b));
