@@ -1,0 +1,755 @@
+//! The agent's HTTP surface, exercised against the built binary: every route, each refusal,
+//! the limits, session expiry and the start/offer faults.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{request, Agent, OFFER};
+use serde_json::{json, Value};
+
+fn offer_body() -> Value {
+    json!({"sdp": OFFER, "type": "offer", "pc_id": null, "restart_pc": false})
+}
+
+#[tokio::test]
+async fn health_and_ready_line() {
+    let a = Agent::start(&[]).await;
+    assert!(a.addr.starts_with("127.0.0.1:"));
+    let r = a.get("/health").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"ok": true}));
+    assert_eq!(a.terminate().await, Some(0));
+}
+
+#[tokio::test]
+async fn bad_command_line_exits_2() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_agent-rtc-agent"))
+        .args(["--port", "nope"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--port"));
+}
+
+#[tokio::test]
+async fn start_routes_for_each_platform() {
+    let a = Agent::start(&[]).await;
+    let runner = a.post("/start", &json!({})).await;
+    assert_eq!(runner.status, 200);
+    let id = runner.json()["sessionId"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    assert!(
+        runner.json().get("iceConfig").is_none(),
+        "no ICE servers unless configured"
+    );
+
+    let cloud = a
+        .post("/v1/public/my-agent/start", &json!({"body": {"x": 1}}))
+        .await;
+    assert_eq!(cloud.status, 200);
+    assert!(cloud.json()["sessionId"].is_string());
+
+    let butter = a
+        .post("/api/start/agent_123", &json!({"transport": "webrtc"}))
+        .await;
+    assert_eq!(butter.status, 200);
+    assert!(butter.json()["sessionId"]
+        .as_str()
+        .unwrap()
+        .starts_with("call_"));
+
+    a.post("/api/start/not-an-agent", &json!({}))
+        .await
+        .assert_error(404, "AGENT_NOT_FOUND");
+
+    // An empty body is an empty request.
+    let empty = a.send("POST", "/start", &[], None).await;
+    assert_eq!(empty.status, 200);
+    assert!(empty.json()["sessionId"].is_string());
+
+    // Ids differ.
+    assert_ne!(a.session().await, a.session().await);
+}
+
+#[tokio::test]
+async fn start_refuses_other_transports_and_bad_bodies() {
+    let a = Agent::start(&[]).await;
+    for body in [
+        json!({"transport": "daily"}),
+        json!({"transport": "websocket"}),
+        json!({"createDailyRoom": true}),
+        json!({"transport": "carrier-pigeon"}),
+    ] {
+        let r = a.post("/start", &body).await;
+        r.assert_error(400, "UNSUPPORTED_TRANSPORT");
+    }
+    assert!(a
+        .post("/start", &json!({"transport": "daily"}))
+        .await
+        .json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("daily"));
+    a.send("POST", "/start", &[], Some("{not json"))
+        .await
+        .assert_error(400, "INVALID_JSON");
+    a.send("POST", "/start", &[], Some("[1,2]"))
+        .await
+        .assert_error(400, "INVALID_REQUEST");
+    // createDailyRoom false and enableDefaultIceServers are fine.
+    let ok = a
+        .post(
+            "/start",
+            &json!({"createDailyRoom": false, "enableDefaultIceServers": true}),
+        )
+        .await;
+    assert_eq!(ok.status, 200);
+    assert!(
+        ok.json().get("iceConfig").is_none(),
+        "never reaches for public STUN"
+    );
+}
+
+#[tokio::test]
+async fn ice_servers_from_flags_and_env() {
+    let a = Agent::start(&[
+        "--ice-server",
+        "stun:127.0.0.1:3478",
+        "--ice-server",
+        "turn:127.0.0.1:3479",
+    ])
+    .await;
+    let r = a.post("/start", &json!({})).await;
+    assert_eq!(
+        r.json()["iceConfig"],
+        json!({"iceServers": [{"urls": ["stun:127.0.0.1:3478", "turn:127.0.0.1:3479"]}]})
+    );
+    let b = Agent::start_env(
+        &[],
+        &[("ICE_SERVERS", "stun:127.0.0.1:1, stun:127.0.0.1:2")],
+    )
+    .await;
+    let r = b.post("/v1/public/x/start", &json!({})).await;
+    assert_eq!(
+        r.json()["iceConfig"]["iceServers"][0]["urls"],
+        json!(["stun:127.0.0.1:1", "stun:127.0.0.1:2"])
+    );
+}
+
+#[tokio::test]
+async fn api_key_guards_cloud_routes_only() {
+    let a = Agent::start(&["--api-key", "k-123"]).await;
+    a.post("/v1/public/x/start", &json!({}))
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+    a.send(
+        "POST",
+        "/v1/public/x/start",
+        &[("authorization", "Bearer wrong")],
+        Some("{}"),
+    )
+    .await
+    .assert_error(401, "UNAUTHORIZED");
+    let ok = a
+        .send(
+            "POST",
+            "/v1/public/x/start",
+            &[("authorization", "Bearer k-123")],
+            Some("{}"),
+        )
+        .await;
+    assert_eq!(ok.status, 200);
+    let id = ok.json()["sessionId"].as_str().unwrap().to_string();
+
+    // The cloud offer route checks the key too.
+    let path = format!("/v1/public/x/sessions/{id}/api/offer");
+    let body = offer_body().to_string();
+    a.send("POST", &path, &[], Some(&body))
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+    let r = a
+        .send(
+            "POST",
+            &path,
+            &[("authorization", "Bearer k-123")],
+            Some(&body),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // Runner and Butter routes do not need it.
+    assert_eq!(a.post("/start", &json!({})).await.status, 200);
+    assert_eq!(a.post("/api/start/agent_x", &json!({})).await.status, 200);
+
+    // The key can come from the environment.
+    let b = Agent::start_env(&[], &[("AGENT_API_KEY", "envkey")]).await;
+    b.post("/v1/public/x/start", &json!({}))
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+}
+
+#[tokio::test]
+async fn body_limit_gives_413() {
+    let a = Agent::start(&["--max-body-bytes", "200"]).await;
+    let big = json!({"body": {"pad": "x".repeat(300)}});
+    a.post("/start", &big)
+        .await
+        .assert_error(413, "PAYLOAD_TOO_LARGE");
+    let id = a.session().await;
+    a.post(&format!("/sessions/{id}/api/offer"), &offer_body())
+        .await
+        .assert_error(413, "PAYLOAD_TOO_LARGE");
+    assert_eq!(
+        a.post("/start", &json!({"body": {"pad": "small"}}))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn capacity_gives_503_and_frees_on_expiry() {
+    let a = Agent::start(&["--max-sessions", "2", "--session-ttl-secs", "0.4"]).await;
+    a.session().await;
+    a.session().await;
+    a.post("/start", &json!({}))
+        .await
+        .assert_error(503, "CAPACITY");
+    // The session-less offer route counts too.
+    a.post("/api/offer", &offer_body())
+        .await
+        .assert_error(503, "CAPACITY");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    a.session().await;
+}
+
+#[tokio::test]
+async fn session_without_offer_expires() {
+    let a = Agent::start(&["--session-ttl-secs", "0.3"]).await;
+    let id = a.session().await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let r = a
+        .post(&format!("/sessions/{id}/api/offer"), &offer_body())
+        .await;
+    r.assert_error(404, "SESSION_NOT_FOUND");
+    // Its record stays readable for the tests, marked ended.
+    let d = a.get(&format!("/debug/sessions/{id}")).await;
+    assert_eq!(d.status, 200);
+    assert_eq!(d.json()["ended"], true);
+
+    // A session that got its offer in time stays.
+    let id = a.session().await;
+    let r = a
+        .post(&format!("/sessions/{id}/api/offer"), &offer_body())
+        .await;
+    assert_eq!(r.status, 200);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let r = a
+        .patch(
+            &format!("/sessions/{id}/api/offer"),
+            &json!({"pc_id": r.json()["pc_id"], "candidates": []}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[tokio::test]
+async fn unknown_session_is_404() {
+    let a = Agent::start(&[]).await;
+    for path in [
+        "/sessions/nope/api/offer",
+        "/v1/public/x/sessions/nope/api/offer",
+        "/api/sessions/nope/api/offer",
+    ] {
+        a.post(path, &offer_body())
+            .await
+            .assert_error(404, "SESSION_NOT_FOUND");
+        a.patch(path, &json!({"pc_id": "p", "candidates": []}))
+            .await
+            .assert_error(404, "SESSION_NOT_FOUND");
+    }
+    a.get("/debug/sessions/nope")
+        .await
+        .assert_error(404, "SESSION_NOT_FOUND");
+}
+
+/// Checks an answer: the shape, and that only 127.0.0.1 host candidates are offered.
+fn check_answer(r: &common::Resp) -> String {
+    assert_eq!(r.status, 200, "{}", r.text());
+    let j = r.json();
+    assert_eq!(j["type"], "answer");
+    let sdp = j["sdp"].as_str().unwrap();
+    assert!(sdp.starts_with("v=0"));
+    let candidates: Vec<&str> = sdp
+        .lines()
+        .filter(|l| l.starts_with("a=candidate"))
+        .collect();
+    assert!(!candidates.is_empty(), "host candidates inline: {sdp}");
+    for c in candidates {
+        assert!(c.contains(" 127.0.0.1 ") && c.contains("typ host"), "{c}");
+    }
+    assert!(sdp.contains("a=group:BUNDLE"), "bundled answer");
+    j["pc_id"].as_str().expect("pc_id").to_string()
+}
+
+#[tokio::test]
+async fn offer_answer_on_every_route() {
+    let a = Agent::start(&[]).await;
+    let plain = a.post("/api/offer", &offer_body()).await;
+    check_answer(&plain);
+
+    let id = a.session().await;
+    check_answer(
+        &a.post(&format!("/sessions/{id}/api/offer"), &offer_body())
+            .await,
+    );
+    let id = a.session().await;
+    check_answer(
+        &a.post(
+            &format!("/v1/public/some-agent/sessions/{id}/api/offer"),
+            &offer_body(),
+        )
+        .await,
+    );
+    let r = a.post("/api/start/agent_b", &json!({})).await;
+    let id = r.json()["sessionId"].as_str().unwrap().to_string();
+    check_answer(
+        &a.post(&format!("/api/sessions/{id}/api/offer"), &offer_body())
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn renegotiation_restart_and_trickle() {
+    let a = Agent::start(&[]).await;
+    let id = a.session().await;
+    let path = format!("/sessions/{id}/api/offer");
+    let mut first = offer_body();
+    first["request_data"] = json!({"who": "snake"});
+    let pc = check_answer(&a.post(&path, &first).await);
+
+    // Renegotiation with the known pc_id keeps the peer.
+    let mut again = offer_body();
+    again["pc_id"] = json!(pc);
+    again["requestData"] = json!({"ignored": "camel on renegotiation"});
+    assert_eq!(check_answer(&a.post(&path, &again).await), pc);
+    let d = a.get(&format!("/debug/sessions/{id}")).await.json();
+    assert_eq!(d["peers"].as_array().unwrap().len(), 1);
+    assert_eq!(d["peers"][0]["renegotiations"], 1);
+    assert_eq!(d["peers"][0]["requestData"], json!({"who": "snake"}));
+    assert_eq!(d["peers"][0]["pcId"], pc.as_str());
+    assert!(["new", "connecting"].contains(&d["peers"][0]["state"].as_str().unwrap()));
+    assert_eq!(d["peers"][0]["channelOpen"], false);
+    assert_eq!(d["peers"][0]["trackStatus"], json!({"0": true, "1": true}));
+
+    // Trickle, including end-of-candidates.
+    let r = a
+        .patch(
+            &path,
+            &json!({"pc_id": pc, "candidates": [
+                {"candidate": "candidate:1 1 udp 2113937151 127.0.0.1 50000 typ host", "sdp_mid": "0", "sdp_mline_index": 0},
+                {"candidate": "candidate:2 1 udp 2113937151 abc.local 50001 typ host", "sdp_mid": "0", "sdp_mline_index": 0},
+                {"candidate": "", "sdp_mid": "0", "sdp_mline_index": 0}
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"status": "success"}));
+
+    // restart_pc replaces the peer.
+    let mut restart = offer_body();
+    restart["pc_id"] = json!(pc);
+    restart["restart_pc"] = json!(true);
+    restart["requestData"] = json!({"camel": true});
+    let pc2 = check_answer(&a.post(&path, &restart).await);
+    assert_eq!(pc2, pc, "the same pc_id continues");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let d = a.get(&format!("/debug/sessions/{id}")).await.json();
+    let peers = d["peers"].as_array().unwrap();
+    assert_eq!(peers.len(), 2);
+    assert_eq!(peers[0]["candidatesReceived"], 3);
+    assert_eq!(peers[0]["endOfCandidates"], true);
+    assert_eq!(peers[0]["state"], "closed");
+    assert!(peers[0]["closedReason"]
+        .as_str()
+        .unwrap()
+        .contains("restart_pc"));
+    assert_eq!(peers[1]["requestData"], json!({"camel": true}));
+    assert!(peers[1]["closedReason"].is_null());
+
+    // An unknown pc_id on POST starts a new peer with a new id.
+    let mut other = offer_body();
+    other["pc_id"] = json!("pc-unknown");
+    let pc3 = check_answer(&a.post(&path, &other).await);
+    assert_ne!(pc3, "pc-unknown");
+}
+
+#[tokio::test]
+async fn patch_and_post_refusals() {
+    let a = Agent::start(&[]).await;
+    // Unknown pc_id: 404 with FastAPI detail on /api/offer, 400 on the session routes.
+    let r = a
+        .patch("/api/offer", &json!({"pc_id": "nope", "candidates": []}))
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json(), json!({"detail": "Peer connection not found"}));
+    let id = a.session().await;
+    let path = format!("/sessions/{id}/api/offer");
+    let r = a
+        .patch(&path, &json!({"pc_id": "nope", "candidates": []}))
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["detail"], "Peer connection not found");
+
+    // A POST without sdp: 422. Invalid JSON: 400. Unparseable SDP: 400.
+    let r = a.post(&path, &json!({"type": "offer"})).await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    let r = a
+        .post("/api/offer", &json!({"type": "offer", "pc_id": null}))
+        .await;
+    assert_eq!(r.status, 422);
+    a.send("POST", &path, &[], Some("{"))
+        .await
+        .assert_error(400, "INVALID_JSON");
+    a.post(&path, &json!({"sdp": "v=0 nonsense", "type": "offer"}))
+        .await
+        .assert_error(400, "INVALID_SDP");
+    a.post(&path, &json!({"sdp": OFFER, "type": "answer"}))
+        .await
+        .assert_error(400, "INVALID_SDP");
+    // PATCH without pc_id: 422.
+    assert_eq!(a.patch(&path, &json!({"candidates": []})).await.status, 422);
+
+    // The plain route: trickle to a known pc_id works.
+    let pc = check_answer(&a.post("/api/offer", &offer_body()).await);
+    let r = a
+        .patch(
+            "/api/offer",
+            &json!({"pc_id": pc, "candidates": [{"candidate": ""}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn start_status_faults_in_every_style() {
+    let a = Agent::start(&[]).await;
+    for status in [400u16, 401, 403, 404, 429, 500, 502, 503] {
+        // By agent name, by query, by header.
+        a.post(
+            &format!("/v1/public/fault-start-{status}/start"),
+            &json!({}),
+        )
+        .await
+        .assert_error(status, "FAULT");
+        a.post(&format!("/start?fault=start-{status}"), &json!({}))
+            .await
+            .assert_error(status, "FAULT");
+        let hv = format!("start-{status}");
+        a.send("POST", "/start", &[("x-agent-fault", &hv)], Some("{}"))
+            .await
+            .assert_error(status, "FAULT");
+    }
+    a.post("/api/start/agent_fault-start-429", &json!({}))
+        .await
+        .assert_error(429, "FAULT");
+
+    let r = a.post("/start?fault=start-500-detail", &json!({})).await;
+    assert_eq!(r.status, 500);
+    assert!(r.json()["detail"].is_string());
+
+    let r = a.post("/start?fault=start-502-text", &json!({})).await;
+    assert_eq!(r.status, 502);
+    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    assert!(r.body.len() >= 600, "{}", r.body.len());
+    assert!(serde_json::from_slice::<Value>(&r.body).is_err());
+
+    let r = a
+        .send(
+            "POST",
+            "/v1/public/fault-start-401-echo/start",
+            &[("authorization", "Bearer pk_secret_123")],
+            Some("{}"),
+        )
+        .await;
+    r.assert_error(401, "FAULT");
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("Bearer pk_secret_123"));
+
+    let r = a.post("/start?fault=start-nonjson", &json!({})).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "ok");
+    let r = a.post("/start?fault=start-nosession", &json!({})).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"status": "ok"}));
+
+    // Unknown fault items are refused loudly; query values are percent-decoded.
+    a.post("/start?fault=start-999", &json!({}))
+        .await
+        .assert_error(400, "INVALID_FAULT");
+    a.post("/start?fault=delay-start-1%2Cstart-418", &json!({}))
+        .await
+        .assert_error(418, "FAULT");
+}
+
+#[tokio::test]
+async fn hanging_and_delayed_faults() {
+    let a = Agent::start(&[]).await;
+    for path in [
+        "/start?fault=start-hang",
+        "/v1/public/fault-start-hang/start",
+    ] {
+        let r = tokio::time::timeout(
+            Duration::from_millis(800),
+            request(&a.addr, "POST", path, &[], Some(b"{}")),
+        )
+        .await;
+        assert!(r.is_err(), "no answer from a hanging start");
+    }
+    let t = Instant::now();
+    let r = a.post("/start?fault=delay-start-300", &json!({})).await;
+    assert_eq!(r.status, 200);
+    assert!(t.elapsed() >= Duration::from_millis(300));
+
+    let id = a.session().await;
+    let path = format!("/sessions/{id}/api/offer?fault=offer-hang");
+    let r = tokio::time::timeout(
+        Duration::from_millis(800),
+        request(
+            &a.addr,
+            "POST",
+            &path,
+            &[],
+            Some(offer_body().to_string().as_bytes()),
+        ),
+    )
+    .await;
+    assert!(r.is_err(), "no answer from a hanging offer");
+
+    let t = Instant::now();
+    let r = a
+        .post(
+            &format!("/sessions/{id}/api/offer?fault=delay-offer-250"),
+            &offer_body(),
+        )
+        .await;
+    check_answer(&r);
+    assert!(t.elapsed() >= Duration::from_millis(250));
+
+    // The server still shuts down promptly with a hanging request in flight.
+    let hold = tokio::spawn({
+        let addr = a.addr.clone();
+        async move { request(&addr, "POST", "/start?fault=start-hang", &[], Some(b"{}")).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(a.terminate().await, Some(0));
+    hold.abort();
+}
+
+#[tokio::test]
+async fn offer_faults_and_session_memory() {
+    let a = Agent::start(&[]).await;
+    // A session started with a fault applies it to its offers.
+    let r = a.post("/v1/public/fault-offer-500/start", &json!({})).await;
+    assert_eq!(r.status, 200, "start itself is fine");
+    let id = r.json()["sessionId"].as_str().unwrap().to_string();
+    a.post(
+        &format!("/v1/public/fault-offer-500/sessions/{id}/api/offer"),
+        &offer_body(),
+    )
+    .await
+    .assert_error(500, "FAULT");
+    let d = a.get(&format!("/debug/sessions/{id}")).await.json();
+    assert_eq!(d["fault"], "offer-500");
+
+    let r = a.post("/start?fault=offer-404-detail", &json!({})).await;
+    let id = r.json()["sessionId"].as_str().unwrap().to_string();
+    let r = a
+        .post(&format!("/sessions/{id}/api/offer"), &offer_body())
+        .await;
+    assert_eq!(r.status, 404);
+    assert!(r.json()["detail"].is_string());
+
+    let id = a.session().await;
+    let path = format!("/sessions/{id}/api/offer");
+    let r = a
+        .post(&format!("{path}?fault=offer-badsdp"), &offer_body())
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json(),
+        json!({"sdp": "v=0 garbage", "type": "answer", "pc_id": "x"})
+    );
+
+    let r = a
+        .post(&format!("{path}?fault=offer-nopcid"), &offer_body())
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.json().get("pc_id").is_none());
+    assert!(r.json()["sdp"].as_str().unwrap().starts_with("v=0"));
+
+    let pc = check_answer(&a.post(&path, &offer_body()).await);
+    let hv = [("x-agent-fault", "patch-503")];
+    let body = json!({"pc_id": pc, "candidates": []}).to_string();
+    a.send("PATCH", &path, &hv, Some(&body))
+        .await
+        .assert_error(503, "FAULT");
+    // Status faults for the offer do not touch PATCH, and the reverse.
+    let r = a
+        .send(
+            "PATCH",
+            &format!("{path}?fault=offer-500"),
+            &[],
+            Some(&body),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    check_answer(
+        &a.post(&format!("{path}?fault=patch-500"), &offer_body())
+            .await,
+    );
+    // Plain route faults come from query or header.
+    a.post("/api/offer?fault=offer-429", &offer_body())
+        .await
+        .assert_error(429, "FAULT");
+}
+
+#[tokio::test]
+async fn request_log_by_tag() {
+    let a = Agent::start(&["--api-key", "k"]).await;
+    let tag = [("x-test-tag", "t-42"), ("authorization", "Bearer nope")];
+    a.send(
+        "POST",
+        "/v1/public/x/start?a=1",
+        &tag,
+        Some(r#"{"body":{"q":1}}"#),
+    )
+    .await
+    .assert_error(401, "UNAUTHORIZED");
+    a.send("POST", "/start?fault=start-500", &tag, Some("not json"))
+        .await
+        .assert_error(500, "FAULT");
+    a.send(
+        "PATCH",
+        "/api/offer",
+        &tag,
+        Some(r#"{"pc_id":"z","candidates":[]}"#),
+    )
+    .await;
+    a.send("POST", "/start", &[("x-test-tag", "other")], Some("{}"))
+        .await;
+    let log = a.get("/debug/requests?tag=t-42").await.json();
+    let log = log.as_array().unwrap();
+    assert_eq!(log.len(), 3);
+    assert_eq!(log[0]["method"], "POST");
+    assert_eq!(log[0]["path"], "/v1/public/x/start");
+    assert_eq!(log[0]["query"], "a=1");
+    assert_eq!(log[0]["headers"]["authorization"], "Bearer nope");
+    assert_eq!(log[0]["headers"]["x-test-tag"], "t-42");
+    assert_eq!(log[0]["body"], json!({"body": {"q": 1}}));
+    assert_eq!(log[1]["body"], "not json");
+    assert_eq!(log[2]["method"], "PATCH");
+    assert_eq!(a.get("/debug/requests?tag=none").await.json(), json!([]));
+    assert_eq!(a.get("/debug/requests").await.status, 400);
+}
+
+#[tokio::test]
+async fn cors_for_loopback_origins() {
+    let a = Agent::start(&[]).await;
+    let pre = a
+        .send(
+            "OPTIONS",
+            "/v1/public/x/start",
+            &[
+                ("origin", "http://127.0.0.1:8123"),
+                ("access-control-request-method", "POST"),
+                (
+                    "access-control-request-headers",
+                    "authorization,content-type,x-test-tag",
+                ),
+            ],
+            None,
+        )
+        .await;
+    assert!(pre.status == 200 || pre.status == 204, "{}", pre.status);
+    assert_eq!(
+        pre.header("access-control-allow-origin"),
+        Some("http://127.0.0.1:8123")
+    );
+    let allowed = pre
+        .header("access-control-allow-headers")
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        allowed.contains("authorization") && allowed.contains("x-test-tag"),
+        "{allowed}"
+    );
+    let methods = pre.header("access-control-allow-methods").unwrap();
+    assert!(
+        methods.contains("PATCH") && methods.contains("POST"),
+        "{methods}"
+    );
+
+    let r = a
+        .send(
+            "POST",
+            "/start",
+            &[("origin", "http://localhost:9000")],
+            Some("{}"),
+        )
+        .await;
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://localhost:9000")
+    );
+    assert!(r.header("access-control-expose-headers").is_some());
+
+    let r = a
+        .send(
+            "POST",
+            "/start",
+            &[("origin", "http://example.com")],
+            Some("{}"),
+        )
+        .await;
+    assert_eq!(r.header("access-control-allow-origin"), None);
+}
+
+#[tokio::test]
+async fn static_files_with_mime_types() {
+    let dir = std::env::temp_dir().join(format!("agent-static-{}", std::process::id()));
+    let www = dir.join("www");
+    let pkg = dir.join("pkg");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(www.join("index.html"), "<p>hello</p>").unwrap();
+    std::fs::write(pkg.join("agent_rtc_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    std::fs::write(pkg.join("agent_rtc.js"), "export {}").unwrap();
+    let a = Agent::start(&[
+        "--www",
+        www.to_str().unwrap(),
+        "--pkg",
+        pkg.to_str().unwrap(),
+    ])
+    .await;
+    let r = a.get("/").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "<p>hello</p>");
+    let r = a.get("/pkg/agent_rtc_bg.wasm").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/wasm"));
+    let r = a.get("/pkg/agent_rtc.js").await;
+    assert_eq!(r.header("content-type"), Some("text/javascript"));
+    assert_eq!(a.get("/missing.html").await.status, 404);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Missing folders are a 404, not a crash.
+    let b = Agent::start(&[]).await;
+    assert_eq!(b.get("/").await.status, 404);
+    assert_eq!(b.get("/pkg/x.wasm").await.status, 404);
+    assert_eq!(b.get("/health").await.status, 200);
+}
