@@ -108,7 +108,12 @@ impl Error {
     pub fn timeout(phase: Phase, timeout_ms: f64) -> Self {
         Error::new(
             ErrorCode::Timeout,
-            format!("timed out after {timeout_ms} ms during {}", phase.as_str()),
+            // Whole milliseconds: f64 Display would pull ~15 KB of float formatting into the wasm.
+            format!(
+                "timed out after {} ms during {}",
+                timeout_ms.round() as u64,
+                phase.as_str()
+            ),
         )
         .with_phase(phase)
         .with_detail("timeoutMs", timeout_ms)
@@ -197,6 +202,11 @@ impl Error {
 }
 
 pub const REDACTED: &str = "[redacted]";
+
+/// A value in double quotes with JSON escapes, for messages (cheaper in wasm than `{:?}`).
+pub fn quoted(s: &str) -> String {
+    Value::from(s).to_string()
+}
 
 fn redact_value(value: &mut Value, secret: &str) {
     match value {

@@ -23,7 +23,8 @@ impl Transport {
             "daily" => Ok(Transport::Daily),
             "websocket" => Ok(Transport::Websocket),
             other => Err(Error::invalid(format!(
-                "`transport` must be \"webrtc\", \"daily\" or \"websocket\", not {other:?}"
+                "`transport` must be \"webrtc\", \"daily\" or \"websocket\", not {}",
+                crate::error::quoted(other)
             ))),
         }
     }
@@ -84,7 +85,8 @@ impl Credentials {
                 .map(|(name, value)| {
                     if !is_header_name(name) {
                         return Err(Error::invalid(format!(
-                            "`headers` has an invalid header name {name:?}"
+                            "`headers` has an invalid header name {}",
+                            crate::error::quoted(name)
                         )));
                     }
                     let Some(v) = value.as_str() else {

@@ -20,7 +20,8 @@ impl Platform {
             "butter" => Ok(Platform::Butter),
             "pipecat-runner" => Ok(Platform::PipecatRunner),
             other => Err(Error::invalid(format!(
-                "`platform` must be \"pipecat-cloud\", \"butter\" or \"pipecat-runner\", not {other:?}"
+                "`platform` must be \"pipecat-cloud\", \"butter\" or \"pipecat-runner\", not {}",
+                crate::error::quoted(other)
             ))),
         }
     }
@@ -87,13 +88,12 @@ pub fn validate_agent(platform: Platform, agent: &str) -> Result<(), Error> {
         || agent.contains("..")
         || agent == "."
     {
-        return Err(Error::invalid(format!(
-            "`agent` {agent:?} contains characters that would change the request URL (/ \\ ? # % .. or whitespace)"
-        )));
+        return Err(Error::invalid(format!("`agent` {} contains characters that would change the request URL (/ \\ ? # % .. or whitespace)", crate::error::quoted(agent))));
     }
     if platform == Platform::Butter && !agent.starts_with("agent_") {
         return Err(Error::invalid(format!(
-            "a Butter `agent` id starts with \"agent_\"; got {agent:?}"
+            "a Butter `agent` id starts with \"agent_\"; got {}",
+            crate::error::quoted(agent)
         )));
     }
     Ok(())
