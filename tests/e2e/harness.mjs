@@ -26,7 +26,7 @@ export const CHROMIUM_ARGS = [
 
 /** A fresh directory under test-output/ for one test file. */
 export function workDir(name) {
-  const dir = join(OUT, `${name}-${process.pid}`);
+  const dir = join(OUT, name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   return dir;
@@ -193,6 +193,10 @@ export async function bundleClient(dir) {
 }
 
 export async function launchChromium() {
+  // Playwright puts the browser profile in the OS temp folder: keep it under test-output/ too.
+  const tmp = join(OUT, "tmp");
+  mkdirSync(tmp, { recursive: true });
+  process.env.TMPDIR = tmp;
   const { chromium } = await import("playwright-core");
   return chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
