@@ -84,6 +84,22 @@ async fn runner_session_connects_echoes_and_disconnects_cleanly() {
         "server-message seen"
     );
 
+    let t = json(&conn.timings());
+    let step = |k: &str| {
+        t[k].as_f64()
+            .unwrap_or_else(|| panic!("timings lack {k}: {t}"))
+    };
+    assert!(step("offerSent") <= step("answerReceived"), "{t}");
+    assert!(step("answerReceived") <= step("channelOpen"), "{t}");
+    assert!(
+        step("channelOpen") <= step("botReady") && step("botReady") <= step("connected"),
+        "{t}"
+    );
+    assert!(
+        t.get("sessionStarted").is_none(),
+        "connectWebRtc does not start a session: {t}"
+    );
+
     let report = debug_session(&id).await;
     let peer = &report["peers"][0];
     assert_eq!(peer["channelOpen"], json!(true));
@@ -173,8 +189,7 @@ async fn pipecat_cloud_and_butter_via_start_and_connect() {
     let seen = requests(&tag).await;
     let last_patch = seen
         .iter()
-        .filter(|r| r["method"] == "PATCH")
-        .last()
+        .rfind(|r| r["method"] == "PATCH")
         .cloned()
         .unwrap_or(Value::Null);
     let cands = last_patch["body"]["candidates"]

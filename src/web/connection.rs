@@ -59,6 +59,9 @@ struct Inner {
     replay: RefCell<Option<gloo_timers::callback::Timeout>>,
     connected: Slot<Result<(), Error>>,
     timeout_ms: f64,
+    /// When the connect call began (`Date.now()`), and each step's time since then.
+    t0: f64,
+    timings: js_sys::Object,
 }
 
 /// A live (or ended) connection to a bot.
@@ -131,6 +134,8 @@ impl Inner {
             replay: RefCell::new(None),
             connected: Slot::new(),
             timeout_ms,
+            t0: now_ms(),
+            timings: js_sys::Object::new(),
         }))
     }
 
@@ -173,6 +178,7 @@ impl Inner {
                     return;
                 };
                 let track = e.track();
+                inner.mark("remoteTrack");
                 inner.remote_stream.add_track(&track);
                 let arg = js_sys::Object::new();
                 let _ = Reflect::set(&arg, &"track".into(), &track);
@@ -197,7 +203,20 @@ impl Inner {
         *self.listeners.borrow_mut() = listeners;
     }
 
+    /// Records the first time a step happened, in ms since the connect call.
+    fn mark(&self, step: &str) {
+        let key = JsValue::from_str(step);
+        if !Reflect::has(&self.timings, &key).unwrap_or(true) {
+            let _ = Reflect::set(&self.timings, &key, &(now_ms() - self.t0).into());
+        }
+    }
+
     fn input(self: &Rc<Self>, input: Input) {
+        match &input {
+            Input::Ice(IceState::Connected) => self.mark("iceConnected"),
+            Input::ChannelOpen { .. } => self.mark("channelOpen"),
+            _ => {}
+        }
         let outputs = self.machine.borrow_mut().handle(input);
         for output in outputs {
             self.run(output);
@@ -212,9 +231,15 @@ impl Inner {
             Output::State(state) => self.emit("statechange", &state.as_str().into()),
             Output::Emit(Event::Message(v)) => self.emit("message", &json_to_js(&v)),
             Output::Emit(Event::Rtvi(v)) => self.emit("rtvi", &json_to_js(&v)),
-            Output::Emit(Event::BotReady(v)) => self.emit("botready", &json_to_js(&v)),
+            Output::Emit(Event::BotReady(v)) => {
+                self.mark("botReady");
+                self.emit("botready", &json_to_js(&v))
+            }
             Output::Emit(Event::Error(e)) => self.emit("error", &to_js_error(&e)),
-            Output::Connected => self.connected.set(Ok(())),
+            Output::Connected => {
+                self.mark("connected");
+                self.connected.set(Ok(()))
+            }
             Output::ConnectFailed(e) => self.connected.set(Err(e)),
             Output::Renegotiate => {
                 let inner = self.clone();
@@ -367,6 +392,7 @@ impl Inner {
         let pc_id = self.machine.borrow().pc_id().map(str::to_owned);
         let body = offer_body(&sdp, pc_id.as_deref(), false, self.request_data.as_ref());
         if first {
+            self.mark("offerSent");
             self.input(Input::OfferSent);
         }
         let text = send_json(
@@ -391,6 +417,7 @@ impl Inner {
                 ),
             )
             .await?;
+        self.mark("answerReceived");
         self.trickle.borrow_mut().set_pc_id(answer.pc_id.clone());
         self.input(Input::AnswerApplied {
             pc_id: answer.pc_id,
@@ -602,6 +629,7 @@ pub async fn start_and_connect(
     inner.listen();
     let started = async {
         let data = start(&request, &deadline).await?;
+        inner.mark("sessionStarted");
         check_transport(&data)?;
         Ok::<_, Error>(data)
     };
@@ -681,6 +709,14 @@ impl Connection {
     #[wasm_bindgen(getter, js_name = pcId)]
     pub fn pc_id(&self) -> Option<String> {
         self.inner.machine.borrow().pc_id().map(str::to_owned)
+    }
+
+    /// Milliseconds from the connect call to each step it reached: `sessionStarted`
+    /// (startAndConnect), `offerSent`, `answerReceived`, `iceConnected`, `channelOpen`,
+    /// `remoteTrack`, `botReady`, `connected`.
+    #[wasm_bindgen(getter, unchecked_return_type = "ConnectionTimings")]
+    pub fn timings(&self) -> JsValue {
+        js_sys::Object::assign(&js_sys::Object::new(), &self.inner.timings).into()
     }
 
     #[wasm_bindgen(getter, js_name = peerConnection)]

@@ -118,3 +118,15 @@ export interface ConnectionEvents {
   error: AgentRtcError;
   disconnected: DisconnectReason;
 }
+
+/** Milliseconds from the connect call to each step reached. */
+export interface ConnectionTimings {
+  sessionStarted?: number;
+  offerSent?: number;
+  answerReceived?: number;
+  iceConnected?: number;
+  channelOpen?: number;
+  remoteTrack?: number;
+  botReady?: number;
+  connected?: number;
+}

@@ -46,7 +46,7 @@ async function run(endpoint, opts = {}) {
 
 test("official client connects, gets bot-ready, and hears its own audio echoed", async (t) => {
   t.diagnostic(`agent ready ${agent.readyMs.toFixed(0)} ms after spawn`);
-  const r = await run(`${agent.url}/start`, { sampleMs: 3000 });
+  const r = await run(`${agent.url}/start`, { sampleMs: 3000, tag: "compat-echo" });
   t.diagnostic(JSON.stringify({ ...r, serverMessages: r.serverMessages.length }));
   assert.deepEqual(r.errors, []);
   assert.equal(r.botReady, true, "bot-ready received");
@@ -59,6 +59,23 @@ test("official client connects, gets bot-ready, and hears its own audio echoed",
     r.serverMessages.some((m) => JSON.stringify(m).includes("agent-rtc local agent")),
     "the server-message sent on connect reached the client",
   );
+
+  // What the agent saw from the official client: its start and offer requests, pings, the
+  // track status, RTVI client-ready, and audio both ways.
+  const log = (await getJson(`${agent.url}/debug/requests?tag=compat-echo`)).body;
+  assert.equal(log[0].path, "/start");
+  const offer = log.find((e) => e.method === "POST" && e.path.endsWith("/api/offer"));
+  assert.ok(offer, JSON.stringify(log.map((e) => `${e.method} ${e.path}`)));
+  assert.equal(offer.body.type, "offer");
+  const sessionId = offer.path.split("/")[2];
+  const { status, body } = await getJson(`${agent.url}/debug/sessions/${sessionId}`);
+  assert.equal(status, 200);
+  const peer = body.peers[0];
+  t.diagnostic(JSON.stringify({ ...peer, messagesReceived: peer.messagesReceived.length }));
+  assert.ok(peer.pingsSeen >= 2, `pings seen: ${peer.pingsSeen}`);
+  assert.deepEqual(peer.trackStatus, { 0: true, 1: false });
+  assert.ok(peer.messagesReceived.some((m) => m.type === "client-ready"));
+  assert.ok(peer.audioPacketsReceived > 100 && peer.audioPacketsSent > 100);
 });
 
 test("silence is detected: the `silent` fault keeps the received energy at zero", async () => {

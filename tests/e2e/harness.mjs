@@ -107,7 +107,7 @@ async function audioEnergy(pc) {
 
 // Connects one official client to endpoint, waits for bot-ready and the remote audio track,
 // round-trips a client request, then samples inbound audio energy for sampleMs.
-window.runClient = async ({ endpoint, sampleMs = 3000, timeoutMs = 15000, keep = false }) => {
+window.runClient = async ({ endpoint, tag, sampleMs = 3000, timeoutMs = 15000, keep = false }) => {
   const result = { botReady: false, remoteAudioTrack: false, serverMessages: [], errors: [] };
   const audio = document.createElement("audio");
   audio.autoplay = true;
@@ -143,7 +143,9 @@ window.runClient = async ({ endpoint, sampleMs = 3000, timeoutMs = 15000, keep =
     new Promise((_, reject) => setTimeout(() => reject(new Error("timed out waiting for " + what)), timeoutMs));
   const t0 = performance.now();
   try {
-    const connected = client.startBotAndConnect({ endpoint });
+    // The tag lets the test find this client's requests (and session) in /debug/requests.
+    const headers = tag ? new Headers({ "x-test-tag": tag }) : undefined;
+    const connected = client.startBotAndConnect({ endpoint, headers });
     await Promise.race([Promise.all([connected, ready]), timeout("bot-ready")]);
     result.botReadyMs = performance.now() - t0;
     await Promise.race([trackStarted, timeout("the remote audio track")]);
