@@ -119,7 +119,8 @@ where
                 cfg.session_ttl = seconds(&name, secs)?;
             }
             "--ping-timeout-ms" => {
-                cfg.ping_timeout = Duration::from_millis(parse_value(&name, &value()?)?)
+                let ms: u64 = parse_value(&name, &value()?)?;
+                cfg.ping_timeout = bounded(&name, Duration::from_millis(ms))?;
             }
             _ => return Err(format!("unknown option `{name}` (see --help)")),
         }
@@ -136,8 +137,20 @@ fn parse_value<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, String> {
         .map_err(|_| format!("invalid value `{v}` for {name}"))
 }
 
+/// Longest timeout accepted: deadlines computed from it stay far from `Instant` overflow.
+const MAX_TIMEOUT: Duration = Duration::from_secs(366 * 24 * 3600);
+
 fn seconds(name: &str, secs: f64) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid value `{secs}` for {name}"))
+    let d = Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("invalid value `{secs}` for {name}"))?;
+    bounded(name, d)
+}
+
+fn bounded(name: &str, d: Duration) -> Result<Duration, String> {
+    if d > MAX_TIMEOUT {
+        return Err(format!("{name} is over a year"));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -198,6 +211,8 @@ mod tests {
         assert!(run(&["--bogus"], &[]).is_err());
         assert!(run(&["stray"], &[]).is_err());
         assert!(run(&["--session-ttl-secs", "-1"], &[]).is_err());
+        assert!(run(&["--session-ttl-secs", "1e19"], &[]).is_err());
+        assert!(run(&["--ping-timeout-ms", "18446744073709551615"], &[]).is_err());
         assert_eq!(run(&["--help"], &[]), Err("help".into()));
     }
 }

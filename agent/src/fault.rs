@@ -111,13 +111,21 @@ fn status(s: &str) -> Option<StatusFault> {
         .then_some(StatusFault { status, style })
 }
 
+/// Longest delay a fault may ask for: deadlines stay far from `Instant` overflow.
+const MAX_DELAY: Duration = Duration::from_secs(24 * 3600);
+
 fn secs(s: &str) -> Option<Duration> {
     let v: f64 = s.parse().ok()?;
-    Duration::try_from_secs_f64(v).ok()
+    Duration::try_from_secs_f64(v)
+        .ok()
+        .filter(|d| *d <= MAX_DELAY)
 }
 
 fn millis(s: &str) -> Option<Duration> {
-    s.parse().ok().map(Duration::from_millis)
+    s.parse()
+        .ok()
+        .map(Duration::from_millis)
+        .filter(|d| *d <= MAX_DELAY)
 }
 
 /// The fault spec carried by an agent name: `fault-<spec>` or Butter's `agent_fault-<spec>`.
@@ -176,6 +184,10 @@ mod tests {
             "drop-after-x",
             "drop-after--1",
             "delay-start-1.5",
+            "drop-after-1e300",
+            "drop-after-100000",
+            "delay-offer-99999999999",
+            "drop-after-NaN",
         ] {
             assert!(Faults::parse(bad).is_err(), "{bad}");
         }

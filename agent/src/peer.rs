@@ -161,10 +161,10 @@ pub fn start(
         linger: None,
         opts,
     };
-    let exit = on_exit(serial);
+    let mut exit = ExitGuard(Some(on_exit(serial)));
     tokio::spawn(async move {
         let ending = task.run().await;
-        exit(ending);
+        exit.fire(ending);
     });
     Ok((
         answer.to_sdp_string(),
@@ -175,6 +175,24 @@ pub fn start(
             debug,
         },
     ))
+}
+
+/// Reports the end of a peer task exactly once, even if the task unwinds, so its session
+/// is never left waiting on a peer that is gone.
+struct ExitGuard(Option<OnExit>);
+
+impl ExitGuard {
+    fn fire(&mut self, ending: Ending) {
+        if let Some(f) = self.0.take() {
+            f(ending);
+        }
+    }
+}
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        self.fire(Ending::ClientGone);
+    }
 }
 
 #[derive(Default)]
