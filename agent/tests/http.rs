@@ -20,6 +20,44 @@ async fn health_and_ready_line() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json(), json!({"ok": true}));
     assert_eq!(a.terminate().await, Some(0));
+    let b = Agent::start(&[]).await;
+    assert_eq!(b.signal("-INT").await, Some(0), "Ctrl-C exits 0");
+}
+
+/// This machine's own non-loopback address, if it has one (a UDP connect sends nothing).
+fn interface_address() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    for target in ["192.0.2.255:9", "10.255.255.255:9", "172.31.255.255:9"] {
+        if s.connect(target).is_ok() {
+            let ip = s.local_addr().ok()?.ip();
+            if !ip.is_loopback() && !ip.is_unspecified() {
+                return Some(ip);
+            }
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn debug_routes_refuse_non_loopback_clients() {
+    let Some(ip) = interface_address() else {
+        eprintln!("skipped: this machine has no non-loopback address to connect from");
+        return;
+    };
+    let a = Agent::start(&["--host", "0.0.0.0"]).await;
+    let port = a.addr.rsplit(':').next().unwrap();
+    let remote = format!("{ip}:{port}");
+    let id = a.session().await;
+    for path in [
+        format!("/debug/sessions/{id}"),
+        "/debug/requests?tag=x".to_string(),
+    ] {
+        let r = request(&remote, "GET", &path, &[], None).await.unwrap();
+        r.assert_error(403, "FORBIDDEN");
+        assert_eq!(a.get(&path).await.status, 200, "loopback still answered");
+    }
+    let r = request(&remote, "GET", "/health", &[], None).await.unwrap();
+    assert_eq!(r.status, 200);
 }
 
 #[tokio::test]

@@ -116,10 +116,15 @@ impl Agent {
     }
 
     /// Sends SIGTERM and returns the exit code.
-    pub async fn terminate(mut self) -> Option<i32> {
+    pub async fn terminate(self) -> Option<i32> {
+        self.signal("-TERM").await
+    }
+
+    /// Sends a signal (`-TERM`, `-INT`) and returns the exit code.
+    pub async fn signal(mut self, sig: &str) -> Option<i32> {
         let pid = self.child.id().expect("running");
         let ok = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
+            .args([sig, &pid.to_string()])
             .status()
             .await
             .expect("kill runs")
