@@ -1,0 +1,145 @@
+// The demo page: a settings form driving <agent-preview>, a connection timeline and a stats panel.
+import "/pkg/agent-preview.js";
+import init from "/pkg/agent_rtc.js";
+
+// Load the wasm module now (the widget shares it), so the timeline measures the call, not the download.
+const wasmReady = init();
+
+const $ = (id) => document.getElementById(id);
+const form = $("form");
+const preview = $("preview");
+form.elements["base-url"].value = location.origin;
+
+/** Copies the form onto the widget's attributes and body; runs on every edit, so start() sees it. */
+function apply() {
+  for (const name of ["platform", "base-url", "agent", "api-key"]) {
+    const v = form.elements[name].value.trim();
+    if (v) preview.setAttribute(name, v);
+    else preview.removeAttribute(name);
+  }
+  const err = $("form-error");
+  const text = form.elements.body.value.trim();
+  try {
+    preview.body = text ? JSON.parse(text) : undefined;
+    err.hidden = true;
+  } catch (e) {
+    err.textContent = `Body is not JSON: ${e.message}`;
+    err.hidden = false;
+  }
+}
+form.addEventListener("input", apply);
+form.addEventListener("submit", (e) => e.preventDefault());
+apply();
+wasmReady.catch((e) => {
+  $("form-error").textContent = `Cannot load the SDK: ${e}`;
+  $("form-error").hidden = false;
+});
+
+// ---- timeline: each step with its time in ms since start was clicked ----
+let t0 = 0;
+let conn = null;
+const seen = new Set();
+let offers = 0;
+
+function step(text, at = performance.now()) {
+  const li = document.createElement("li");
+  const ms = document.createElement("span");
+  ms.className = "ms";
+  ms.textContent = `${Math.round(at - t0)} ms`;
+  const what = document.createElement("span");
+  what.textContent = text;
+  li.append(ms, what);
+  li.dataset.at = at - t0;
+  // Steps recorded after the fact (from resource timing) go in order.
+  const list = $("timeline");
+  const after = [...list.children].find((x) => Number(x.dataset.at) > at - t0);
+  list.insertBefore(li, after || null);
+}
+
+const STEPS = {
+  sessionStarted: "session started (start answered)",
+  offerSent: "offer sent",
+  answerReceived: "answer received",
+  iceConnected: "ICE connected",
+  channelOpen: "data channel open",
+  remoteTrack: "remote track",
+  botReady: "bot-ready",
+  connected: "connected",
+};
+
+/** The start and offer requests, from the browser's resource timing. */
+function requestSteps() {
+  for (const e of performance.getEntriesByType("resource")) {
+    if (e.startTime < t0 || seen.has(e) || e.initiatorType !== "fetch") continue;
+    const path = new URL(e.name).pathname;
+    const offer = /\/offer$/.test(path);
+    // The first offer request is the POST with the SDP; later ones PATCH trickled candidates.
+    const what = /\/start$/.test(path) ? "session started (start answered)" : offer && !offers++ ? "answer received (offer answered)" : offer ? "ICE candidates sent (PATCH answered)" : null;
+    if (!what) continue;
+    seen.add(e);
+    step(`${what}: ${path}`, e.responseEnd);
+  }
+}
+
+preview.addEventListener("statechange", (e) => {
+  const { state } = e.detail;
+  if (state === "connecting" && !conn) {
+    t0 = performance.now();
+    $("timeline").replaceChildren();
+    seen.clear();
+    offers = 0;
+    step("start clicked");
+  }
+  step(`state: ${state}`);
+  if (state === "connected" && preview.connection && preview.connection !== conn) {
+    conn = preview.connection;
+    // SDK builds that expose per-step timings (ms since the connect call, which follows the click
+    // closely since the wasm module is already loaded) give the detail; otherwise the browser's
+    // resource timing of the start and offer requests does.
+    const timings = conn.timings;
+    if (timings) for (const [k, v] of Object.entries(timings)) step(STEPS[k] || k, t0 + v);
+    else requestSteps();
+    // Tracks that arrived before connect resolved are replayed as events a task later: list them
+    // once, here; later tracks (a renegotiation) come as events.
+    const known = new Set(conn.remoteStream.getTracks().map((tr) => tr.id));
+    if (!timings) for (const tr of conn.remoteStream.getTracks()) step(`remote ${tr.kind} track (before connect resolved)`);
+    conn.on("track", ({ track }) => known.has(track.id) || step(`track: ${track.kind}`));
+    conn.on("disconnected", (reason) => step(`disconnected: ${reason}`));
+  }
+  if (state === "disconnected" || state === "failed") {
+    if (!conn) requestSteps(); // a failed start: how far its requests got
+    conn = null;
+  }
+});
+preview.addEventListener("botready", (e) => step(`bot-ready event (version ${e.detail?.version ?? "?"})`));
+preview.addEventListener("error", (e) => step(`error: ${e.detail?.code ?? ""} ${e.detail?.message ?? e.detail}`));
+
+// ---- stats, every second; bitrates from two samples ----
+let last = null;
+const show = (k, v) => (document.querySelector(`#stats [data-k="${k}"]`).textContent = v);
+const kbps = (bytes, prev, ms) => (prev == null || bytes == null || ms <= 0 ? "–" : `${(((bytes - prev) * 8) / ms).toFixed(1)} kbit/s`);
+
+setInterval(async () => {
+  const c = preview.connection;
+  if (!c || c.state !== "connected") {
+    last = null;
+    return;
+  }
+  let s;
+  try {
+    s = await c.getStats();
+  } catch {
+    return;
+  }
+  const now = s.timestamp ?? performance.now();
+  show("rtt", s.rttMs == null ? "–" : `${s.rttMs.toFixed(1)} ms`);
+  show("jitter", s.jitterMs == null ? "–" : `${s.jitterMs.toFixed(1)} ms`);
+  const got = s.packetsReceived ?? 0;
+  const lost = s.packetsLost ?? 0;
+  show("loss", got + lost ? `${((100 * lost) / (got + lost)).toFixed(2)} % (${lost} of ${got + lost})` : "–");
+  show("in", kbps(s.bytesReceived, last?.bytesReceived, now - (last?.t ?? now)));
+  show("out", kbps(s.bytesSent, last?.bytesSent, now - (last?.t ?? now)));
+  show("pair", s.candidatePairType ?? "–");
+  show("session", c.sessionId ?? "–");
+  last = { t: now, bytesReceived: s.bytesReceived, bytesSent: s.bytesSent };
+}, 1000);
