@@ -853,9 +853,9 @@ impl Connection {
             }
         });
         let stats = crate::stats::summarize(&entries);
-        Ok(serde_json::to_value(&stats)
-            .map(|v| json_to_js(&v))
-            .unwrap_or(JsValue::UNDEFINED))
+        // A typed struct straight to a JS object: serde-wasm-bindgen's serializer is small; only its
+        // deserializer (for arbitrary JSON) is costly, which is why `json.rs` uses the browser's JSON.
+        Ok(serde_wasm_bindgen::to_value(&stats).unwrap_or(JsValue::UNDEFINED))
     }
 
     /// Ends the connection; calling it again does nothing.

@@ -2,7 +2,6 @@
 
 use crate::error::Error;
 use js_sys::{Array, Object};
-use serde::Serialize;
 use serde_json::{Map, Value};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -38,12 +37,14 @@ pub fn value_to_json(value: &JsValue) -> Result<Value, ()> {
     if value.is_function() || value.is_symbol() || value.is_bigint() {
         return Err(());
     }
-    serde_wasm_bindgen::from_value(value.clone()).map_err(|_| ())
+    if value.is_undefined() {
+        return Ok(Value::Null);
+    }
+    let text = js_sys::JSON::stringify(value).map_err(|_| ())?;
+    serde_json::from_str(&String::from(text)).map_err(|_| ())
 }
 
 /// Plain JS objects and arrays (never `Map`s).
 pub fn json_to_js(value: &Value) -> JsValue {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .unwrap_or(JsValue::UNDEFINED)
+    js_sys::JSON::parse(&value.to_string()).unwrap_or(JsValue::UNDEFINED)
 }
