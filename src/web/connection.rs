@@ -88,6 +88,7 @@ impl Inner {
         plan: &Plan,
         starting: bool,
         timeout_ms: f64,
+        t0: f64,
     ) -> Result<Rc<Inner>, Error> {
         let config = RtcConfiguration::new();
         config.set_bundle_policy(RtcBundlePolicy::MaxBundle);
@@ -134,7 +135,7 @@ impl Inner {
             replay: RefCell::new(None),
             connected: Slot::new(),
             timeout_ms,
-            t0: now_ms(),
+            t0,
             timings: js_sys::Object::new(),
         }))
     }
@@ -537,6 +538,7 @@ fn check_transport(data: &SessionData) -> Result<(), Error> {
 pub async fn connect_web_rtc(
     #[wasm_bindgen(unchecked_param_type = "ConnectWebRtcOptions")] options: JsValue,
 ) -> Result<Connection, JsValue> {
+    let t0 = now_ms();
     let plan = Plan::read(&options)?;
     let session_js = Reflect::get(&options, &"session".into()).unwrap_or(JsValue::UNDEFINED);
     let session = if session_js.is_undefined() || session_js.is_null() {
@@ -566,7 +568,7 @@ pub async fn connect_web_rtc(
         .or_else(|| session.as_ref().map(|d| d.answer.ice_servers.clone()))
         .unwrap_or_default();
     let deadline = Deadline::new(plan.options.timeout_ms, plan.signal.as_ref())?;
-    let inner = Inner::new(&ice, &plan, false, plan.options.timeout_ms)?;
+    let inner = Inner::new(&ice, &plan, false, plan.options.timeout_ms, t0)?;
     *inner.target.borrow_mut() = Some(target);
     *inner.session.borrow_mut() = (
         session_js,
@@ -616,6 +618,7 @@ fn finish(
 pub async fn start_and_connect(
     #[wasm_bindgen(unchecked_param_type = "StartAndConnectOptions")] options: JsValue,
 ) -> Result<Connection, JsValue> {
+    let t0 = now_ms();
     let (request, signal) = read_start_options(&options, Some(Transport::Webrtc))?;
     let plan = Plan::read(&options)?;
     // The start's offer template is the one to use; connect's `offerUrl` is the same option.
@@ -625,6 +628,7 @@ pub async fn start_and_connect(
         &plan,
         true,
         request.timeout_ms,
+        t0,
     )?;
     inner.listen();
     let started = async {
