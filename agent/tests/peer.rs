@@ -43,6 +43,10 @@ struct Client {
 impl Client {
     /// Offers audio + a `chat` channel at `path`; the answer completes the negotiation.
     async fn connect(agent: &Agent, path: &str, request_data: Value) -> Client {
+        Client::connect_at(&agent.addr, path, request_data).await
+    }
+
+    async fn connect_at(addr: &str, path: &str, request_data: Value) -> Client {
         let std_socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         std_socket.set_nonblocking(true).unwrap();
         let local = std_socket.local_addr().unwrap();
@@ -53,13 +57,12 @@ impl Client {
         let mid = api.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
         let chat = api.add_channel("chat".into());
         let (offer, pending) = api.apply().expect("an offer");
-        let r = agent
-            .post(
-                path,
-                &json!({"sdp": offer.to_sdp_string(), "type": "offer", "pc_id": null,
-                        "restart_pc": false, "request_data": request_data}),
-            )
-            .await;
+        let body = json!({"sdp": offer.to_sdp_string(), "type": "offer", "pc_id": null,
+                          "restart_pc": false, "request_data": request_data})
+        .to_string();
+        let r = common::request(addr, "POST", path, &[], Some(body.as_bytes()))
+            .await
+            .unwrap();
         assert_eq!(r.status, 200, "{}", r.text());
         let j = r.json();
         let answer = SdpAnswer::from_sdp_string(j["sdp"].as_str().unwrap()).unwrap();
@@ -418,4 +421,60 @@ async fn no_bot_ready_fault() {
         !c.run_until(Duration::from_millis(300), |c| c.has("bot-ready"))
             .await
     );
+}
+
+/// Resident memory of a process in KiB (Linux).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn ten_live_sessions_and_memory() {
+    let a = Agent::start(&[]).await;
+    let pid = a.child.id().unwrap();
+    let idle = rss_kib(pid);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<usize>(10);
+    let mut tasks = Vec::new();
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        let (id, path) = session(&a, "").await;
+        ids.push(id);
+        let addr = a.addr.clone();
+        let stop = stop_rx.clone();
+        let ready = ready_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut c = Client::connect_at(&addr, &path, Value::Null).await;
+            assert!(
+                c.run_until(T, |c| c.echoed() >= 25).await,
+                "echo on each session"
+            );
+            ready.send(c.echoed()).await.unwrap();
+            // Stay connected (pings, audio) until the measurement is done.
+            c.run_until(Duration::from_secs(30), |_| *stop.borrow())
+                .await;
+            c.echoed()
+        }));
+    }
+    for _ in 0..10 {
+        tokio::time::timeout(T, ready_rx.recv())
+            .await
+            .expect("all ten sessions echo");
+    }
+    let live = rss_kib(pid);
+    for id in &ids {
+        let d = debug(&a, id).await;
+        assert_eq!(d["peers"][0]["state"], "connected", "{d}");
+    }
+    stop_tx.send(true).unwrap();
+    for t in tasks {
+        assert!(t.await.unwrap() >= 25);
+    }
+    println!("agent RSS: {idle} KiB idle, {live} KiB with 10 live connected sessions");
+    assert!(live < 100 * 1024, "RSS {live} KiB stays under 100 MiB");
 }

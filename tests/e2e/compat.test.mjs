@@ -7,14 +7,15 @@
 import { test, before, after, beforeEach, afterEach } from "node:test";
 import assert from "node:assert/strict";
 
-import { bundleClient, getJson, launchChromium, rssKiB, startAgent, workDir } from "./harness.mjs";
+import { bundleClient, getJson, launchChromium, rmSync, startAgent, workDir } from "./harness.mjs";
 
+let dir;
 let agent;
 let browser;
 let page;
 
 before(async () => {
-  const dir = workDir("e2e-compat");
+  dir = workDir("e2e-compat");
   await bundleClient(dir);
   agent = await startAgent(["--www", dir, "--pkg", `${dir}/no-pkg`]);
   browser = await launchChromium();
@@ -38,6 +39,7 @@ after(async () => {
     const code = await agent.stop();
     assert.equal(code, 0, "the agent exits 0 on SIGTERM");
   }
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 async function run(endpoint, opts = {}) {
@@ -49,6 +51,7 @@ test("official client connects, gets bot-ready, and hears its own audio echoed",
   const r = await run(`${agent.url}/start`, { sampleMs: 3000, tag: "compat-echo" });
   t.diagnostic(JSON.stringify({ ...r, serverMessages: r.serverMessages.length }));
   assert.deepEqual(r.errors, []);
+  assert.equal(r.reconnected, false);
   assert.equal(r.botReady, true, "bot-ready received");
   assert.equal(r.botReadyData?.version, "2.2.0");
   assert.equal(r.remoteAudioTrack, true, "a remote audio track started");
@@ -91,21 +94,4 @@ test("a Pipecat Cloud agent name carrying a fault is honoured end to end (no-bot
   const r = await run(`${agent.url}/v1/public/fault-no-bot-ready/start`, { timeoutMs: 4000 });
   assert.equal(r.botReady, false);
   assert.ok(r.errors.some((e) => e.includes("bot-ready")), JSON.stringify(r.errors));
-});
-
-test("ten official clients at once: all connect; reports the agent's memory", async (t) => {
-  const before = rssKiB(agent.proc.pid);
-  const results = await Promise.all(
-    Array.from({ length: 10 }, () => run(`${agent.url}/start`, { sampleMs: 2000, keep: true })),
-  );
-  const during = rssKiB(agent.proc.pid);
-  await page.evaluate(() => window.disconnectAll());
-  t.diagnostic(`agent RSS: ${before} KiB before, ${during} KiB with 10 live connected sessions`);
-  t.diagnostic(JSON.stringify(results.map((r) => [r.audioPackets, r.audioEnergy, r.botReadyMs])));
-  for (const r of results) {
-    assert.deepEqual(r.errors, []);
-    assert.equal(r.botReady, true);
-    assert.ok(r.audioEnergy > 0.001, `echo energy ${r.audioEnergy}`);
-  }
-  assert.ok(during < 200 * 1024, `RSS ${during} KiB stays under 200 MiB`);
 });

@@ -3,6 +3,7 @@
 
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync, rmSync, readFileSync } from "node:fs";
+export { rmSync };
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
@@ -24,9 +25,9 @@ export const CHROMIUM_ARGS = [
   "--disable-features=WebRtcHideLocalIpsWithMdns",
 ];
 
-/** A fresh directory under test-output/ for one test file. */
+/** A fresh directory under test-output/ for one test run (remove it with rmSync when done). */
 export function workDir(name) {
-  const dir = join(OUT, name);
+  const dir = join(OUT, `${name}-${process.pid}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   return dir;
@@ -107,7 +108,7 @@ async function audioEnergy(pc) {
 
 // Connects one official client to endpoint, waits for bot-ready and the remote audio track,
 // round-trips a client request, then samples inbound audio energy for sampleMs.
-window.runClient = async ({ endpoint, tag, sampleMs = 3000, timeoutMs = 15000, keep = false }) => {
+window.runClient = async ({ endpoint, tag, sampleMs = 3000, timeoutMs = 30000, keep = false }) => {
   const result = { botReady: false, remoteAudioTrack: false, serverMessages: [], errors: [] };
   const audio = document.createElement("audio");
   audio.autoplay = true;
@@ -150,13 +151,16 @@ window.runClient = async ({ endpoint, tag, sampleMs = 3000, timeoutMs = 15000, k
     result.botReadyMs = performance.now() - t0;
     await Promise.race([trackStarted, timeout("the remote audio track")]);
     result.echoReply = await client.sendClientRequest("echo", { n: 42, s: "round trip" }, 5000);
-    // The transport's own RTCPeerConnection (a field of SmallWebRTCTransport).
+    // The transport's own RTCPeerConnection (a field of SmallWebRTCTransport). If the transport
+    // replaced it meanwhile (a reconnection), the new one's totals are the sample.
     const pc = transport.pc;
     const start = await audioEnergy(pc);
     await new Promise((r) => setTimeout(r, sampleMs));
-    const end = await audioEnergy(pc);
-    result.audioEnergy = end.energy - start.energy;
-    result.audioPackets = end.packets - start.packets;
+    result.reconnected = transport.pc !== pc;
+    const end = await audioEnergy(transport.pc);
+    const base = result.reconnected ? { energy: 0, packets: 0 } : start;
+    result.audioEnergy = end.energy - base.energy;
+    result.audioPackets = end.packets - base.packets;
   } catch (e) {
     result.errors.push(e.message);
   }
