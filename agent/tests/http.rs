@@ -759,7 +759,8 @@ async fn cors_for_loopback_origins() {
 
 #[tokio::test]
 async fn static_files_with_mime_types() {
-    let dir = std::env::temp_dir().join(format!("agent-static-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("agent-static-{}", std::process::id()));
     let www = dir.join("www");
     let pkg = dir.join("pkg");
     std::fs::create_dir_all(&www).unwrap();
