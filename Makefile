@@ -37,7 +37,7 @@ test-native: setup
 
 ## Browser tests of the SDK (wasm-bindgen-test in headless Chromium) against a local agent.
 test-browser: agent
-	scripts/with-agent.sh "$(AGENT_BIN)" -- \
+	WASM_BINDGEN_TEST_TIMEOUT=300 scripts/with-agent.sh "$(AGENT_BIN)" -- \
 	  $(WASM_PACK) test --headless --chrome --chromedriver /usr/bin/chromedriver --mode no-install
 
 ## End-to-end tests in headless Chromium driven by playwright-core (official client, widget).

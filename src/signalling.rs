@@ -2,11 +2,12 @@
 //! request may carry.
 
 use crate::error::{Error, Phase};
+use crate::options::Transport;
 use crate::options::{
     validate_offer_template, wrong_type, Credentials, Fields, DEFAULT_TIMEOUT_MS,
 };
 use crate::platform::resolve_offer_url;
-use crate::session::{parse_ice_servers, IceServer};
+use crate::session::{parse_ice_servers, IceServer, StartAnswer};
 use crate::url::HttpUrl;
 use serde_json::{json, Value};
 
@@ -154,6 +155,25 @@ pub fn resolve_target(
     Ok((url, options.credentials.clone().unwrap_or(session_creds)))
 }
 
+/// A session started for a Daily room or the WebSocket transport needs another kind of client;
+/// say which instead of failing later in an obscure way.
+pub fn webrtc_session_check(
+    answer: &StartAnswer,
+    requested: Option<Transport>,
+) -> Result<(), Error> {
+    if answer.daily_room.is_some() || requested == Some(Transport::Daily) {
+        return Err(Error::invalid(
+            "this session was started for a Daily room: join it with a Daily client (daily-js), not connectWebRtc",
+        ));
+    }
+    if answer.ws_url.is_some() || requested == Some(Transport::Websocket) {
+        return Err(Error::invalid(
+            "this session was started for the WebSocket transport: use a WebSocket client with its `wsUrl` and `token`, not connectWebRtc",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +266,29 @@ mod tests {
                 ErrorCode::InvalidOptions,
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn sessions_for_other_transports_are_refused_with_the_client_they_need() {
+        let webrtc = StartAnswer::parse(r#"{"sessionId":"s"}"#).unwrap();
+        assert!(webrtc_session_check(&webrtc, None).is_ok());
+        assert!(webrtc_session_check(&webrtc, Some(Transport::Webrtc)).is_ok());
+        let daily = StartAnswer::parse(
+            r#"{"sessionId":"s","dailyRoom":"https://d.co/r","dailyToken":"t"}"#,
+        )
+        .unwrap();
+        let ws = StartAnswer::parse(r#"{"sessionId":"s","wsUrl":"wss://w","token":"t"}"#).unwrap();
+        let cases = [
+            (&daily, None, "Daily"),
+            (&webrtc, Some(Transport::Daily), "Daily"),
+            (&ws, None, "WebSocket"),
+            (&webrtc, Some(Transport::Websocket), "WebSocket"),
+        ];
+        for (answer, transport, needle) in cases {
+            let e = webrtc_session_check(answer, transport).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidOptions);
+            assert!(e.message.contains(needle), "{}", e.message);
         }
     }
 

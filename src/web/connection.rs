@@ -15,7 +15,9 @@ use crate::error::{Error, ErrorCode, Phase};
 use crate::machine::{DisconnectReason, Event, IceState, Input, Machine, Output, State};
 use crate::options::{Credentials, Transport};
 use crate::session::IceServer;
-use crate::signalling::{offer_body, parse_answer, resolve_target, ConnectOptions};
+use crate::signalling::{
+    offer_body, parse_answer, resolve_target, webrtc_session_check, ConnectOptions,
+};
 use crate::trickle::{Candidate, TrickleQueue};
 use gloo_events::EventListener;
 use gloo_timers::callback::Interval;
@@ -524,13 +526,7 @@ impl Plan {
 
 /// Refuses sessions that need another kind of client.
 fn check_transport(data: &SessionData) -> Result<(), Error> {
-    if data.answer.daily_room.is_some() || data.transport == Some(Transport::Daily) {
-        return Err(Error::invalid("this session was started for a Daily room: join it with a Daily client (daily-js), not connectWebRtc"));
-    }
-    if data.answer.ws_url.is_some() || data.transport == Some(Transport::Websocket) {
-        return Err(Error::invalid("this session was started for the WebSocket transport: use a WebSocket client with its `wsUrl` and `token`, not connectWebRtc"));
-    }
-    Ok(())
+    webrtc_session_check(&data.answer, data.transport)
 }
 
 /// Connects to a bot over WebRTC, for a `Session` or a bare `offerUrl`.
