@@ -92,9 +92,7 @@ impl Inner {
         timeout_ms: f64,
         t0: f64,
     ) -> Result<Rc<Inner>, Error> {
-        let config = RtcConfiguration::new();
-        config.set_bundle_policy(RtcBundlePolicy::MaxBundle);
-        config.set_ice_servers(&json_to_js(&json!(ice_servers)));
+        let config = rtc_config(ice_servers);
         let pc = RtcPeerConnection::new_with_configuration(&config)
             .map_err(|e| webrtc_error(Phase::Media, "RTCPeerConnection", &e))?;
         let local_stream =
@@ -490,6 +488,14 @@ impl Drop for Inner {
     }
 }
 
+/// One bundle for all media (no per-m-line gathering), and the ICE servers in force.
+fn rtc_config(ice_servers: &[IceServer]) -> RtcConfiguration {
+    let config = RtcConfiguration::new();
+    config.set_bundle_policy(RtcBundlePolicy::MaxBundle);
+    config.set_ice_servers(&json_to_js(&json!(ice_servers)));
+    config
+}
+
 fn ice_state_name(pc: &RtcPeerConnection, prop: &str) -> String {
     Reflect::get(pc, &prop.into())
         .ok()
@@ -571,26 +577,28 @@ pub async fn connect_web_rtc(
         session.as_ref().map(|d| d.answer.session_id.clone()),
     );
     inner.listen();
+    let media = inner.attach_media(plan.audio.clone(), plan.video.clone(), &deadline);
+    let signalling = inner.negotiate(&deadline, true);
+    complete(&inner, media, signalling, &deadline).await
+}
+
+/// Runs media and signalling side by side, waits for the machine to call the connect done, and
+/// resolves with the `Connection` — or closes everything and rejects.
+async fn complete(
+    inner: &Rc<Inner>,
+    media: impl std::future::Future<Output = Result<(), Error>>,
+    signalling: impl std::future::Future<Output = Result<(), Error>>,
+    deadline: &Deadline,
+) -> Result<Connection, JsValue> {
     let result = async {
-        let (media, signalling) = join(
-            inner.attach_media(plan.audio.clone(), plan.video.clone(), &deadline),
-            inner.negotiate(&deadline, true),
-        )
-        .await;
+        let (media, signalling) = join(media, signalling).await;
         signalling?;
         media?;
         let phase = inner.machine.borrow().phase();
         deadline.race(phase, inner.connected.wait()).await
     }
     .await;
-    finish(inner, result, &deadline)
-}
-
-fn finish(
-    inner: Rc<Inner>,
-    result: Result<(), Error>,
-    deadline: &Deadline,
-) -> Result<Connection, JsValue> {
+    let inner = inner.clone();
     match result {
         Ok(()) => {
             // A macrotask later: after the caller's `await` and the `on(...)` calls that follow it.
@@ -657,9 +665,7 @@ pub async fn start_and_connect(
         )?;
         if plan.options.ice_servers.is_none() && !data.answer.ice_servers.is_empty() {
             // Before setLocalDescription: gathering has not started yet.
-            let config = RtcConfiguration::new();
-            config.set_bundle_policy(RtcBundlePolicy::MaxBundle);
-            config.set_ice_servers(&json_to_js(&json!(data.answer.ice_servers)));
+            let config = rtc_config(&data.answer.ice_servers);
             let set: Function = Reflect::get(&inner.pc, &"setConfiguration".into())
                 .map(JsCast::unchecked_into)
                 .map_err(|e| webrtc_error(Phase::Offer, "setConfiguration", &e))?;
@@ -670,15 +676,7 @@ pub async fn start_and_connect(
         *inner.session.borrow_mut() = (JsValue::from(Session::new(data)), Some(id));
         inner.set_local_and_post(offer, &deadline, true).await
     };
-    let result = async {
-        let (media, signalling) = join(media, signalling).await;
-        signalling?;
-        media?;
-        let phase = inner.machine.borrow().phase();
-        deadline.race(phase, inner.connected.wait()).await
-    }
-    .await;
-    finish(inner, result, &deadline)
+    complete(&inner, media, signalling, &deadline).await
 }
 
 fn closed_error(what: &str) -> JsValue {

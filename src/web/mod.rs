@@ -16,6 +16,8 @@ pub use error::{is_agent_rtc_error, to_js_error};
 pub use json::json_to_js;
 pub use session::Session;
 pub use start::start_session;
+/// Runs two futures side by side (used by the browser tests too).
+pub use wait::join;
 
 use wasm_bindgen::prelude::*;
 
