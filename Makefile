@@ -47,8 +47,10 @@ test-e2e: pkg agent
 test: lint test-native test-browser test-e2e
 	@echo "make test: all suites passed"
 
-bench: pkg agent
-	AGENT_BIN="$(AGENT_BIN)" node tests/bench/connect.mjs
+## Side-by-side connect benchmark against an optimised local agent (prints numbers; not a test).
+bench: pkg
+	cargo build --profile agent -p agent-rtc-agent
+	AGENT_BIN=target/agent/agent-rtc-agent node tests/bench/connect.mjs
 
 clean:
 	rm -rf pkg test-output

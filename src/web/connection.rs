@@ -24,7 +24,10 @@ use gloo_timers::callback::Interval;
 use js_sys::{Array, Function, Reflect};
 use serde_json::{json, Value};
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::pin;
 use std::rc::Rc;
+use std::task::{Context, Waker};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -206,9 +209,13 @@ impl Inner {
 
     /// Records the first time a step happened, in ms since the connect call.
     fn mark(&self, step: &str) {
+        self.mark_at(step, now_ms());
+    }
+
+    fn mark_at(&self, step: &str, at: f64) {
         let key = JsValue::from_str(step);
         if !Reflect::has(&self.timings, &key).unwrap_or(true) {
-            let _ = Reflect::set(&self.timings, &key, &(now_ms() - self.t0).into());
+            let _ = Reflect::set(&self.timings, &key, &(at - self.t0).into());
         }
     }
 
@@ -627,6 +634,17 @@ pub async fn start_and_connect(
     let plan = Plan::read(&options)?;
     // The start's offer template is the one to use; connect's `offerUrl` is the same option.
     let deadline = Deadline::new(request.timeout_ms, signal.as_ref())?;
+    // The start request goes out first, before the peer connection is built: one poll issues the
+    // fetch (a later poll with the real waker picks up the answer).
+    let mut started = pin!(async {
+        let data = start(&request, &deadline).await?;
+        let at = now_ms();
+        check_transport(&data)?;
+        Ok::<_, Error>((data, at))
+    });
+    let _ = started
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()));
     let inner = Inner::new(
         plan.options.ice_servers.as_deref().unwrap_or(&[]),
         &plan,
@@ -635,20 +653,15 @@ pub async fn start_and_connect(
         t0,
     )?;
     inner.listen();
-    let started = async {
-        let data = start(&request, &deadline).await?;
-        inner.mark("sessionStarted");
-        check_transport(&data)?;
-        Ok::<_, Error>(data)
-    };
     let prepare = deadline.race(
         Phase::Offer,
         promise(inner.pc.create_offer(), "createOffer"),
     );
     let media = inner.attach_media(plan.audio.clone(), plan.video.clone(), &deadline);
     let signalling = async {
-        let (data, offer) = join(started, prepare).await;
-        let (data, offer) = (data?, offer?);
+        let (data, offer) = join(started.as_mut(), prepare).await;
+        let ((data, started_at), offer) = (data?, offer?);
+        inner.mark_at("sessionStarted", started_at);
         let id = data.answer.session_id.clone();
         let target = resolve_target(
             &ConnectOptions {

@@ -27,8 +27,10 @@ window.runOurs = async (base, mode) => {
   audio.autoplay = true;
   const t0 = performance.now();
   let conn;
+  let started;
   if (mode === "sequential") {
     const session = await startSession({ platform: "pipecat-runner", baseUrl: base });
+    started = performance.now() - t0;
     conn = await connectWebRtc({ session });
   } else {
     conn = await startAndConnect({ platform: "pipecat-runner", baseUrl: base });
@@ -38,7 +40,7 @@ window.runOurs = async (base, mode) => {
   audio.srcObject = conn.remoteStream;
   await conn.disconnect();
   audio.srcObject = null;
-  return { ...t, total };
+  return { ...t, total, started };
 };
 window.pageReady = true;
 </script>`;
@@ -80,27 +82,34 @@ writeFileSync(join(dir, "ours.html"), OURS_PAGE);
 const agent = await startAgent(["--www", dir, "--pkg", join(ROOT, "pkg")]);
 const browser = await launchChromium();
 try {
+  // One client's page at a time: the official client's media manager keeps working in its page
+  // after a disconnect, which would slow every run measured beside it.
+  const results = { ours: [], sequential: [], official: [] };
   const ours = await browser.newPage();
   await ours.goto(`${agent.url}/ours.html`);
   await ours.waitForFunction(() => window.pageReady === true, null, { timeout: 15000 });
-  const official = await browser.newPage();
-  await official.goto(`${agent.url}/index.html`);
-  await official.waitForFunction(() => window.pageReady === true, null, { timeout: 15000 });
-
-  const results = { ours: [], sequential: [], official: [] };
+  const pause = () => new Promise((r) => setTimeout(r, 300));
   for (let i = 0; i < RUNS + WARMUP; i++) {
-    // Interleaved, so drift on the machine affects all three alike.
-    const a = await ours.evaluate(([b]) => window.runOurs(b, "together"), [agent.url]);
-    const s = await ours.evaluate(([b]) => window.runOurs(b, "sequential"), [agent.url]);
-    const o = await official.evaluate((e) => window.runClient({ endpoint: e, sampleMs: 0 }), `${agent.url}/start`);
-    if (o.errors.length) throw new Error(`official client failed: ${o.errors.join("; ")}`);
-    if (i >= WARMUP) {
-      results.ours.push(a);
-      results.sequential.push(s);
-      results.official.push(o);
+    // Alternated, so drift on the machine affects both alike; a pause lets the server free the
+    // previous peer first.
+    for (const mode of i % 2 ? ["sequential", "ours"] : ["ours", "sequential"]) {
+      await pause();
+      const r = await ours.evaluate(([b, m]) => window.runOurs(b, m), [agent.url, mode === "ours" ? "together" : "sequential"]);
+      if (i >= WARMUP) results[mode].push(r);
     }
   }
   const leftOpen = await ours.evaluate(() => window.openPcs());
+  await ours.close();
+  const official = await browser.newPage();
+  await official.goto(`${agent.url}/index.html`);
+  await official.waitForFunction(() => window.pageReady === true, null, { timeout: 15000 });
+  for (let i = 0; i < RUNS + WARMUP; i++) {
+    await pause();
+    const o = await official.evaluate((e) => window.runClient({ endpoint: e, sampleMs: 0 }), `${agent.url}/start`);
+    if (o.errors.length) throw new Error(`official client failed: ${o.errors.join("; ")}`);
+    if (i >= WARMUP) results.official.push(o);
+  }
+  await official.close();
 
   const row = (name, values) => {
     const s = stats(values);
@@ -118,7 +127,11 @@ try {
     console.log(row(k, pick(results.ours, k)));
   }
   console.log("agent-rtc startSession() then connectWebRtc(), ms from the first call:");
-  console.log(row("botReady (resolved)", pick(results.sequential, "total")));
+  console.log(row("startSession resolved", pick(results.sequential, "started")));
+  for (const k of ["offerSent", "answerReceived", "iceConnected", "channelOpen", "botReady"]) {
+    console.log(row(`${k} (+ start)`, results.sequential.map((r) => r[k] + r.started)));
+  }
+  console.log(row("total", pick(results.sequential, "total")));
   console.log("official client startBotAndConnect(), ms from the call:");
   console.log(row("botReady", pick(results.official, "botReadyMs")));
   console.log(`peer connections left open by agent-rtc after ${2 * (RUNS + WARMUP)} connects: ${leftOpen}`);
