@@ -88,6 +88,9 @@ async fn serve(cfg: config::Config) -> Result<(), String> {
         }
     });
 
+    // Signal handlers go in before the ready line: a Ctrl-C right after it must stop gracefully,
+    // not kill the process with the default action.
+    let shutdown = shutdown_signal();
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "agent-rtc agent listening on http://{local}");
     let _ = out.flush();
@@ -96,7 +99,7 @@ async fn serve(cfg: config::Config) -> Result<(), String> {
     let mut server = std::pin::pin!(std::future::IntoFuture::into_future(server));
     tokio::select! {
         r = &mut server => r.map_err(|e| e.to_string())?,
-        () = shutdown_signal() => {
+        () = shutdown => {
             let _ = stop_tx.send(true);
             app.registry().close_all();
             // Hanging fault requests would hold a graceful shutdown for minutes: cap the wait.
@@ -109,23 +112,30 @@ async fn serve(cfg: config::Config) -> Result<(), String> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers for SIGINT and SIGTERM now (not at first poll) and resolves on either.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let int = signal(SignalKind::interrupt()).ok();
+        let term = signal(SignalKind::terminate()).ok();
+        let recv = |s: Option<tokio::signal::unix::Signal>| async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        async move {
+            tokio::select! {
+                () = recv(int) => {}
+                () = recv(term) => {}
+            }
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

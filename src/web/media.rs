@@ -129,12 +129,34 @@ async fn get_user_media(audio: &JsValue, video: &JsValue) -> Result<MediaStream,
                 error_name(&e),
             )
         })?;
-    match JsFuture::from(promise).await {
+    let mut guard = StopIfAbandoned(Some(promise.clone()));
+    let result = JsFuture::from(promise).await;
+    guard.0 = None;
+    match result {
         Ok(stream) => Ok(stream.unchecked_into()),
         Err(e) => Err(media_error(
             format!("getUserMedia failed: {}", describe(&e)),
             error_name(&e),
         )),
+    }
+}
+
+/// If the connect gives up while getUserMedia is pending (timeout, abort), the capture it opens
+/// later still belongs to this library: stop it as soon as it arrives, or the microphone stays on.
+struct StopIfAbandoned(Option<js_sys::Promise>);
+
+impl Drop for StopIfAbandoned {
+    fn drop(&mut self) {
+        if let Some(promise) = self.0.take() {
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Ok(stream) = JsFuture::from(promise).await {
+                    let stream: MediaStream = stream.unchecked_into();
+                    for track in stream.get_tracks().iter() {
+                        track.unchecked_into::<MediaStreamTrack>().stop();
+                    }
+                }
+            });
+        }
     }
 }
 
