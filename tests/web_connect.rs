@@ -355,7 +355,7 @@ async fn timeouts_and_aborts_in_each_phase_close_everything() {
     ];
     for (fault, phase) in cases {
         let err = expect_error(
-            start_and_connect(with_fault(fault, json!({"timeoutMs": 1500}))).await,
+            start_and_connect(with_fault(fault, json!({"timeoutMs": 3000}))).await,
             "timeout",
         );
         assert_eq!(json(&get(&err, "details"))["phase"], phase, "{fault}");
@@ -366,7 +366,7 @@ async fn timeouts_and_aborts_in_each_phase_close_everything() {
         let options = with_fault(fault, json!({}));
         set(&options, "signal", &controller.signal());
         let abort = async {
-            sleep(1200).await;
+            sleep(2500).await;
             controller.abort();
         };
         let (result, ()) = join(start_and_connect(options), abort).await;
