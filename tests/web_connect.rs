@@ -428,3 +428,64 @@ async fn stats_are_summarised() {
     assert!(stats["rttMs"].is_number(), "{stats}");
     conn.disconnect().await;
 }
+
+#[wasm_bindgen_test]
+async fn options_shape_the_peer_connection_and_handlers_unsubscribe() {
+    let options = runner(
+        json!({"video": true, "iceServers": [{"urls": "stun:127.0.0.1:9"}], "requestData": {"who": "test"}}),
+    );
+    let conn = start_and_connect(options).await.expect("connect");
+    let pc: JsValue = conn.peer_connection().into();
+    let servers = json(&run_js("return a.getConfiguration().iceServers", &pc));
+    assert_eq!(servers[0]["urls"], json!(["stun:127.0.0.1:9"]), "{servers}");
+    assert_eq!(
+        conn.local_stream().get_video_tracks().length(),
+        1,
+        "a camera track was opened"
+    );
+    let kinds = json(&run_js(
+        "return a.getTransceivers().map(t => [t.receiver.track.kind, t.direction])",
+        &pc,
+    ));
+    assert_eq!(
+        kinds,
+        json!([["audio", "sendrecv"], ["video", "sendrecv"]]),
+        "audio then video, both sendrecv"
+    );
+
+    conn.set_camera_enabled(false).expect("camera off");
+    let id = conn.session_id().unwrap();
+    sleep(300).await;
+    let peer = debug_session(&id).await["peers"][0].clone();
+    assert_eq!(peer["trackStatus"]["1"], json!(false), "{peer}");
+    assert_eq!(peer["requestData"], json!({"who": "test"}), "{peer}");
+
+    // An unsubscribed handler hears nothing more; the one still subscribed does.
+    let kept = collect(&conn, "message");
+    let dropped = Rc::new(RefCell::new(0));
+    let count = dropped.clone();
+    let f = Closure::<dyn FnMut(JsValue)>::new(move |_| *count.borrow_mut() += 1);
+    let unsubscribe = conn.on(
+        "message".into(),
+        f.as_ref().unchecked_ref::<js_sys::Function>().clone(),
+    );
+    unsubscribe.call0(&JsValue::UNDEFINED).expect("unsubscribe");
+    conn.send_rtvi("client-message".into(), js(json!({"t": "ping"})))
+        .expect("send");
+    for _ in 0..30 {
+        if !kept.borrow().is_empty() {
+            break;
+        }
+        sleep(100).await;
+    }
+    assert!(
+        !kept.borrow().is_empty(),
+        "the subscribed handler got the answer"
+    );
+    assert_eq!(*dropped.borrow(), 0, "the unsubscribed handler got nothing");
+    drop(f);
+    conn.disconnect().await;
+    for t in conn.local_stream().get_tracks().iter() {
+        assert_eq!(get(&t, "readyState").as_string().as_deref(), Some("ended"));
+    }
+}
