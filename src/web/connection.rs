@@ -12,7 +12,7 @@ use super::session::{Session, SessionData};
 use super::start::{read_signal, read_start_options, start, NON_JSON_KEYS};
 use super::wait::{join, Slot};
 use crate::error::{Error, ErrorCode, Phase};
-use crate::machine::{DisconnectReason, Event, IceState, Input, Machine, Output, State};
+use crate::machine::{DisconnectReason, Event, IceState, Input, Machine, Output};
 use crate::options::{Credentials, Transport};
 use crate::session::IceServer;
 use crate::signalling::{
@@ -872,11 +872,5 @@ impl Connection {
     /// Ends the connection; calling it again does nothing.
     pub async fn disconnect(&self) {
         self.inner.input(Input::Disconnect);
-    }
-}
-
-impl Connection {
-    pub fn is_state(&self, state: State) -> bool {
-        self.inner.machine.borrow().state() == state
     }
 }

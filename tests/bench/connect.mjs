@@ -120,6 +120,8 @@ try {
   const glue = readFileSync(join(ROOT, "pkg/agent_rtc.js"));
   const oursGz = gz(wasm) + gz(glue);
   const officialGz = await officialSize(dir);
+  const esbuild = await import("esbuild");
+  const glueMin = (await esbuild.transform(glue.toString(), { minify: true, format: "esm", loader: "js" })).code;
 
   console.log(`agent-rtc connect benchmark: ${RUNS} runs (+${WARMUP} warm-up) each, local agent over loopback, headless Chromium`);
   console.log("agent-rtc startAndConnect(), ms from the call:");
@@ -137,6 +139,7 @@ try {
   console.log(`peer connections left open by agent-rtc after ${2 * (RUNS + WARMUP)} connects: ${leftOpen}`);
   console.log("size a page loads (gzip -9):");
   console.log(`  agent-rtc: ${oursGz} bytes (wasm ${gz(wasm)} of ${wasm.length} raw + JS glue ${gz(glue)} of ${glue.length} raw)`);
+  console.log(`  agent-rtc with its JS glue minified as a bundler would: ${gz(wasm) + gz(Buffer.from(glueMin))} bytes`);
   console.log(`  official client + small-webrtc-transport, esbuild --minify: ${officialGz} bytes`);
 } finally {
   await browser.close();
