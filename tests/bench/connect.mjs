@@ -79,12 +79,15 @@ async function officialSize(dir) {
 const dir = workDir("bench");
 await bundleClient(dir);
 writeFileSync(join(dir, "ours.html"), OURS_PAGE);
-const agent = await startAgent(["--www", dir, "--pkg", join(ROOT, "pkg")]);
+// Every run starts a session that lingers until its expiry: room for all of them.
+const agent = await startAgent(["--www", dir, "--pkg", join(ROOT, "pkg"), "--max-sessions", "1000"]);
 const browser = await launchChromium();
 try {
   // One client's page at a time: the official client's media manager keeps working in its page
   // after a disconnect, which would slow every run measured beside it.
-  const results = { ours: [], sequential: [], official: [] };
+  const results = { ours: [], sequential: [], official: [], oursSlow: [], sequentialSlow: [] };
+  // A start that takes 100 ms, as a cloud start API does: what overlapping buys there.
+  const slowBase = `${agent.url}/?fault=delay-start-100`;
   const ours = await browser.newPage();
   await ours.goto(`${agent.url}/ours.html`);
   await ours.waitForFunction(() => window.pageReady === true, null, { timeout: 15000 });
@@ -95,6 +98,13 @@ try {
     for (const mode of i % 2 ? ["sequential", "ours"] : ["ours", "sequential"]) {
       await pause();
       const r = await ours.evaluate(([b, m]) => window.runOurs(b, m), [agent.url, mode === "ours" ? "together" : "sequential"]);
+      if (i >= WARMUP) results[mode].push(r);
+    }
+  }
+  for (let i = 0; i < RUNS + WARMUP; i++) {
+    for (const mode of i % 2 ? ["sequentialSlow", "oursSlow"] : ["oursSlow", "sequentialSlow"]) {
+      await pause();
+      const r = await ours.evaluate(([b, m]) => window.runOurs(b, m), [slowBase, mode === "oursSlow" ? "together" : "sequential"]);
       if (i >= WARMUP) results[mode].push(r);
     }
   }
@@ -134,9 +144,12 @@ try {
     console.log(row(`${k} (+ start)`, results.sequential.map((r) => r[k] + r.started)));
   }
   console.log(row("total", pick(results.sequential, "total")));
+  console.log("with a start API that takes 100 ms (the agent's delay-start-100 fault), botReady:");
+  console.log(row("startAndConnect()", pick(results.oursSlow, "total")));
+  console.log(row("startSession() then connectWebRtc()", pick(results.sequentialSlow, "total")));
   console.log("official client startBotAndConnect(), ms from the call:");
   console.log(row("botReady", pick(results.official, "botReadyMs")));
-  console.log(`peer connections left open by agent-rtc after ${2 * (RUNS + WARMUP)} connects: ${leftOpen}`);
+  console.log(`peer connections left open by agent-rtc after ${4 * (RUNS + WARMUP)} connects: ${leftOpen}`);
   console.log("size a page loads (gzip -9):");
   console.log(`  agent-rtc: ${oursGz} bytes (wasm ${gz(wasm)} of ${wasm.length} raw + JS glue ${gz(glue)} of ${glue.length} raw)`);
   console.log(`  agent-rtc with its JS glue minified as a bundler would: ${gz(wasm) + gz(Buffer.from(glueMin))} bytes`);
