@@ -489,3 +489,36 @@ async fn options_shape_the_peer_connection_and_handlers_unsubscribe() {
         assert_eq!(get(&t, "readyState").as_string().as_deref(), Some("ended"));
     }
 }
+
+/// A getUserMedia that never answers (a permission prompt nobody clicks): the connect times out
+/// or is aborted in the media phase, and nothing stays open.
+#[wasm_bindgen_test]
+async fn a_media_prompt_that_never_answers_times_out_in_the_media_phase() {
+    record_peer_connections();
+    run_js(
+        "const d = navigator.mediaDevices; globalThis.__gum = d.getUserMedia; d.getUserMedia = () => new Promise(() => {});",
+        &JsValue::UNDEFINED,
+    );
+    let err = expect_error(
+        start_and_connect(runner(json!({"timeoutMs": 2000}))).await,
+        "timeout",
+    );
+    assert_eq!(json(&get(&err, "details"))["phase"], "media");
+    assert_eq!(open_peer_connections(), 0);
+
+    let controller = web_sys::AbortController::new().unwrap();
+    let options = runner(json!({}));
+    set(&options, "signal", &controller.signal());
+    let abort = async {
+        sleep(1500).await;
+        controller.abort();
+    };
+    let (result, ()) = join(start_and_connect(options), abort).await;
+    let err = expect_error(result, "aborted");
+    assert_eq!(json(&get(&err, "details"))["phase"], "media");
+    assert_eq!(open_peer_connections(), 0);
+    run_js(
+        "navigator.mediaDevices.getUserMedia = globalThis.__gum;",
+        &JsValue::UNDEFINED,
+    );
+}
