@@ -44,6 +44,8 @@ pub enum Phase {
     Ice,
     Channel,
     BotReady,
+    /// After the connect call resolved: a failure of the live call.
+    Call,
 }
 
 impl Phase {
@@ -55,6 +57,7 @@ impl Phase {
             Phase::Ice => "ice",
             Phase::Channel => "channel",
             Phase::BotReady => "bot-ready",
+            Phase::Call => "call",
         }
     }
 }
@@ -140,8 +143,10 @@ impl Error {
     }
 
     /// A non-2xx answer. `body` is the response text; its `{error, code}` or `{detail}` fields,
-    /// or an excerpt of it, go into `details`.
-    pub fn http(phase: Phase, what: &str, status: u16, body: &str) -> Self {
+    /// or an excerpt of it, go into `details`. Every `secret` (the caller's key and header values,
+    /// which a server may echo back) is cut out of what comes from the server, whatever its
+    /// length; the SDK's own wording is never touched.
+    pub fn http(phase: Phase, what: &str, status: u16, body: &str, secrets: &[&str]) -> Self {
         let mut details = Map::new();
         let mut server_text: Option<String> = None;
         match serde_json::from_str::<Value>(body) {
@@ -168,6 +173,11 @@ impl Error {
                 }
             }
         }
+        let secrets: Vec<&str> = secrets.iter().copied().filter(|s| !s.is_empty()).collect();
+        for value in details.values_mut() {
+            redact_value(value, &secrets);
+        }
+        let server_text = server_text.map(|t| redact_text(&t, &secrets));
         details.insert("phase".to_owned(), phase.as_str().into());
         let message = match server_text {
             Some(text) => format!(
@@ -188,17 +198,6 @@ impl Error {
     pub fn bad_response(phase: Phase, message: impl Into<String>) -> Self {
         Error::new(ErrorCode::BadResponse, message).with_phase(phase)
     }
-
-    /// Replace every occurrence of each secret in the message and details.
-    pub fn redact(mut self, secrets: &[&str]) -> Self {
-        for secret in secrets.iter().filter(|s| s.len() >= 4) {
-            self.message = self.message.replace(secret, REDACTED);
-            for value in self.details.values_mut() {
-                redact_value(value, secret);
-            }
-        }
-        self
-    }
 }
 
 pub const REDACTED: &str = "[redacted]";
@@ -208,11 +207,32 @@ pub fn quoted(s: &str) -> String {
     Value::from(s).to_string()
 }
 
-fn redact_value(value: &mut Value, secret: &str) {
+/// Every occurrence of every secret replaced, longest first (a secret that contains another
+/// goes out whole).
+fn redact_text(text: &str, secrets: &[&str]) -> String {
+    let mut sorted = secrets.to_vec();
+    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_owned();
+    for secret in sorted {
+        if out.contains(secret) {
+            out = out.replace(secret, REDACTED);
+        }
+    }
+    out
+}
+
+/// Strings and object keys, at any depth.
+fn redact_value(value: &mut Value, secrets: &[&str]) {
     match value {
-        Value::String(s) if s.contains(secret) => *s = s.replace(secret, REDACTED),
-        Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, secret)),
-        Value::Object(map) => map.values_mut().for_each(|v| redact_value(v, secret)),
+        Value::String(s) => *s = redact_text(s, secrets),
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, secrets)),
+        Value::Object(map) => {
+            let entries = std::mem::take(map);
+            for (key, mut v) in entries {
+                redact_value(&mut v, secrets);
+                map.insert(redact_text(&key, secrets), v);
+            }
+        }
         _ => {}
     }
 }
@@ -314,7 +334,7 @@ mod tests {
             },
         ];
         for case in cases {
-            let e = Error::http(Phase::Start, "start", case.status, case.body);
+            let e = Error::http(Phase::Start, "start", case.status, case.body, &[]);
             assert_eq!(e.code, ErrorCode::Http);
             assert_eq!(e.status, Some(case.status));
             assert_eq!(e.retryable, case.retryable, "status {}", case.status);
@@ -332,14 +352,54 @@ mod tests {
     fn redaction_reaches_message_and_nested_details() {
         let key = "pk_live_secret123";
         let body = format!(
-            r#"{{"error":"bad key Bearer {key}","code":"AUTH","detail":{{"k":["{key}"]}}}}"#
+            r#"{{"error":"bad key Bearer {key}","code":"AUTH","detail":{{"k":["{key}"],"{key}":1}}}}"#
         );
-        let e = Error::http(Phase::Start, "start", 401, &body).redact(&[key]);
+        let e = Error::http(Phase::Start, "start", 401, &body, &[key]);
         let text = format!("{} {:?} {}", e.message, e, Value::Object(e.details.clone()));
         assert!(!text.contains(key), "{text}");
         assert!(e.message.contains(REDACTED));
-        let e = Error::http(Phase::Offer, "offer", 500, &format!("echo {key}")).redact(&[key]);
+        let e = Error::http(Phase::Offer, "offer", 500, &format!("echo {key}"), &[key]);
         assert_eq!(e.details["body"], json!("echo [redacted]"));
+    }
+
+    #[test]
+    fn short_secrets_are_redacted_and_the_sdks_own_words_are_not() {
+        // A 3-character key echoed back goes; a header value that happens to be a word of the
+        // SDK's own message ("offer") leaves that message alone.
+        let e = Error::http(
+            Phase::Offer,
+            "offer",
+            403,
+            r#"{"error":"key abc refused for offer"}"#,
+            &["abc", "offer"],
+        );
+        assert!(
+            e.message
+                .starts_with("offer request failed with HTTP 403: "),
+            "{}",
+            e.message
+        );
+        assert!(
+            !e.message["offer request failed".len()..].contains("abc"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            e.details["error"],
+            json!("key [redacted] refused for [redacted]")
+        );
+        // Overlapping secrets: the longer one is cut whole.
+        let e = Error::http(
+            Phase::Start,
+            "start",
+            500,
+            "tok_abcdef",
+            &["abc", "tok_abcdef"],
+        );
+        assert_eq!(e.details["body"], json!("[redacted]"));
+        // An empty secret redacts nothing.
+        let e = Error::http(Phase::Start, "start", 500, "plain", &[""]);
+        assert_eq!(e.details["body"], json!("plain"));
     }
 
     #[test]
@@ -360,6 +420,7 @@ mod tests {
             assert_eq!(code.as_str(), name);
         }
         assert_eq!(Phase::BotReady.as_str(), "bot-ready");
+        assert_eq!(Phase::Call.as_str(), "call");
         let t = Error::timeout(Phase::Offer, 250.0);
         assert!(t.retryable);
         assert_eq!(t.phase(), Some("offer"));

@@ -1,10 +1,14 @@
 //! The connection as a state machine, free of I/O in the manner of str0m: the web layer feeds it
 //! what the browser reported (`Input`) and carries out what it decides (`Output`). Every rule —
-//! which phase a failure belongs to, what to send when the channel opens, when the connect call
-//! resolves, what ends a connection and with which reason — is here and tested natively.
+//! when the offer may go out (never before the start answered and the media settled), which
+//! phase a failure belongs to, how trickled candidates are batched, what to send when the
+//! channel opens, when the connect call resolves, what ends a connection and with which reason —
+//! is here and tested natively.
 
 use crate::error::{Error, ErrorCode, Phase};
 use crate::rtvi::{self, Ids, Incoming};
+use crate::signalling::{offer_body, parse_answer};
+use crate::trickle::{Candidate, TrickleQueue};
 use serde_json::Value;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,11 +79,20 @@ impl IceState {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
-    /// Media is ready and the offer went out.
-    OfferSent,
-    AnswerApplied {
-        pc_id: String,
-    },
+    /// `startAndConnect`: the start request answered and the offer target is known.
+    Started,
+    /// The tracks are attached to the senders (or there were none to open).
+    MediaReady,
+    /// A local offer is set (`setLocalDescription` done); this is its SDP.
+    LocalOffer(String),
+    /// The offer POST answered 2xx with this body.
+    OfferAnswered(String),
+    /// The server's answer is applied (`setRemoteDescription` done).
+    RemoteApplied,
+    /// A gathered local candidate; `None` is the end of gathering.
+    Candidate(Option<Candidate>),
+    /// A trickle PATCH finished.
+    PatchDone(Result<(), Error>),
     Ice(IceState),
     ChannelOpen {
         now_ms: f64,
@@ -95,12 +108,11 @@ pub enum Input {
     },
     /// The connect budget ran out (`Timeout`) or the caller aborted (`Aborted`).
     Deadline(ErrorCode, f64),
-    /// Something the web layer tried failed; fatal during connect.
+    /// A step the web layer carried out failed (a request, a browser API, getUserMedia). An
+    /// error without a phase gets the current one.
     Failure(Error),
-    /// A failure worth reporting that does not end the connection (a trickle PATCH, say).
-    Warning(Error),
-    /// A renegotiation round finished.
-    RenegotiationDone,
+    /// Sending on the channel failed.
+    SendFailed(Error),
     Disconnect,
 }
 
@@ -122,8 +134,16 @@ pub enum Output {
     Connected,
     /// Reject the connect call (everything is closed by the `Close` that follows).
     ConnectFailed(Error),
-    /// Send a new offer with the same `pc_id`.
-    Renegotiate,
+    /// Create a new local offer and report it with `LocalOffer`.
+    Offer {
+        restart: bool,
+    },
+    /// POST this offer body to the offer URL; report `OfferAnswered` or `Failure`.
+    PostOffer(String),
+    /// Apply the server's answer SDP; report `RemoteApplied` or `Failure`.
+    SetRemote(String),
+    /// PATCH this trickle body to the offer URL; report `PatchDone`.
+    Patch(String),
     StartPing,
     /// Free everything and emit `disconnected` with the reason.
     Close(DisconnectReason),
@@ -132,36 +152,67 @@ pub enum Output {
 #[derive(Debug)]
 pub struct Machine {
     state: State,
-    phase: Phase,
+    /// The connect call has been resolved or rejected.
     settled: bool,
     closed: bool,
+    // How far the connect got; the phase of a failure is the first step not done.
+    starting: bool,
+    started: bool,
+    media_ready: bool,
+    remote_applied: bool,
+    ice_connected: bool,
     channel_open: bool,
     wait_for_bot_ready: bool,
+    /// A local offer waiting for the start answer or the media before it may be posted.
+    pending_offer: Option<String>,
+    /// An offer round (create, post, apply) is under way.
+    negotiating: bool,
+    renegotiate_pending: bool,
+    request_data: Option<Value>,
     pc_id: Option<String>,
+    trickle: TrickleQueue,
     tracks: [bool; 2],
     ids: Ids,
     client_ready_id: Option<String>,
-    renegotiating: bool,
-    renegotiate_pending: bool,
+}
+
+/// What a connect is set up with.
+#[derive(Clone, Debug, Default)]
+pub struct Setup {
+    /// The session's start request is part of this connect (`startAndConnect`): the first
+    /// phase is `start`, and the offer waits for its answer.
+    pub starting: bool,
+    pub wait_for_bot_ready: bool,
+    /// Microphone and camera wanted (their initial mute state).
+    pub tracks: [bool; 2],
+    pub request_data: Option<Value>,
+    /// Seeds the RTVI message ids.
+    pub seed: u64,
 }
 
 impl Machine {
-    /// `starting`: the session's start request is part of this connect (`startAndConnect`), so
-    /// the first phase is `start`; otherwise it is `media`.
-    pub fn new(wait_for_bot_ready: bool, tracks: [bool; 2], seed: u64, starting: bool) -> Machine {
+    /// A connect whose first offer is being created.
+    pub fn new(setup: Setup) -> Machine {
         Machine {
             state: State::Connecting,
-            phase: if starting { Phase::Start } else { Phase::Media },
             settled: false,
             closed: false,
+            starting: setup.starting,
+            started: false,
+            media_ready: false,
+            remote_applied: false,
+            ice_connected: false,
             channel_open: false,
-            wait_for_bot_ready,
-            pc_id: None,
-            tracks,
-            ids: Ids::new(seed),
-            client_ready_id: None,
-            renegotiating: false,
+            wait_for_bot_ready: setup.wait_for_bot_ready,
+            pending_offer: None,
+            negotiating: true,
             renegotiate_pending: false,
+            request_data: setup.request_data,
+            pc_id: None,
+            trickle: TrickleQueue::new(),
+            tracks: setup.tracks,
+            ids: Ids::new(setup.seed),
+            client_ready_id: None,
         }
     }
 
@@ -169,8 +220,24 @@ impl Machine {
         self.state
     }
 
+    /// The step a failure now belongs to: the first one of the connect not done yet, or `call`
+    /// once the connect resolved.
     pub fn phase(&self) -> Phase {
-        self.phase
+        if self.settled {
+            Phase::Call
+        } else if self.starting && !self.started {
+            Phase::Start
+        } else if !self.media_ready {
+            Phase::Media
+        } else if !self.remote_applied {
+            Phase::Offer
+        } else if !self.ice_connected && !self.channel_open {
+            Phase::Ice
+        } else if !self.channel_open {
+            Phase::Channel
+        } else {
+            Phase::BotReady
+        }
     }
 
     pub fn pc_id(&self) -> Option<&str> {
@@ -189,6 +256,11 @@ impl Machine {
         self.tracks.get(index).copied().unwrap_or(false)
     }
 
+    /// How many trickle PATCHes went out.
+    pub fn patches_sent(&self) -> u32 {
+        self.trickle.sent_requests()
+    }
+
     pub fn next_id(&mut self) -> String {
         self.ids.next_id()
     }
@@ -199,28 +271,60 @@ impl Machine {
             return out;
         }
         match input {
-            Input::OfferSent => {
-                if matches!(self.phase, Phase::Start | Phase::Media) {
-                    self.phase = Phase::Offer;
+            Input::Started => {
+                self.started = true;
+                self.post_offer_if_ready(&mut out);
+            }
+            Input::MediaReady => {
+                self.media_ready = true;
+                self.post_offer_if_ready(&mut out);
+            }
+            Input::LocalOffer(sdp) => {
+                if self.pc_id.is_some() {
+                    // A new offer gathers anew.
+                    self.trickle.restart();
+                }
+                self.pending_offer = Some(sdp);
+                self.post_offer_if_ready(&mut out);
+            }
+            Input::OfferAnswered(text) => match parse_answer(&text) {
+                Ok(answer) => {
+                    self.trickle.set_pc_id(answer.pc_id.clone());
+                    self.pc_id = Some(answer.pc_id);
+                    out.push(Output::SetRemote(answer.sdp));
+                    // The server has its peer as soon as it answered: candidates need not wait
+                    // for the answer to be applied here.
+                    self.flush_trickle(&mut out);
+                }
+                Err(e) => self.failure(&mut out, e),
+            },
+            Input::RemoteApplied => {
+                self.remote_applied = true;
+                self.negotiating = false;
+                self.flush_trickle(&mut out);
+                if std::mem::take(&mut self.renegotiate_pending) {
+                    self.renegotiate(&mut out);
                 }
             }
-            Input::AnswerApplied { pc_id } => {
-                self.pc_id = Some(pc_id);
-                if self.phase == Phase::Offer {
-                    self.phase = Phase::Ice;
-                }
+            Input::Candidate(c) => {
+                self.trickle.push(c);
+                self.flush_trickle(&mut out);
             }
-            Input::Ice(IceState::Connected) => {
-                if self.phase == Phase::Ice {
-                    self.phase = Phase::Channel;
+            Input::PatchDone(result) => {
+                self.trickle.batch_done();
+                if let Err(e) = result {
+                    // ICE may still connect through the server's own candidates: report, go on.
+                    out.push(Output::Emit(Event::Error(self.with_phase(e))));
                 }
+                self.flush_trickle(&mut out);
             }
+            Input::Ice(IceState::Connected) => self.ice_connected = true,
             Input::Ice(IceState::Failed) => {
                 let err = Error::new(
                     ErrorCode::IceFailed,
                     "ICE failed: no network path to the bot",
                 )
-                .with_phase(self.phase);
+                .with_phase(self.phase());
                 self.fail(&mut out, err, State::Failed, DisconnectReason::IceFailed);
             }
             Input::Ice(_) => {}
@@ -234,16 +338,14 @@ impl Machine {
                 self.client_ready_id = Some(id);
                 out.push(Output::Send(rtvi::ping(now_ms)));
                 out.push(Output::StartPing);
-                if self.wait_for_bot_ready {
-                    self.phase = Phase::BotReady;
-                } else {
+                if !self.wait_for_bot_ready {
                     self.settle(&mut out);
                 }
             }
             Input::ChannelClosed => {
+                let err = Error::new(ErrorCode::Webrtc, "the data channel closed")
+                    .with_phase(self.phase());
                 self.channel_open = false;
-                let err =
-                    Error::new(ErrorCode::Webrtc, "the data channel closed").with_phase(self.phase);
                 self.fail(
                     &mut out,
                     err,
@@ -267,31 +369,30 @@ impl Machine {
             }
             Input::Deadline(code, timeout_ms) => {
                 if !self.settled {
+                    let phase = self.phase();
                     let (err, reason) = if code == ErrorCode::Timeout {
-                        (
-                            Error::timeout(self.phase, timeout_ms),
-                            DisconnectReason::Timeout,
-                        )
+                        (Error::timeout(phase, timeout_ms), DisconnectReason::Timeout)
                     } else {
-                        (Error::aborted(self.phase), DisconnectReason::Local)
+                        (Error::aborted(phase), DisconnectReason::Local)
                     };
                     self.fail(&mut out, err, State::Disconnected, reason);
                 }
             }
-            Input::Failure(err) => self.fail(&mut out, err, State::Failed, DisconnectReason::Local),
-            Input::Warning(err) => out.push(Output::Emit(Event::Error(err))),
-            Input::RenegotiationDone => {
-                self.renegotiating = false;
-                if std::mem::take(&mut self.renegotiate_pending) {
-                    self.renegotiating = true;
-                    out.push(Output::Renegotiate);
+            Input::Failure(err) => self.failure(&mut out, err),
+            Input::SendFailed(err) => {
+                let err = self.with_phase(err);
+                if self.settled {
+                    out.push(Output::Emit(Event::Error(err)));
+                } else {
+                    // A lost client-ready would only wait out the budget: fail now.
+                    self.fail(&mut out, err, State::Failed, DisconnectReason::Local);
                 }
             }
             Input::Disconnect => {
                 if !self.settled {
                     let err =
                         Error::new(ErrorCode::Closed, "disconnect() was called during connect")
-                            .with_phase(self.phase);
+                            .with_phase(self.phase());
                     out.push(Output::ConnectFailed(err));
                     self.settled = true;
                 }
@@ -299,6 +400,63 @@ impl Machine {
             }
         }
         out
+    }
+
+    fn with_phase(&self, err: Error) -> Error {
+        if err.phase().is_some() {
+            err
+        } else {
+            err.with_phase(self.phase())
+        }
+    }
+
+    /// During connect any failure ends it; afterwards a failed renegotiation is reported and
+    /// the call goes on with the description it has.
+    fn failure(&mut self, out: &mut Vec<Output>, err: Error) {
+        let err = self.with_phase(err);
+        if !self.settled {
+            self.fail(out, err, State::Failed, DisconnectReason::Local);
+            return;
+        }
+        out.push(Output::Emit(Event::Error(err)));
+        if self.negotiating {
+            self.negotiating = false;
+            self.pending_offer = None;
+            if std::mem::take(&mut self.renegotiate_pending) {
+                self.renegotiate(out);
+            }
+        }
+    }
+
+    /// The offer goes out once it exists, the start answered (when part of this connect) and
+    /// the media settled: a denied microphone or a failed start never reaches the bot.
+    fn post_offer_if_ready(&mut self, out: &mut Vec<Output>) {
+        if (self.starting && !self.started) || !self.media_ready {
+            return;
+        }
+        if let Some(sdp) = self.pending_offer.take() {
+            out.push(Output::PostOffer(offer_body(
+                &sdp,
+                self.pc_id.as_deref(),
+                false,
+                self.request_data.as_ref(),
+            )));
+        }
+    }
+
+    fn renegotiate(&mut self, out: &mut Vec<Output>) {
+        if self.negotiating {
+            self.renegotiate_pending = true;
+        } else {
+            self.negotiating = true;
+            out.push(Output::Offer { restart: false });
+        }
+    }
+
+    fn flush_trickle(&mut self, out: &mut Vec<Output>) {
+        if let Some(body) = self.trickle.next_batch() {
+            out.push(Output::Patch(body.to_string()));
+        }
     }
 
     fn on_message(&mut self, out: &mut Vec<Output>, text: &str) {
@@ -312,7 +470,7 @@ impl Machine {
                     out.push(Output::Emit(Event::BotReady(
                         v.get("data").cloned().unwrap_or(Value::Null),
                     )));
-                    if self.phase == Phase::BotReady && !self.settled {
+                    if self.channel_open && !self.settled {
                         self.settle(out);
                     }
                 }
@@ -320,20 +478,13 @@ impl Machine {
             Incoming::Signalling(kind, v) => {
                 out.push(Output::Emit(Event::Message(v)));
                 match kind.as_str() {
-                    "renegotiate" if self.pc_id.is_some() => {
-                        if self.renegotiating {
-                            self.renegotiate_pending = true;
-                        } else {
-                            self.renegotiating = true;
-                            out.push(Output::Renegotiate);
-                        }
-                    }
+                    "renegotiate" if self.pc_id.is_some() => self.renegotiate(out),
                     "peerLeft" => {
                         let err = Error::new(
                             ErrorCode::Signalling,
                             "the bot left the session during connect",
                         )
-                        .with_phase(self.phase);
+                        .with_phase(self.phase());
                         self.fail(out, err, State::Disconnected, DisconnectReason::PeerLeft);
                     }
                     _ => {}
@@ -379,308 +530,4 @@ impl Machine {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn up_to_channel(wait: bool) -> Machine {
-        let mut m = Machine::new(wait, [true, false], 7, false);
-        assert_eq!(m.phase(), Phase::Media);
-        m.handle(Input::OfferSent);
-        assert_eq!(m.phase(), Phase::Offer);
-        m.handle(Input::AnswerApplied {
-            pc_id: "pc-1".into(),
-        });
-        assert_eq!((m.phase(), m.pc_id()), (Phase::Ice, Some("pc-1")));
-        m.handle(Input::Ice(IceState::Checking));
-        m.handle(Input::Ice(IceState::Connected));
-        assert_eq!(m.phase(), Phase::Channel);
-        m
-    }
-
-    fn sent(out: &[Output]) -> Vec<Value> {
-        out.iter()
-            .filter_map(|o| match o {
-                Output::Send(s) => {
-                    Some(serde_json::from_str(s).unwrap_or(Value::String(s.clone())))
-                }
-                _ => None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn channel_open_sends_track_status_client_ready_and_ping_then_bot_ready_resolves() {
-        let mut m = up_to_channel(true);
-        let out = m.handle(Input::ChannelOpen { now_ms: 1000.0 });
-        let msgs = sent(&out);
-        assert_eq!(
-            msgs[0]["message"],
-            json!({"type":"trackStatus","receiver_index":0,"enabled":true})
-        );
-        assert_eq!(
-            msgs[1]["message"],
-            json!({"type":"trackStatus","receiver_index":1,"enabled":false})
-        );
-        assert_eq!(msgs[2]["type"], "client-ready");
-        assert_eq!(msgs[3], json!("ping: 1000"));
-        assert!(out.contains(&Output::StartPing));
-        assert!(!out.contains(&Output::Connected), "waits for bot-ready");
-        assert_eq!(m.phase(), Phase::BotReady);
-        assert_eq!(m.state(), State::Connecting);
-
-        let id = msgs[2]["id"].as_str().unwrap().to_owned();
-        let out = m.handle(Input::Message(
-            json!({"label":"rtvi-ai","type":"bot-ready","id":id,"data":{"version":"2.2.0"}})
-                .to_string(),
-        ));
-        assert!(out.contains(&Output::Emit(Event::BotReady(json!({"version":"2.2.0"})))));
-        assert!(out.contains(&Output::State(State::Connected)));
-        assert_eq!(out.last(), Some(&Output::Connected));
-        assert_eq!(m.state(), State::Connected);
-        // A second bot-ready is passed on but resolves nothing again.
-        let out = m.handle(Input::Message(
-            json!({"label":"rtvi-ai","type":"bot-ready"}).to_string(),
-        ));
-        assert!(!out.contains(&Output::Connected));
-    }
-
-    #[test]
-    fn without_waiting_the_channel_open_resolves() {
-        let mut m = up_to_channel(false);
-        let out = m.handle(Input::ChannelOpen { now_ms: 5.0 });
-        assert_eq!(out.last(), Some(&Output::Connected));
-        assert_eq!(m.state(), State::Connected);
-    }
-
-    #[test]
-    fn messages_pass_through_with_their_kinds() {
-        let mut m = up_to_channel(false);
-        m.handle(Input::ChannelOpen { now_ms: 5.0 });
-        let out = m.handle(Input::Message("hello".into()));
-        assert_eq!(out, vec![Output::Emit(Event::Message(json!("hello")))]);
-        let out = m.handle(Input::Message(
-            r#"{"label":"rtvi-ai","type":"user-transcription","data":{"text":"hi"}}"#.into(),
-        ));
-        assert_eq!(out.len(), 2);
-        assert!(
-            matches!(&out[1], Output::Emit(Event::Rtvi(v)) if v["type"] == "user-transcription")
-        );
-        let out = m.handle(Input::Message(r#"{"a":1}"#.into()));
-        assert_eq!(out, vec![Output::Emit(Event::Message(json!({"a":1})))]);
-    }
-
-    #[test]
-    fn pings_only_while_open_and_mute_sends_track_status() {
-        let mut m = up_to_channel(false);
-        assert!(m.handle(Input::PingTick { now_ms: 1.0 }).is_empty());
-        assert!(
-            m.handle(Input::SetTrack {
-                index: 0,
-                enabled: false
-            })
-            .is_empty(),
-            "not open yet"
-        );
-        m.handle(Input::ChannelOpen { now_ms: 5.0 });
-        let msgs = sent(&m.handle(Input::ChannelOpen { now_ms: 5.0 }));
-        assert_eq!(
-            msgs[0]["message"]["enabled"],
-            json!(false),
-            "remembered while closed"
-        );
-        assert_eq!(
-            m.handle(Input::PingTick { now_ms: 2000.0 }),
-            vec![Output::Send("ping: 2000".into())]
-        );
-        let msgs = sent(&m.handle(Input::SetTrack {
-            index: 1,
-            enabled: true,
-        }));
-        assert_eq!(
-            msgs,
-            vec![
-                json!({"type":"signalling","message":{"type":"trackStatus","receiver_index":1,"enabled":true}})
-            ]
-        );
-        assert!(m
-            .handle(Input::SetTrack {
-                index: 5,
-                enabled: true
-            })
-            .is_empty());
-    }
-
-    #[test]
-    fn failures_during_connect_reject_with_their_phase() {
-        // ICE failed while checking.
-        let mut m = Machine::new(true, [true, false], 1, false);
-        m.handle(Input::OfferSent);
-        m.handle(Input::AnswerApplied { pc_id: "p".into() });
-        let out = m.handle(Input::Ice(IceState::Failed));
-        match &out[0] {
-            Output::ConnectFailed(e) => {
-                assert_eq!((e.code, e.phase()), (ErrorCode::IceFailed, Some("ice")))
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(
-            &out[1..],
-            &[
-                Output::State(State::Failed),
-                Output::Close(DisconnectReason::IceFailed)
-            ]
-        );
-        assert!(m.is_closed());
-        assert!(
-            m.handle(Input::Ice(IceState::Connected)).is_empty(),
-            "nothing after close"
-        );
-
-        // Timeout while waiting for bot-ready.
-        let mut m = up_to_channel(true);
-        m.handle(Input::ChannelOpen { now_ms: 1.0 });
-        let out = m.handle(Input::Deadline(ErrorCode::Timeout, 15000.0));
-        match &out[0] {
-            Output::ConnectFailed(e) => {
-                assert_eq!((e.code, e.phase()), (ErrorCode::Timeout, Some("bot-ready")))
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(out.last(), Some(&Output::Close(DisconnectReason::Timeout)));
-
-        // Abort during the offer.
-        let mut m = Machine::new(true, [true, false], 1, false);
-        m.handle(Input::OfferSent);
-        let out = m.handle(Input::Deadline(ErrorCode::Aborted, 15000.0));
-        assert!(
-            matches!(&out[0], Output::ConnectFailed(e) if e.code == ErrorCode::Aborted && e.phase() == Some("offer"))
-        );
-
-        // A start that never answers (startAndConnect).
-        let mut m = Machine::new(true, [true, false], 1, true);
-        assert_eq!(m.phase(), Phase::Start);
-        let out = m.handle(Input::Deadline(ErrorCode::Timeout, 100.0));
-        assert!(matches!(&out[0], Output::ConnectFailed(e) if e.phase() == Some("start")));
-        let mut m = Machine::new(true, [true, false], 1, true);
-        m.handle(Input::OfferSent);
-        assert_eq!(m.phase(), Phase::Offer);
-
-        // Media failure reported by the web layer.
-        let mut m = Machine::new(true, [true, false], 1, false);
-        let media = Error::new(ErrorCode::Media, "denied").with_phase(Phase::Media);
-        let out = m.handle(Input::Failure(media.clone()));
-        assert_eq!(out[0], Output::ConnectFailed(media));
-
-        // peerLeft before bot-ready is a signalling error.
-        let mut m = up_to_channel(true);
-        m.handle(Input::ChannelOpen { now_ms: 1.0 });
-        let out = m.handle(Input::Message(
-            r#"{"type":"signalling","message":{"type":"peerLeft"}}"#.into(),
-        ));
-        assert!(out
-            .iter()
-            .any(|o| matches!(o, Output::ConnectFailed(e) if e.code == ErrorCode::Signalling)));
-        assert_eq!(out.last(), Some(&Output::Close(DisconnectReason::PeerLeft)));
-
-        // disconnect() during connect.
-        let mut m = up_to_channel(true);
-        let out = m.handle(Input::Disconnect);
-        assert!(
-            matches!(&out[0], Output::ConnectFailed(e) if e.code == ErrorCode::Closed && e.phase() == Some("channel"))
-        );
-        assert_eq!(out.last(), Some(&Output::Close(DisconnectReason::Local)));
-    }
-
-    #[test]
-    fn ends_of_a_live_connection() {
-        let live = || {
-            let mut m = up_to_channel(false);
-            m.handle(Input::ChannelOpen { now_ms: 1.0 });
-            m
-        };
-        let mut m = live();
-        let out = m.handle(Input::Message(
-            r#"{"type":"signalling","message":{"type":"peerLeft"}}"#.into(),
-        ));
-        assert_eq!(
-            &out[1..],
-            &[
-                Output::State(State::Disconnected),
-                Output::Close(DisconnectReason::PeerLeft)
-            ]
-        );
-
-        let mut m = live();
-        let out = m.handle(Input::Ice(IceState::Failed));
-        assert!(matches!(&out[0], Output::Emit(Event::Error(e)) if e.code == ErrorCode::IceFailed));
-        assert_eq!(
-            &out[1..],
-            &[
-                Output::State(State::Failed),
-                Output::Close(DisconnectReason::IceFailed)
-            ]
-        );
-
-        let mut m = live();
-        assert_eq!(
-            m.handle(Input::ChannelClosed),
-            vec![
-                Output::State(State::Disconnected),
-                Output::Close(DisconnectReason::ChannelClosed)
-            ]
-        );
-
-        let mut m = live();
-        assert_eq!(
-            m.handle(Input::Disconnect),
-            vec![
-                Output::State(State::Disconnected),
-                Output::Close(DisconnectReason::Local)
-            ]
-        );
-        assert!(m.handle(Input::Disconnect).is_empty(), "idempotent");
-
-        let mut m = live();
-        assert!(
-            m.handle(Input::Deadline(ErrorCode::Timeout, 1.0))
-                .is_empty(),
-            "the budget only covers the connect"
-        );
-        assert!(
-            m.handle(Input::Ice(IceState::Disconnected)).is_empty(),
-            "transient"
-        );
-        let warn = Error::new(ErrorCode::Http, "patch");
-        assert_eq!(
-            m.handle(Input::Warning(warn.clone())),
-            vec![Output::Emit(Event::Error(warn))]
-        );
-    }
-
-    #[test]
-    fn renegotiation_needs_a_pc_id_and_runs_one_at_a_time() {
-        let reneg = r#"{"type":"signalling","message":{"type":"renegotiate"}}"#;
-        let mut m = Machine::new(true, [true, false], 1, false);
-        assert!(
-            !m.handle(Input::Message(reneg.into()))
-                .contains(&Output::Renegotiate),
-            "no pc_id yet"
-        );
-        let mut m = up_to_channel(false);
-        m.handle(Input::ChannelOpen { now_ms: 1.0 });
-        assert!(m
-            .handle(Input::Message(reneg.into()))
-            .contains(&Output::Renegotiate));
-        assert!(
-            !m.handle(Input::Message(reneg.into()))
-                .contains(&Output::Renegotiate),
-            "queued"
-        );
-        assert_eq!(
-            m.handle(Input::RenegotiationDone),
-            vec![Output::Renegotiate]
-        );
-        assert!(m.handle(Input::RenegotiationDone).is_empty());
-    }
-}
+mod tests;

@@ -72,9 +72,9 @@ impl Credentials {
     pub fn from_fields(fields: &Fields) -> Result<Credentials, Error> {
         let api_key = fields.string("apiKey")?.filter(|k| !k.is_empty());
         if let Some(k) = &api_key {
-            if k.chars().any(|c| c.is_control()) {
+            if !is_header_value(k) {
                 return Err(Error::invalid(
-                    "`apiKey` must not contain control characters",
+                    "`apiKey` must be Latin-1 text without control characters",
                 ));
             }
         }
@@ -92,9 +92,9 @@ impl Credentials {
                     let Some(v) = value.as_str() else {
                         return Err(Error::invalid(format!("`headers.{name}` must be a string")));
                     };
-                    if v.chars().any(|c| matches!(c, '\r' | '\n' | '\0')) {
+                    if !is_header_value(v) {
                         return Err(Error::invalid(format!(
-                            "`headers.{name}` must not contain line breaks"
+                            "`headers.{name}` must be Latin-1 text without control characters"
                         )));
                     }
                     Ok((name.clone(), v.to_owned()))
@@ -116,6 +116,14 @@ impl fmt::Debug for Credentials {
             .field("header_names", &names)
             .finish()
     }
+}
+
+/// What `fetch` accepts as a header value (a ByteString, so every character ≤ U+00FF) and what
+/// cannot split or end a header line. Tabs are allowed, as HTTP allows them.
+pub fn is_header_value(value: &str) -> bool {
+    value
+        .chars()
+        .all(|c| c == '\t' || (c as u32 <= 0xFF && !c.is_control()))
 }
 
 fn is_header_name(name: &str) -> bool {
@@ -504,7 +512,20 @@ mod tests {
             ),
             (
                 json!({"baseUrl": "https://x.example", "agent": "a", "headers": {"X-A": "a\r\nb"}}),
-                "line breaks",
+                "without control characters",
+            ),
+            (
+                // fetch's Headers would throw on anything above U+00FF.
+                json!({"baseUrl": "https://x.example", "agent": "a", "headers": {"X-A": "a – b"}}),
+                "`headers.X-A` must be Latin-1",
+            ),
+            (
+                json!({"baseUrl": "https://x.example", "agent": "a", "apiKey": "pk_–"}),
+                "`apiKey` must be Latin-1",
+            ),
+            (
+                json!({"baseUrl": "https://x.example", "agent": "a", "apiKey": "pk_😀"}),
+                "`apiKey` must be Latin-1",
             ),
             (
                 json!({"baseUrl": "https://x.example", "agent": "a", "apiKey": 12}),

@@ -71,32 +71,103 @@ impl StartAnswer {
     }
 }
 
-/// `RTCIceServer`-shaped entries; entries without usable `urls` are dropped.
+/// `RTCIceServer`-shaped entries from a server; entries the browser would refuse are dropped (a
+/// server's odd entry must not make the peer connection throw).
 pub fn parse_ice_servers(value: &Value) -> Vec<IceServer> {
     let Some(list) = value.as_array() else {
         return Vec::new();
     };
-    list.iter()
-        .filter_map(|entry| {
-            let urls: Vec<String> = match entry.get("urls")? {
-                Value::String(s) => vec![s.clone()],
-                Value::Array(items) => items
-                    .iter()
-                    .filter_map(|u| u.as_str().map(str::to_owned))
-                    .collect(),
-                _ => return None,
-            };
-            if urls.is_empty() {
-                return None;
-            }
-            let text = |key: &str| entry.get(key).and_then(Value::as_str).map(str::to_owned);
-            Some(IceServer {
-                urls,
-                username: text("username"),
-                credential: text("credential"),
-            })
-        })
+    list.iter().filter_map(|e| ice_server(e).ok()).collect()
+}
+
+/// A caller's `iceServers`: every entry must be one the browser accepts, or nothing is sent.
+pub fn parse_ice_servers_strict(items: &[Value]) -> Result<Vec<IceServer>, Error> {
+    items
+        .iter()
+        .map(|e| ice_server(e).map_err(|why| Error::invalid(format!("`iceServers`: {why}"))))
         .collect()
+}
+
+/// One entry, checked as `new RTCPeerConnection()` checks it (WebRTC §4.4.1.2 "validate an ICE
+/// server"): `urls` a non-empty string or list of `stun:`/`stuns:`/`turn:`/`turns:` URLs, and a
+/// `username` and `credential` for TURN.
+fn ice_server(entry: &Value) -> Result<IceServer, String> {
+    let urls: Vec<String> = match entry.get("urls") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|u| {
+                u.as_str()
+                    .map(str::to_owned)
+                    .ok_or("`urls` must hold strings")
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err("each entry needs `urls` (a string or an array of strings)".into()),
+    };
+    if urls.is_empty() {
+        return Err("`urls` must not be empty".into());
+    }
+    let text = |key: &str| match entry.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(format!("`{key}` must be a string")),
+    };
+    let (username, credential) = (text("username")?, text("credential")?);
+    for url in &urls {
+        let turn = check_ice_url(url).map_err(|why| {
+            format!(
+                "{} is not a STUN/TURN URL ({why})",
+                crate::error::quoted(url)
+            )
+        })?;
+        if turn && (username.is_none() || credential.is_none()) {
+            return Err(format!(
+                "{} needs a `username` and a `credential`",
+                crate::error::quoted(url)
+            ));
+        }
+    }
+    Ok(IceServer {
+        urls,
+        username,
+        credential,
+    })
+}
+
+/// `Ok(true)` for a TURN URL, `Ok(false)` for STUN (RFC 7064 / 7065 syntax).
+fn check_ice_url(url: &str) -> Result<bool, &'static str> {
+    let (scheme, rest) = url.split_once(':').ok_or("no scheme")?;
+    let turn = match scheme.to_ascii_lowercase().as_str() {
+        "stun" | "stuns" => false,
+        "turn" | "turns" => true,
+        _ => return Err("the scheme must be stun, stuns, turn or turns"),
+    };
+    let (hostport, query) = match rest.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (rest, None),
+    };
+    match query {
+        None => {}
+        Some("transport=udp" | "transport=tcp") if turn => {}
+        Some(_) => return Err("the only query allowed is ?transport=udp|tcp on TURN"),
+    }
+    let (host, port) = match hostport.rsplit_once(':') {
+        // A bracketed IPv6 literal holds colons of its own.
+        Some((h, p)) if !p.contains(']') => (h, Some(p)),
+        _ => (hostport, None),
+    };
+    if host.is_empty() || host.contains(['/', '@', ' ']) {
+        return Err("no host");
+    }
+    if let Some(p) = port {
+        if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("bad port");
+        }
+        if p.parse::<u32>().map_or(true, |n| n == 0 || n > 65535) {
+            return Err("bad port");
+        }
+    }
+    Ok(turn)
 }
 
 #[cfg(test)]
@@ -148,6 +219,45 @@ mod tests {
             serde_json::to_value(&a.ice_servers[1]).unwrap(),
             json!({"urls": ["stun:c"]})
         );
+    }
+
+    #[test]
+    fn ice_urls_are_checked_as_the_browser_checks_them() {
+        let strict = |v: Value| parse_ice_servers_strict(v.as_array().unwrap());
+        let ok = strict(json!([
+            {"urls": "stun:127.0.0.1:3478"}, {"urls": ["STUNS:h"]},
+            {"urls": "turn:[::1]:3478?transport=tcp", "username": "u", "credential": "c"},
+            {"urls": "turns:t.example", "username": "u", "credential": "c"},
+        ]))
+        .unwrap();
+        assert_eq!(ok.len(), 4);
+        for bad in [
+            json!([{"urls": "notaurl"}]),
+            json!([{"urls": "http://h"}]),
+            json!([{"urls": "stun:"}]),
+            json!([{"urls": "stun:h:0"}]),
+            json!([{"urls": "stun:h:99999"}]),
+            json!([{"urls": "stun:h:x"}]),
+            json!([{"urls": "stun:h?transport=udp"}]),
+            json!([{"urls": "turn:h?x=1", "username": "u", "credential": "c"}]),
+            json!([{"urls": "turn:h"}]),
+            json!([{"urls": "turn:h", "username": "u"}]),
+            json!([{"urls": ["stun:h", 5]}]),
+            json!([{"urls": []}]),
+            json!([{"urls": "stun:h", "username": 5}]),
+            json!([{"username": "u"}]),
+            json!(["stun:h"]),
+        ] {
+            let e = strict(bad.clone()).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidOptions, "{bad}");
+            assert!(e.message.starts_with("`iceServers`"), "{}", e.message);
+        }
+        // From a server, the bad entries are dropped and the good ones kept.
+        let lenient = parse_ice_servers(
+            &json!([{"urls": "notaurl"}, {"urls": "stun:ok"}, {"urls": "turn:x"}]),
+        );
+        assert_eq!(lenient.len(), 1);
+        assert_eq!(lenient[0].urls, vec!["stun:ok".to_owned()]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::options::{
     validate_offer_template, wrong_type, Credentials, Fields, DEFAULT_TIMEOUT_MS,
 };
 use crate::platform::resolve_offer_url;
-use crate::session::{parse_ice_servers, IceServer, StartAnswer};
+use crate::session::{parse_ice_servers_strict, IceServer, StartAnswer};
 use crate::url::HttpUrl;
 use serde_json::{json, Value};
 
@@ -82,15 +82,7 @@ impl ConnectOptions {
         };
         let ice_servers = match f.get("iceServers") {
             None => None,
-            Some(v @ Value::Array(items)) => {
-                let parsed = parse_ice_servers(v);
-                if parsed.len() != items.len() {
-                    return Err(Error::invalid(
-                        "`iceServers` entries need `urls` (a string or an array of strings)",
-                    ));
-                }
-                Some(parsed)
-            }
+            Some(Value::Array(items)) => Some(parse_ice_servers_strict(items)?),
             Some(other) => return Err(wrong_type("iceServers", "an array", other)),
         };
         let wait_for_bot_ready = f.bool("waitForBotReady")?.unwrap_or(true);
@@ -153,6 +145,16 @@ pub fn resolve_target(
     };
     HttpUrl::parse(&url, "offerUrl")?.require_secure_or_loopback("offerUrl")?;
     Ok((url, options.credentials.clone().unwrap_or(session_creds)))
+}
+
+/// The ICE servers a peer connection uses: the caller's `iceServers` when given, else the
+/// session's `iceConfig` (as the official client does), else none — no public STUN server is
+/// contacted unless one of them names it.
+pub fn choose_ice_servers<'a>(
+    explicit: Option<&'a [IceServer]>,
+    from_session: &'a [IceServer],
+) -> &'a [IceServer] {
+    explicit.unwrap_or(from_session)
 }
 
 /// A session started for a Daily room or the WebSocket transport needs another kind of client;

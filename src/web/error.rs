@@ -39,11 +39,9 @@ impl From<Error> for JsValue {
 /// Type guard: `true` for errors this library produced.
 #[wasm_bindgen(js_name = isAgentRtcError, unchecked_return_type = "value is AgentRtcError")]
 pub fn is_agent_rtc_error(value: &JsValue) -> bool {
-    let Some(err) = value.dyn_ref::<js_sys::Error>() else {
-        return false;
-    };
-    err.name() == ERROR_NAME
-        && Reflect::get(value, &"code".into())
-            .map(|c| c.is_string())
-            .unwrap_or(false)
+    // Property reads that cannot throw: the value may be a proxy with throwing traps.
+    let read = |key: &str| Reflect::get(value, &key.into()).unwrap_or(JsValue::UNDEFINED);
+    value.is_instance_of::<js_sys::Error>()
+        && read("name").as_string().as_deref() == Some(ERROR_NAME)
+        && read("code").is_string()
 }

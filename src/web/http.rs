@@ -1,10 +1,10 @@
 //! JSON over fetch, with the call's deadline and the caller's credentials; every failure mapped
-//! to an `Error` with the key and header values redacted.
+//! to an `Error`, with the credentials cut out of whatever the server said.
 
 use super::deadline::Deadline;
 use crate::error::{Error, Phase};
 use crate::options::Credentials;
-use gloo_net::http::{Request, RequestBuilder};
+use gloo_net::http::{Headers, Request, RequestBuilder};
 
 #[derive(Clone, Copy)]
 pub enum Method {
@@ -22,47 +22,47 @@ pub async fn send_json(
     phase: Phase,
     what: &str,
 ) -> Result<String, Error> {
-    let result = async {
-        deadline.check(phase)?;
-        let mut builder: RequestBuilder = match method {
-            Method::Post => Request::post(url),
-            Method::Patch => Request::patch(url),
-        };
-        builder = builder.header("Content-Type", "application/json");
-        for (name, value) in credentials.request_headers() {
-            builder = builder.header(&name, &value);
-        }
-        let signal = deadline.signal();
-        let request = builder
-            .abort_signal(Some(&signal))
-            .body(body)
-            .map_err(|_| {
-                Error::invalid(format!("the {what} request could not be built")).with_phase(phase)
-            })?;
-        let response = match request.send().await {
-            Ok(r) => r,
-            Err(_) => {
-                return Err(deadline
-                    .error(phase)
-                    .unwrap_or_else(|| Error::network(phase, what)))
-            }
-        };
-        let status = response.status();
-        let text = match response.text().await {
-            Ok(t) => t,
-            Err(_) => {
-                return Err(deadline
-                    .error(phase)
-                    .unwrap_or_else(|| Error::network(phase, what)))
-            }
-        };
-        deadline.check(phase)?;
-        if (200..300).contains(&status) {
-            Ok(text)
-        } else {
-            Err(Error::http(phase, what, status, &text))
-        }
+    deadline.check(phase)?;
+    let failed = || {
+        deadline
+            .error(phase)
+            .unwrap_or_else(|| Error::network(phase, what))
+    };
+    // `web_sys::Headers::set` reports what fetch refuses (gloo's own `header()` would throw).
+    let headers = web_sys::Headers::new().map_err(|_| failed())?;
+    headers
+        .set("Content-Type", "application/json")
+        .map_err(|_| failed())?;
+    for (name, value) in credentials.request_headers() {
+        headers.set(&name, &value).map_err(|_| {
+            Error::invalid(format!("header {name} is not one fetch can send")).with_phase(phase)
+        })?;
     }
-    .await;
-    result.map_err(|e| e.redact(&credentials.secrets()))
+    let builder: RequestBuilder = match method {
+        Method::Post => Request::post(url),
+        Method::Patch => Request::patch(url),
+    };
+    let signal = deadline.signal();
+    let request = builder
+        .headers(Headers::from_raw(headers))
+        .abort_signal(Some(&signal))
+        .body(body)
+        .map_err(|_| {
+            Error::invalid(format!("the {what} request could not be built")).with_phase(phase)
+        })?;
+    let response = request.send().await.map_err(|_| failed())?;
+    let status = response.status();
+    let text = response.text().await.map_err(|_| failed())?;
+    deadline.check(phase)?;
+    if (200..300).contains(&status) {
+        Ok(text)
+    } else {
+        Err(Error::http(
+            phase,
+            what,
+            status,
+            &text,
+            &credentials.secrets(),
+        ))
+    }
 }

@@ -1,38 +1,70 @@
-//! JS values to and from `serde_json::Value`, the core's currency.
+//! JS values to and from `serde_json::Value`, the core's currency. Every read of a caller's value
+//! goes through here and cannot throw: a getter or proxy trap that throws, a cycle, a `BigInt`, a
+//! `toJSON()` that returns nothing all become `invalid_options`.
 
 use crate::error::Error;
-use js_sys::{Array, Object};
+use js_sys::Reflect;
 use serde_json::{Map, Value};
 use wasm_bindgen::{JsCast, JsValue};
 
-/// Reads an options argument as a JSON object, leaving out the keys in `skip` (values that are not
-/// JSON, such as an `AbortSignal`, which the caller reads itself). Anything that is not a plain
-/// object becomes a non-object value so that the core rejects it with its usual message.
-pub fn options_to_json(options: &JsValue, skip: &[&str]) -> Result<Value, Error> {
+/// Every JSON option any entry point reads (the others — `signal`, `session`, `audio`, `video` —
+/// are read by the web layer itself). Only these are read from the caller's object, once each.
+const JSON_OPTIONS: [&str; 18] = [
+    "baseUrl",
+    "platform",
+    "agent",
+    "apiKey",
+    "headers",
+    "startUrl",
+    "offerUrl",
+    "createDailyRoom",
+    "dailyRoomProperties",
+    "dailyMeetingTokenProperties",
+    "enableDefaultIceServers",
+    "transport",
+    "body",
+    "timeoutMs",
+    "iceServers",
+    "requestData",
+    "waitForBotReady",
+    "reconnect",
+];
+
+/// `obj[key]`, with a throwing getter or proxy trap reported as `invalid_options`; `undefined`
+/// for anything that is not an object.
+pub fn get(obj: &JsValue, key: &str) -> Result<JsValue, Error> {
+    if !obj.is_object() && !obj.is_function() {
+        return Ok(JsValue::UNDEFINED);
+    }
+    Reflect::get(obj, &JsValue::from_str(key))
+        .map_err(|_| Error::invalid(format!("reading option `{key}` threw")))
+}
+
+/// Reads an options argument as a JSON object of the known options. `undefined`/`null` become
+/// `null` and anything that is not a plain object a non-object, so that the core rejects them
+/// with its usual message.
+pub fn options_to_json(options: &JsValue) -> Result<Value, Error> {
     if options.is_undefined() || options.is_null() {
         return Ok(Value::Null);
     }
-    if Array::is_array(options) || !options.is_object() || options.is_function() {
+    if !options.is_object() || options.is_function() || options.is_instance_of::<js_sys::Array>() {
         return Ok(Value::Array(Vec::new()));
     }
-    let object: &Object = options.unchecked_ref();
     let mut map = Map::new();
-    for entry in Object::entries(object).iter() {
-        let pair: Array = entry.unchecked_into();
-        let Some(key) = pair.get(0).as_string() else {
-            continue;
-        };
-        if skip.contains(&key.as_str()) {
+    for key in JSON_OPTIONS {
+        let value = get(options, key)?;
+        if value.is_undefined() {
             continue;
         }
-        let value = pair.get(1);
         let json = value_to_json(&value)
             .map_err(|_| Error::invalid(format!("`{key}` must be a JSON value")))?;
-        map.insert(key, json);
+        map.insert(key.to_owned(), json);
     }
     Ok(Value::Object(map))
 }
 
+/// A JS value as JSON, through the browser's own `JSON.stringify` (so `toJSON`, `Date`s and
+/// holes behave as they do everywhere else). `undefined` is `null`.
 pub fn value_to_json(value: &JsValue) -> Result<Value, ()> {
     if value.is_function() || value.is_symbol() || value.is_bigint() {
         return Err(());
@@ -41,7 +73,9 @@ pub fn value_to_json(value: &JsValue) -> Result<Value, ()> {
         return Ok(Value::Null);
     }
     let text = js_sys::JSON::stringify(value).map_err(|_| ())?;
-    serde_json::from_str(&String::from(text)).map_err(|_| ())
+    // `undefined` when `toJSON()` returned nothing.
+    let text = text.as_string().ok_or(())?;
+    serde_json::from_str(&text).map_err(|_| ())
 }
 
 /// Plain JS objects and arrays (never `Map`s).

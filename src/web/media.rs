@@ -1,7 +1,10 @@
 //! The `audio` / `video` options and getUserMedia.
 
+use super::call::Call;
 use crate::error::{Error, ErrorCode, Phase};
+use crate::machine::Input;
 use js_sys::Reflect;
+use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{MediaStream, MediaStreamConstraints, MediaStreamTrack};
@@ -16,7 +19,7 @@ pub enum MediaChoice {
 
 impl MediaChoice {
     pub fn read(options: &JsValue, key: &str, default_on: bool) -> Result<MediaChoice, Error> {
-        let value = Reflect::get(options, &key.into()).unwrap_or(JsValue::UNDEFINED);
+        let value = super::json::get(options, key)?;
         if value.is_undefined() || value.is_null() {
             return Ok(if default_on {
                 MediaChoice::Capture(JsValue::TRUE)
@@ -41,7 +44,7 @@ impl MediaChoice {
             }
             return Ok(MediaChoice::Track(Clone::clone(track)));
         }
-        if value.is_object() && !value.is_function() && !js_sys::Array::is_array(&value) {
+        if value.is_object() && !value.is_function() && !value.is_instance_of::<js_sys::Array>() {
             return Ok(MediaChoice::Capture(value));
         }
         Err(Error::invalid(format!(
@@ -178,6 +181,42 @@ pub fn describe(e: &JsValue) -> String {
     } else {
         format!("{name}: {message}")
     }
+}
+
+/// Opens what the caller asked for, puts it on the senders and tells the machine. The offer does
+/// not wait for this to be created, but it is not posted before it succeeded.
+pub async fn attach(call: Rc<Call>, audio: MediaChoice, video: MediaChoice) {
+    let input = match acquire(&audio, &video).await {
+        Ok((audio, video, own)) => {
+            if call.is_closed() {
+                // The connect gave up meanwhile: the capture must not stay on.
+                stop_all(&own);
+                return;
+            }
+            *call.own_tracks.borrow_mut() = own;
+            let mut result = Ok(());
+            for (index, track) in [audio, video].into_iter().enumerate() {
+                let Some(track) = track else { continue };
+                call.peer.local_stream.add_track(&track);
+                let sender = &call.peer.senders[index];
+                if let Err(e) = JsFuture::from(sender.replace_track(Some(&track))).await {
+                    result = Err(Error::new(
+                        ErrorCode::Media,
+                        format!("replaceTrack failed: {}", describe(&e)),
+                    )
+                    .with_phase(Phase::Media)
+                    .with_detail("name", error_name(&e)));
+                }
+                call.tracks.borrow_mut()[index] = Some(track);
+            }
+            match result {
+                Ok(()) => Input::MediaReady,
+                Err(e) => Input::Failure(e),
+            }
+        }
+        Err(e) => Input::Failure(e),
+    };
+    call.input(input);
 }
 
 pub fn stop_all(tracks: &[MediaStreamTrack]) {

@@ -1,23 +1,38 @@
 //! The browser shell: turns JS values, fetch, timers and events into calls on the pure core,
 //! and core results into JS values. No protocol decisions live here.
+//!
+//! | file | job |
+//! |---|---|
+//! | `connect.rs` | the `connectWebRtc` / `startAndConnect` entry points |
+//! | `call.rs` | one live call: feeds its machine, carries out its outputs, closes it |
+//! | `peer.rs` | the `RTCPeerConnection`, its channel and the listeners that feed the machine |
+//! | `media.rs` | the `audio` / `video` options, getUserMedia, attaching tracks |
+//! | `events.rs` | `on` / `off` handlers and the events from before the connect resolved |
+//! | `connection.rs` | the `Connection` class (the JS handle of a call) |
+//! | `start.rs`, `session.rs` | `startSession` and the `Session` class |
+//! | `http.rs`, `deadline.rs`, `json.rs`, `error.rs`, `wait.rs` | fetch, budgets, JS values, errors, futures |
 
+mod call;
+mod connect;
 mod connection;
 mod deadline;
 mod error;
+mod events;
 mod http;
 mod json;
 mod media;
+mod peer;
 mod session;
 mod start;
 mod wait;
 
-pub use connection::{connect_web_rtc, start_and_connect, Connection};
+pub use call::live_calls;
+pub use connect::{connect_web_rtc, start_and_connect};
+pub use connection::Connection;
 pub use error::{is_agent_rtc_error, to_js_error};
 pub use json::json_to_js;
 pub use session::Session;
 pub use start::start_session;
-/// Runs two futures side by side (used by the browser tests too).
-pub use wait::join;
 
 use wasm_bindgen::prelude::*;
 

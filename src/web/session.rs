@@ -13,6 +13,7 @@ use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+#[derive(Clone)]
 pub struct SessionData {
     pub answer: StartAnswer,
     pub platform: Platform,

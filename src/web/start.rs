@@ -2,12 +2,11 @@
 
 use super::deadline::Deadline;
 use super::http::{send_json, Method};
-use super::json::options_to_json;
+use super::json::{get, options_to_json};
 use super::session::{session_data, Session, SessionData};
 use crate::error::{Error, Phase};
-use crate::options::{StartRequest, Transport};
+use crate::options::StartRequest;
 use crate::session::StartAnswer;
-use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::AbortSignal;
@@ -17,27 +16,15 @@ use web_sys::AbortSignal;
 pub async fn start_session(
     #[wasm_bindgen(unchecked_param_type = "StartSessionOptions")] options: JsValue,
 ) -> Result<Session, JsValue> {
-    let (request, signal) = read_start_options(&options, None)?;
+    let request = StartRequest::from_options(&options_to_json(&options)?, None)?;
+    let signal = read_signal(&options)?;
     let deadline = Deadline::new(request.timeout_ms, signal.as_ref())?;
     let data = start(&request, &deadline).await?;
     Ok(Session::new(data))
 }
 
-/// Options keys that are not JSON and are read separately.
-pub const NON_JSON_KEYS: [&str; 4] = ["signal", "session", "audio", "video"];
-
-pub fn read_start_options(
-    options: &JsValue,
-    default_transport: Option<Transport>,
-) -> Result<(StartRequest, Option<AbortSignal>), Error> {
-    let json = options_to_json(options, &NON_JSON_KEYS)?;
-    let request = StartRequest::from_options(&json, default_transport)?;
-    let signal = read_signal(options)?;
-    Ok((request, signal))
-}
-
 pub fn read_signal(options: &JsValue) -> Result<Option<AbortSignal>, Error> {
-    let value = Reflect::get(options, &"signal".into()).unwrap_or(JsValue::UNDEFINED);
+    let value = get(options, "signal")?;
     if value.is_undefined() || value.is_null() {
         return Ok(None);
     }
@@ -58,6 +45,6 @@ pub async fn start(request: &StartRequest, deadline: &Deadline) -> Result<Sessio
         "start",
     )
     .await?;
-    let answer = StartAnswer::parse(&text).map_err(|e| e.redact(&request.credentials.secrets()))?;
+    let answer = StartAnswer::parse(&text)?;
     Ok(session_data(request, answer))
 }

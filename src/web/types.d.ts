@@ -46,7 +46,8 @@ export type ErrorCode =
   | "invalid_options" | "http" | "bad_response" | "timeout" | "aborted" | "media" | "webrtc"
   | "ice_failed" | "signalling" | "closed";
 
-export type ConnectPhase = "start" | "media" | "offer" | "ice" | "channel" | "bot-ready";
+/** Where a failure happened: a step of the connect, or `call` once the connect resolved. */
+export type ConnectPhase = "start" | "media" | "offer" | "ice" | "channel" | "bot-ready" | "call";
 
 export interface AgentRtcErrorDetails {
   phase?: ConnectPhase;
@@ -82,7 +83,7 @@ export interface ConnectWebRtcOptions {
   waitForBotReady?: boolean;
   timeoutMs?: number;
   signal?: AbortSignal;
-  reconnect?: { maxAttempts?: number };
+  reconnect?: { maxAttempts?: number; timeoutMs?: number };
 }
 
 export type StartAndConnectOptions = StartSessionOptions & Omit<ConnectWebRtcOptions, "session">;
@@ -129,4 +130,19 @@ export interface ConnectionTimings {
   remoteTrack?: number;
   botReady?: number;
   connected?: number;
+}
+
+export type ConnectionEventName = keyof ConnectionEvents;
+export type ConnectionEventHandler<K extends ConnectionEventName> = (arg: ConnectionEvents[K]) => void;
+
+/**
+ * Handlers, typed per event. Events fired before the connect call resolved are kept for the
+ * first handler added for their name, however late. `free()` and `Symbol.dispose` only release
+ * this handle: a live call goes on until `disconnect()` (or its own end), and it is never ended
+ * by garbage collection.
+ */
+export interface Connection {
+  /** Subscribes to an event; returns a function that unsubscribes. */
+  on<K extends ConnectionEventName>(event: K, handler: ConnectionEventHandler<K>): () => void;
+  off<K extends ConnectionEventName>(event: K, handler: ConnectionEventHandler<K>): void;
 }

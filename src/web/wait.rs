@@ -1,11 +1,11 @@
-//! Two tiny single-threaded future helpers, so the connect path needs no executor crates: a slot
-//! that is filled once and awaited, and running two futures side by side.
+//! Tiny single-threaded future helpers, so the connect path needs no executor crates: a slot
+//! that is filled once and awaited, the first of two futures, and a future started at once.
 
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 pub struct Slot<T> {
     inner: Rc<RefCell<(Option<T>, Vec<Waker>)>>,
@@ -58,34 +58,6 @@ impl<T: Clone> Slot<T> {
     }
 }
 
-/// Runs both futures to completion, side by side.
-pub async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
-    let mut a = pin!(a);
-    let mut b = pin!(b);
-    let (mut ra, mut rb) = (None, None);
-    poll_fn(|cx| {
-        if ra.is_none() {
-            if let Poll::Ready(v) = a.as_mut().poll(cx) {
-                ra = Some(v);
-            }
-        }
-        if rb.is_none() {
-            if let Poll::Ready(v) = b.as_mut().poll(cx) {
-                rb = Some(v);
-            }
-        }
-        match (ra.take(), rb.take()) {
-            (Some(x), Some(y)) => Poll::Ready((x, y)),
-            (x, y) => {
-                ra = x;
-                rb = y;
-                Poll::Pending
-            }
-        }
-    })
-    .await
-}
-
 /// The first of two futures to finish; the other is dropped.
 pub async fn first<T, A: Future<Output = T>, B: Future<Output = T>>(a: A, b: B) -> T {
     let mut a = pin!(a);
@@ -97,4 +69,20 @@ pub async fn first<T, A: Future<Output = T>, B: Future<Output = T>>(a: A, b: B) 
         b.as_mut().poll(cx)
     })
     .await
+}
+
+/// Polls `fut` once right now — so that a request it makes leaves before the caller goes on —
+/// and returns the rest of it to spawn. A future that finished in that poll is never polled
+/// again.
+pub fn started_now<F: Future<Output = ()> + 'static>(fut: F) -> impl Future<Output = ()> {
+    let mut fut = Box::pin(fut);
+    let done = fut
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_ready();
+    async move {
+        if !done {
+            fut.await
+        }
+    }
 }

@@ -1,0 +1,498 @@
+use super::*;
+use serde_json::json;
+
+fn setup(starting: bool, wait: bool) -> Setup {
+    Setup {
+        starting,
+        wait_for_bot_ready: wait,
+        tracks: [true, false],
+        request_data: None,
+        seed: 7,
+    }
+}
+
+const ANSWER: &str = r#"{"sdp":"v=0 answer","type":"answer","pc_id":"pc-1"}"#;
+
+fn posted(out: &[Output]) -> Option<Value> {
+    out.iter().find_map(|o| match o {
+        Output::PostOffer(b) => serde_json::from_str(b).ok(),
+        _ => None,
+    })
+}
+
+fn sent(out: &[Output]) -> Vec<Value> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send(s) => Some(serde_json::from_str(s).unwrap_or(Value::String(s.clone()))),
+            _ => None,
+        })
+        .collect()
+}
+
+fn failed(out: &[Output]) -> Option<&Error> {
+    out.iter().find_map(|o| match o {
+        Output::ConnectFailed(e) => Some(e),
+        _ => None,
+    })
+}
+
+/// A connectWebRtc-style connect up to the open channel, checking the phase at each step.
+fn up_to_channel(wait: bool) -> Machine {
+    let mut m = Machine::new(setup(false, wait));
+    assert_eq!(m.phase(), Phase::Media);
+    assert!(m.handle(Input::LocalOffer("v=0 offer".into())).is_empty());
+    let out = m.handle(Input::MediaReady);
+    assert_eq!(
+        posted(&out),
+        Some(json!({"sdp":"v=0 offer","type":"offer","pc_id":null,"restart_pc":false}))
+    );
+    assert_eq!(m.phase(), Phase::Offer);
+    let out = m.handle(Input::OfferAnswered(ANSWER.into()));
+    assert_eq!(out, vec![Output::SetRemote("v=0 answer".into())]);
+    assert_eq!((m.phase(), m.pc_id()), (Phase::Offer, Some("pc-1")));
+    m.handle(Input::RemoteApplied);
+    assert_eq!(m.phase(), Phase::Ice);
+    m.handle(Input::Ice(IceState::Checking));
+    m.handle(Input::Ice(IceState::Connected));
+    assert_eq!(m.phase(), Phase::Channel);
+    m
+}
+
+fn live() -> Machine {
+    let mut m = up_to_channel(false);
+    m.handle(Input::ChannelOpen { now_ms: 1.0 });
+    m
+}
+
+#[test]
+fn the_offer_waits_for_the_start_answer_and_the_media() {
+    // Every order of the three events posts exactly once, when the last one arrives.
+    let events = [
+        Input::Started,
+        Input::MediaReady,
+        Input::LocalOffer("v=0".into()),
+    ];
+    let orders = [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ];
+    for order in orders {
+        let mut m = Machine::new(Setup {
+            request_data: Some(json!({"who": "t"})),
+            ..setup(true, true)
+        });
+        assert_eq!(m.phase(), Phase::Start);
+        for (n, i) in order.iter().enumerate() {
+            let out = m.handle(events[*i].clone());
+            let body = posted(&out);
+            if n < 2 {
+                assert_eq!(body, None, "{order:?}: posted before step 3");
+            } else {
+                assert_eq!(
+                    body,
+                    Some(
+                        json!({"sdp":"v=0","type":"offer","pc_id":null,"restart_pc":false,"request_data":{"who":"t"}})
+                    ),
+                    "{order:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_failed_start_or_denied_microphone_fails_at_once_and_posts_nothing() {
+    // The start answers 500 while the media is still pending: rejected now, phase start.
+    let mut m = Machine::new(setup(true, true));
+    m.handle(Input::LocalOffer("v=0".into()));
+    let http = Error::http(Phase::Start, "start", 500, "", &[]);
+    let out = m.handle(Input::Failure(http.clone()));
+    assert_eq!(failed(&out), Some(&http));
+    assert_eq!(out.last(), Some(&Output::Close(DisconnectReason::Local)));
+    assert!(m.is_closed());
+    assert!(
+        m.handle(Input::MediaReady).is_empty(),
+        "nothing after the failure"
+    );
+
+    // The microphone is denied after the start answered: no offer, phase media.
+    let mut m = Machine::new(setup(true, true));
+    m.handle(Input::LocalOffer("v=0".into()));
+    m.handle(Input::Started);
+    assert_eq!(m.phase(), Phase::Media);
+    let denied = Error::new(ErrorCode::Media, "denied").with_phase(Phase::Media);
+    let out = m.handle(Input::Failure(denied.clone()));
+    assert_eq!(failed(&out), Some(&denied));
+    assert!(posted(&out).is_none());
+
+    // A browser failure without a phase gets the current one.
+    let mut m = Machine::new(setup(false, true));
+    m.handle(Input::MediaReady);
+    let out = m.handle(Input::Failure(Error::new(ErrorCode::Webrtc, "createOffer")));
+    assert_eq!(failed(&out).and_then(Error::phase), Some("offer"));
+}
+
+#[test]
+fn a_bad_offer_answer_fails_the_connect_with_bad_response() {
+    for bad in ["nope", r#"{"sdp":"v=0","type":"answer"}"#] {
+        let mut m = Machine::new(setup(false, true));
+        m.handle(Input::MediaReady);
+        m.handle(Input::LocalOffer("v=0".into()));
+        let out = m.handle(Input::OfferAnswered(bad.into()));
+        let e = failed(&out).expect("rejected");
+        assert_eq!((e.code, e.phase()), (ErrorCode::BadResponse, Some("offer")));
+    }
+}
+
+#[test]
+fn candidates_wait_for_the_answer_then_go_out_one_patch_at_a_time() {
+    let mut m = Machine::new(setup(false, true));
+    let cand = |n: u32| {
+        Input::Candidate(Some(Candidate {
+            candidate: format!("candidate:{n} 1 udp 1 192.0.2.1 {n} typ host"),
+            sdp_mid: Some("0".into()),
+            sdp_mline_index: Some(0),
+        }))
+    };
+    m.handle(Input::MediaReady);
+    m.handle(Input::LocalOffer("v=0".into()));
+    assert!(m.handle(cand(1)).is_empty(), "no pc_id yet");
+    assert!(m.handle(cand(2)).is_empty(), "no pc_id yet");
+    let out = m.handle(Input::OfferAnswered(ANSWER.into()));
+    assert_eq!(out[0], Output::SetRemote("v=0 answer".into()));
+    let patch = out
+        .iter()
+        .find_map(|o| match o {
+            Output::Patch(b) => serde_json::from_str::<Value>(b).ok(),
+            _ => None,
+        })
+        .expect("a patch");
+    assert_eq!(patch["pc_id"], "pc-1");
+    assert_eq!(patch["candidates"].as_array().map(Vec::len), Some(2));
+    assert!(
+        m.handle(Input::RemoteApplied).is_empty(),
+        "one PATCH in flight"
+    );
+    assert!(m.handle(cand(3)).is_empty(), "one PATCH in flight");
+    m.handle(Input::Candidate(None));
+    let out = m.handle(Input::PatchDone(Err(Error::http(
+        Phase::Ice,
+        "ICE candidate",
+        400,
+        "",
+        &[],
+    ))));
+    assert!(
+        matches!(&out[0], Output::Emit(Event::Error(e)) if e.code == ErrorCode::Http),
+        "a failed PATCH is reported, not fatal: {out:?}"
+    );
+    let Output::Patch(body) = &out[1] else {
+        panic!("{out:?}")
+    };
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        body["candidates"][1]["candidate"], "",
+        "end-of-candidates last"
+    );
+    assert!(!m.is_closed());
+    assert_eq!(m.patches_sent(), 2);
+}
+
+#[test]
+fn channel_open_sends_track_status_client_ready_and_ping_then_bot_ready_resolves() {
+    let mut m = up_to_channel(true);
+    let out = m.handle(Input::ChannelOpen { now_ms: 1000.0 });
+    let msgs = sent(&out);
+    assert_eq!(
+        msgs[0]["message"],
+        json!({"type":"trackStatus","receiver_index":0,"enabled":true})
+    );
+    assert_eq!(
+        msgs[1]["message"],
+        json!({"type":"trackStatus","receiver_index":1,"enabled":false})
+    );
+    assert_eq!(msgs[2]["type"], "client-ready");
+    assert_eq!(msgs[3], json!("ping: 1000"));
+    assert!(out.contains(&Output::StartPing));
+    assert!(!out.contains(&Output::Connected), "waits for bot-ready");
+    assert_eq!(m.phase(), Phase::BotReady);
+    assert_eq!(m.state(), State::Connecting);
+
+    let id = msgs[2]["id"].as_str().unwrap().to_owned();
+    let out = m.handle(Input::Message(
+        json!({"label":"rtvi-ai","type":"bot-ready","id":id,"data":{"version":"2.2.0"}})
+            .to_string(),
+    ));
+    assert!(out.contains(&Output::Emit(Event::BotReady(json!({"version":"2.2.0"})))));
+    assert!(out.contains(&Output::State(State::Connected)));
+    assert_eq!(out.last(), Some(&Output::Connected));
+    assert_eq!(m.state(), State::Connected);
+    assert_eq!(
+        m.phase(),
+        Phase::Call,
+        "a failure from now on is the call's"
+    );
+    let out = m.handle(Input::Message(
+        json!({"label":"rtvi-ai","type":"bot-ready"}).to_string(),
+    ));
+    assert!(!out.contains(&Output::Connected));
+}
+
+#[test]
+fn without_waiting_the_channel_open_resolves() {
+    let mut m = up_to_channel(false);
+    let out = m.handle(Input::ChannelOpen { now_ms: 5.0 });
+    assert_eq!(out.last(), Some(&Output::Connected));
+    assert_eq!(m.state(), State::Connected);
+}
+
+#[test]
+fn a_send_that_fails_during_connect_fails_it_and_later_is_reported() {
+    let mut m = up_to_channel(true);
+    m.handle(Input::ChannelOpen { now_ms: 1.0 });
+    let out = m.handle(Input::SendFailed(Error::new(ErrorCode::Webrtc, "send")));
+    let e = failed(&out).expect("the connect fails instead of waiting out its budget");
+    assert_eq!(e.phase(), Some("bot-ready"));
+    let mut m = live();
+    let out = m.handle(Input::SendFailed(Error::new(ErrorCode::Webrtc, "send")));
+    assert!(
+        matches!(&out[..], [Output::Emit(Event::Error(e))] if e.phase() == Some("call")),
+        "{out:?}"
+    );
+    assert!(!m.is_closed());
+}
+
+#[test]
+fn messages_pass_through_with_their_kinds() {
+    let mut m = live();
+    let out = m.handle(Input::Message("hello".into()));
+    assert_eq!(out, vec![Output::Emit(Event::Message(json!("hello")))]);
+    let out = m.handle(Input::Message(
+        r#"{"label":"rtvi-ai","type":"user-transcription","data":{"text":"hi"}}"#.into(),
+    ));
+    assert_eq!(out.len(), 2);
+    assert!(matches!(&out[1], Output::Emit(Event::Rtvi(v)) if v["type"] == "user-transcription"));
+    let out = m.handle(Input::Message(r#"{"a":1}"#.into()));
+    assert_eq!(out, vec![Output::Emit(Event::Message(json!({"a":1})))]);
+}
+
+#[test]
+fn pings_only_while_open_and_mute_sends_track_status() {
+    let mut m = up_to_channel(false);
+    assert!(m.handle(Input::PingTick { now_ms: 1.0 }).is_empty());
+    assert!(
+        m.handle(Input::SetTrack {
+            index: 0,
+            enabled: false
+        })
+        .is_empty(),
+        "not open yet"
+    );
+    let msgs = sent(&m.handle(Input::ChannelOpen { now_ms: 5.0 }));
+    assert_eq!(
+        msgs[0]["message"]["enabled"],
+        json!(false),
+        "remembered while closed"
+    );
+    assert_eq!(
+        m.handle(Input::PingTick { now_ms: 2000.0 }),
+        vec![Output::Send("ping: 2000".into())]
+    );
+    let msgs = sent(&m.handle(Input::SetTrack {
+        index: 1,
+        enabled: true,
+    }));
+    assert_eq!(
+        msgs,
+        vec![
+            json!({"type":"signalling","message":{"type":"trackStatus","receiver_index":1,"enabled":true}})
+        ]
+    );
+    assert!(m
+        .handle(Input::SetTrack {
+            index: 5,
+            enabled: true
+        })
+        .is_empty());
+}
+
+#[test]
+fn deadlines_and_failures_name_the_first_step_not_done() {
+    // ICE failed while checking.
+    let mut m = Machine::new(setup(false, true));
+    m.handle(Input::MediaReady);
+    m.handle(Input::LocalOffer("v=0".into()));
+    m.handle(Input::OfferAnswered(ANSWER.into()));
+    m.handle(Input::RemoteApplied);
+    let out = m.handle(Input::Ice(IceState::Failed));
+    let e = failed(&out).unwrap();
+    assert_eq!((e.code, e.phase()), (ErrorCode::IceFailed, Some("ice")));
+    assert_eq!(
+        &out[1..],
+        &[
+            Output::State(State::Failed),
+            Output::Close(DisconnectReason::IceFailed)
+        ]
+    );
+    assert!(m.handle(Input::Ice(IceState::Connected)).is_empty());
+
+    let cases: [(Vec<Input>, &str); 5] = [
+        (vec![], "start"),
+        (vec![Input::Started], "media"),
+        (
+            vec![
+                Input::Started,
+                Input::MediaReady,
+                Input::LocalOffer("v".into()),
+            ],
+            "offer",
+        ),
+        (
+            vec![
+                Input::Started,
+                Input::MediaReady,
+                Input::LocalOffer("v".into()),
+                Input::OfferAnswered(ANSWER.into()),
+                Input::RemoteApplied,
+            ],
+            "ice",
+        ),
+        (
+            vec![
+                Input::Started,
+                Input::MediaReady,
+                Input::LocalOffer("v".into()),
+                Input::OfferAnswered(ANSWER.into()),
+                Input::RemoteApplied,
+                Input::Ice(IceState::Connected),
+                Input::ChannelOpen { now_ms: 1.0 },
+            ],
+            "bot-ready",
+        ),
+    ];
+    for (code, reason) in [
+        (ErrorCode::Timeout, DisconnectReason::Timeout),
+        (ErrorCode::Aborted, DisconnectReason::Local),
+    ] {
+        for (steps, phase) in &cases {
+            let mut m = Machine::new(setup(true, true));
+            for s in steps {
+                m.handle(s.clone());
+            }
+            let out = m.handle(Input::Deadline(code, 3000.0));
+            let e = failed(&out).unwrap();
+            assert_eq!((e.code, e.phase()), (code, Some(*phase)));
+            assert_eq!(out.last(), Some(&Output::Close(reason)));
+        }
+    }
+
+    // peerLeft before bot-ready is a signalling error.
+    let mut m = up_to_channel(true);
+    m.handle(Input::ChannelOpen { now_ms: 1.0 });
+    let out = m.handle(Input::Message(
+        r#"{"type":"signalling","message":{"type":"peerLeft"}}"#.into(),
+    ));
+    assert_eq!(failed(&out).map(|e| e.code), Some(ErrorCode::Signalling));
+    assert_eq!(out.last(), Some(&Output::Close(DisconnectReason::PeerLeft)));
+
+    // disconnect() during connect.
+    let mut m = up_to_channel(true);
+    let out = m.handle(Input::Disconnect);
+    let e = failed(&out).unwrap();
+    assert_eq!((e.code, e.phase()), (ErrorCode::Closed, Some("channel")));
+    assert_eq!(out.last(), Some(&Output::Close(DisconnectReason::Local)));
+}
+
+#[test]
+fn ends_of_a_live_connection() {
+    let mut m = live();
+    let out = m.handle(Input::Message(
+        r#"{"type":"signalling","message":{"type":"peerLeft"}}"#.into(),
+    ));
+    assert_eq!(
+        &out[1..],
+        &[
+            Output::State(State::Disconnected),
+            Output::Close(DisconnectReason::PeerLeft)
+        ]
+    );
+
+    let mut m = live();
+    let out = m.handle(Input::Ice(IceState::Failed));
+    assert!(matches!(&out[0], Output::Emit(Event::Error(e))
+        if e.code == ErrorCode::IceFailed && e.phase() == Some("call")));
+    assert_eq!(
+        &out[1..],
+        &[
+            Output::State(State::Failed),
+            Output::Close(DisconnectReason::IceFailed)
+        ]
+    );
+
+    let mut m = live();
+    assert_eq!(
+        m.handle(Input::ChannelClosed),
+        vec![
+            Output::State(State::Disconnected),
+            Output::Close(DisconnectReason::ChannelClosed)
+        ]
+    );
+
+    let mut m = live();
+    assert_eq!(
+        m.handle(Input::Disconnect),
+        vec![
+            Output::State(State::Disconnected),
+            Output::Close(DisconnectReason::Local)
+        ]
+    );
+    assert!(m.handle(Input::Disconnect).is_empty(), "idempotent");
+
+    let mut m = live();
+    assert!(
+        m.handle(Input::Deadline(ErrorCode::Timeout, 1.0))
+            .is_empty(),
+        "the budget only covers the connect"
+    );
+    assert!(
+        m.handle(Input::Ice(IceState::Disconnected)).is_empty(),
+        "transient"
+    );
+}
+
+#[test]
+fn renegotiation_needs_a_pc_id_runs_one_at_a_time_and_survives_a_failure() {
+    let reneg = r#"{"type":"signalling","message":{"type":"renegotiate"}}"#;
+    let is_offer = |out: &[Output]| out.contains(&Output::Offer { restart: false });
+    let mut m = Machine::new(setup(false, true));
+    assert!(
+        !is_offer(&m.handle(Input::Message(reneg.into()))),
+        "no pc_id yet"
+    );
+
+    let mut m = live();
+    assert!(is_offer(&m.handle(Input::Message(reneg.into()))));
+    assert!(!is_offer(&m.handle(Input::Message(reneg.into()))), "queued");
+    let out = m.handle(Input::LocalOffer("v=1".into()));
+    assert_eq!(posted(&out).unwrap()["pc_id"], "pc-1", "same pc_id");
+    m.handle(Input::OfferAnswered(ANSWER.into()));
+    assert!(
+        is_offer(&m.handle(Input::RemoteApplied)),
+        "the queued one runs next"
+    );
+    // That second round fails: reported, the call goes on, a later request runs again.
+    let out = m.handle(Input::Failure(Error::http(
+        Phase::Offer,
+        "offer",
+        500,
+        "",
+        &[],
+    )));
+    assert!(matches!(&out[..], [Output::Emit(Event::Error(e))] if e.status == Some(500)));
+    assert!(!m.is_closed());
+    assert!(is_offer(&m.handle(Input::Message(reneg.into()))));
+}

@@ -1,0 +1,355 @@
+//! `Call`: everything one connection holds in the browser — its machine, peer connection,
+//! channel, tracks, listeners, timers, requests in flight and event handlers — and the loop that
+//! feeds the machine and carries out what it decides. Every `Call` stays alive (in `LIVE`) until
+//! it is closed, whether or not the page keeps a reference to its `Connection`: garbage
+//! collection never ends a call. Closing frees everything and always tells the handlers why.
+
+use super::deadline::Deadline;
+use super::error::to_js_error;
+use super::events::Events;
+use super::http::{send_json, Method};
+use super::json::json_to_js;
+use super::media::stop_all;
+use super::peer::{browser_error, promise, Peer};
+use crate::error::{Error, ErrorCode, Phase};
+use crate::machine::{DisconnectReason, Event, Input, Machine, Output};
+use crate::options::Credentials;
+use gloo_events::EventListener;
+use gloo_timers::callback::{Interval, Timeout};
+use js_sys::Reflect;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{AbortController, MediaStreamTrack, RtcSdpType, RtcSessionDescriptionInit};
+
+use super::wait::Slot;
+
+/// How long one request after the connect (a trickle PATCH, a renegotiation) may take.
+const LATE_REQUEST_MS: f64 = 10_000.0;
+
+thread_local! {
+    /// Calls that are not closed yet.
+    static LIVE: RefCell<Vec<Rc<Call>>> = const { RefCell::new(Vec::new()) };
+}
+
+pub struct Call {
+    pub machine: RefCell<Machine>,
+    pub peer: Peer,
+    /// The offer URL and the credentials its requests carry.
+    pub target: RefCell<Option<(String, Credentials)>>,
+    /// The `Session` JS object (or undefined) and its id.
+    pub session: RefCell<(JsValue, Option<String>)>,
+    /// The microphone and camera tracks being sent.
+    pub tracks: RefCell<[Option<MediaStreamTrack>; 2]>,
+    /// Tracks this library opened (stopped on close; never the caller's).
+    pub own_tracks: RefCell<Vec<MediaStreamTrack>>,
+    pub events: Rc<Events>,
+    listeners: RefCell<Vec<EventListener>>,
+    ping: RefCell<Option<Interval>>,
+    /// The connect's budget: its timer and the listener on the caller's signal.
+    budget: RefCell<Option<(Timeout, Option<EventListener>)>>,
+    /// Aborted on close: every request of this call listens to it.
+    closer: AbortController,
+    pub connected: Slot<Result<(), Error>>,
+    timeout_ms: f64,
+    /// When the connect call began (`Date.now()`), and each step's time since then.
+    t0: f64,
+    pub timings: js_sys::Object,
+}
+
+pub fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+impl Call {
+    pub fn new(
+        machine: Machine,
+        peer: Peer,
+        closer: AbortController,
+        timeout_ms: f64,
+        t0: f64,
+    ) -> Rc<Call> {
+        let call = Rc::new(Call {
+            machine: RefCell::new(machine),
+            peer,
+            target: RefCell::new(None),
+            session: RefCell::new((JsValue::UNDEFINED, None)),
+            tracks: RefCell::new([None, None]),
+            own_tracks: RefCell::new(Vec::new()),
+            events: Events::new(),
+            listeners: RefCell::new(Vec::new()),
+            ping: RefCell::new(None),
+            budget: RefCell::new(None),
+            closer,
+            connected: Slot::new(),
+            timeout_ms,
+            t0,
+            timings: js_sys::Object::new(),
+        });
+        LIVE.with(|live| live.borrow_mut().push(call.clone()));
+        *call.listeners.borrow_mut() = super::peer::listen(&call);
+        call
+    }
+
+    /// The connect's budget: `timeoutMs` and the caller's `signal` end it through the machine,
+    /// which names the phase it stopped in.
+    pub fn set_budget(self: &Rc<Self>, signal: Option<&web_sys::AbortSignal>) {
+        let weak = Rc::downgrade(self);
+        let ms = self.timeout_ms;
+        let timer = {
+            let weak = weak.clone();
+            Timeout::new(ms.clamp(1.0, i32::MAX as f64) as u32, move || {
+                if let Some(call) = weak.upgrade() {
+                    call.input(Input::Deadline(ErrorCode::Timeout, ms));
+                }
+            })
+        };
+        let listener = signal.map(|s| {
+            EventListener::once(s, "abort", move |_| {
+                if let Some(call) = weak.upgrade() {
+                    call.input(Input::Deadline(ErrorCode::Aborted, ms));
+                }
+            })
+        });
+        *self.budget.borrow_mut() = Some((timer, listener));
+    }
+
+    /// A budget for one request: the connect's while connecting, then a short one; either way
+    /// cut short when the call closes.
+    pub fn request_deadline(&self) -> Result<Deadline, Error> {
+        let settled = self.connected.get().is_some();
+        let ms = if settled {
+            LATE_REQUEST_MS
+        } else {
+            self.timeout_ms
+        };
+        Deadline::new(ms, Some(&self.closer.signal()))
+    }
+
+    pub fn closer_signal(&self) -> web_sys::AbortSignal {
+        self.closer.signal()
+    }
+
+    /// Records the first time a step happened, in ms since the connect call.
+    pub fn mark(&self, step: &str) {
+        self.mark_at(step, now_ms());
+    }
+
+    pub fn mark_at(&self, step: &str, at: f64) {
+        let key = JsValue::from_str(step);
+        if !Reflect::has(&self.timings, &key).unwrap_or(true) {
+            let _ = Reflect::set(&self.timings, &key, &(at - self.t0).into());
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.machine.borrow().is_closed()
+    }
+
+    /// Feeds the machine and carries out what it decided. The machine is never borrowed while
+    /// an output runs, so handlers may call back into the connection.
+    pub fn input(self: &Rc<Self>, input: Input) {
+        let outputs = self.machine.borrow_mut().handle(input);
+        for output in outputs {
+            self.run(output);
+        }
+    }
+
+    fn run(self: &Rc<Self>, output: Output) {
+        // Side effects stop with the call; the events that report its end still go out.
+        let live = !self.is_closed();
+        match output {
+            Output::Send(text) if live => {
+                if let Err(e) = self.peer.channel.send_with_str(&text) {
+                    self.input(Input::SendFailed(browser_error("send", &e)));
+                }
+            }
+            Output::State(state) => self.events.emit("statechange", &state.as_str().into()),
+            Output::Emit(Event::Message(v)) => self.events.emit("message", &json_to_js(&v)),
+            Output::Emit(Event::Rtvi(v)) => self.events.emit("rtvi", &json_to_js(&v)),
+            Output::Emit(Event::BotReady(v)) => {
+                self.mark("botReady");
+                self.events.emit("botready", &json_to_js(&v))
+            }
+            Output::Emit(Event::Error(e)) => self.events.emit("error", &to_js_error(&e)),
+            Output::Connected => {
+                self.mark("connected");
+                defer_drop(self.budget.borrow_mut().take());
+                self.connected.set(Ok(()))
+            }
+            Output::ConnectFailed(e) => self.connected.set(Err(e)),
+            Output::Offer { .. } if live => {
+                let call = self.clone();
+                spawn_local(async move { call.make_offer(None).await });
+            }
+            Output::PostOffer(body) if live => self.post_offer(body),
+            Output::SetRemote(sdp) if live => self.set_remote(sdp),
+            Output::Patch(body) if live => self.patch(body),
+            Output::StartPing if live => {
+                let weak = Rc::downgrade(self);
+                *self.ping.borrow_mut() = Some(Interval::new(1000, move || {
+                    if let Some(call) = weak.upgrade() {
+                        call.input(Input::PingTick { now_ms: now_ms() });
+                    }
+                }));
+            }
+            Output::Close(reason) => self.close(reason),
+            _ => {}
+        }
+    }
+
+    /// Creates a local offer (or finishes one created early) and sets it.
+    pub async fn make_offer(self: &Rc<Self>, created: Option<js_sys::Promise>) {
+        let pc = &self.peer.pc;
+        let result = async {
+            let offer =
+                promise(created.unwrap_or_else(|| pc.create_offer()), "createOffer").await?;
+            let sdp = Reflect::get(&offer, &"sdp".into())
+                .ok()
+                .and_then(|s| s.as_string())
+                .unwrap_or_default();
+            let init = RtcSessionDescriptionInit::new(RtcSdpType::Offer);
+            init.set_sdp(&sdp);
+            promise(pc.set_local_description(&init), "setLocalDescription").await?;
+            Ok::<_, Error>(sdp)
+        }
+        .await;
+        self.input(match result {
+            Ok(sdp) => Input::LocalOffer(sdp),
+            Err(e) => Input::Failure(e),
+        });
+    }
+
+    fn post_offer(self: &Rc<Self>, body: String) {
+        let Some((url, credentials)) = self.target.borrow().clone() else {
+            return self.input(Input::Failure(Error::invalid("no offer URL")));
+        };
+        self.mark("offerSent");
+        let call = self.clone();
+        spawn_local(async move {
+            let result = match call.request_deadline() {
+                Ok(d) => {
+                    let r = send_json(
+                        Method::Post,
+                        &url,
+                        &credentials,
+                        body,
+                        &d,
+                        Phase::Offer,
+                        "offer",
+                    );
+                    r.await
+                }
+                Err(e) => Err(e),
+            };
+            call.input(match result {
+                Ok(text) => Input::OfferAnswered(text),
+                Err(e) => Input::Failure(e),
+            });
+        });
+    }
+
+    fn set_remote(self: &Rc<Self>, sdp: String) {
+        let call = self.clone();
+        spawn_local(async move {
+            let remote = RtcSessionDescriptionInit::new(RtcSdpType::Answer);
+            remote.set_sdp(&sdp);
+            let applied = promise(
+                call.peer.pc.set_remote_description(&remote),
+                "setRemoteDescription",
+            )
+            .await;
+            if applied.is_ok() {
+                call.mark("answerReceived");
+            }
+            call.input(match applied {
+                Ok(_) => Input::RemoteApplied,
+                Err(e) => Input::Failure(e),
+            });
+        });
+    }
+
+    fn patch(self: &Rc<Self>, body: String) {
+        let Some((url, credentials)) = self.target.borrow().clone() else {
+            return;
+        };
+        let call = self.clone();
+        spawn_local(async move {
+            let result = match call.request_deadline() {
+                Ok(d) => {
+                    let r = send_json(
+                        Method::Patch,
+                        &url,
+                        &credentials,
+                        body,
+                        &d,
+                        Phase::Ice,
+                        "ICE candidate",
+                    );
+                    r.await.map(drop)
+                }
+                Err(e) => Err(e),
+            };
+            call.input(Input::PatchDone(result));
+        });
+    }
+
+    /// Frees everything, then tells the handlers why.
+    fn close(self: &Rc<Self>, reason: DisconnectReason) {
+        self.release();
+        self.events
+            .emit("disconnected", &JsValue::from_str(reason.as_str()));
+        self.events.clear();
+    }
+
+    fn release(&self) {
+        // Listeners and timers may be running right now (a close can start inside one of their
+        // callbacks): drop them once the current task is over, never from inside themselves.
+        defer_drop((
+            std::mem::take(&mut *self.listeners.borrow_mut()),
+            self.ping.borrow_mut().take(),
+            self.budget.borrow_mut().take(),
+        ));
+        self.closer.abort();
+        self.peer.channel.close();
+        self.peer.pc.close();
+        stop_all(&self.own_tracks.borrow());
+        let me: *const Call = self;
+        // Out of the list first, dropped after the borrow ends (the drop may be the last one).
+        let removed = LIVE.with(|live| {
+            let mut live = live.borrow_mut();
+            live.iter()
+                .position(|c| std::ptr::eq(Rc::as_ptr(c), me))
+                .map(|i| live.swap_remove(i))
+        });
+        defer_drop(removed);
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        // Only reached for a call that never closed when its page goes away.
+        if !self.machine.borrow().is_closed() {
+            self.release();
+        }
+    }
+}
+
+/// Drops `value` in a later task.
+fn defer_drop<T: 'static>(value: T) {
+    spawn_local(async move { drop(value) });
+}
+
+/// How many calls are not closed yet (for tests and leak checks).
+pub fn live_calls() -> usize {
+    LIVE.with(|live| live.borrow().len())
+}
+
+pub fn closed_error(what: &str) -> JsValue {
+    Error::new(
+        ErrorCode::Closed,
+        format!("{what}: the connection is closed"),
+    )
+    .into()
+}

@@ -1,0 +1,214 @@
+//! The connect entry points, `connectWebRtc()` and `startAndConnect()`: read and check every
+//! option first (nothing is sent when one is wrong), build the call, start its steps side by
+//! side, and resolve once the machine says the call is up — or reject with the first failure.
+
+use super::call::{now_ms, Call};
+use super::connection::Connection;
+use super::json::{get, options_to_json};
+use super::media::{attach, MediaChoice};
+use super::peer::Peer;
+use super::session::{Session, SessionData};
+use super::start::{read_signal, start};
+use super::wait::{started_now, Slot};
+use crate::error::{Error, Phase};
+use crate::machine::{Input, Machine, Setup};
+use crate::options::{StartRequest, Transport};
+use crate::signalling::{choose_ice_servers, resolve_target, webrtc_session_check, ConnectOptions};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{AbortController, AbortSignal};
+
+/// Everything a connect reads from its options, checked.
+struct Plan {
+    options: ConnectOptions,
+    audio: MediaChoice,
+    video: MediaChoice,
+    signal: Option<AbortSignal>,
+}
+
+impl Plan {
+    fn read(options: &JsValue, json: &serde_json::Value) -> Result<Plan, Error> {
+        Ok(Plan {
+            options: ConnectOptions::from_options(json)?,
+            audio: MediaChoice::read(options, "audio", true)?,
+            video: MediaChoice::read(options, "video", false)?,
+            signal: read_signal(options)?,
+        })
+    }
+
+    fn setup(&self, starting: bool) -> Setup {
+        Setup {
+            starting,
+            wait_for_bot_ready: self.options.wait_for_bot_ready,
+            tracks: [self.audio.is_on(), self.video.is_on()],
+            request_data: self.options.request_data.clone(),
+            seed: (js_sys::Math::random() * 9.0e15) as u64,
+        }
+    }
+
+    /// A signal that already fired ends the call before anything is built or sent.
+    fn check_signal(&self, phase: Phase) -> Result<(), Error> {
+        match &self.signal {
+            Some(s) if s.aborted() => Err(Error::aborted(phase)),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn new_closer() -> Result<AbortController, Error> {
+    AbortController::new().map_err(|_| Error::invalid("AbortController is unavailable"))
+}
+
+/// Refuses sessions that need another kind of client.
+fn check_transport(data: &SessionData) -> Result<(), Error> {
+    webrtc_session_check(&data.answer, data.transport)
+}
+
+/// Connects to a bot over WebRTC, for a `Session` or a bare `offerUrl`.
+#[wasm_bindgen(js_name = connectWebRtc)]
+pub async fn connect_web_rtc(
+    #[wasm_bindgen(unchecked_param_type = "ConnectWebRtcOptions")] options: JsValue,
+) -> Result<Connection, JsValue> {
+    let t0 = now_ms();
+    let plan = Plan::read(&options, &options_to_json(&options)?)?;
+    let session_js = get(&options, "session")?;
+    let session = if session_js.is_undefined() || session_js.is_null() {
+        None
+    } else {
+        let data = Session::data_from_js(&session_js).ok_or_else(|| {
+            Error::invalid("`session` must be a Session returned by startSession() (and not freed)")
+        })?;
+        check_transport(&data)?;
+        Some(data)
+    };
+    let target = resolve_target(
+        &plan.options,
+        session.as_ref().map(|d| {
+            (
+                d.answer.session_id.as_str(),
+                d.offer_url.as_deref(),
+                d.start_origin.as_str(),
+                &d.credentials,
+            )
+        }),
+    )?;
+    plan.check_signal(Phase::Media)?;
+    let ice = choose_ice_servers(
+        plan.options.ice_servers.as_deref(),
+        session.as_ref().map_or(&[], |d| &d.answer.ice_servers),
+    );
+    let peer = Peer::new(ice)?;
+    let call = Call::new(
+        Machine::new(plan.setup(false)),
+        peer,
+        new_closer()?,
+        plan.options.timeout_ms,
+        t0,
+    );
+    *call.target.borrow_mut() = Some(target);
+    *call.session.borrow_mut() = (
+        session_js,
+        session.as_ref().map(|d| d.answer.session_id.clone()),
+    );
+    call.set_budget(plan.signal.as_ref());
+    spawn_local(attach(call.clone(), plan.audio, plan.video));
+    let offer = call.clone();
+    spawn_local(async move { offer.make_offer(None).await });
+    complete(call).await
+}
+
+/// Starts a session and connects to it in one call: the start request leaves first, and the
+/// peer connection, media and local offer are prepared while it is in flight.
+#[wasm_bindgen(js_name = startAndConnect)]
+pub async fn start_and_connect(
+    #[wasm_bindgen(unchecked_param_type = "StartAndConnectOptions")] options: JsValue,
+) -> Result<Connection, JsValue> {
+    let t0 = now_ms();
+    let json = options_to_json(&options)?;
+    let request = StartRequest::from_options(&json, Some(Transport::Webrtc))?;
+    // Every option is checked before the start request goes out.
+    let plan = Plan::read(&options, &json)?;
+    plan.check_signal(Phase::Start)?;
+    let closer = new_closer()?;
+    let started: Slot<Result<(SessionData, f64), Error>> = Slot::new();
+    {
+        let started = started.clone();
+        let signal = closer.signal();
+        spawn_local(started_now(async move {
+            let result = async {
+                let deadline = super::deadline::Deadline::new(request.timeout_ms, Some(&signal))?;
+                let data = start(&request, &deadline).await?;
+                check_transport(&data)?;
+                Ok((data, now_ms()))
+            }
+            .await;
+            started.set(result);
+        }));
+    }
+    let explicit_ice = plan.options.ice_servers.clone();
+    let peer = Peer::new(choose_ice_servers(explicit_ice.as_deref(), &[]))?;
+    // Created now, set once the start answered (its ICE servers must be in place first).
+    let created = peer.pc.create_offer();
+    let call = Call::new(
+        Machine::new(plan.setup(true)),
+        peer,
+        closer,
+        plan.options.timeout_ms,
+        t0,
+    );
+    call.set_budget(plan.signal.as_ref());
+    spawn_local(attach(call.clone(), plan.audio, plan.video));
+    let after_start = call.clone();
+    let connect_options = plan.options;
+    spawn_local(async move {
+        let call = after_start;
+        let (data, at) = match started.wait().await {
+            Ok(v) => v,
+            Err(e) => return call.input(Input::Failure(e)),
+        };
+        call.mark_at("sessionStarted", at);
+        let id = data.answer.session_id.clone();
+        // The start's offer template is the one to use: connect's `offerUrl` is the same option.
+        let target = resolve_target(
+            &ConnectOptions {
+                offer_url: None,
+                credentials: None,
+                ..connect_options.clone()
+            },
+            Some((
+                &id,
+                data.offer_url.as_deref(),
+                &data.start_origin,
+                &data.credentials,
+            )),
+        );
+        let target = match target {
+            Ok(t) => t,
+            Err(e) => return call.input(Input::Failure(e.with_phase(Phase::Start))),
+        };
+        let initial = choose_ice_servers(explicit_ice.as_deref(), &[]);
+        let chosen = choose_ice_servers(explicit_ice.as_deref(), &data.answer.ice_servers);
+        if chosen != initial {
+            if let Err(e) = call.peer.set_ice_servers(chosen) {
+                return call.input(Input::Failure(e));
+            }
+        }
+        *call.target.borrow_mut() = Some(target);
+        *call.session.borrow_mut() = (JsValue::from(Session::new(data)), Some(id));
+        call.input(Input::Started);
+        call.make_offer(Some(created)).await;
+    });
+    complete(call).await
+}
+
+/// Waits for the machine to call the connect done. A failure has already closed everything.
+async fn complete(call: Rc<Call>) -> Result<Connection, JsValue> {
+    match call.connected.wait().await {
+        Ok(()) => {
+            call.events.resolve();
+            Ok(Connection::new(call))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
