@@ -122,11 +122,11 @@ impl Connection {
     }
 
     /// Sends an RTVI message (`label: "rtvi-ai"`, a fresh id); returns the id.
-    #[wasm_bindgen(js_name = sendRtvi)]
+    #[wasm_bindgen(js_name = sendRtvi, skip_typescript)]
     pub fn send_rtvi(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] kind: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "unknown")] data: Option<JsValue>,
+        kind: JsValue,
+        data: Option<JsValue>,
     ) -> Result<String, JsValue> {
         let kind = kind
             .as_string()

@@ -145,4 +145,6 @@ export interface Connection {
   /** Subscribes to an event; returns a function that unsubscribes. */
   on<K extends ConnectionEventName>(event: K, handler: ConnectionEventHandler<K>): () => void;
   off<K extends ConnectionEventName>(event: K, handler: ConnectionEventHandler<K>): void;
+  /** Sends an RTVI message (`label: "rtvi-ai"`, a fresh `id`); returns the id. */
+  sendRtvi(type: string, data?: unknown): string;
 }
