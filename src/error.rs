@@ -1,6 +1,6 @@
 //! The one error type of the SDK. The web layer turns it into a JS `AgentRtcError`.
 
-use serde_json::{Map, Value};
+use crate::json::Value;
 use std::fmt;
 
 /// What went wrong, as a stable string code (API.md's table).
@@ -68,7 +68,32 @@ pub struct Error {
     pub message: String,
     pub status: Option<u16>,
     pub retryable: bool,
-    pub details: Map<String, Value>,
+    /// Boxed: errors travel in every `Result` of the crate and should stay small.
+    pub details: Box<Details>,
+}
+
+/// `details` of an `AgentRtcError`: typed, each field set only where it applies.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Details {
+    pub phase: Option<Phase>,
+    /// The browser's `DOMException` name (`media`, `webrtc`).
+    pub name: Option<String>,
+    /// The server's own `error`, `code` and `detail` fields of a non-2xx JSON answer.
+    pub error: Option<Value>,
+    pub server_code: Option<Value>,
+    pub detail: Option<Value>,
+    /// The start of a non-JSON error body.
+    pub body: Option<String>,
+    /// The budget that ran out (`timeout`).
+    pub timeout_ms: Option<f64>,
+    /// The request never got an answer.
+    pub network: bool,
+}
+
+impl Details {
+    pub fn is_empty(&self) -> bool {
+        *self == Details::default()
+    }
 }
 
 /// Retrying can help for these statuses (rate limits, server trouble, request timeouts).
@@ -87,7 +112,7 @@ impl Error {
             message: message.into(),
             status: None,
             retryable,
-            details: Map::new(),
+            details: Box::default(),
         }
     }
 
@@ -95,21 +120,22 @@ impl Error {
         Error::new(ErrorCode::InvalidOptions, message)
     }
 
-    pub fn with_phase(self, phase: Phase) -> Self {
-        self.with_detail("phase", phase.as_str())
-    }
-
-    pub fn with_detail(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.details.insert(key.to_owned(), value.into());
+    pub fn with_phase(mut self, phase: Phase) -> Self {
+        self.details.phase = Some(phase);
         self
     }
 
-    pub fn phase(&self) -> Option<&str> {
-        self.details.get("phase").and_then(Value::as_str)
+    pub fn with_name(mut self, name: String) -> Self {
+        self.details.name = Some(name);
+        self
+    }
+
+    pub fn phase(&self) -> Option<&'static str> {
+        self.details.phase.map(Phase::as_str)
     }
 
     pub fn timeout(phase: Phase, timeout_ms: f64) -> Self {
-        Error::new(
+        let mut e = Error::new(
             ErrorCode::Timeout,
             // Whole milliseconds: f64 Display would pull ~15 KB of float formatting into the wasm.
             format!(
@@ -118,8 +144,9 @@ impl Error {
                 phase.as_str()
             ),
         )
-        .with_phase(phase)
-        .with_detail("timeoutMs", timeout_ms)
+        .with_phase(phase);
+        e.details.timeout_ms = Some(timeout_ms);
+        e
     }
 
     pub fn aborted(phase: Phase) -> Self {
@@ -136,56 +163,53 @@ impl Error {
             ErrorCode::Http,
             format!("{what} request failed: network error"),
         )
-        .with_phase(phase)
-        .with_detail("network", true);
+        .with_phase(phase);
+        e.details.network = true;
         e.retryable = true;
         e
     }
 
-    /// A non-2xx answer. `body` is the response text; its `{error, code}` or `{detail}` fields,
-    /// or an excerpt of it, go into `details`. Every `secret` (the caller's key and header values,
-    /// which a server may echo back) is cut out of what comes from the server, whatever its
-    /// length; the SDK's own wording is never touched.
-    pub fn http(phase: Phase, what: &str, status: u16, body: &str, secrets: &[&str]) -> Self {
-        let mut details = Map::new();
-        let mut server_text: Option<String> = None;
-        match serde_json::from_str::<Value>(body) {
-            Ok(Value::Object(obj))
-                if ["error", "code", "detail"]
-                    .iter()
-                    .any(|k| obj.contains_key(*k)) =>
-            {
-                for key in ["error", "code", "detail"] {
-                    if let Some(v) = obj.get(key) {
-                        details.insert(key.to_owned(), v.clone());
-                    }
-                }
-                server_text = obj.get("error").or_else(|| obj.get("detail")).map(|v| {
-                    v.as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| v.to_string())
-                });
-            }
-            _ => {
-                let excerpt: String = body.chars().take(MAX_BODY_EXCERPT).collect();
-                if !excerpt.is_empty() {
-                    details.insert("body".to_owned(), Value::String(excerpt));
-                }
-            }
-        }
+    /// A non-2xx answer: `body` is its text, `json` the same parsed when it is JSON. Its
+    /// `{error, code}` or `{detail}` fields, or an excerpt of it, go into `details`. Every
+    /// `secret` (the caller's key and header values, which a server may echo back) is cut out of
+    /// what comes from the server, whatever its length; the SDK's own wording is never touched.
+    pub fn http(
+        phase: Phase,
+        what: &str,
+        status: u16,
+        body: &str,
+        json: Option<&Value>,
+        secrets: &[&str],
+    ) -> Self {
         let secrets: Vec<&str> = secrets.iter().copied().filter(|s| !s.is_empty()).collect();
-        for value in details.values_mut() {
-            redact_value(value, &secrets);
+        let mut details = Box::new(Details {
+            phase: Some(phase),
+            ..Details::default()
+        });
+        let field = |key: &str| {
+            json.and_then(|v| v.get(key)).map(|v| {
+                let mut v = v.clone();
+                redact_value(&mut v, &secrets);
+                v
+            })
+        };
+        let (error, server_code, detail) = (field("error"), field("code"), field("detail"));
+        if error.is_none() && server_code.is_none() && detail.is_none() {
+            let excerpt: String = body.chars().take(MAX_BODY_EXCERPT).collect();
+            if !excerpt.is_empty() {
+                details.body = Some(redact_text(&excerpt, &secrets));
+            }
         }
-        let server_text = server_text.map(|t| redact_text(&t, &secrets));
-        details.insert("phase".to_owned(), phase.as_str().into());
+        let server_text = error
+            .as_ref()
+            .or(detail.as_ref())
+            .and_then(Value::as_str)
+            .map(|t| truncate(t, 200));
         let message = match server_text {
-            Some(text) => format!(
-                "{what} request failed with HTTP {status}: {}",
-                truncate(&text, 200)
-            ),
+            Some(text) => format!("{what} request failed with HTTP {status}: {text}"),
             None => format!("{what} request failed with HTTP {status}"),
         };
+        (details.error, details.server_code, details.detail) = (error, server_code, detail);
         Error {
             code: ErrorCode::Http,
             message,
@@ -202,9 +226,9 @@ impl Error {
 
 pub const REDACTED: &str = "[redacted]";
 
-/// A value in double quotes with JSON escapes, for messages (cheaper in wasm than `{:?}`).
+/// A value in double quotes, for messages.
 pub fn quoted(s: &str) -> String {
-    Value::from(s).to_string()
+    format!("\"{s}\"")
 }
 
 /// Every occurrence of every secret replaced, longest first (a secret that contains another
@@ -227,11 +251,13 @@ fn redact_value(value: &mut Value, secrets: &[&str]) {
         Value::String(s) => *s = redact_text(s, secrets),
         Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, secrets)),
         Value::Object(map) => {
-            let entries = std::mem::take(map);
-            for (key, mut v) in entries {
-                redact_value(&mut v, secrets);
-                map.insert(redact_text(&key, secrets), v);
-            }
+            *map = std::mem::take(map)
+                .into_iter()
+                .map(|(key, mut v)| {
+                    redact_value(&mut v, secrets);
+                    (redact_text(&key, secrets), v)
+                })
+                .collect();
         }
         _ => {}
     }
@@ -257,13 +283,41 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn http(status: u16, body: &str, secrets: &[&str]) -> Error {
+        Error::http(
+            Phase::Start,
+            "start",
+            status,
+            body,
+            crate::json::parse(body).as_ref(),
+            secrets,
+        )
+    }
+
+    /// The details as the JS object shows them.
+    fn shown(e: &Error) -> serde_json::Value {
+        let d = &e.details;
+        let mut out = serde_json::Map::new();
+        let mut put = |k: &str, v: Option<serde_json::Value>| {
+            if let Some(v) = v {
+                out.insert(k.into(), v);
+            }
+        };
+        put("error", d.error.as_ref().map(Into::into));
+        put("code", d.server_code.as_ref().map(Into::into));
+        put("detail", d.detail.as_ref().map(Into::into));
+        put("body", d.body.clone().map(Into::into));
+        put("phase", d.phase.map(|p| p.as_str().into()));
+        serde_json::Value::Object(out)
+    }
+
     #[test]
     fn http_errors_map_bodies_and_retryability() {
         struct Case {
             status: u16,
             body: &'static str,
             retryable: bool,
-            details: Value,
+            details: serde_json::Value,
             message_has: &'static str,
         }
         let long = "x".repeat(600);
@@ -334,16 +388,11 @@ mod tests {
             },
         ];
         for case in cases {
-            let e = Error::http(Phase::Start, "start", case.status, case.body, &[]);
+            let e = http(case.status, case.body, &[]);
             assert_eq!(e.code, ErrorCode::Http);
             assert_eq!(e.status, Some(case.status));
             assert_eq!(e.retryable, case.retryable, "status {}", case.status);
-            assert_eq!(
-                Value::Object(e.details.clone()),
-                case.details,
-                "status {}",
-                case.status
-            );
+            assert_eq!(shown(&e), case.details, "status {}", case.status);
             assert!(e.message.contains(case.message_has), "{}", e.message);
         }
     }
@@ -354,23 +403,25 @@ mod tests {
         let body = format!(
             r#"{{"error":"bad key Bearer {key}","code":"AUTH","detail":{{"k":["{key}"],"{key}":1}}}}"#
         );
-        let e = Error::http(Phase::Start, "start", 401, &body, &[key]);
-        let text = format!("{} {:?} {}", e.message, e, Value::Object(e.details.clone()));
+        let e = http(401, &body, &[key]);
+        let text = format!("{} {:?} {}", e.message, e, shown(&e));
         assert!(!text.contains(key), "{text}");
         assert!(e.message.contains(REDACTED));
-        let e = Error::http(Phase::Offer, "offer", 500, &format!("echo {key}"), &[key]);
-        assert_eq!(e.details["body"], json!("echo [redacted]"));
+        let e = http(500, &format!("echo {key}"), &[key]);
+        assert_eq!(e.details.body.as_deref(), Some("echo [redacted]"));
     }
 
     #[test]
     fn short_secrets_are_redacted_and_the_sdks_own_words_are_not() {
         // A 3-character key echoed back goes; a header value that happens to be a word of the
         // SDK's own message ("offer") leaves that message alone.
+        let body = r#"{"error":"key abc refused for offer"}"#;
         let e = Error::http(
             Phase::Offer,
             "offer",
             403,
-            r#"{"error":"key abc refused for offer"}"#,
+            body,
+            crate::json::parse(body).as_ref(),
             &["abc", "offer"],
         );
         assert!(
@@ -385,21 +436,15 @@ mod tests {
             e.message
         );
         assert_eq!(
-            e.details["error"],
+            shown(&e)["error"],
             json!("key [redacted] refused for [redacted]")
         );
         // Overlapping secrets: the longer one is cut whole.
-        let e = Error::http(
-            Phase::Start,
-            "start",
-            500,
-            "tok_abcdef",
-            &["abc", "tok_abcdef"],
-        );
-        assert_eq!(e.details["body"], json!("[redacted]"));
+        let e = http(500, "tok_abcdef", &["abc", "tok_abcdef"]);
+        assert_eq!(e.details.body.as_deref(), Some("[redacted]"));
         // An empty secret redacts nothing.
-        let e = Error::http(Phase::Start, "start", 500, "plain", &[""]);
-        assert_eq!(e.details["body"], json!("plain"));
+        let e = http(500, "plain", &[""]);
+        assert_eq!(e.details.body.as_deref(), Some("plain"));
     }
 
     #[test]

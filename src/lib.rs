@@ -4,6 +4,7 @@
 //! machine, error mapping) and are tested natively; `web` translates between them and the browser.
 
 pub mod error;
+pub mod json;
 pub mod machine;
 pub mod options;
 pub mod platform;

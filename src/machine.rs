@@ -6,10 +6,10 @@
 //! is here and tested natively.
 
 use crate::error::{Error, ErrorCode, Phase};
+use crate::json::Value;
 use crate::rtvi::{self, Ids, Incoming};
 use crate::signalling::{offer_body, parse_answer};
 use crate::trickle::{Candidate, TrickleQueue};
-use serde_json::Value;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -85,8 +85,8 @@ pub enum Input {
     MediaReady,
     /// A local offer is set (`setLocalDescription` done); this is its SDP.
     LocalOffer(String),
-    /// The offer POST answered 2xx with this body.
-    OfferAnswered(String),
+    /// The offer POST answered 2xx with this body (`None`: it was not JSON).
+    OfferAnswered(Option<Value>),
     /// The server's answer is applied (`setRemoteDescription` done).
     RemoteApplied,
     /// A gathered local candidate; `None` is the end of gathering.
@@ -98,7 +98,8 @@ pub enum Input {
         now_ms: f64,
     },
     ChannelClosed,
-    Message(String),
+    /// A message on the channel, classified by `rtvi::classify`.
+    Message(Incoming),
     PingTick {
         now_ms: f64,
     },
@@ -127,7 +128,10 @@ pub enum Event {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Output {
-    Send(String),
+    /// Send this JSON on the channel.
+    Send(Value),
+    /// Send this text as it is (pings).
+    SendText(String),
     State(State),
     Emit(Event),
     /// Resolve the connect call.
@@ -139,11 +143,11 @@ pub enum Output {
         restart: bool,
     },
     /// POST this offer body to the offer URL; report `OfferAnswered` or `Failure`.
-    PostOffer(String),
+    PostOffer(Value),
     /// Apply the server's answer SDP; report `RemoteApplied` or `Failure`.
     SetRemote(String),
     /// PATCH this trickle body to the offer URL; report `PatchDone`.
-    Patch(String),
+    Patch(Value),
     StartPing,
     /// Free everything and emit `disconnected` with the reason.
     Close(DisconnectReason),
@@ -287,7 +291,7 @@ impl Machine {
                 self.pending_offer = Some(sdp);
                 self.post_offer_if_ready(&mut out);
             }
-            Input::OfferAnswered(text) => match parse_answer(&text) {
+            Input::OfferAnswered(body) => match parse_answer(body.as_ref()) {
                 Ok(answer) => {
                     self.trickle.set_pc_id(answer.pc_id.clone());
                     self.pc_id = Some(answer.pc_id);
@@ -336,7 +340,7 @@ impl Machine {
                 let id = self.ids.next_id();
                 out.push(Output::Send(rtvi::client_ready(&id)));
                 self.client_ready_id = Some(id);
-                out.push(Output::Send(rtvi::ping(now_ms)));
+                out.push(Output::SendText(rtvi::ping(now_ms)));
                 out.push(Output::StartPing);
                 if !self.wait_for_bot_ready {
                     self.settle(&mut out);
@@ -353,10 +357,10 @@ impl Machine {
                     DisconnectReason::ChannelClosed,
                 );
             }
-            Input::Message(text) => self.on_message(&mut out, &text),
+            Input::Message(incoming) => self.on_message(&mut out, incoming),
             Input::PingTick { now_ms } => {
                 if self.channel_open {
-                    out.push(Output::Send(rtvi::ping(now_ms)));
+                    out.push(Output::SendText(rtvi::ping(now_ms)));
                 }
             }
             Input::SetTrack { index, enabled } => {
@@ -455,12 +459,12 @@ impl Machine {
 
     fn flush_trickle(&mut self, out: &mut Vec<Output>) {
         if let Some(body) = self.trickle.next_batch() {
-            out.push(Output::Patch(body.to_string()));
+            out.push(Output::Patch(body));
         }
     }
 
-    fn on_message(&mut self, out: &mut Vec<Output>, text: &str) {
-        match rtvi::parse(text) {
+    fn on_message(&mut self, out: &mut Vec<Output>, incoming: Incoming) {
+        match incoming {
             Incoming::Text(t) => out.push(Output::Emit(Event::Message(Value::String(t)))),
             Incoming::Json(v) => out.push(Output::Emit(Event::Message(v))),
             Incoming::Rtvi(kind, v) => {

@@ -2,9 +2,9 @@
 //! field by field, and turned into the request to send. Nothing is sent when any check fails.
 
 use crate::error::Error;
+use crate::json::{Map, Value};
 use crate::platform::{offer_template_from_start_url, validate_agent, Platform};
 use crate::url::HttpUrl;
-use serde_json::{Map, Value};
 use std::fmt;
 
 pub const DEFAULT_TIMEOUT_MS: f64 = 15_000.0;
@@ -134,7 +134,7 @@ fn is_header_name(name: &str) -> bool {
 }
 
 /// Typed access to one options object, with error messages that name the field.
-pub struct Fields<'a>(pub &'a Map<String, Value>);
+pub struct Fields<'a>(pub &'a Map);
 
 impl<'a> Fields<'a> {
     /// The field's value; `null` counts as not set, as `undefined` does.
@@ -158,7 +158,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    pub fn object(&self, key: &str) -> Result<Option<&'a Map<String, Value>>, Error> {
+    pub fn object(&self, key: &str) -> Result<Option<&'a Map>, Error> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Object(m)) => Ok(Some(m)),
@@ -169,8 +169,8 @@ impl<'a> Fields<'a> {
     pub fn positive_ms(&self, key: &str, default: f64) -> Result<f64, Error> {
         match self.get(key) {
             None => Ok(default),
-            Some(Value::Number(n)) => match n.as_f64() {
-                Some(ms) if ms.is_finite() && ms > 0.0 => Ok(ms),
+            Some(Value::Number(n)) => match *n {
+                ms if ms.is_finite() && ms > 0.0 => Ok(ms),
                 _ => Err(Error::invalid(format!(
                     "`{key}` must be a positive number of milliseconds"
                 ))),
@@ -181,15 +181,7 @@ impl<'a> Fields<'a> {
 }
 
 pub fn wrong_type(key: &str, expected: &str, got: &Value) -> Error {
-    let kind = match got {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    };
-    Error::invalid(format!("`{key}` must be {expected}, not {kind}"))
+    Error::invalid(format!("`{key}` must be {expected}, not {}", got.kind()))
 }
 
 /// A checked `startSession` request.
@@ -200,7 +192,7 @@ pub struct StartRequest {
     /// With `{sessionId}` where the id goes; `None` when none can be derived.
     pub offer_template: Option<String>,
     pub credentials: Credentials,
-    pub body: Map<String, Value>,
+    pub body: Map,
     pub transport: Option<Transport>,
     pub timeout_ms: f64,
 }
@@ -295,7 +287,7 @@ impl StartRequest {
             }
         }
         if let Some(t) = transport {
-            body.insert("transport".to_owned(), t.as_str().into());
+            body.insert("transport", t.as_str());
         }
         let timeout_ms = f.positive_ms("timeoutMs", DEFAULT_TIMEOUT_MS)?;
         Ok(StartRequest {
@@ -309,8 +301,9 @@ impl StartRequest {
         })
     }
 
-    pub fn body_json(&self) -> String {
-        Value::Object(self.body.clone()).to_string()
+    /// The start request's JSON body.
+    pub fn body_value(&self) -> Value {
+        Value::Object(self.body.clone())
     }
 }
 
@@ -328,8 +321,8 @@ mod tests {
     use crate::error::ErrorCode;
     use serde_json::json;
 
-    fn start(options: Value) -> Result<StartRequest, Error> {
-        StartRequest::from_options(&options, None)
+    fn start(options: serde_json::Value) -> Result<StartRequest, Error> {
+        StartRequest::from_options(&options.into(), None)
     }
 
     #[test]
@@ -344,7 +337,7 @@ mod tests {
             r.offer_template.as_deref(),
             Some("https://api.pipecat.daily.co/v1/public/bot/sessions/{sessionId}/api/offer")
         );
-        assert_eq!(r.body_json(), "{}");
+        assert_eq!(r.body_value(), json!({}));
         assert_eq!(r.timeout_ms, DEFAULT_TIMEOUT_MS);
         assert_eq!(
             r.credentials.request_headers(),
@@ -390,7 +383,8 @@ mod tests {
             })
         );
         let r = StartRequest::from_options(
-            &json!({"baseUrl": "http://127.0.0.1:1", "platform": "pipecat-runner", "body": "text"}),
+            &json!({"baseUrl": "http://127.0.0.1:1", "platform": "pipecat-runner", "body": "text"})
+                .into(),
             Some(Transport::Webrtc),
         )
         .unwrap();
@@ -402,7 +396,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_options_before_sending() {
-        let cases: Vec<(Value, &str)> = vec![
+        let cases: Vec<(serde_json::Value, &str)> = vec![
             (json!(null), "must be an object"),
             (json!("https://x"), "must be an object"),
             (json!([]), "must be an object"),

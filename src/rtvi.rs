@@ -1,7 +1,7 @@
 //! Messages on the `chat` data channel (PROTOCOL.md §5): what the client sends, and what an
 //! incoming message means.
 
-use serde_json::{json, Value};
+use crate::json::{obj, Value};
 
 pub const RTVI_LABEL: &str = "rtvi-ai";
 /// The RTVI protocol version this client speaks.
@@ -9,33 +9,69 @@ pub const RTVI_VERSION: &str = "1.0.0";
 
 /// An RTVI envelope with a fresh id.
 pub fn envelope(kind: &str, id: &str, data: Option<Value>) -> Value {
-    let mut msg = json!({"label": RTVI_LABEL, "type": kind, "id": id});
-    if let Some(d) = data {
-        msg["data"] = d;
+    let mut msg = obj([
+        ("label", RTVI_LABEL.into()),
+        ("type", kind.into()),
+        ("id", id.into()),
+    ]);
+    if let (Some(d), Value::Object(m)) = (data, &mut msg) {
+        m.insert("data", d);
     }
     msg
 }
 
-pub fn client_ready(id: &str) -> String {
+pub fn client_ready(id: &str) -> Value {
     envelope(
         "client-ready",
         id,
-        Some(json!({
-            "version": RTVI_VERSION,
-            "about": {"library": crate::LIBRARY_NAME, "library_version": crate::VERSION},
-        })),
+        Some(obj([
+            ("version", RTVI_VERSION.into()),
+            (
+                "about",
+                obj([
+                    ("library", crate::LIBRARY_NAME.into()),
+                    ("library_version", crate::VERSION.into()),
+                ]),
+            ),
+        ])),
     )
-    .to_string()
 }
 
 /// Mute state of one transceiver (0 = microphone, 1 = camera).
-pub fn track_status(receiver_index: u8, enabled: bool) -> String {
-    json!({"type": "signalling", "message": {"type": "trackStatus", "receiver_index": receiver_index, "enabled": enabled}})
-        .to_string()
+pub fn track_status(receiver_index: u8, enabled: bool) -> Value {
+    obj([
+        ("type", "signalling".into()),
+        (
+            "message",
+            obj([
+                ("type", "trackStatus".into()),
+                ("receiver_index", u32::from(receiver_index).into()),
+                ("enabled", enabled.into()),
+            ]),
+        ),
+    ])
 }
 
 pub fn ping(now_ms: f64) -> String {
-    format!("ping: {}", now_ms.max(0.0).round() as u64)
+    let mut out = String::from("ping: ");
+    push_decimal(&mut out, now_ms.max(0.0).round() as u64);
+    out
+}
+
+/// Digits of `n`, without the formatting machinery.
+fn push_decimal(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[i..].iter().map(|&d| d as char));
 }
 
 /// What an incoming text message is.
@@ -51,22 +87,19 @@ pub enum Incoming {
     Json(Value),
 }
 
-pub fn parse(text: &str) -> Incoming {
-    let Ok(value) = serde_json::from_str::<Value>(text) else {
-        return Incoming::Text(text.to_owned());
+/// Classifies a message: `json` is its text parsed, `None` when it is not JSON.
+pub fn classify(text: String, json: Option<Value>) -> Incoming {
+    let Some(value) = json else {
+        return Incoming::Text(text);
     };
-    if value.get("label").and_then(Value::as_str) == Some(RTVI_LABEL) {
-        let kind = value
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
+    if value.str_at("label") == Some(RTVI_LABEL) {
+        let kind = value.str_at("type").unwrap_or("").to_owned();
         return Incoming::Rtvi(kind, value);
     }
-    if value.get("type").and_then(Value::as_str) == Some("signalling") {
+    if value.str_at("type") == Some("signalling") {
         let kind = value
-            .pointer("/message/type")
-            .and_then(Value::as_str)
+            .get("message")
+            .and_then(|m| m.str_at("type"))
             .unwrap_or("")
             .to_owned();
         return Incoming::Signalling(kind, value);
@@ -89,28 +122,41 @@ impl Ids {
         x ^= x >> 7;
         x ^= x << 17;
         self.0 = x;
-        format!("{:08x}", (x >> 16) as u32)
+        let bits = (x >> 16) as u32;
+        (0..8)
+            .rev()
+            .map(|i| char::from(b"0123456789abcdef"[((bits >> (i * 4)) & 0xf) as usize]))
+            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    pub fn parse(text: &str) -> Incoming {
+        classify(text.to_owned(), crate::json::parse(text))
+    }
 
     #[test]
     fn builds_client_messages() {
-        let ready: Value = serde_json::from_str(&client_ready("ab12cd34")).unwrap();
+        let ready = client_ready("ab12cd34");
         assert_eq!(
             ready,
             json!({"label":"rtvi-ai","type":"client-ready","id":"ab12cd34",
             "data":{"version":RTVI_VERSION,"about":{"library":"agent-rtc","library_version":crate::VERSION}}})
         );
-        let ts: Value = serde_json::from_str(&track_status(1, false)).unwrap();
+        let ts = track_status(1, false);
         assert_eq!(
             ts,
             json!({"type":"signalling","message":{"type":"trackStatus","receiver_index":1,"enabled":false}})
         );
         assert_eq!(ping(1_700_000_000_123.4), "ping: 1700000000123");
+        assert_eq!(
+            (ping(0.0), ping(-5.0), ping(9.5)),
+            ("ping: 0".into(), "ping: 0".into(), "ping: 10".into())
+        );
         assert_eq!(
             envelope("send-text", "x", None),
             json!({"label":"rtvi-ai","type":"send-text","id":"x"})
@@ -126,35 +172,35 @@ mod tests {
                 r#"{"type":"signalling","message":{"type":"renegotiate"}}"#,
                 Incoming::Signalling(
                     "renegotiate".into(),
-                    json!({"type":"signalling","message":{"type":"renegotiate"}}),
+                    json!({"type":"signalling","message":{"type":"renegotiate"}}).into(),
                 ),
             ),
             (
                 r#"{"type":"signalling","message":{"type":"peerLeft"}}"#,
                 Incoming::Signalling(
                     "peerLeft".into(),
-                    json!({"type":"signalling","message":{"type":"peerLeft"}}),
+                    json!({"type":"signalling","message":{"type":"peerLeft"}}).into(),
                 ),
             ),
             (
                 r#"{"label":"rtvi-ai","type":"bot-ready","id":"1","data":{"version":"2.2.0"}}"#,
                 Incoming::Rtvi(
                     "bot-ready".into(),
-                    json!({"label":"rtvi-ai","type":"bot-ready","id":"1","data":{"version":"2.2.0"}}),
+                    json!({"label":"rtvi-ai","type":"bot-ready","id":"1","data":{"version":"2.2.0"}}).into(),
                 ),
             ),
             (
                 r#"{"label":"rtvi-ai","type":"brand-new-type"}"#,
                 Incoming::Rtvi(
                     "brand-new-type".into(),
-                    json!({"label":"rtvi-ai","type":"brand-new-type"}),
+                    json!({"label":"rtvi-ai","type":"brand-new-type"}).into(),
                 ),
             ),
             (
                 r#"{"label":"other","type":"x"}"#,
-                Incoming::Json(json!({"label":"other","type":"x"})),
+                Incoming::Json(json!({"label":"other","type":"x"}).into()),
             ),
-            ("42", Incoming::Json(json!(42))),
+            ("42", Incoming::Json(json!(42).into())),
         ];
         for (text, expected) in cases {
             assert_eq!(parse(text), expected, "{text}");
@@ -165,7 +211,9 @@ mod tests {
     fn ids_are_short_and_distinct() {
         let mut ids = Ids::new(42);
         let a: Vec<String> = (0..100).map(|_| ids.next_id()).collect();
-        assert!(a.iter().all(|id| id.len() == 8));
+        assert!(a
+            .iter()
+            .all(|id| id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit())));
         let mut sorted = a.clone();
         sorted.sort();
         sorted.dedup();

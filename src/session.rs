@@ -1,17 +1,38 @@
 //! What a start answer means: the session id, ICE servers and the pass-through fields.
 
 use crate::error::{Error, Phase};
-use serde::Serialize;
-use serde_json::Value;
+use crate::json::{Map, Value};
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct IceServer {
     /// Always a list, whether the server sent a string or an array.
     pub urls: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
+}
+
+impl IceServer {
+    /// As an `RTCIceServer` dictionary.
+    pub fn to_value(&self) -> Value {
+        let mut m = Map::new();
+        m.insert(
+            "urls",
+            Value::Array(self.urls.iter().map(|u| u.as_str().into()).collect()),
+        );
+        for (key, value) in [
+            ("username", &self.username),
+            ("credential", &self.credential),
+        ] {
+            if let Some(v) = value {
+                m.insert(key, v.as_str());
+            }
+        }
+        Value::Object(m)
+    }
+}
+
+pub fn ice_servers_value(servers: &[IceServer]) -> Value {
+    Value::Array(servers.iter().map(IceServer::to_value).collect())
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -27,11 +48,12 @@ pub struct StartAnswer {
 }
 
 impl StartAnswer {
-    /// Parses a 2xx start answer. Only a missing or non-string `sessionId` (or a body that is not a
-    /// JSON object) is an error; odd optional fields are left out of the typed view but kept in `raw`.
-    pub fn parse(body: &str) -> Result<StartAnswer, Error> {
-        let raw: Value = serde_json::from_str(body)
-            .map_err(|_| Error::bad_response(Phase::Start, "the start answer is not JSON"))?;
+    /// Reads a 2xx start answer (`None`: its body was not JSON). Only a missing or non-string
+    /// `sessionId` (or a body that is not a JSON object) is an error; odd optional fields are
+    /// left out of the typed view but kept in `raw`.
+    pub fn parse(body: Option<Value>) -> Result<StartAnswer, Error> {
+        let raw =
+            body.ok_or_else(|| Error::bad_response(Phase::Start, "the start answer is not JSON"))?;
         let Value::Object(obj) = &raw else {
             return Err(Error::bad_response(
                 Phase::Start,
@@ -176,15 +198,21 @@ mod tests {
     use crate::error::ErrorCode;
     use serde_json::json;
 
+    impl StartAnswer {
+        fn from_text(text: &str) -> Result<StartAnswer, Error> {
+            StartAnswer::parse(crate::json::parse(text))
+        }
+    }
+
     #[test]
     fn good_answers() {
-        let a = StartAnswer::parse(r#"{"sessionId":"639f91d8","extra":{"x":1}}"#).unwrap();
+        let a = StartAnswer::from_text(r#"{"sessionId":"639f91d8","extra":{"x":1}}"#).unwrap();
         assert_eq!(a.session_id, "639f91d8");
         assert!(a.ice_servers.is_empty());
         assert_eq!(a.raw["extra"], json!({"x": 1}));
         assert_eq!(a.daily_room, None);
 
-        let a = StartAnswer::parse(r#"{"sessionId":"call_a1","dailyRoom":"https://d.co/r","dailyToken":"ey","token":"t","wsUrl":"wss://w"}"#).unwrap();
+        let a = StartAnswer::from_text(r#"{"sessionId":"call_a1","dailyRoom":"https://d.co/r","dailyToken":"ey","token":"t","wsUrl":"wss://w"}"#).unwrap();
         assert_eq!(
             (a.daily_room.as_deref(), a.daily_token.as_deref()),
             (Some("https://d.co/r"), Some("ey"))
@@ -194,7 +222,7 @@ mod tests {
             (Some("t"), Some("wss://w"))
         );
 
-        let a = StartAnswer::parse(
+        let a = StartAnswer::from_text(
             r#"{"sessionId":"s","iceConfig":{"iceServers":[
             {"urls":["stun:a:3478","turn:b:3478?transport=udp"],"username":"u","credential":"c"},
             {"urls":"stun:c"}, {"urls":5}, {"urls":[]}, {"username":"only"}, "junk"]}}"#,
@@ -215,15 +243,13 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(
-            serde_json::to_value(&a.ice_servers[1]).unwrap(),
-            json!({"urls": ["stun:c"]})
-        );
+        assert_eq!(a.ice_servers[1].to_value(), json!({"urls": ["stun:c"]}));
     }
 
     #[test]
     fn ice_urls_are_checked_as_the_browser_checks_them() {
-        let strict = |v: Value| parse_ice_servers_strict(v.as_array().unwrap());
+        let strict =
+            |v: serde_json::Value| parse_ice_servers_strict(Value::from(v).as_array().unwrap());
         let ok = strict(json!([
             {"urls": "stun:127.0.0.1:3478"}, {"urls": ["STUNS:h"]},
             {"urls": "turn:[::1]:3478?transport=tcp", "username": "u", "credential": "c"},
@@ -254,7 +280,7 @@ mod tests {
         }
         // From a server, the bad entries are dropped and the good ones kept.
         let lenient = parse_ice_servers(
-            &json!([{"urls": "notaurl"}, {"urls": "stun:ok"}, {"urls": "turn:x"}]),
+            &json!([{"urls": "notaurl"}, {"urls": "stun:ok"}, {"urls": "turn:x"}]).into(),
         );
         assert_eq!(lenient.len(), 1);
         assert_eq!(lenient[0].urls, vec!["stun:ok".to_owned()]);
@@ -262,15 +288,17 @@ mod tests {
 
     #[test]
     fn wrong_types_of_optional_fields_are_left_out_not_fatal() {
-        let a =
-            StartAnswer::parse(r#"{"sessionId":"s","dailyRoom":5,"iceConfig":"x","wsUrl":null}"#)
-                .unwrap();
+        let a = StartAnswer::from_text(
+            r#"{"sessionId":"s","dailyRoom":5,"iceConfig":"x","wsUrl":null}"#,
+        )
+        .unwrap();
         assert_eq!(a.daily_room, None);
         assert_eq!(a.ws_url, None);
         assert!(a.ice_servers.is_empty());
         assert_eq!(a.raw["dailyRoom"], json!(5));
-        let a = StartAnswer::parse(r#"{"sessionId":"s","iceConfig":{"iceServers":{"urls":"x"}}}"#)
-            .unwrap();
+        let a =
+            StartAnswer::from_text(r#"{"sessionId":"s","iceConfig":{"iceServers":{"urls":"x"}}}"#)
+                .unwrap();
         assert!(a.ice_servers.is_empty());
     }
 
@@ -290,7 +318,7 @@ mod tests {
             r#"{"session_id":"s"}"#,
             r#"{"sessionId":["s"]}"#,
         ] {
-            let e = StartAnswer::parse(body).unwrap_err();
+            let e = StartAnswer::from_text(body).unwrap_err();
             assert_eq!(e.code, ErrorCode::BadResponse, "{body}");
             assert_eq!(e.phase(), Some("start"));
         }

@@ -2,6 +2,7 @@
 //! request may carry.
 
 use crate::error::{Error, Phase};
+use crate::json::{obj, Value};
 use crate::options::Transport;
 use crate::options::{
     validate_offer_template, wrong_type, Credentials, Fields, DEFAULT_TIMEOUT_MS,
@@ -9,19 +10,23 @@ use crate::options::{
 use crate::platform::resolve_offer_url;
 use crate::session::{parse_ice_servers_strict, IceServer, StartAnswer};
 use crate::url::HttpUrl;
-use serde_json::{json, Value};
 
 pub fn offer_body(
     sdp: &str,
     pc_id: Option<&str>,
     restart_pc: bool,
     request_data: Option<&Value>,
-) -> String {
-    let mut body = json!({"sdp": sdp, "type": "offer", "pc_id": pc_id, "restart_pc": restart_pc});
-    if let Some(data) = request_data {
-        body["request_data"] = data.clone();
+) -> Value {
+    let mut body = obj([
+        ("sdp", sdp.into()),
+        ("type", "offer".into()),
+        ("pc_id", pc_id.into()),
+        ("restart_pc", restart_pc.into()),
+    ]);
+    if let (Some(data), Value::Object(m)) = (request_data, &mut body) {
+        m.insert("request_data", data.clone());
     }
-    body.to_string()
+    body
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -30,9 +35,10 @@ pub struct Answer {
     pub pc_id: String,
 }
 
-pub fn parse_answer(text: &str) -> Result<Answer, Error> {
+/// Reads a 2xx offer answer (`None`: its body was not JSON).
+pub fn parse_answer(value: Option<&Value>) -> Result<Answer, Error> {
     let bad = |why: &str| Error::bad_response(Phase::Offer, format!("the offer answer {why}"));
-    let value: Value = serde_json::from_str(text).map_err(|_| bad("is not JSON"))?;
+    let value = value.ok_or_else(|| bad("is not JSON"))?;
     let sdp = value
         .get("sdp")
         .and_then(Value::as_str)
@@ -63,7 +69,12 @@ pub struct ConnectOptions {
     pub wait_for_bot_ready: bool,
     pub timeout_ms: f64,
     pub reconnect_attempts: u32,
+    pub reconnect_timeout_ms: f64,
 }
+
+/// Recovery after a drop: attempts, and the time it may take in all (API.md).
+pub const DEFAULT_RECONNECT_ATTEMPTS: u32 = 5;
+pub const DEFAULT_RECONNECT_TIMEOUT_MS: f64 = 30_000.0;
 
 impl ConnectOptions {
     pub fn from_options(options: &Value) -> Result<ConnectOptions, Error> {
@@ -87,15 +98,20 @@ impl ConnectOptions {
         };
         let wait_for_bot_ready = f.bool("waitForBotReady")?.unwrap_or(true);
         let timeout_ms = f.positive_ms("timeoutMs", DEFAULT_TIMEOUT_MS)?;
-        let reconnect_attempts = match f.object("reconnect")? {
-            None => 3,
-            Some(r) => match r.get("maxAttempts") {
-                None | Some(Value::Null) => 3,
-                Some(Value::Number(n)) => n.as_u64().filter(|n| *n <= 100).ok_or_else(|| {
-                    Error::invalid("`reconnect.maxAttempts` must be a whole number from 0 to 100")
-                })? as u32,
-                Some(other) => return Err(wrong_type("reconnect.maxAttempts", "a number", other)),
-            },
+        let reconnect = f.object("reconnect")?.map(Fields);
+        let reconnect_attempts = match reconnect.as_ref().and_then(|r| r.get("maxAttempts")) {
+            None => DEFAULT_RECONNECT_ATTEMPTS,
+            Some(Value::Number(n)) if n.fract() == 0.0 && (0.0..=100.0).contains(n) => *n as u32,
+            Some(Value::Number(_)) => {
+                return Err(Error::invalid(
+                    "`reconnect.maxAttempts` must be a whole number from 0 to 100",
+                ))
+            }
+            Some(other) => return Err(wrong_type("reconnect.maxAttempts", "a number", other)),
+        };
+        let reconnect_timeout_ms = match &reconnect {
+            Some(r) => r.positive_ms("timeoutMs", DEFAULT_RECONNECT_TIMEOUT_MS)?,
+            None => DEFAULT_RECONNECT_TIMEOUT_MS,
         };
         Ok(ConnectOptions {
             offer_url,
@@ -105,6 +121,7 @@ impl ConnectOptions {
             wait_for_bot_ready,
             timeout_ms,
             reconnect_attempts,
+            reconnect_timeout_ms,
         })
     }
 }
@@ -180,17 +197,24 @@ pub fn webrtc_session_check(
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
+    use serde_json::json;
+
+    fn answer(text: &str) -> Result<Answer, Error> {
+        parse_answer(crate::json::parse(text).as_ref())
+    }
+
+    fn connect(options: serde_json::Value) -> Result<ConnectOptions, Error> {
+        ConnectOptions::from_options(&options.into())
+    }
 
     #[test]
     fn offer_bodies() {
-        let b: Value = serde_json::from_str(&offer_body("v=0", None, false, None)).unwrap();
+        let b = offer_body("v=0", None, false, None);
         assert_eq!(
             b,
             json!({"sdp":"v=0","type":"offer","pc_id":null,"restart_pc":false})
         );
-        let b: Value =
-            serde_json::from_str(&offer_body("v=0", Some("pc"), true, Some(&json!({"a":1}))))
-                .unwrap();
+        let b = offer_body("v=0", Some("pc"), true, Some(&json!({"a":1}).into()));
         assert_eq!(
             b,
             json!({"sdp":"v=0","type":"offer","pc_id":"pc","restart_pc":true,"request_data":{"a":1}})
@@ -200,7 +224,7 @@ mod tests {
     #[test]
     fn answers() {
         assert_eq!(
-            parse_answer(r#"{"sdp":"v=0","type":"answer","pc_id":"p1","x":1}"#).unwrap(),
+            answer(r#"{"sdp":"v=0","type":"answer","pc_id":"p1","x":1}"#).unwrap(),
             Answer {
                 sdp: "v=0".into(),
                 pc_id: "p1".into()
@@ -217,7 +241,7 @@ mod tests {
             r#"{"sdp":"","type":"answer","pc_id":"p"}"#,
             r#"{"sdp":1,"type":"answer","pc_id":"p"}"#,
         ] {
-            let e = parse_answer(bad).unwrap_err();
+            let e = answer(bad).unwrap_err();
             assert_eq!(
                 (e.code, e.phase()),
                 (ErrorCode::BadResponse, Some("offer")),
@@ -228,7 +252,7 @@ mod tests {
 
     #[test]
     fn connect_options() {
-        let o = ConnectOptions::from_options(&json!({})).unwrap();
+        let o = connect(json!({})).unwrap();
         assert_eq!(
             (
                 o.wait_for_bot_ready,
@@ -236,9 +260,9 @@ mod tests {
                 o.reconnect_attempts,
                 o.credentials.is_none()
             ),
-            (true, 15000.0, 3, true)
+            (true, 15000.0, 5, true)
         );
-        let o = ConnectOptions::from_options(&json!({
+        let o = connect(json!({
             "offerUrl": "http://127.0.0.1:1/api/offer", "apiKey": "k", "iceServers": [{"urls": "stun:127.0.0.1:1"}],
             "requestData": {"x": 1}, "waitForBotReady": false, "timeoutMs": 99, "reconnect": {"maxAttempts": 0},
         })).unwrap();
@@ -261,10 +285,13 @@ mod tests {
             json!({"timeoutMs": 0}),
             json!({"reconnect": {"maxAttempts": -1}}),
             json!({"reconnect": true}),
+            json!({"reconnect": {"maxAttempts": 1.5}}),
+            json!({"reconnect": {"maxAttempts": 101}}),
+            json!({"reconnect": {"timeoutMs": 0}}),
             json!({"headers": {"a b": "c"}}),
         ] {
             assert_eq!(
-                ConnectOptions::from_options(&bad).unwrap_err().code,
+                connect(bad.clone()).unwrap_err().code,
                 ErrorCode::InvalidOptions,
                 "{bad}"
             );
@@ -273,14 +300,17 @@ mod tests {
 
     #[test]
     fn sessions_for_other_transports_are_refused_with_the_client_they_need() {
-        let webrtc = StartAnswer::parse(r#"{"sessionId":"s"}"#).unwrap();
+        let webrtc = StartAnswer::parse(crate::json::parse(r#"{"sessionId":"s"}"#)).unwrap();
         assert!(webrtc_session_check(&webrtc, None).is_ok());
         assert!(webrtc_session_check(&webrtc, Some(Transport::Webrtc)).is_ok());
-        let daily = StartAnswer::parse(
+        let daily = StartAnswer::parse(crate::json::parse(
             r#"{"sessionId":"s","dailyRoom":"https://d.co/r","dailyToken":"t"}"#,
-        )
+        ))
         .unwrap();
-        let ws = StartAnswer::parse(r#"{"sessionId":"s","wsUrl":"wss://w","token":"t"}"#).unwrap();
+        let ws = StartAnswer::parse(crate::json::parse(
+            r#"{"sessionId":"s","wsUrl":"wss://w","token":"t"}"#,
+        ))
+        .unwrap();
         let cases = [
             (&daily, None, "Daily"),
             (&webrtc, Some(Transport::Daily), "Daily"),
@@ -300,7 +330,7 @@ mod tests {
             api_key: Some("k".into()),
             headers: vec![],
         };
-        let none = ConnectOptions::from_options(&json!({})).unwrap();
+        let none = connect(json!({})).unwrap();
         let same = (
             "s1",
             Some("http://127.0.0.1:7/sessions/s1/api/offer"),
@@ -313,9 +343,7 @@ mod tests {
             ("http://127.0.0.1:7/sessions/s1/api/offer", Some("k"))
         );
 
-        let other =
-            ConnectOptions::from_options(&json!({"offerUrl": "http://127.0.0.2:7/x/{sessionId}"}))
-                .unwrap();
+        let other = connect(json!({"offerUrl": "http://127.0.0.2:7/x/{sessionId}"})).unwrap();
         let (url, c) = resolve_target(&other, Some(same)).unwrap();
         assert_eq!(
             (url.as_str(), c.api_key),
@@ -323,10 +351,8 @@ mod tests {
             "another origin gets no key"
         );
 
-        let explicit = ConnectOptions::from_options(
-            &json!({"offerUrl": "http://127.0.0.2:7/x", "apiKey": "k2"}),
-        )
-        .unwrap();
+        let explicit =
+            connect(json!({"offerUrl": "http://127.0.0.2:7/x", "apiKey": "k2"})).unwrap();
         assert_eq!(
             resolve_target(&explicit, Some(same))
                 .unwrap()

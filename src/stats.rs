@@ -1,8 +1,8 @@
 //! `getStats()` summarised: the browser's `RTCStatsReport` entries in, API.md's
 //! `ConnectionStats` out.
 
+use crate::json::Value;
 use serde::Serialize;
-use serde_json::Value;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -103,7 +103,7 @@ mod tests {
 
     #[test]
     fn summarises_a_chromium_report() {
-        let report = vec![
+        let report: Vec<Value> = [
             json!({"id":"T01","type":"transport","timestamp":1000.0,"selectedCandidatePairId":"CP2"}),
             json!({"id":"CP1","type":"candidate-pair","state":"failed","currentRoundTripTime":9.0,"localCandidateId":"L2"}),
             json!({"id":"CP2","type":"candidate-pair","state":"succeeded","nominated":true,"currentRoundTripTime":0.004,"localCandidateId":"L1","timestamp":1001.0}),
@@ -113,7 +113,10 @@ mod tests {
             json!({"id":"IV","type":"inbound-rtp","kind":"video","packetsReceived":10,"packetsLost":1,"bytesReceived":1000}),
             json!({"id":"OA","type":"outbound-rtp","kind":"audio","packetsSent":120,"bytesSent":9000}),
             json!({"id":"MS","type":"media-source","kind":"audio","audioLevel":0.1}),
-        ];
+        ]
+        .into_iter()
+        .map(Value::from)
+        .collect();
         let s = summarize(&report);
         assert_eq!(s.rtt_ms, Some(4.0));
         assert_eq!(s.jitter_ms, Some(2.5));
@@ -135,10 +138,13 @@ mod tests {
 
     #[test]
     fn nominated_pair_without_transport_and_empty_reports() {
-        let report = vec![
+        let report: Vec<Value> = [
             json!({"id":"CP","type":"candidate-pair","state":"succeeded","nominated":true,"localCandidateId":"L"}),
             json!({"id":"L","type":"local-candidate","candidateType":"prflx"}),
-        ];
+        ]
+        .into_iter()
+        .map(Value::from)
+        .collect();
         let s = summarize(&report);
         assert_eq!(s.candidate_pair_type.as_deref(), Some("prflx"));
         assert_eq!(s.rtt_ms, None);

@@ -2,7 +2,7 @@
 //! known, then go out in batches — one PATCH at a time, carrying everything gathered meanwhile —
 //! so a burst of candidates costs few requests and none waits for gathering to finish.
 
-use serde_json::{json, Value};
+use crate::json::{obj, Value};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Candidate {
@@ -22,11 +22,14 @@ impl Candidate {
     }
 
     fn to_json(&self) -> Value {
-        json!({
-            "candidate": self.candidate,
-            "sdp_mid": self.sdp_mid.clone().unwrap_or_else(|| "0".into()),
-            "sdp_mline_index": self.sdp_mline_index.unwrap_or(0),
-        })
+        obj([
+            ("candidate", self.candidate.as_str().into()),
+            ("sdp_mid", self.sdp_mid.as_deref().unwrap_or("0").into()),
+            (
+                "sdp_mline_index",
+                u32::from(self.sdp_mline_index.unwrap_or(0)).into(),
+            ),
+        ])
     }
 }
 
@@ -81,7 +84,10 @@ impl TrickleQueue {
         let candidates: Vec<Value> = self.queue.drain(..).map(|c| c.to_json()).collect();
         self.in_flight = true;
         self.sent_requests += 1;
-        Some(json!({"pc_id": pc_id, "candidates": candidates}))
+        Some(obj([
+            ("pc_id", pc_id.as_str().into()),
+            ("candidates", Value::Array(candidates)),
+        ]))
     }
 
     pub fn batch_done(&mut self) {
@@ -96,6 +102,7 @@ impl TrickleQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn cand(n: u32) -> Option<Candidate> {
         Some(Candidate {
@@ -115,7 +122,7 @@ mod tests {
         let batch = q.next_batch().unwrap();
         assert_eq!(batch["pc_id"], "pc-1");
         assert_eq!(batch["candidates"].as_array().unwrap().len(), 2);
-        assert_eq!(batch["candidates"][1]["sdp_mline_index"], 0);
+        assert_eq!(batch["candidates"][1]["sdp_mline_index"], json!(0));
         assert_eq!(q.next_batch(), None, "queue empty");
     }
 

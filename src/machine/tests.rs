@@ -1,6 +1,14 @@
 use super::*;
 use serde_json::json;
 
+fn msg(text: &str) -> Input {
+    Input::Message(rtvi::classify(text.to_owned(), crate::json::parse(text)))
+}
+
+fn answered(text: &str) -> Input {
+    Input::OfferAnswered(crate::json::parse(text))
+}
+
 fn setup(starting: bool, wait: bool) -> Setup {
     Setup {
         starting,
@@ -13,17 +21,20 @@ fn setup(starting: bool, wait: bool) -> Setup {
 
 const ANSWER: &str = r#"{"sdp":"v=0 answer","type":"answer","pc_id":"pc-1"}"#;
 
-fn posted(out: &[Output]) -> Option<Value> {
+type Json = serde_json::Value;
+
+fn posted(out: &[Output]) -> Option<Json> {
     out.iter().find_map(|o| match o {
-        Output::PostOffer(b) => serde_json::from_str(b).ok(),
+        Output::PostOffer(b) => Some(b.into()),
         _ => None,
     })
 }
 
-fn sent(out: &[Output]) -> Vec<Value> {
+fn sent(out: &[Output]) -> Vec<Json> {
     out.iter()
         .filter_map(|o| match o {
-            Output::Send(s) => Some(serde_json::from_str(s).unwrap_or(Value::String(s.clone()))),
+            Output::Send(v) => Some(v.into()),
+            Output::SendText(s) => Some(Json::String(s.clone())),
             _ => None,
         })
         .collect()
@@ -47,7 +58,7 @@ fn up_to_channel(wait: bool) -> Machine {
         Some(json!({"sdp":"v=0 offer","type":"offer","pc_id":null,"restart_pc":false}))
     );
     assert_eq!(m.phase(), Phase::Offer);
-    let out = m.handle(Input::OfferAnswered(ANSWER.into()));
+    let out = m.handle(answered(ANSWER));
     assert_eq!(out, vec![Output::SetRemote("v=0 answer".into())]);
     assert_eq!((m.phase(), m.pc_id()), (Phase::Offer, Some("pc-1")));
     m.handle(Input::RemoteApplied);
@@ -82,7 +93,7 @@ fn the_offer_waits_for_the_start_answer_and_the_media() {
     ];
     for order in orders {
         let mut m = Machine::new(Setup {
-            request_data: Some(json!({"who": "t"})),
+            request_data: Some(json!({"who": "t"}).into()),
             ..setup(true, true)
         });
         assert_eq!(m.phase(), Phase::Start);
@@ -109,7 +120,7 @@ fn a_failed_start_or_denied_microphone_fails_at_once_and_posts_nothing() {
     // The start answers 500 while the media is still pending: rejected now, phase start.
     let mut m = Machine::new(setup(true, true));
     m.handle(Input::LocalOffer("v=0".into()));
-    let http = Error::http(Phase::Start, "start", 500, "", &[]);
+    let http = Error::http(Phase::Start, "start", 500, "", None, &[]);
     let out = m.handle(Input::Failure(http.clone()));
     assert_eq!(failed(&out), Some(&http));
     assert_eq!(out.last(), Some(&Output::Close(DisconnectReason::Local)));
@@ -142,7 +153,7 @@ fn a_bad_offer_answer_fails_the_connect_with_bad_response() {
         let mut m = Machine::new(setup(false, true));
         m.handle(Input::MediaReady);
         m.handle(Input::LocalOffer("v=0".into()));
-        let out = m.handle(Input::OfferAnswered(bad.into()));
+        let out = m.handle(answered(bad));
         let e = failed(&out).expect("rejected");
         assert_eq!((e.code, e.phase()), (ErrorCode::BadResponse, Some("offer")));
     }
@@ -162,12 +173,12 @@ fn candidates_wait_for_the_answer_then_go_out_one_patch_at_a_time() {
     m.handle(Input::LocalOffer("v=0".into()));
     assert!(m.handle(cand(1)).is_empty(), "no pc_id yet");
     assert!(m.handle(cand(2)).is_empty(), "no pc_id yet");
-    let out = m.handle(Input::OfferAnswered(ANSWER.into()));
+    let out = m.handle(answered(ANSWER));
     assert_eq!(out[0], Output::SetRemote("v=0 answer".into()));
     let patch = out
         .iter()
         .find_map(|o| match o {
-            Output::Patch(b) => serde_json::from_str::<Value>(b).ok(),
+            Output::Patch(b) => Some(Json::from(b)),
             _ => None,
         })
         .expect("a patch");
@@ -184,6 +195,7 @@ fn candidates_wait_for_the_answer_then_go_out_one_patch_at_a_time() {
         "ICE candidate",
         400,
         "",
+        None,
         &[],
     ))));
     assert!(
@@ -193,7 +205,7 @@ fn candidates_wait_for_the_answer_then_go_out_one_patch_at_a_time() {
     let Output::Patch(body) = &out[1] else {
         panic!("{out:?}")
     };
-    let body: Value = serde_json::from_str(body).unwrap();
+    let body = Json::from(body);
     assert_eq!(
         body["candidates"][1]["candidate"], "",
         "end-of-candidates last"
@@ -223,11 +235,13 @@ fn channel_open_sends_track_status_client_ready_and_ping_then_bot_ready_resolves
     assert_eq!(m.state(), State::Connecting);
 
     let id = msgs[2]["id"].as_str().unwrap().to_owned();
-    let out = m.handle(Input::Message(
-        json!({"label":"rtvi-ai","type":"bot-ready","id":id,"data":{"version":"2.2.0"}})
+    let out = m.handle(msg(
+        &json!({"label":"rtvi-ai","type":"bot-ready","id":id,"data":{"version":"2.2.0"}})
             .to_string(),
     ));
-    assert!(out.contains(&Output::Emit(Event::BotReady(json!({"version":"2.2.0"})))));
+    assert!(out.contains(&Output::Emit(Event::BotReady(
+        json!({"version":"2.2.0"}).into()
+    ))));
     assert!(out.contains(&Output::State(State::Connected)));
     assert_eq!(out.last(), Some(&Output::Connected));
     assert_eq!(m.state(), State::Connected);
@@ -236,8 +250,8 @@ fn channel_open_sends_track_status_client_ready_and_ping_then_bot_ready_resolves
         Phase::Call,
         "a failure from now on is the call's"
     );
-    let out = m.handle(Input::Message(
-        json!({"label":"rtvi-ai","type":"bot-ready"}).to_string(),
+    let out = m.handle(msg(
+        &json!({"label":"rtvi-ai","type":"bot-ready"}).to_string()
     ));
     assert!(!out.contains(&Output::Connected));
 }
@@ -269,15 +283,18 @@ fn a_send_that_fails_during_connect_fails_it_and_later_is_reported() {
 #[test]
 fn messages_pass_through_with_their_kinds() {
     let mut m = live();
-    let out = m.handle(Input::Message("hello".into()));
-    assert_eq!(out, vec![Output::Emit(Event::Message(json!("hello")))]);
-    let out = m.handle(Input::Message(
-        r#"{"label":"rtvi-ai","type":"user-transcription","data":{"text":"hi"}}"#.into(),
+    let out = m.handle(msg("hello"));
+    assert_eq!(out, vec![Output::Emit(Event::Message("hello".into()))]);
+    let out = m.handle(msg(
+        r#"{"label":"rtvi-ai","type":"user-transcription","data":{"text":"hi"}}"#,
     ));
     assert_eq!(out.len(), 2);
     assert!(matches!(&out[1], Output::Emit(Event::Rtvi(v)) if v["type"] == "user-transcription"));
-    let out = m.handle(Input::Message(r#"{"a":1}"#.into()));
-    assert_eq!(out, vec![Output::Emit(Event::Message(json!({"a":1})))]);
+    let out = m.handle(msg(r#"{"a":1}"#));
+    assert_eq!(
+        out,
+        vec![Output::Emit(Event::Message(json!({"a":1}).into()))]
+    );
 }
 
 #[test]
@@ -300,7 +317,7 @@ fn pings_only_while_open_and_mute_sends_track_status() {
     );
     assert_eq!(
         m.handle(Input::PingTick { now_ms: 2000.0 }),
-        vec![Output::Send("ping: 2000".into())]
+        vec![Output::SendText("ping: 2000".into())]
     );
     let msgs = sent(&m.handle(Input::SetTrack {
         index: 1,
@@ -326,7 +343,7 @@ fn deadlines_and_failures_name_the_first_step_not_done() {
     let mut m = Machine::new(setup(false, true));
     m.handle(Input::MediaReady);
     m.handle(Input::LocalOffer("v=0".into()));
-    m.handle(Input::OfferAnswered(ANSWER.into()));
+    m.handle(answered(ANSWER));
     m.handle(Input::RemoteApplied);
     let out = m.handle(Input::Ice(IceState::Failed));
     let e = failed(&out).unwrap();
@@ -356,7 +373,7 @@ fn deadlines_and_failures_name_the_first_step_not_done() {
                 Input::Started,
                 Input::MediaReady,
                 Input::LocalOffer("v".into()),
-                Input::OfferAnswered(ANSWER.into()),
+                answered(ANSWER),
                 Input::RemoteApplied,
             ],
             "ice",
@@ -366,7 +383,7 @@ fn deadlines_and_failures_name_the_first_step_not_done() {
                 Input::Started,
                 Input::MediaReady,
                 Input::LocalOffer("v".into()),
-                Input::OfferAnswered(ANSWER.into()),
+                answered(ANSWER),
                 Input::RemoteApplied,
                 Input::Ice(IceState::Connected),
                 Input::ChannelOpen { now_ms: 1.0 },
@@ -393,8 +410,8 @@ fn deadlines_and_failures_name_the_first_step_not_done() {
     // peerLeft before bot-ready is a signalling error.
     let mut m = up_to_channel(true);
     m.handle(Input::ChannelOpen { now_ms: 1.0 });
-    let out = m.handle(Input::Message(
-        r#"{"type":"signalling","message":{"type":"peerLeft"}}"#.into(),
+    let out = m.handle(msg(
+        r#"{"type":"signalling","message":{"type":"peerLeft"}}"#,
     ));
     assert_eq!(failed(&out).map(|e| e.code), Some(ErrorCode::Signalling));
     assert_eq!(out.last(), Some(&Output::Close(DisconnectReason::PeerLeft)));
@@ -410,8 +427,8 @@ fn deadlines_and_failures_name_the_first_step_not_done() {
 #[test]
 fn ends_of_a_live_connection() {
     let mut m = live();
-    let out = m.handle(Input::Message(
-        r#"{"type":"signalling","message":{"type":"peerLeft"}}"#.into(),
+    let out = m.handle(msg(
+        r#"{"type":"signalling","message":{"type":"peerLeft"}}"#,
     ));
     assert_eq!(
         &out[1..],
@@ -469,17 +486,14 @@ fn renegotiation_needs_a_pc_id_runs_one_at_a_time_and_survives_a_failure() {
     let reneg = r#"{"type":"signalling","message":{"type":"renegotiate"}}"#;
     let is_offer = |out: &[Output]| out.contains(&Output::Offer { restart: false });
     let mut m = Machine::new(setup(false, true));
-    assert!(
-        !is_offer(&m.handle(Input::Message(reneg.into()))),
-        "no pc_id yet"
-    );
+    assert!(!is_offer(&m.handle(msg(reneg))), "no pc_id yet");
 
     let mut m = live();
-    assert!(is_offer(&m.handle(Input::Message(reneg.into()))));
-    assert!(!is_offer(&m.handle(Input::Message(reneg.into()))), "queued");
+    assert!(is_offer(&m.handle(msg(reneg))));
+    assert!(!is_offer(&m.handle(msg(reneg))), "queued");
     let out = m.handle(Input::LocalOffer("v=1".into()));
     assert_eq!(posted(&out).unwrap()["pc_id"], "pc-1", "same pc_id");
-    m.handle(Input::OfferAnswered(ANSWER.into()));
+    m.handle(answered(ANSWER));
     assert!(
         is_offer(&m.handle(Input::RemoteApplied)),
         "the queued one runs next"
@@ -490,9 +504,10 @@ fn renegotiation_needs_a_pc_id_runs_one_at_a_time_and_survives_a_failure() {
         "offer",
         500,
         "",
+        None,
         &[],
     )));
     assert!(matches!(&out[..], [Output::Emit(Event::Error(e))] if e.status == Some(500)));
     assert!(!m.is_closed());
-    assert!(is_offer(&m.handle(Input::Message(reneg.into()))));
+    assert!(is_offer(&m.handle(msg(reneg))));
 }

@@ -8,7 +8,7 @@ use super::deadline::Deadline;
 use super::error::to_js_error;
 use super::events::Events;
 use super::http::{send_json, Method};
-use super::json::json_to_js;
+use super::json::{parse_text, stringify, to_js};
 use super::media::stop_all;
 use super::peer::{browser_error, promise, Peer};
 use crate::error::{Error, ErrorCode, Phase};
@@ -160,17 +160,14 @@ impl Call {
         // Side effects stop with the call; the events that report its end still go out.
         let live = !self.is_closed();
         match output {
-            Output::Send(text) if live => {
-                if let Err(e) = self.peer.channel.send_with_str(&text) {
-                    self.input(Input::SendFailed(browser_error("send", &e)));
-                }
-            }
+            Output::Send(value) if live => self.send(&stringify(&value)),
+            Output::SendText(text) if live => self.send(&text),
             Output::State(state) => self.events.emit("statechange", &state.as_str().into()),
-            Output::Emit(Event::Message(v)) => self.events.emit("message", &json_to_js(&v)),
-            Output::Emit(Event::Rtvi(v)) => self.events.emit("rtvi", &json_to_js(&v)),
+            Output::Emit(Event::Message(v)) => self.events.emit("message", &to_js(&v)),
+            Output::Emit(Event::Rtvi(v)) => self.events.emit("rtvi", &to_js(&v)),
             Output::Emit(Event::BotReady(v)) => {
                 self.mark("botReady");
-                self.events.emit("botready", &json_to_js(&v))
+                self.events.emit("botready", &to_js(&v))
             }
             Output::Emit(Event::Error(e)) => self.events.emit("error", &to_js_error(&e)),
             Output::Connected => {
@@ -199,6 +196,12 @@ impl Call {
         }
     }
 
+    fn send(self: &Rc<Self>, text: &str) {
+        if let Err(e) = self.peer.channel.send_with_str(text) {
+            self.input(Input::SendFailed(browser_error("send", &e)));
+        }
+    }
+
     /// Creates a local offer (or finishes one created early) and sets it.
     pub async fn make_offer(self: &Rc<Self>, created: Option<js_sys::Promise>) {
         let pc = &self.peer.pc;
@@ -221,7 +224,7 @@ impl Call {
         });
     }
 
-    fn post_offer(self: &Rc<Self>, body: String) {
+    fn post_offer(self: &Rc<Self>, body: crate::json::Value) {
         let Some((url, credentials)) = self.target.borrow().clone() else {
             return self.input(Input::Failure(Error::invalid("no offer URL")));
         };
@@ -234,7 +237,7 @@ impl Call {
                         Method::Post,
                         &url,
                         &credentials,
-                        body,
+                        stringify(&body),
                         &d,
                         Phase::Offer,
                         "offer",
@@ -244,7 +247,7 @@ impl Call {
                 Err(e) => Err(e),
             };
             call.input(match result {
-                Ok(text) => Input::OfferAnswered(text),
+                Ok(text) => Input::OfferAnswered(parse_text(&text)),
                 Err(e) => Input::Failure(e),
             });
         });
@@ -270,7 +273,7 @@ impl Call {
         });
     }
 
-    fn patch(self: &Rc<Self>, body: String) {
+    fn patch(self: &Rc<Self>, body: crate::json::Value) {
         let Some((url, credentials)) = self.target.borrow().clone() else {
             return;
         };
@@ -282,7 +285,7 @@ impl Call {
                         Method::Patch,
                         &url,
                         &credentials,
-                        body,
+                        stringify(&body),
                         &d,
                         Phase::Ice,
                         "ICE candidate",

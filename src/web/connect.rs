@@ -28,7 +28,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn read(options: &JsValue, json: &serde_json::Value) -> Result<Plan, Error> {
+    fn read(options: &JsValue, json: &crate::json::Value) -> Result<Plan, Error> {
         Ok(Plan {
             options: ConnectOptions::from_options(json)?,
             audio: MediaChoice::read(options, "audio", true)?,

@@ -4,7 +4,7 @@
 //! only `disconnect()` or the call's own end does.
 
 use super::call::{closed_error, Call};
-use super::json::value_to_json;
+use super::json::{stringify, stringify_js, value_to_json};
 use super::peer::webrtc_error;
 use crate::error::{Error, Phase};
 use crate::machine::Input;
@@ -114,20 +114,15 @@ impl Connection {
     ) -> Result<(), JsValue> {
         let text = match data.as_string() {
             Some(s) => s,
-            None => value_to_json(&data)
-                .map_err(|_| invalid("sendMessage: the value is not JSON-serialisable"))?
-                .to_string(),
+            None => stringify_js(&data)
+                .map_err(|_| invalid("sendMessage: the value is not JSON-serialisable"))?,
         };
         self.send(&text, "sendMessage")
     }
 
     /// Sends an RTVI message (`label: "rtvi-ai"`, a fresh id); returns the id.
     #[wasm_bindgen(js_name = sendRtvi, skip_typescript)]
-    pub fn send_rtvi(
-        &self,
-        kind: JsValue,
-        data: Option<JsValue>,
-    ) -> Result<String, JsValue> {
+    pub fn send_rtvi(&self, kind: JsValue, data: Option<JsValue>) -> Result<String, JsValue> {
         let kind = kind
             .as_string()
             .ok_or_else(|| invalid("sendRtvi: the type must be a string"))?;
@@ -141,7 +136,7 @@ impl Connection {
         };
         let id = self.call.machine.borrow_mut().next_id();
         self.send(
-            &crate::rtvi::envelope(&kind, &id, data).to_string(),
+            &stringify(&crate::rtvi::envelope(&kind, &id, data)),
             "sendRtvi",
         )?;
         Ok(id)

@@ -1,9 +1,8 @@
 //! `AgentRtcError`: a real JS `Error` carrying `code`, `status`, `retryable` and `details`.
 
-use super::json::json_to_js;
+use super::json::to_js;
 use crate::error::Error;
-use js_sys::Reflect;
-use serde_json::Value;
+use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -17,16 +16,46 @@ pub fn to_js_error(e: &Error) -> JsValue {
         .status
         .map(|s| JsValue::from(s as f64))
         .unwrap_or(JsValue::UNDEFINED);
+    // Setting a property on a fresh object cannot fail.
+    let set = |target: &JsValue, key: &str, value: &JsValue| {
+        let _ = Reflect::set(target, &JsValue::from_str(key), value);
+    };
     let details = if e.details.is_empty() {
         JsValue::UNDEFINED
     } else {
-        json_to_js(&Value::Object(e.details.clone()))
+        let d = &e.details;
+        let out: JsValue = Object::new().into();
+        let server = [
+            ("error", &d.error),
+            ("code", &d.server_code),
+            ("detail", &d.detail),
+        ];
+        for (key, value) in server {
+            if let Some(v) = value {
+                set(&out, key, &to_js(v));
+            }
+        }
+        let text = [("body", &d.body), ("name", &d.name)];
+        for (key, value) in text {
+            if let Some(v) = value {
+                set(&out, key, &JsValue::from_str(v));
+            }
+        }
+        if let Some(p) = d.phase {
+            set(&out, "phase", &p.as_str().into());
+        }
+        if let Some(ms) = d.timeout_ms {
+            set(&out, "timeoutMs", &ms.into());
+        }
+        if d.network {
+            set(&out, "network", &JsValue::TRUE);
+        }
+        out
     };
-    // Setting a property on a fresh Error object cannot fail.
-    let _ = Reflect::set(obj, &"code".into(), &e.code.as_str().into());
-    let _ = Reflect::set(obj, &"status".into(), &status);
-    let _ = Reflect::set(obj, &"retryable".into(), &e.retryable.into());
-    let _ = Reflect::set(obj, &"details".into(), &details);
+    set(obj, "code", &e.code.as_str().into());
+    set(obj, "status", &status);
+    set(obj, "retryable", &e.retryable.into());
+    set(obj, "details", &details);
     err.into()
 }
 

@@ -57,11 +57,13 @@ pub async fn send_json(
     if (200..300).contains(&status) {
         Ok(text)
     } else {
+        let json = super::json::parse_text(&text);
         Err(Error::http(
             phase,
             what,
             status,
             &text,
+            json.as_ref(),
             &credentials.secrets(),
         ))
     }

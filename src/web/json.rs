@@ -1,11 +1,15 @@
-//! JS values to and from `serde_json::Value`, the core's currency. Every read of a caller's value
-//! goes through here and cannot throw: a getter or proxy trap that throws, a cycle, a `BigInt`, a
-//! `toJSON()` that returns nothing all become `invalid_options`.
+//! JS values to and from the core's `json::Value`, through the browser's own `JSON` (so the wasm
+//! needs no JSON text parser or number formatting). Every read of a caller's value goes through
+//! here and cannot throw: a getter or proxy trap that throws, a cycle, a `BigInt`, a `toJSON()`
+//! that returns nothing all become `invalid_options`.
 
 use crate::error::Error;
-use js_sys::Reflect;
-use serde_json::{Map, Value};
+use crate::json::{Map, Value};
+use js_sys::{Array, Object, Reflect, JSON};
 use wasm_bindgen::{JsCast, JsValue};
+
+/// Deeper values than this are refused (they would only exhaust the stack).
+const MAX_DEPTH: u32 = 100;
 
 /// Every JSON option any entry point reads (the others — `signal`, `session`, `audio`, `video` —
 /// are read by the web layer itself). Only these are read from the caller's object, once each.
@@ -66,19 +70,77 @@ pub fn options_to_json(options: &JsValue) -> Result<Value, Error> {
 /// A JS value as JSON, through the browser's own `JSON.stringify` (so `toJSON`, `Date`s and
 /// holes behave as they do everywhere else). `undefined` is `null`.
 pub fn value_to_json(value: &JsValue) -> Result<Value, ()> {
-    if value.is_function() || value.is_symbol() || value.is_bigint() {
-        return Err(());
-    }
     if value.is_undefined() {
         return Ok(Value::Null);
     }
-    let text = js_sys::JSON::stringify(value).map_err(|_| ())?;
-    // `undefined` when `toJSON()` returned nothing.
-    let text = text.as_string().ok_or(())?;
-    serde_json::from_str(&text).map_err(|_| ())
+    parse_text(&stringify_js(value)?).ok_or(())
+}
+
+/// `JSON.stringify(value)`, refusing what has no JSON text (functions, symbols, `BigInt`s,
+/// cycles, a throwing `toJSON`, a `toJSON()` that returns nothing).
+pub fn stringify_js(value: &JsValue) -> Result<String, ()> {
+    if value.is_function() || value.is_symbol() || value.is_bigint() {
+        return Err(());
+    }
+    JSON::stringify(value).map_err(drop)?.as_string().ok_or(())
+}
+
+/// JSON text as a value; `None` when it is not JSON (or absurdly deep).
+pub fn parse_text(text: &str) -> Option<Value> {
+    walk(&JSON::parse(text).ok()?, MAX_DEPTH)
+}
+
+/// Reads what `JSON.parse` made (plain data: no getters, proxies or cycles).
+fn walk(v: &JsValue, depth: u32) -> Option<Value> {
+    if v.is_null() || v.is_undefined() {
+        return Some(Value::Null);
+    }
+    if let Some(b) = v.as_bool() {
+        return Some(Value::Bool(b));
+    }
+    if let Some(n) = v.as_f64() {
+        return Some(Value::Number(n));
+    }
+    if let Some(s) = v.as_string() {
+        return Some(Value::String(s));
+    }
+    let depth = depth.checked_sub(1)?;
+    if Array::is_array(v) {
+        let items: &Array = v.unchecked_ref();
+        return items
+            .iter()
+            .map(|x| walk(&x, depth))
+            .collect::<Option<Vec<_>>>()
+            .map(Value::Array);
+    }
+    let mut map = Map::new();
+    for key in Object::keys(v.unchecked_ref::<Object>()).iter() {
+        let value = Reflect::get(v, &key).ok()?;
+        map.insert(key.as_string()?, walk(&value, depth)?);
+    }
+    Some(Value::Object(map))
 }
 
 /// Plain JS objects and arrays (never `Map`s).
-pub fn json_to_js(value: &Value) -> JsValue {
-    js_sys::JSON::parse(&value.to_string()).unwrap_or(JsValue::UNDEFINED)
+pub fn to_js(value: &Value) -> JsValue {
+    match value {
+        Value::Null => JsValue::NULL,
+        Value::Bool(b) => JsValue::from_bool(*b),
+        Value::Number(n) => JsValue::from_f64(*n),
+        Value::String(s) => JsValue::from_str(s),
+        Value::Array(items) => items.iter().map(to_js).collect::<Array>().into(),
+        Value::Object(map) => {
+            let obj = Object::new();
+            for (k, v) in map.iter() {
+                // Setting a plain property on a fresh object cannot fail.
+                let _ = Reflect::set(&obj, &JsValue::from_str(k), &to_js(v));
+            }
+            obj.into()
+        }
+    }
+}
+
+/// JSON text, by the browser's `JSON.stringify`.
+pub fn stringify(value: &Value) -> String {
+    stringify_js(&to_js(value)).unwrap_or_default()
 }

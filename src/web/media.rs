@@ -111,7 +111,7 @@ async fn get_user_media(audio: &JsValue, video: &JsValue) -> Result<MediaStream,
     let media_error = |message: String, name: String| {
         Error::new(ErrorCode::Media, message)
             .with_phase(Phase::Media)
-            .with_detail("name", name)
+            .with_name(name)
     };
     let devices = web_sys::window()
         .and_then(|w| w.navigator().media_devices().ok())
@@ -205,7 +205,7 @@ pub async fn attach(call: Rc<Call>, audio: MediaChoice, video: MediaChoice) {
                         format!("replaceTrack failed: {}", describe(&e)),
                     )
                     .with_phase(Phase::Media)
-                    .with_detail("name", error_name(&e)));
+                    .with_name(error_name(&e)));
                 }
                 call.tracks.borrow_mut()[index] = Some(track);
             }

@@ -30,7 +30,6 @@ pub use call::live_calls;
 pub use connect::{connect_web_rtc, start_and_connect};
 pub use connection::Connection;
 pub use error::{is_agent_rtc_error, to_js_error};
-pub use json::json_to_js;
 pub use session::Session;
 pub use start::start_session;
 

@@ -2,15 +2,15 @@
 //! the machine.
 
 use super::call::{now_ms, Call};
-use super::json::json_to_js;
+use super::json::{parse_text, to_js};
 use super::media::{describe, error_name};
 use crate::error::{Error, ErrorCode, Phase};
 use crate::machine::{IceState, Input};
-use crate::session::IceServer;
+use crate::rtvi::classify;
+use crate::session::{ice_servers_value, IceServer};
 use crate::trickle::Candidate;
 use gloo_events::EventListener;
 use js_sys::{Array, Function, Reflect};
-use serde_json::json;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -33,7 +33,7 @@ pub struct Peer {
 /// A browser WebRTC API refused something; the machine gives it the phase it happened in.
 pub fn browser_error(what: &str, e: &JsValue) -> Error {
     Error::new(ErrorCode::Webrtc, format!("{what} failed: {}", describe(e)))
-        .with_detail("name", error_name(e))
+        .with_name(error_name(e))
 }
 
 pub fn webrtc_error(phase: Phase, what: &str, e: &JsValue) -> Error {
@@ -51,7 +51,7 @@ pub async fn promise(p: js_sys::Promise, what: &'static str) -> Result<JsValue, 
 fn rtc_config(ice_servers: &[IceServer]) -> RtcConfiguration {
     let config = RtcConfiguration::new();
     config.set_bundle_policy(RtcBundlePolicy::MaxBundle);
-    config.set_ice_servers(&json_to_js(&json!(ice_servers)));
+    config.set_ice_servers(&to_js(&ice_servers_value(ice_servers)));
     config
 }
 
@@ -170,7 +170,8 @@ pub fn listen(call: &Rc<Call>) -> Vec<EventListener> {
                 return;
             };
             if let Some(text) = e.data().as_string() {
-                call.input(Input::Message(text));
+                let json = parse_text(&text);
+                call.input(Input::Message(classify(text, json)));
             }
         }),
     ]

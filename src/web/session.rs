@@ -1,12 +1,12 @@
 //! The `Session` class: what `startSession` resolves to. It keeps the start request's credentials
 //! privately so that `connectWebRtc` can reuse them for offers to the same origin.
 
-use super::json::json_to_js;
+use super::json::to_js;
+use crate::json::{obj, Value};
 use crate::options::{Credentials, Transport};
 use crate::platform::{resolve_offer_url, Platform};
-use crate::session::StartAnswer;
+use crate::session::{ice_servers_value, StartAnswer};
 use js_sys::{Function, Reflect};
-use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
@@ -49,7 +49,7 @@ impl Session {
             h
         });
         SESSIONS.with(|s| s.borrow_mut().insert(handle, Rc::downgrade(&data)));
-        let response = json_to_js(&data.answer.raw);
+        let response = to_js(&data.answer.raw);
         Session {
             data,
             handle,
@@ -73,12 +73,12 @@ impl Session {
 
     fn json(&self) -> Value {
         let a = &self.data.answer;
-        let mut out = json!({
-            "sessionId": a.session_id,
-            "platform": self.data.platform.as_str(),
-            "iceServers": a.ice_servers,
-            "response": a.raw,
-        });
+        let mut out = obj([
+            ("sessionId", a.session_id.as_str().into()),
+            ("platform", self.data.platform.as_str().into()),
+            ("iceServers", ice_servers_value(&a.ice_servers)),
+            ("response", a.raw.clone()),
+        ]);
         let optional = [
             ("offerUrl", &self.data.offer_url),
             ("dailyRoom", &a.daily_room),
@@ -86,9 +86,11 @@ impl Session {
             ("token", &a.token),
             ("wsUrl", &a.ws_url),
         ];
-        for (key, value) in optional {
-            if let Some(v) = value {
-                out[key] = Value::String(v.clone());
+        if let Value::Object(m) = &mut out {
+            for (key, value) in optional {
+                if let Some(v) = value {
+                    m.insert(key, v.as_str());
+                }
             }
         }
         out
@@ -127,7 +129,7 @@ impl Session {
     /// From the answer's `iceConfig`; `[]` when absent.
     #[wasm_bindgen(getter, js_name = iceServers, unchecked_return_type = "RTCIceServer[]")]
     pub fn ice_servers(&self) -> JsValue {
-        json_to_js(&json!(self.data.answer.ice_servers))
+        to_js(&ice_servers_value(&self.data.answer.ice_servers))
     }
 
     #[wasm_bindgen(getter, js_name = dailyRoom)]
@@ -159,7 +161,7 @@ impl Session {
     /// Everything public about the session (never the key or headers).
     #[wasm_bindgen(js_name = toJSON, unchecked_return_type = "SessionJSON")]
     pub fn to_json(&self) -> JsValue {
-        json_to_js(&self.json())
+        to_js(&self.json())
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::deadline::Deadline;
 use super::http::{send_json, Method};
-use super::json::{get, options_to_json};
+use super::json::{get, options_to_json, parse_text, stringify};
 use super::session::{session_data, Session, SessionData};
 use crate::error::{Error, Phase};
 use crate::options::StartRequest;
@@ -39,12 +39,12 @@ pub async fn start(request: &StartRequest, deadline: &Deadline) -> Result<Sessio
         Method::Post,
         &request.start_url.to_string(),
         &request.credentials,
-        request.body_json(),
+        stringify(&request.body_value()),
         deadline,
         Phase::Start,
         "start",
     )
     .await?;
-    let answer = StartAnswer::parse(&text)?;
+    let answer = StartAnswer::parse(parse_text(&text))?;
     Ok(session_data(request, answer))
 }

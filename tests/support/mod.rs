@@ -16,7 +16,7 @@ pub fn api_key() -> &'static str {
 }
 
 pub fn js(value: Value) -> JsValue {
-    agent_rtc::web::json_to_js(&value)
+    js_sys::JSON::parse(&value.to_string()).expect("JSON")
 }
 
 pub fn json(value: &JsValue) -> Value {

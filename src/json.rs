@@ -1,0 +1,316 @@
+//! The JSON values the core reads and builds. Deliberately small: no text parser and no
+//! printer here — in the browser, text goes through the browser's own `JSON.parse` /
+//! `JSON.stringify` (which `web` walks to and from these values), so the wasm carries no number
+//! parsing or float formatting. Objects keep their keys in order, as JS does.
+
+/// A JSON value. Numbers are `f64`, as in JS.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Value {
+    #[default]
+    Null,
+    Bool(bool),
+    Number(f64),
+    String(String),
+    Array(Vec<Value>),
+    Object(Map),
+}
+
+/// A JSON object: keys in insertion order, each at most once.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Map(Vec<(String, Value)>);
+
+impl Map {
+    pub fn new() -> Map {
+        Map(Vec::new())
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Sets `key`, replacing an earlier value in place.
+    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<Value>) {
+        let key = key.into();
+        let value = value.into();
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((key, value)),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl IntoIterator for Map {
+    type Item = (String, Value);
+    type IntoIter = std::vec::IntoIter<(String, Value)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Map {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Map {
+        let mut map = Map::new();
+        for (k, v) in iter {
+            map.insert(k, v);
+        }
+        map
+    }
+}
+
+/// An object from `(key, value)` pairs: `obj([("type", "offer".into()), ...])`.
+pub fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
+    Value::Object(pairs.into_iter().collect())
+}
+
+impl Value {
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(m) => m.get(key),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Number(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    pub fn as_array(&self) -> Option<&Vec<Value>> {
+        match self {
+            Value::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    pub fn as_object(&self) -> Option<&Map> {
+        match self {
+            Value::Object(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// `self[key]` as a string, for the many "what type is this message" checks.
+    pub fn str_at(&self, key: &str) -> Option<&str> {
+        self.get(key).and_then(Value::as_str)
+    }
+
+    /// What kind of value this is, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "an array",
+            Value::Object(_) => "an object",
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::String(s.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::String(s)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Bool(b)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(n: f64) -> Value {
+        Value::Number(n)
+    }
+}
+
+impl From<u32> for Value {
+    fn from(n: u32) -> Value {
+        Value::Number(n.into())
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Value {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+impl From<Map> for Value {
+    fn from(m: Map) -> Value {
+        Value::Object(m)
+    }
+}
+
+impl From<Vec<Value>> for Value {
+    fn from(a: Vec<Value>) -> Value {
+        Value::Array(a)
+    }
+}
+
+/// Native tests check wire JSON with `serde_json` (a dev-dependency only: it is not in the wasm).
+#[cfg(test)]
+mod serde_bridge {
+    use super::*;
+
+    impl From<serde_json::Value> for Value {
+        fn from(v: serde_json::Value) -> Value {
+            match v {
+                serde_json::Value::Null => Value::Null,
+                serde_json::Value::Bool(b) => Value::Bool(b),
+                serde_json::Value::Number(n) => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
+                serde_json::Value::String(s) => Value::String(s),
+                serde_json::Value::Array(a) => {
+                    Value::Array(a.into_iter().map(Value::from).collect())
+                }
+                serde_json::Value::Object(o) => {
+                    Value::Object(o.into_iter().map(|(k, v)| (k, Value::from(v))).collect())
+                }
+            }
+        }
+    }
+
+    impl From<&Value> for serde_json::Value {
+        fn from(v: &Value) -> serde_json::Value {
+            match v {
+                Value::Null => serde_json::Value::Null,
+                Value::Bool(b) => (*b).into(),
+                // Whole numbers as integers, so `json!(1)` compares equal.
+                Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
+                    serde_json::Value::from(*n as i64)
+                }
+                Value::Number(n) => serde_json::Value::from(*n),
+                Value::String(s) => s.clone().into(),
+                Value::Array(a) => a.iter().map(serde_json::Value::from).collect(),
+                Value::Object(m) => serde_json::Value::Object(
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), serde_json::Value::from(v)))
+                        .collect(),
+                ),
+            }
+        }
+    }
+
+    impl PartialEq<serde_json::Value> for Value {
+        #[allow(clippy::cmp_owned)]
+        fn eq(&self, other: &serde_json::Value) -> bool {
+            serde_json::Value::from(self) == *other
+        }
+    }
+
+    impl PartialEq<&str> for Value {
+        fn eq(&self, other: &&str) -> bool {
+            self.as_str() == Some(*other)
+        }
+    }
+
+    /// `value["key"]` in tests, `Null` when absent.
+    impl std::ops::Index<&str> for Value {
+        type Output = Value;
+        fn index(&self, key: &str) -> &Value {
+            static NULL: Value = Value::Null;
+            self.get(key).unwrap_or(&NULL)
+        }
+    }
+
+    impl std::ops::Index<usize> for Value {
+        type Output = Value;
+        fn index(&self, i: usize) -> &Value {
+            static NULL: Value = Value::Null;
+            self.as_array().and_then(|a| a.get(i)).unwrap_or(&NULL)
+        }
+    }
+
+    impl std::fmt::Display for Value {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}", serde_json::Value::from(self))
+        }
+    }
+}
+
+#[cfg(test)]
+/// Parses JSON text (tests only).
+pub fn parse(text: &str) -> Option<Value> {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .map(Value::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn maps_keep_order_and_replace_in_place() {
+        let mut m = Map::new();
+        m.insert("b", 1u32);
+        m.insert("a", "x");
+        m.insert("b", true);
+        let keys: Vec<&str> = m.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["b", "a"]);
+        assert_eq!(Value::Object(m), json!({"b": true, "a": "x"}));
+        assert_eq!(
+            obj([("n", Value::Null), ("o", None::<String>.into())]),
+            json!({"n": null, "o": null})
+        );
+    }
+
+    #[test]
+    fn accessors() {
+        let v = parse(r#"{"s":"t","n":1.5,"b":false,"a":[1],"o":{"k":null}}"#).unwrap();
+        assert_eq!(v.str_at("s"), Some("t"));
+        assert_eq!(v.get("n").and_then(Value::as_f64), Some(1.5));
+        assert_eq!(v.get("b").and_then(Value::as_bool), Some(false));
+        assert_eq!(v["a"][0], json!(1));
+        assert!(v["o"]["k"].is_null() && v["missing"].is_null());
+        assert_eq!(
+            ["s", "n", "b", "a", "o"].map(|k| v[k].kind()),
+            ["a string", "a number", "a boolean", "an array", "an object"]
+        );
+        assert_eq!(parse("nope"), None);
+    }
+}
