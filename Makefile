@@ -9,7 +9,7 @@ export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 WASM_PACK := wasm-pack --log-level warn
 AGENT_BIN := target/debug/agent-rtc-agent
 
-.PHONY: setup build pkg agent demo test lint test-native test-browser test-e2e bench clean
+.PHONY: setup build pkg agent demo test lint test-native test-browser test-e2e size bench clean
 
 setup:
 	@scripts/setup.sh
@@ -44,7 +44,11 @@ test-browser: agent
 test-e2e: pkg agent
 	AGENT_BIN="$(AGENT_BIN)" node --test tests/e2e/
 
-test: lint test-native test-browser test-e2e
+## The size budget (size-budget.json): wasm gzip + minified glue gzip.
+size: pkg
+	node scripts/size-budget.mjs
+
+test: lint test-native test-browser test-e2e size
 	@echo "make test: all suites passed"
 
 ## Side-by-side connect benchmark against an optimised local agent (prints numbers; not a test).

@@ -18,6 +18,14 @@ pub mod url;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 
+// The page's single thread is the only one: a free-list allocator a few hundred bytes long does
+// instead of dlmalloc (several KB). Allocation here is rare (per message, per request).
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    // SAFETY: wasm32-unknown-unknown without the atomics feature runs one thread.
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
+
 /// The crate version, as `version()` returns it to JS.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The library name sent to bots in RTVI `client-ready`.

@@ -202,8 +202,11 @@ impl Connection {
         Ok(serde_wasm_bindgen::to_value(&stats).unwrap_or(JsValue::UNDEFINED))
     }
 
-    /// Ends the connection; calling it again does nothing.
-    pub async fn disconnect(&self) {
+    /// Ends the connection; calling it again does nothing. Everything is released before the
+    /// returned promise resolves.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn disconnect(&self) -> js_sys::Promise {
         self.call.input(Input::Disconnect);
+        js_sys::Promise::resolve(&JsValue::UNDEFINED)
     }
 }

@@ -8,7 +8,6 @@ use crate::platform::{resolve_offer_url, Platform};
 use crate::session::{ice_servers_value, StartAnswer};
 use js_sys::{Function, Reflect};
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -27,7 +26,8 @@ pub struct SessionData {
 thread_local! {
     // Sessions by handle, so that a `Session` passed back inside an options object can be found
     // without consuming the JS object (wasm-bindgen's own conversion takes ownership).
-    static SESSIONS: RefCell<HashMap<u32, Weak<SessionData>>> = RefCell::new(HashMap::new());
+    // A list, not a map: a page holds a handful of sessions, and a map costs ~2 KB of wasm.
+    static SESSIONS: RefCell<Vec<(u32, Weak<SessionData>)>> = const { RefCell::new(Vec::new()) };
     static NEXT_HANDLE: Cell<u32> = const { Cell::new(1) };
 }
 
@@ -48,7 +48,7 @@ impl Session {
             n.set(h.wrapping_add(1).max(1));
             h
         });
-        SESSIONS.with(|s| s.borrow_mut().insert(handle, Rc::downgrade(&data)));
+        SESSIONS.with(|s| s.borrow_mut().push((handle, Rc::downgrade(&data))));
         let response = to_js(&data.answer.raw);
         Session {
             data,
@@ -68,7 +68,12 @@ impl Session {
             .dyn_into::<Function>()
             .ok()?;
         let handle = method.call0(value).ok()?.as_f64()? as u32;
-        SESSIONS.with(|s| s.borrow().get(&handle).and_then(Weak::upgrade))
+        SESSIONS.with(|s| {
+            s.borrow()
+                .iter()
+                .find(|(h, _)| *h == handle)
+                .and_then(|(_, d)| d.upgrade())
+        })
     }
 
     fn json(&self) -> Value {
@@ -99,7 +104,8 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        SESSIONS.with(|s| s.borrow_mut().remove(&self.handle));
+        let handle = self.handle;
+        SESSIONS.with(|s| s.borrow_mut().retain(|(h, _)| *h != handle));
     }
 }
 

@@ -1,0 +1,46 @@
+// The size budget: what a page pays for the SDK — the release wasm at gzip -9 plus the JS glue
+// minified (as a bundler ships it) at gzip -9 — must stay within size-budget.json. A change that
+// adds bytes raises the budget in the same commit, where a reviewer sees it. Deterministic: the
+// same toolchain gives the same bytes.
+//
+// Run: make size (after make pkg); part of make test.
+
+import { readFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const budget = JSON.parse(readFileSync(join(ROOT, "size-budget.json"), "utf8"));
+const gz = (buf) => gzipSync(buf, { level: 9 }).length;
+
+const wasm = readFileSync(join(ROOT, "pkg/agent_rtc_bg.wasm"));
+const glue = readFileSync(join(ROOT, "pkg/agent_rtc.js"), "utf8");
+const esbuild = await import("esbuild");
+const minified = (await esbuild.transform(glue, { minify: true, format: "esm", target: "es2020" })).code;
+
+const sizes = {
+  wasmRaw: wasm.length,
+  wasmGzip: gz(wasm),
+  glueRaw: Buffer.byteLength(glue),
+  glueMinified: Buffer.byteLength(minified),
+  glueMinifiedGzip: gz(Buffer.from(minified)),
+};
+sizes.totalGzip = sizes.wasmGzip + sizes.glueMinifiedGzip;
+
+const kb = (n) => (n / 1000).toFixed(1) + " KB";
+console.log(
+  `size: wasm ${kb(sizes.wasmRaw)} raw, ${kb(sizes.wasmGzip)} gzip; glue ${kb(sizes.glueRaw)} raw, ` +
+    `${kb(sizes.glueMinified)} minified, ${kb(sizes.glueMinifiedGzip)} minified+gzip; ` +
+    `total ${sizes.totalGzip} B (budget ${budget.totalGzip} B)`,
+);
+if (sizes.totalGzip > budget.totalGzip) {
+  console.error(
+    `size budget exceeded by ${sizes.totalGzip - budget.totalGzip} B: make the change smaller, or raise ` +
+      `totalGzip in size-budget.json in the same commit and say why`,
+  );
+  process.exit(1);
+}
+if (budget.totalGzip - sizes.totalGzip > 1024) {
+  console.log(`(the budget is ${budget.totalGzip - sizes.totalGzip} B above the size: lower it to lock the gain in)`);
+}
