@@ -686,12 +686,31 @@ async fn request_log_by_tag() {
     assert_eq!(log[0]["method"], "POST");
     assert_eq!(log[0]["path"], "/v1/public/x/start");
     assert_eq!(log[0]["query"], "a=1");
-    assert_eq!(log[0]["headers"]["authorization"], "Bearer nope");
+    // Credentials are never returned: the header is redacted and `auth` tells what it was.
+    assert_eq!(
+        log[0]["headers"]["authorization"],
+        "Bearer [redacted, 4 chars]"
+    );
+    assert_eq!(log[0]["auth"], "other");
+    assert!(!log.iter().any(|e| e.to_string().contains("nope")));
     assert_eq!(log[0]["headers"]["x-test-tag"], "t-42");
     assert_eq!(log[0]["body"], json!({"body": {"q": 1}}));
     assert_eq!(log[1]["body"], "not json");
     assert_eq!(log[2]["method"], "PATCH");
     assert_eq!(a.get("/debug/requests?tag=none").await.json(), json!([]));
+    let with_key = [("x-test-tag", "t-key"), ("authorization", "Bearer k")];
+    a.send("POST", "/v1/public/x/start", &with_key, Some("{}"))
+        .await;
+    a.send("POST", "/start", &[("x-test-tag", "t-key")], Some("{}"))
+        .await;
+    let log = a.get("/debug/requests?tag=t-key").await.json();
+    assert_eq!(log[0]["auth"], "key");
+    assert_eq!(
+        log[0]["headers"]["authorization"],
+        "Bearer [redacted, 1 chars]"
+    );
+    assert_eq!(log[1]["auth"], "none");
+    assert!(log[1]["headers"].get("authorization").is_none());
     assert_eq!(a.get("/debug/requests").await.status, 400);
 }
 

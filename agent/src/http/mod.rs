@@ -35,7 +35,7 @@ impl App {
     pub fn new(cfg: Config) -> Arc<App> {
         Arc::new(App {
             registry: Mutex::new(Registry::new(cfg.session_ttl, cfg.max_sessions)),
-            log: Mutex::new(RequestLog::default()),
+            log: Mutex::new(RequestLog::new(cfg.api_key.clone())),
             cfg,
         })
     }
