@@ -78,6 +78,7 @@ pub fn router(app: Arc<App>) -> Router {
             post(offer::butter).patch(offer::butter),
         )
         .route("/debug/sessions/{id}", get(debug::session))
+        .route("/debug/sessions/{id}/blackout", post(debug::blackout))
         .route("/debug/requests", get(debug::requests))
         .nest_service("/pkg", ServeDir::new(&app.cfg.pkg))
         .fallback_service(ServeDir::new(&app.cfg.www))

@@ -1,7 +1,7 @@
 //! SmallWebRTC signalling: `POST` an SDP offer (new peer, renegotiation, `restart_pc`) and
 //! `PATCH` trickled ICE candidates, on the session-less runner route and the session routes.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Path, Request, State};
@@ -15,8 +15,10 @@ use tokio::sync::oneshot;
 use super::errors::{capacity, error, fault_response, hang, session_not_found, unprocessable};
 use super::incoming::{take, Incoming};
 use super::App;
+use crate::bot::{Bot, BotOptions};
 use crate::fault::Faults;
 use crate::peer::{self, PeerCmd, PeerOptions};
+use crate::rtvi;
 use crate::sessions::uuid;
 
 /// How long a renegotiation may take inside a peer task.
@@ -158,14 +160,14 @@ async fn offer_inner(
         },
     };
 
-    // Renegotiation of a live peer.
+    // Renegotiation of a live peer, or its restart (the bot carries on).
     let existing = pc_id.and_then(|p| {
         let mut reg = app.registry();
         let s = reg.live(&session_id)?;
-        s.live_peer(p).map(|h| h.tx.clone())
+        s.live_peer(p).map(|h| (h.tx.clone(), h.bot.clone()))
     });
-    let answer_pc_id = match (existing, restart) {
-        (Some(tx), false) => {
+    let (answer_pc_id, carried_bot) = match (existing, restart) {
+        (Some((tx, _)), false) => {
             let (reply_tx, reply_rx) = oneshot::channel();
             let pc = pc_id.unwrap_or_default().to_string();
             if tx.send(PeerCmd::Offer(offer, reply_tx)).is_err() {
@@ -178,30 +180,48 @@ async fn offer_inner(
             };
             return Ok(answer(sdp, &pc, faults.offer_nopcid));
         }
-        (Some(_), true) => pc_id.unwrap_or_default().to_string(),
-        (None, _) => format!("pc-{}", uuid()),
+        (Some((_, bot)), true) => (pc_id.unwrap_or_default().to_string(), Some(bot)),
+        // An unknown pc_id (or one whose peer has gone) starts a new peer and bot, as the
+        // Pipecat runner does.
+        (None, _) => (format!("pc-{}", uuid()), None),
     };
 
     // `faults` already holds the session's spec plus this request's.
-    let agent = {
+    let (agent, blackout) = {
         let mut reg = app.registry();
         let s = reg
             .live(&session_id)
             .ok_or_else(|| session_not_found(&session_id))?;
-        s.agent.clone()
+        let blackout = faults.blackout.filter(|_| !s.blackout_used);
+        s.blackout_used |= blackout.is_some();
+        (s.agent.clone(), blackout)
     };
+    let restarted = carried_bot.is_some();
+    let bot = carried_bot.unwrap_or_else(|| {
+        Arc::new(Mutex::new(Bot::new(BotOptions {
+            agent,
+            send_bot_ready: !faults.no_bot_ready,
+            version: faults.rtvi_version.unwrap_or(rtvi::PROTOCOL_VERSION),
+            legacy_function_call: faults.function_call_legacy,
+            strict_messages: faults.client_message_strict,
+            user_id: answer_pc_id.clone(),
+        })))
+    });
     let serial = app.registry().next_serial();
     let weak = Arc::downgrade(app);
     let opts = PeerOptions {
-        agent,
         faults: faults.clone(),
         ping_timeout: app.cfg.ping_timeout,
+        consent_timeout: app.cfg.consent_timeout,
+        blackout,
+        restarted,
     };
     let (sdp, handle) = peer::start(
         serial,
         answer_pc_id.clone(),
         offer,
         request_data,
+        bot,
         opts,
         |serial| {
             Box::new(move |ending| {
