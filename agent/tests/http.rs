@@ -137,6 +137,12 @@ async fn blackout_route_and_its_refusals() {
         .post("/start?fault=blackout-3s-after-2s", &json!({}))
         .await;
     assert_eq!(r.status, 200);
+    let r = a
+        .post("/v1/public/fault-blackout-3s/start", &json!({}))
+        .await;
+    let id = r.json()["sessionId"].as_str().unwrap().to_string();
+    let d = a.get(&format!("/debug/sessions/{id}")).await.json();
+    assert_eq!(d["fault"], "blackout-3s", "the agent name carries it too");
 }
 
 #[tokio::test]
