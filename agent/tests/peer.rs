@@ -10,6 +10,13 @@ use common::client::{debug, session, Client, T};
 use common::Agent;
 use serde_json::{json, Value};
 
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
 /// Drives the client while polling the session's debug record until `ok` holds.
 async fn drive_until(a: &Agent, id: &str, c: &mut Client, ok: impl Fn(&Value) -> bool) -> Value {
     let end = Instant::now() + T;
@@ -221,7 +228,7 @@ async fn drop_after_fault_vanishes_without_peer_left() {
 #[tokio::test]
 async fn blackout_fault_drops_packets_then_audio_flows_again_on_the_same_peer() {
     let a = Agent::start(&[]).await;
-    let (id, path) = session(&a, "?fault=blackout-1s-after-0.4s").await;
+    let (id, path) = session(&a, "?fault=blackout-1.5s-after-0.4s").await;
     let mut c = Client::connect(&a, &path, Value::Null).await;
     assert!(c.run_until(T, |c| c.echoed() >= 5).await, "echo before");
     let d = drive_until(&a, &id, &mut c, |d| {
@@ -230,14 +237,18 @@ async fn blackout_fault_drops_packets_then_audio_flows_again_on_the_same_peer() 
     .await;
     let b = &d["peers"][0]["blackouts"][0];
     assert_eq!(b["trigger"], "fault");
-    assert_eq!(
-        b["endMs"].as_u64().unwrap() - b["startMs"].as_u64().unwrap(),
-        1000
-    );
+    let planned_end = b["endMs"].as_u64().unwrap();
+    assert_eq!(planned_end - b["startMs"].as_u64().unwrap(), 1500);
 
-    // During the blackout nothing comes back.
+    // During the blackout nothing comes back (watched until shortly before it ends).
+    let left = planned_end.saturating_sub(epoch_ms());
+    let window = Duration::from_millis(left.saturating_sub(150).min(500));
+    assert!(
+        window >= Duration::from_millis(100),
+        "blackout seen too late"
+    );
     c.media.clear();
-    c.run_until(Duration::from_millis(400), |_| false).await;
+    c.run_until(window, |_| false).await;
     assert_eq!(c.echoed(), 0, "no echo during the blackout");
 
     // Then the path is back: audio flows again on the same peer, and the channel works.
@@ -256,11 +267,13 @@ async fn blackout_fault_drops_packets_then_audio_flows_again_on_the_same_peer() 
     let b = &p["blackouts"][0];
     assert_eq!(b["active"], false);
     let (start, end) = (b["startMs"].as_u64().unwrap(), b["endMs"].as_u64().unwrap());
+    // It ends on time (the bound only catches an end far too late on a loaded machine).
     assert!(
-        (950..1300).contains(&(end - start)),
+        (1450..3000).contains(&(end - start)),
         "lasted {} ms",
         end - start
     );
+    eprintln!("blackout record: {b}");
     // 50 frames a second plus pings and RTCP came in; STUN or RTCP went out.
     assert!(b["packetsDroppedIn"].as_u64().unwrap() >= 30, "{b}");
     assert!(b["packetsDroppedOut"].as_u64().unwrap() >= 1, "{b}");
