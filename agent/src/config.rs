@@ -16,6 +16,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub session_ttl: Duration,
     pub ping_timeout: Duration,
+    pub consent_timeout: Duration,
 }
 
 impl Default for Config {
@@ -31,6 +32,7 @@ impl Default for Config {
             max_body_bytes: 65536,
             session_ttl: Duration::from_secs(60),
             ping_timeout: Duration::from_millis(3000),
+            consent_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -48,7 +50,10 @@ Options (flag wins over environment variable):
   --max-sessions N         live session limit (default 100)
   --max-body-bytes N       request body limit (default 65536)
   --session-ttl-secs S     a session without an offer expires after S seconds (default 60)
-  --ping-timeout-ms MS     close a peer after MS without a ping (default 3000)
+  --ping-timeout-ms MS     a client silent (no ping) this long is away: nothing is sent to it
+                           until it pings again (default 3000)
+  --consent-timeout-secs S the bot ends S seconds after the client's last datagram (ICE
+                           consent expiry; default 30)
   -h, --help               print this help
 ";
 
@@ -121,6 +126,10 @@ where
             "--ping-timeout-ms" => {
                 let ms: u64 = parse_value(&name, &value()?)?;
                 cfg.ping_timeout = bounded(&name, Duration::from_millis(ms))?;
+            }
+            "--consent-timeout-secs" => {
+                let secs: f64 = parse_value(&name, &value()?)?;
+                cfg.consent_timeout = seconds(&name, secs)?;
             }
             _ => return Err(format!("unknown option `{name}` (see --help)")),
         }
@@ -195,13 +204,21 @@ mod tests {
     #[test]
     fn env_lists_and_durations() {
         let c = run(
-            &["--session-ttl-secs", "0.5", "--ping-timeout-ms", "250"],
+            &[
+                "--session-ttl-secs",
+                "0.5",
+                "--ping-timeout-ms",
+                "250",
+                "--consent-timeout-secs",
+                "1.5",
+            ],
             &[("ICE_SERVERS", "stun:x, ,stun:y")],
         )
         .unwrap();
         assert_eq!(c.ice_servers, vec!["stun:x", "stun:y"]);
         assert_eq!(c.session_ttl, Duration::from_millis(500));
         assert_eq!(c.ping_timeout, Duration::from_millis(250));
+        assert_eq!(c.consent_timeout, Duration::from_millis(1500));
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::rtvi::Version;
+
 /// How a refused start/offer/patch answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorStyle {
@@ -41,7 +43,18 @@ pub struct Faults {
     pub renegotiate_after: Option<Duration>,
     pub delay_start: Option<Duration>,
     pub delay_offer: Option<Duration>,
+    /// `blackout-<secs>s[-after-<secs>s]`: (delay after the channel opens, length).
+    pub blackout: Option<(Duration, Duration)>,
+    /// `rtvi-version-<x.y.z>`: the RTVI protocol version the bot speaks.
+    pub rtvi_version: Option<Version>,
+    /// `function-call-legacy`: function calls announced with `llm-function-call`.
+    pub function_call_legacy: bool,
+    /// `client-message-strict`: unknown client-message types get an `error-response`.
+    pub client_message_strict: bool,
 }
+
+/// When a `blackout-<secs>s` without `-after-` starts: this long after the channel opens.
+pub const BLACKOUT_DEFAULT_DELAY: Duration = Duration::from_secs(2);
 
 impl Faults {
     /// Parses a comma-separated spec. Unknown items are an error so a typo in a test is loud.
@@ -71,8 +84,14 @@ impl Faults {
             "ice-never" => self.ice_never = true,
             "no-bot-ready" => self.no_bot_ready = true,
             "silent" => self.silent = true,
+            "function-call-legacy" => self.function_call_legacy = true,
+            "client-message-strict" => self.client_message_strict = true,
             _ => {
-                if let Some(rest) = item.strip_prefix("drop-after-") {
+                if let Some(rest) = item.strip_prefix("blackout-") {
+                    self.blackout = Some(blackout(rest)?);
+                } else if let Some(rest) = item.strip_prefix("rtvi-version-") {
+                    self.rtvi_version = Some(Version::parse(rest)?);
+                } else if let Some(rest) = item.strip_prefix("drop-after-") {
                     self.drop_after = Some(secs(rest)?);
                 } else if let Some(rest) = item.strip_prefix("peer-left-after-") {
                     self.peer_left_after = Some(secs(rest)?);
@@ -111,6 +130,21 @@ fn status(s: &str) -> Option<StatusFault> {
         .then_some(StatusFault { status, style })
 }
 
+/// `3s` or `3s-after-2s` (the `s` may be left out; fractions allowed).
+fn blackout(s: &str) -> Option<(Duration, Duration)> {
+    let (length, delay) = match s.split_once("-after-") {
+        Some((l, d)) => (l, Some(d)),
+        None => (s, None),
+    };
+    let seconds = |v: &str| secs(v.strip_suffix('s').unwrap_or(v));
+    let length = seconds(length).filter(|d| !d.is_zero())?;
+    let delay = match delay {
+        Some(d) => seconds(d)?,
+        None => BLACKOUT_DEFAULT_DELAY,
+    };
+    Some((delay, length))
+}
+
 /// Longest delay a fault may ask for: deadlines stay far from `Instant` overflow.
 const MAX_DELAY: Duration = Duration::from_secs(24 * 3600);
 
@@ -145,7 +179,8 @@ mod tests {
         let f = Faults::parse(
             "start-503, start-hang,start-nonjson,start-nosession,offer-500-detail,offer-hang,\
              offer-badsdp,offer-nopcid,patch-400-text,ice-never,no-bot-ready,silent,drop-after-1.5,\
-             peer-left-after-2,renegotiate-after-0.25,delay-start-100,delay-offer-7",
+             peer-left-after-2,renegotiate-after-0.25,delay-start-100,delay-offer-7,blackout-3s,\
+             rtvi-version-1.0.0,function-call-legacy,client-message-strict",
         )
         .unwrap();
         assert_eq!(
@@ -165,6 +200,33 @@ mod tests {
         assert_eq!(f.renegotiate_after, Some(Duration::from_millis(250)));
         assert_eq!(f.delay_start, Some(Duration::from_millis(100)));
         assert_eq!(f.delay_offer, Some(Duration::from_millis(7)));
+        assert_eq!(
+            f.blackout,
+            Some((BLACKOUT_DEFAULT_DELAY, Duration::from_secs(3)))
+        );
+        assert_eq!(f.rtvi_version, Some(Version([1, 0, 0])));
+        assert!(f.function_call_legacy && f.client_message_strict);
+    }
+
+    #[test]
+    fn blackout_forms() {
+        let b = |s: &str| Faults::parse(s).unwrap().blackout;
+        let d = Duration::from_secs_f64;
+        assert_eq!(b("blackout-3s-after-2s"), Some((d(2.0), d(3.0))));
+        assert_eq!(b("blackout-1.5-after-0"), Some((d(0.0), d(1.5))));
+        assert_eq!(b("blackout-0.25s-after-0.5s"), Some((d(0.5), d(0.25))));
+        for bad in [
+            "blackout-",
+            "blackout-0s",
+            "blackout-xs",
+            "blackout-3s-after-",
+            "blackout-3s-after-ys",
+            "blackout-3ss",
+            "rtvi-version-2",
+            "rtvi-version-a.b.c",
+        ] {
+            assert!(Faults::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

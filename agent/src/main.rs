@@ -1,13 +1,16 @@
 //! agent-rtc local agent: a real WebRTC peer (str0m) behind the Pipecat start and SmallWebRTC
 //! offer/answer routes, with an echo bot and fault injection, for demos and end-to-end tests.
 
+mod blackout;
 mod bot;
 mod config;
 mod fault;
 mod http;
 mod peer;
 mod request_log;
+mod rtvi;
 mod sessions;
+mod vad;
 
 use axum::serve::ListenerExt;
 use std::io::Write;

@@ -1,9 +1,15 @@
-//! One WebRTC peer connection (str0m) on its own UDP socket, driven by a tokio task, with the echo
-//! bot behind it. The task owns the `Rtc` and the socket: both are freed when it returns.
+//! One WebRTC peer connection (str0m) on its own UDP socket, driven by a tokio task, with the
+//! echo bot behind it. The task owns the `Rtc` and the socket: both are freed when it returns.
+//!
+//! The transport side follows Pipecat's `SmallWebRTCConnection`: pings and signalling messages
+//! are handled here; a client whose pings stop (`ping_timeout`) is considered away and nothing
+//! is sent to it, but the peer lives on until ICE consent expires (`consent_timeout` without a
+//! datagram from the client), which ends the bot for good.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -15,17 +21,20 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::bot::{signalling, Bot};
+use crate::blackout::{self, Blackout, Edge};
+use crate::bot::{signalling, Action, Bot};
 use crate::fault::Faults;
+use crate::rtvi::epoch_ms;
+use crate::vad;
 
 /// An Opus frame (TOC 0xF8: CELT fullband 20 ms, one frame) that decodes to silence.
 const OPUS_SILENCE: [u8; 3] = [0xF8, 0xFF, 0xFE];
 /// Messages queued while the channel is not open yet.
 const MAX_PENDING: usize = 50;
+/// Messages kept for the debug endpoint.
+const KEEP_MESSAGES: usize = 50;
 /// A peer that never connects is dropped after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// A connected peer whose ICE stays disconnected this long is dropped.
-const DISCONNECT_GRACE: Duration = Duration::from_secs(5);
 /// Time given to a last message (peerLeft) to reach the client before the peer closes.
 const LINGER: Duration = Duration::from_millis(300);
 
@@ -40,13 +49,20 @@ pub struct PeerDebug {
     pub track_status: TrackStatus,
     pub pings_seen: u64,
     pub last_ping_ms: Option<u64>,
+    /// No ping for the ping timeout: the client counts as away and nothing is sent to it.
+    pub ping_timed_out: bool,
     pub audio_packets_received: u64,
     pub audio_packets_sent: u64,
-    pub messages_received: Vec<Value>,
+    pub messages_received: VecDeque<Value>,
+    /// Messages the bot had for the client while it was away (not sent, as Pipecat does).
+    pub messages_dropped: u64,
     pub candidates_received: u64,
     pub end_of_candidates: bool,
     pub renegotiations: u64,
     pub request_data: Value,
+    /// Whether this peer took over a bot with `restart_pc`.
+    pub restarted: bool,
+    pub blackouts: Vec<blackout::Record>,
     pub closed_reason: Option<String>,
 }
 
@@ -58,8 +74,8 @@ pub struct TrackStatus {
     pub video: bool,
 }
 
-/// Who ended a peer: the client going away leaves its session open for a restart; the bot
-/// ending it (peerLeft) ends the session.
+/// Who ended a peer: the client going away leaves its session open for a new offer; the bot
+/// ending (peerLeft) ends the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
     ClientGone,
@@ -72,6 +88,8 @@ pub enum PeerCmd {
     Offer(SdpOffer, oneshot::Sender<Result<String, String>>),
     /// Trickled candidates (`candidate:` strings; empty means end-of-candidates).
     Candidates(Vec<String>),
+    /// Cut the media path now for this long; the blackout's record goes back.
+    Blackout(Duration, oneshot::Sender<blackout::Record>),
     Close(String, Ending),
 }
 
@@ -81,6 +99,8 @@ pub struct PeerHandle {
     pub pc_id: String,
     pub tx: mpsc::UnboundedSender<PeerCmd>,
     pub debug: Arc<Mutex<PeerDebug>>,
+    /// The bot behind the peer; a `restart_pc` hands it to the next peer.
+    pub bot: Arc<Mutex<Bot>>,
 }
 
 impl PeerHandle {
@@ -90,13 +110,21 @@ impl PeerHandle {
 }
 
 pub struct PeerOptions {
-    pub agent: String,
     pub faults: Faults,
     pub ping_timeout: Duration,
+    pub consent_timeout: Duration,
+    /// The session's `blackout-...` fault, for the one peer that gets it: (delay, length).
+    pub blackout: Option<(Duration, Duration)>,
+    pub restarted: bool,
 }
 
 /// Called once when the peer's task ends.
 pub type OnExit = Box<dyn FnOnce(Ending) + Send>;
+
+pub fn lock(bot: &Mutex<Bot>) -> MutexGuard<'_, Bot> {
+    // A panic while holding the lock would be a bug; keep the bot usable rather than cascade.
+    bot.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Builds a peer for `offer`: binds its socket, answers the offer, and starts its task.
 pub fn start(
@@ -104,6 +132,7 @@ pub fn start(
     pc_id: String,
     offer: SdpOffer,
     request_data: Value,
+    bot: Arc<Mutex<Bot>>,
     opts: PeerOptions,
     on_exit: impl FnOnce(u64) -> OnExit,
 ) -> Result<(String, PeerHandle), String> {
@@ -133,19 +162,25 @@ pub fn start(
         },
         pings_seen: 0,
         last_ping_ms: None,
+        ping_timed_out: false,
         audio_packets_received: 0,
         audio_packets_sent: 0,
-        messages_received: Vec::new(),
+        messages_received: VecDeque::new(),
+        messages_dropped: 0,
         candidates_received: 0,
         end_of_candidates: false,
         renegotiations: 0,
         request_data,
+        restarted: opts.restarted,
+        blackouts: Vec::new(),
         closed_reason: None,
     }));
+    lock(&bot).attach(serial);
     let (tx, rx) = mpsc::unbounded_channel();
     let now = Instant::now();
     let task = Peer {
-        bot: Bot::new(&opts.agent, !opts.faults.no_bot_ready),
+        serial,
+        bot: bot.clone(),
         rtc,
         socket,
         local,
@@ -155,9 +190,12 @@ pub fn start(
         pending: Vec::new(),
         created: now,
         connected: false,
-        disconnected_since: None,
-        last_ping: now,
+        last_rx: now,
+        last_ping: None,
+        away: false,
+        mic_enabled: true,
         timers: Timers::default(),
+        blackout: Blackout::default(),
         linger: None,
         opts,
     };
@@ -173,6 +211,7 @@ pub fn start(
             pc_id,
             tx,
             debug,
+            bot,
         },
     ))
 }
@@ -203,19 +242,26 @@ struct Timers {
 }
 
 struct Peer {
+    serial: u64,
+    bot: Arc<Mutex<Bot>>,
     rtc: Rtc,
     socket: UdpSocket,
     local: SocketAddr,
     rx: mpsc::UnboundedReceiver<PeerCmd>,
     debug: Arc<Mutex<PeerDebug>>,
-    bot: Bot,
     chat: Option<ChannelId>,
     pending: Vec<String>,
     created: Instant,
     connected: bool,
-    disconnected_since: Option<Instant>,
-    last_ping: Instant,
+    /// The last datagram from the client (ICE consent).
+    last_rx: Instant,
+    /// The last `ping: ` message; `None` until the first, and a client that never pings is
+    /// trusted as Pipecat does.
+    last_ping: Option<Instant>,
+    away: bool,
+    mic_enabled: bool,
     timers: Timers,
+    blackout: Blackout,
     /// A close scheduled after a last message: when, why, and who ended it.
     linger: Option<(Instant, String, Ending)>,
     opts: PeerOptions,
@@ -249,6 +295,9 @@ impl Peer {
             d.state = "closed";
             d.channel_open = false;
             d.closed_reason = Some(stop.reason.clone());
+            if let Some(b) = d.blackouts.last_mut() {
+                b.active = false;
+            }
         });
         stop.ending
     }
@@ -256,16 +305,19 @@ impl Peer {
     async fn run_loop(&mut self) -> Stop {
         let mut buf = vec![0u8; 2000];
         loop {
+            let now = Instant::now();
+            self.tick_blackout(now);
+            self.tick_away(now);
+            if let Some(stop) = self.check_timers(now) {
+                return stop;
+            }
+            self.poll_bot(now);
             let rtc_deadline = match self.drain().await {
                 Ok(t) => t,
                 Err(stop) => return stop,
             };
             if !self.rtc.is_alive() {
                 return Stop::new("closed by the client", Ending::ClientGone);
-            }
-            let now = Instant::now();
-            if let Some(stop) = self.check_timers(now) {
-                return stop;
             }
             let deadline = self
                 .next_timer()
@@ -282,21 +334,38 @@ impl Peer {
                         let _ = reply.send(answer);
                     }
                     Some(PeerCmd::Candidates(list)) => self.add_candidates(&list),
+                    Some(PeerCmd::Blackout(length, reply)) => {
+                        let now = Instant::now();
+                        self.tick_blackout(now);
+                        self.blackout.begin(now, length);
+                        let record = self.blackout_started("debug", length);
+                        let _ = reply.send(record);
+                    }
                 },
                 r = self.socket.recv_from(&mut buf) => {
                     let Ok((n, source)) = r else { continue };
+                    let now = Instant::now();
                     if self.opts.faults.ice_never {
+                        continue;
+                    }
+                    if self.blackout.is_active(now) {
+                        self.update(|d| {
+                            if let Some(b) = d.blackouts.last_mut() {
+                                b.packets_dropped_in += 1;
+                            }
+                        });
                         continue;
                     }
                     let Some(data) = buf.get(..n) else { continue };
                     let Ok(contents) = data.try_into() else { continue };
-                    let input = Input::Receive(Instant::now(), Receive {
+                    let input = Input::Receive(now, Receive {
                         proto: Protocol::Udp,
                         source,
                         destination: self.local,
                         contents,
                     });
                     if self.rtc.accepts(&input) {
+                        self.last_rx = now;
                         // A bad datagram must not end the peer; str0m already dropped it.
                         let _ = self.rtc.handle_input(input);
                     }
@@ -320,6 +389,14 @@ impl Peer {
             match out {
                 Output::Timeout(t) => return Ok(t),
                 Output::Transmit(t) => {
+                    if self.blackout.is_active(Instant::now()) {
+                        self.update(|d| {
+                            if let Some(b) = d.blackouts.last_mut() {
+                                b.packets_dropped_out += 1;
+                            }
+                        });
+                        continue;
+                    }
                     // Sending fails only for unreachable candidates; ICE copes with that.
                     let _ = self.socket.send_to(&t.contents, t.destination).await;
                 }
@@ -338,16 +415,11 @@ impl Peer {
                     IceConnectionState::Completed => "completed",
                     IceConnectionState::Disconnected => "disconnected",
                 };
-                let was_connected = self.connected;
-                match s {
-                    IceConnectionState::Connected | IceConnectionState::Completed => {
-                        self.connected = true;
-                        self.disconnected_since = None;
-                    }
-                    IceConnectionState::Disconnected if was_connected => {
-                        self.disconnected_since.get_or_insert_with(Instant::now);
-                    }
-                    _ => {}
+                if matches!(
+                    s,
+                    IceConnectionState::Connected | IceConnectionState::Completed
+                ) {
+                    self.connected = true;
                 }
                 self.update(|d| {
                     d.ice_state = name;
@@ -373,15 +445,23 @@ impl Peer {
                     .media(m.mid)
                     .is_some_and(|media| media.kind() == MediaKind::Audio);
                 if is_audio {
-                    let echo = !self.opts.faults.silent && self.bot.mic_enabled();
-                    let payload: Arc<[u8]> = if echo {
-                        m.data.clone()
-                    } else {
-                        Arc::from(&OPUS_SILENCE[..])
-                    };
-                    let sent = match self.rtc.writer(m.mid) {
-                        Some(w) => w.write(m.pt, m.network_time, m.time, payload).is_ok(),
-                        None => false,
+                    let now = Instant::now();
+                    let voiced =
+                        self.mic_enabled && vad::is_voiced(m.ext_vals.audio_level, m.data.len());
+                    let actions = self.with_bot(|bot| bot.on_audio(now, voiced));
+                    self.apply(actions);
+                    // Pipecat sends nothing, audio included, to a client that stopped pinging.
+                    let sent = !self.away && {
+                        let echo = !self.opts.faults.silent && self.mic_enabled;
+                        let payload: Arc<[u8]> = if echo {
+                            m.data.clone()
+                        } else {
+                            Arc::from(&OPUS_SILENCE[..])
+                        };
+                        match self.rtc.writer(m.mid) {
+                            Some(w) => w.write(m.pt, m.network_time, m.time, payload).is_ok(),
+                            None => false,
+                        }
                     };
                     self.update(|d| {
                         d.audio_packets_received += 1;
@@ -400,56 +480,109 @@ impl Peer {
     fn on_channel_open(&mut self, id: ChannelId) {
         self.chat = Some(id);
         let now = Instant::now();
-        self.last_ping = now;
         let f = &self.opts.faults;
         self.timers = Timers {
             drop_at: f.drop_after.map(|d| now + d),
             peer_left_at: f.peer_left_after.map(|d| now + d),
             renegotiate_at: f.renegotiate_after.map(|d| now + d),
         };
-        self.update(|d| d.channel_open = true);
-        let mut queued = std::mem::take(&mut self.pending);
-        queued.extend(self.bot.on_open());
-        for msg in queued {
-            self.send(msg);
+        if let Some((delay, length)) = self.opts.blackout.take() {
+            self.blackout.plan(now + delay, length);
         }
+        self.update(|d| d.channel_open = true);
+        for msg in std::mem::take(&mut self.pending) {
+            self.write(&msg);
+        }
+        let actions = self.with_bot(Bot::on_connected);
+        self.apply(actions);
     }
 
     fn on_text(&mut self, text: &str) {
-        let incoming = self.bot.on_text(text);
-        if incoming.is_ping {
-            self.last_ping = Instant::now();
+        let now = Instant::now();
+        if let Some(rest) = text.strip_prefix("ping:") {
+            self.last_ping = Some(now);
+            let ms = rest.trim().parse().ok();
+            self.update(|d| {
+                d.pings_seen += 1;
+                d.last_ping_ms = ms;
+            });
+            return;
         }
-        let (pings, last, track, messages) = (
-            self.bot.pings_seen,
-            self.bot.last_ping_ms,
-            self.bot.track_enabled,
-            (!incoming.is_ping).then(|| self.bot.messages.iter().cloned().collect()),
-        );
+        let parsed: Option<Value> = serde_json::from_str(text).ok();
+        let kept = parsed.clone().unwrap_or_else(|| Value::String(text.into()));
         self.update(|d| {
-            d.pings_seen = pings;
-            d.last_ping_ms = last;
-            d.track_status = TrackStatus {
-                audio: track[0],
-                video: track[1],
-            };
-            if let Some(m) = messages {
-                d.messages_received = m;
+            if d.messages_received.len() == KEEP_MESSAGES {
+                d.messages_received.pop_front();
             }
+            d.messages_received.push_back(kept);
         });
-        for reply in incoming.replies {
-            self.send(reply);
+        let Some(m) = parsed else { return };
+        if m.get("type").and_then(Value::as_str) == Some("signalling") {
+            self.on_signalling(m.get("message").unwrap_or(&Value::Null));
+            return;
+        }
+        let actions = self.with_bot(|bot| bot.on_message(now, &m));
+        self.apply(actions);
+    }
+
+    fn on_signalling(&mut self, msg: &Value) {
+        if msg.get("type").and_then(Value::as_str) != Some("trackStatus") {
+            return;
+        }
+        let index = msg.get("receiver_index").and_then(Value::as_u64);
+        let Some(enabled) = msg.get("enabled").and_then(Value::as_bool) else {
+            return;
+        };
+        match index {
+            Some(0) => {
+                self.mic_enabled = enabled;
+                self.update(|d| d.track_status.audio = enabled);
+            }
+            Some(1) => self.update(|d| d.track_status.video = enabled),
+            _ => {}
         }
     }
 
-    /// Sends a text message on the chat channel, or queues it until the channel opens.
+    /// Runs `f` on the bot if this peer is the one it talks through.
+    fn with_bot(&self, f: impl FnOnce(&mut Bot) -> Vec<Action>) -> Vec<Action> {
+        let mut bot = lock(&self.bot);
+        if bot.owner() != self.serial || self.linger.is_some() {
+            return Vec::new();
+        }
+        f(&mut bot)
+    }
+
+    fn poll_bot(&mut self, now: Instant) {
+        let actions = self.with_bot(|bot| bot.poll(now));
+        self.apply(actions);
+    }
+
+    fn apply(&mut self, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Send(msg) => self.send(msg.to_string()),
+                Action::End(reason) => self.leave(&reason),
+            }
+        }
+    }
+
+    /// Sends a bot message: queued until the channel opens, dropped while the client is away.
     fn send(&mut self, msg: String) {
-        let Some(id) = self.chat else {
+        if self.chat.is_none() {
             if self.pending.len() < MAX_PENDING {
                 self.pending.push(msg);
             }
             return;
-        };
+        }
+        if self.away {
+            self.update(|d| d.messages_dropped += 1);
+            return;
+        }
+        self.write(&msg);
+    }
+
+    fn write(&mut self, msg: &str) {
+        let Some(id) = self.chat else { return };
         if let Some(mut ch) = self.rtc.channel(id) {
             let _ = ch.write(false, msg.as_bytes());
         }
@@ -475,6 +608,54 @@ impl Peer {
         });
     }
 
+    fn tick_blackout(&mut self, now: Instant) {
+        match self.blackout.tick(now) {
+            Some(Edge::Started(length)) => {
+                self.blackout_started("fault", length);
+            }
+            Some(Edge::Ended) => {
+                let end = epoch_ms(SystemTime::now());
+                self.update(|d| {
+                    if let Some(b) = d.blackouts.last_mut() {
+                        b.active = false;
+                        b.end_ms = end;
+                    }
+                });
+            }
+            None => {}
+        }
+    }
+
+    fn blackout_started(&mut self, trigger: &'static str, length: Duration) -> blackout::Record {
+        let start = epoch_ms(SystemTime::now());
+        let record = blackout::Record {
+            trigger,
+            start_ms: start,
+            end_ms: start.saturating_add(u64::try_from(length.as_millis()).unwrap_or(u64::MAX)),
+            active: true,
+            packets_dropped_in: 0,
+            packets_dropped_out: 0,
+        };
+        let kept = record.clone();
+        self.update(|d| {
+            if let Some(b) = d.blackouts.last_mut() {
+                b.active = false;
+            }
+            d.blackouts.push(kept);
+        });
+        record
+    }
+
+    fn tick_away(&mut self, now: Instant) {
+        let away = self
+            .last_ping
+            .is_some_and(|t| now >= t + self.opts.ping_timeout);
+        if away != self.away {
+            self.away = away;
+            self.update(|d| d.ping_timed_out = away);
+        }
+    }
+
     fn check_timers(&mut self, now: Instant) -> Option<Stop> {
         if let Some((at, reason, ending)) = &self.linger {
             if now >= *at {
@@ -498,25 +679,24 @@ impl Peer {
             self.timers.renegotiate_at = None;
             self.send(signalling("renegotiate"));
         }
-        if self.chat.is_some() && now >= self.last_ping + self.opts.ping_timeout {
-            self.leave("ping timeout");
+        if self.connected && now >= self.last_rx + self.opts.consent_timeout {
+            // As aiortc's consent checks fail: the connection closes and the bot ends.
+            self.leave("ICE consent expired");
             return None;
         }
         if !self.connected && now >= self.created + CONNECT_TIMEOUT {
             return Some(Stop::new("ICE never connected", Ending::ClientGone));
-        }
-        if self
-            .disconnected_since
-            .is_some_and(|t| now >= t + DISCONNECT_GRACE)
-        {
-            return Some(Stop::new("ICE disconnected", Ending::ClientGone));
         }
         None
     }
 
     /// The bot ends the session: peerLeft, then close shortly after.
     fn leave(&mut self, reason: &str) {
-        self.send(signalling("peerLeft"));
+        if self.linger.is_some() {
+            return;
+        }
+        // Pipecat sends peerLeft whether or not the client still answers pings.
+        self.write(&signalling("peerLeft"));
         self.linger = Some((Instant::now() + LINGER, reason.into(), Ending::BotEnded));
     }
 
@@ -525,7 +705,7 @@ impl Peer {
             return Some(*at);
         }
         let mut next = if self.connected {
-            None
+            Some(self.last_rx + self.opts.consent_timeout)
         } else {
             Some(self.created + CONNECT_TIMEOUT)
         };
@@ -537,8 +717,16 @@ impl Peer {
         consider(self.timers.drop_at);
         consider(self.timers.peer_left_at);
         consider(self.timers.renegotiate_at);
-        consider(self.chat.map(|_| self.last_ping + self.opts.ping_timeout));
-        consider(self.disconnected_since.map(|t| t + DISCONNECT_GRACE));
+        consider(self.blackout.deadline());
+        consider(
+            self.last_ping
+                .filter(|_| !self.away)
+                .map(|t| t + self.opts.ping_timeout),
+        );
+        let bot = lock(&self.bot);
+        if bot.owner() == self.serial {
+            consider(bot.next_deadline());
+        }
         next
     }
 

@@ -1,5 +1,7 @@
 //! The last start/offer requests as received, so browser tests can check exactly what the SDK
-//! sent (`GET /debug/requests?tag=X` filters on the `x-test-tag` header).
+//! sent (`GET /debug/requests?tag=X` filters on the `x-test-tag` header). Credentials are never
+//! kept: the `Authorization` header is stored redacted, with `auth` telling whether it carried
+//! the configured key.
 
 use std::collections::VecDeque;
 
@@ -7,17 +9,56 @@ use axum::http::{HeaderMap, Method, Uri};
 use serde_json::{Map, Value};
 
 const KEEP: usize = 500;
+/// Headers whose values are credentials: recorded only in redacted form.
+const SECRET_HEADERS: [&str; 4] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+];
 
 #[derive(Default)]
 pub struct RequestLog {
+    /// The configured `--api-key`, to tell a request that carried it from one that did not.
+    api_key: Option<String>,
     entries: VecDeque<(Option<String>, Value)>,
 }
 
 impl RequestLog {
+    pub fn new(api_key: Option<String>) -> RequestLog {
+        RequestLog {
+            api_key,
+            entries: VecDeque::new(),
+        }
+    }
+
+    /// `"key"` when the Authorization header is exactly `Bearer <configured key>`, `"other"` for
+    /// any other value, `"none"` without the header.
+    fn auth_kind(&self, headers: &HeaderMap) -> &'static str {
+        let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+            return "none";
+        };
+        let matches = self.api_key.as_deref().is_some_and(|key| {
+            value
+                .as_bytes()
+                .strip_prefix(b"Bearer ")
+                .is_some_and(|token| token == key.as_bytes())
+        });
+        if matches {
+            "key"
+        } else {
+            "other"
+        }
+    }
+
     pub fn record(&mut self, method: &Method, uri: &Uri, headers: &HeaderMap, body: Option<&[u8]>) {
         let mut hs = Map::new();
         for (name, value) in headers {
-            let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            let v = if SECRET_HEADERS.contains(&name.as_str()) {
+                redact(value.as_bytes())
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into_owned()
+            };
             let merged = match hs.remove(name.as_str()) {
                 Some(Value::String(prev)) => format!("{prev}, {v}"),
                 _ => v,
@@ -37,6 +78,7 @@ impl RequestLog {
             "path": uri.path(),
             "query": uri.query(),
             "headers": hs,
+            "auth": self.auth_kind(headers),
             "body": body,
         });
         if self.entries.len() == KEEP {
@@ -54,13 +96,27 @@ impl RequestLog {
     }
 }
 
+/// A credential's shape without its value: the scheme word (`Bearer`, `Basic`) when there is
+/// one, and the length of the rest.
+fn redact(value: &[u8]) -> String {
+    let text = String::from_utf8_lossy(value);
+    match text.split_once(' ') {
+        Some((scheme, rest))
+            if !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphabetic()) =>
+        {
+            format!("{scheme} [redacted, {} chars]", rest.len())
+        }
+        _ => format!("[redacted, {} chars]", text.len()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn records_and_filters_by_tag() {
-        let mut log = RequestLog::default();
+        let mut log = RequestLog::new(Some("k".into()));
         let mut h = HeaderMap::new();
         h.insert("x-test-tag", "t1".parse().unwrap());
         h.insert("Authorization", "Bearer k".parse().unwrap());
@@ -72,14 +128,60 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert_eq!(t[0]["method"], "POST");
         assert_eq!(t[0]["query"], "fault=x");
-        assert_eq!(t[0]["headers"]["authorization"], "Bearer k");
+        assert_eq!(
+            t[0]["headers"]["authorization"],
+            "Bearer [redacted, 1 chars]"
+        );
+        assert_eq!(t[0]["auth"], "key");
+        assert_eq!(t[1]["auth"], "key");
         assert_eq!(t[0]["body"]["a"], 1);
         assert_eq!(t[1]["body"], "not json");
         assert!(log.tagged("other").is_empty());
+
+        // Other values and other credential headers are redacted too.
+        let mut h = HeaderMap::new();
+        h.insert("x-test-tag", "t2".parse().unwrap());
+        h.insert("Authorization", "Bearer kk".parse().unwrap());
+        h.insert("Cookie", "session=abc123".parse().unwrap());
+        h.insert("X-Api-Key", "pk_live".parse().unwrap());
+        log.record(&Method::POST, &uri, &h, None);
+        log.record(&Method::POST, &uri, &without_auth(&h), None);
+        let t = log.tagged("t2");
+        assert_eq!(t[0]["auth"], "other");
+        assert_eq!(
+            t[0]["headers"]["authorization"],
+            "Bearer [redacted, 2 chars]"
+        );
+        assert_eq!(t[0]["headers"]["cookie"], "[redacted, 14 chars]");
+        assert_eq!(t[0]["headers"]["x-api-key"], "[redacted, 7 chars]");
+        assert!(!t[0].to_string().contains("abc123") && !t[0].to_string().contains("pk_live"));
+        assert_eq!(t[1]["auth"], "none");
+        assert!(t[1]["headers"].get("authorization").is_none());
+
+        // Without a configured key every Authorization value is "other".
+        let mut open = RequestLog::default();
+        open.record(&Method::POST, &uri, &h, None);
+        assert_eq!(open.tagged("t2")[0]["auth"], "other");
+
         for _ in 0..600 {
             log.record(&Method::POST, &uri, &HeaderMap::new(), None);
         }
         assert!(log.tagged("t1").is_empty());
         assert_eq!(log.entries.len(), KEEP);
+    }
+
+    fn without_auth(h: &HeaderMap) -> HeaderMap {
+        let mut h = h.clone();
+        h.remove("authorization");
+        h
+    }
+
+    #[test]
+    fn redaction_keeps_only_the_shape() {
+        assert_eq!(redact(b"Bearer secret"), "Bearer [redacted, 6 chars]");
+        assert_eq!(redact(b"Basic dXNlcjpwdw=="), "Basic [redacted, 12 chars]");
+        assert_eq!(redact(b"secret"), "[redacted, 6 chars]");
+        assert_eq!(redact(b"a=b c"), "[redacted, 5 chars]");
+        assert_eq!(redact(b""), "[redacted, 0 chars]");
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::peer::{Ending, PeerCmd, PeerHandle};
+use crate::peer::{self, Ending, PeerCmd, PeerHandle};
 
 /// How long an ended session's record stays readable by tests.
 pub const KEEP_ENDED: Duration = Duration::from_secs(60);
@@ -22,6 +22,9 @@ pub struct Session {
     idle_since: Option<Instant>,
     ended_at: Option<Instant>,
     pub peers: Vec<PeerHandle>,
+    /// The session's `blackout-...` fault applies to one peer only, so a peer that replaces
+    /// it after the blackout is not cut again.
+    pub blackout_used: bool,
 }
 
 impl Session {
@@ -30,6 +33,11 @@ impl Session {
             .iter()
             .rev()
             .find(|p| p.pc_id == pc_id && p.is_live())
+    }
+
+    /// The newest peer still running.
+    pub fn latest_live_peer(&self) -> Option<&PeerHandle> {
+        self.peers.iter().rev().find(|p| p.is_live())
     }
 
     pub fn debug(&self) -> Value {
@@ -44,11 +52,17 @@ impl Session {
                     .unwrap_or(Value::Null)
             })
             .collect();
+        // The bot of the newest peer (a restarted peer carries on its predecessor's bot).
+        let bot = self
+            .peers
+            .last()
+            .map_or(Value::Null, |p| peer::lock(&p.bot).summary());
         json!({
             "sessionId": self.id,
             "agent": self.agent,
             "fault": self.fault_spec,
             "ended": self.ended_at.is_some(),
+            "bot": bot,
             "peers": peers,
         })
     }
@@ -112,6 +126,7 @@ impl Registry {
             idle_since: Some(Instant::now()),
             ended_at: None,
             peers: Vec::new(),
+            blackout_used: false,
         };
         self.sessions.insert(id.clone(), s);
         self.sessions.get(&id)

@@ -56,8 +56,93 @@ async fn debug_routes_refuse_non_loopback_clients() {
         r.assert_error(403, "FORBIDDEN");
         assert_eq!(a.get(&path).await.status, 200, "loopback still answered");
     }
+    let blackout = format!("/debug/sessions/{id}/blackout?ms=100");
+    let r = request(&remote, "POST", &blackout, &[], None)
+        .await
+        .unwrap();
+    r.assert_error(403, "FORBIDDEN");
     let r = request(&remote, "GET", "/health", &[], None).await.unwrap();
     assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn blackout_route_and_its_refusals() {
+    let a = Agent::start(&[]).await;
+    a.send("POST", "/debug/sessions/nope/blackout?ms=100", &[], None)
+        .await
+        .assert_error(404, "SESSION_NOT_FOUND");
+    let id = a.session().await;
+    let route = format!("/debug/sessions/{id}/blackout");
+    a.send("POST", &format!("{route}?ms=100"), &[], None)
+        .await
+        .assert_error(409, "NO_LIVE_PEER");
+    let pc = check_answer(
+        &a.post(&format!("/sessions/{id}/api/offer"), &offer_body())
+            .await,
+    );
+    for bad in [
+        "",
+        "?ms=",
+        "?ms=0",
+        "?ms=abc",
+        "?ms=-5",
+        "?ms=600001",
+        "?ms=1.5",
+    ] {
+        a.send("POST", &format!("{route}{bad}"), &[], None)
+            .await
+            .assert_error(400, "INVALID_REQUEST");
+    }
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let r = a.send("POST", &format!("{route}?ms=250"), &[], None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let b = r.json();
+    assert_eq!(b["pcId"], pc.as_str());
+    assert_eq!(b["trigger"], "debug");
+    assert_eq!(b["active"], true);
+    assert_eq!(
+        (
+            b["packetsDroppedIn"].clone(),
+            b["packetsDroppedOut"].clone()
+        ),
+        (json!(0), json!(0))
+    );
+    let start = b["startMs"].as_u64().unwrap();
+    assert!(
+        start >= before && start < before + 1000,
+        "{start} vs {before}"
+    );
+    assert_eq!(b["endMs"].as_u64().unwrap(), start + 250);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let d = a.get(&format!("/debug/sessions/{id}")).await.json();
+    let rec = &d["peers"][0]["blackouts"][0];
+    assert_eq!(rec["active"], false, "{rec}");
+    assert!(rec["endMs"].as_u64().unwrap() >= start + 250);
+
+    // The fault's form is checked like every other item.
+    for bad in [
+        "blackout-0s",
+        "blackout-x",
+        "blackout-3s-after-",
+        "rtvi-version-2",
+    ] {
+        a.post(&format!("/start?fault={bad}"), &json!({}))
+            .await
+            .assert_error(400, "INVALID_FAULT");
+    }
+    let r = a
+        .post("/start?fault=blackout-3s-after-2s", &json!({}))
+        .await;
+    assert_eq!(r.status, 200);
+    let r = a
+        .post("/v1/public/fault-blackout-3s/start", &json!({}))
+        .await;
+    let id = r.json()["sessionId"].as_str().unwrap().to_string();
+    let d = a.get(&format!("/debug/sessions/{id}")).await.json();
+    assert_eq!(d["fault"], "blackout-3s", "the agent name carries it too");
 }
 
 #[tokio::test]
@@ -686,12 +771,31 @@ async fn request_log_by_tag() {
     assert_eq!(log[0]["method"], "POST");
     assert_eq!(log[0]["path"], "/v1/public/x/start");
     assert_eq!(log[0]["query"], "a=1");
-    assert_eq!(log[0]["headers"]["authorization"], "Bearer nope");
+    // Credentials are never returned: the header is redacted and `auth` tells what it was.
+    assert_eq!(
+        log[0]["headers"]["authorization"],
+        "Bearer [redacted, 4 chars]"
+    );
+    assert_eq!(log[0]["auth"], "other");
+    assert!(!log.iter().any(|e| e.to_string().contains("nope")));
     assert_eq!(log[0]["headers"]["x-test-tag"], "t-42");
     assert_eq!(log[0]["body"], json!({"body": {"q": 1}}));
     assert_eq!(log[1]["body"], "not json");
     assert_eq!(log[2]["method"], "PATCH");
     assert_eq!(a.get("/debug/requests?tag=none").await.json(), json!([]));
+    let with_key = [("x-test-tag", "t-key"), ("authorization", "Bearer k")];
+    a.send("POST", "/v1/public/x/start", &with_key, Some("{}"))
+        .await;
+    a.send("POST", "/start", &[("x-test-tag", "t-key")], Some("{}"))
+        .await;
+    let log = a.get("/debug/requests?tag=t-key").await.json();
+    assert_eq!(log[0]["auth"], "key");
+    assert_eq!(
+        log[0]["headers"]["authorization"],
+        "Bearer [redacted, 1 chars]"
+    );
+    assert_eq!(log[1]["auth"], "none");
+    assert!(log[1]["headers"].get("authorization").is_none());
     assert_eq!(a.get("/debug/requests").await.status, 400);
 }
 

@@ -1,250 +1,72 @@
 //! The echo bot behind a real peer connection: a str0m client in the test connects to the agent
-//! over loopback (ICE, DTLS, SCTP, SRTP) and checks the data channel protocol, the Opus echo,
-//! pings, and the peer faults.
+//! over loopback (ICE, DTLS, SCTP, SRTP) and checks the Opus echo, pings, the peer faults, the
+//! blackout, and `restart_pc`. The RTVI conversation is in `tests/rtvi.rs`.
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::client::{debug, session, Client, T};
 use common::Agent;
 use serde_json::{json, Value};
-use str0m::change::SdpAnswer;
-use str0m::channel::ChannelId;
-use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, MediaTime, Mid, Pt};
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, Input, Output, Rtc};
-use tokio::net::UdpSocket;
 
-const SILENCE: [u8; 3] = [0xF8, 0xFF, 0xFE];
-/// The marker that starts every audio payload the client sends.
-const MARK: [u8; 3] = [0x78, 0xAA, 0xBB];
-
-struct Client {
-    rtc: Rtc,
-    socket: UdpSocket,
-    local: SocketAddr,
-    mid: Mid,
-    chat: ChannelId,
-    pt: Option<Pt>,
-    open: bool,
-    closed: bool,
-    texts: Vec<String>,
-    media: Vec<Vec<u8>>,
-    ping: bool,
-    audio: bool,
-    next_ping: Instant,
-    next_frame: Instant,
-    frames_sent: u64,
-    pc_id: String,
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
-impl Client {
-    /// Offers audio + a `chat` channel at `path`; the answer completes the negotiation.
-    async fn connect(agent: &Agent, path: &str, request_data: Value) -> Client {
-        Client::connect_at(&agent.addr, path, request_data).await
-    }
-
-    async fn connect_at(addr: &str, path: &str, request_data: Value) -> Client {
-        let std_socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        std_socket.set_nonblocking(true).unwrap();
-        let local = std_socket.local_addr().unwrap();
-        let socket = UdpSocket::from_std(std_socket).unwrap();
-        let mut rtc = Rtc::builder().build(Instant::now());
-        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
-        let mut api = rtc.sdp_api();
-        let mid = api.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
-        let chat = api.add_channel("chat".into());
-        let (offer, pending) = api.apply().expect("an offer");
-        let body = json!({"sdp": offer.to_sdp_string(), "type": "offer", "pc_id": null,
-                          "restart_pc": false, "request_data": request_data})
-        .to_string();
-        let r = common::request(addr, "POST", path, &[], Some(body.as_bytes()))
-            .await
-            .unwrap();
-        assert_eq!(r.status, 200, "{}", r.text());
-        let j = r.json();
-        let answer = SdpAnswer::from_sdp_string(j["sdp"].as_str().unwrap()).unwrap();
-        rtc.sdp_api().accept_answer(pending, answer).unwrap();
-        let now = Instant::now();
-        Client {
-            rtc,
-            socket,
-            local,
-            mid,
-            chat,
-            pt: None,
-            open: false,
-            closed: false,
-            texts: Vec::new(),
-            media: Vec::new(),
-            ping: true,
-            audio: true,
-            next_ping: now,
-            next_frame: now,
-            frames_sent: 0,
-            pc_id: j["pc_id"].as_str().unwrap().to_string(),
+/// Drives the client while polling the session's debug record until `ok` holds.
+async fn drive_until(a: &Agent, id: &str, c: &mut Client, ok: impl Fn(&Value) -> bool) -> Value {
+    let end = Instant::now() + T;
+    loop {
+        let d = debug(a, id).await;
+        if ok(&d) {
+            return d;
         }
-    }
-
-    fn send_text(&mut self, text: &str) {
-        let mut ch = self.rtc.channel(self.chat).expect("channel is open");
-        ch.write(false, text.as_bytes()).unwrap();
-    }
-
-    fn messages(&self) -> Vec<Value> {
-        self.texts
-            .iter()
-            .filter_map(|t| serde_json::from_str(t).ok())
-            .collect()
-    }
-
-    fn has(&self, kind: &str) -> bool {
-        self.messages()
-            .iter()
-            .any(|m| m["type"] == kind || m["message"]["type"] == kind)
-    }
-
-    /// Drives the connection until `done` holds or `limit` passes; returns whether `done` held.
-    async fn run_until(&mut self, limit: Duration, done: impl Fn(&Client) -> bool) -> bool {
-        let end = Instant::now() + limit;
-        let mut buf = vec![0u8; 2000];
-        loop {
-            if done(self) {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= end || self.closed {
-                return done(self);
-            }
-            if self.open && self.ping && now >= self.next_ping {
-                let t = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_millis();
-                self.send_text(&format!("ping: {t}"));
-                self.next_ping = now + Duration::from_millis(300);
-            }
-            if self.open && self.audio && now >= self.next_frame {
-                self.send_frame(now);
-                self.next_frame = now + Duration::from_millis(20);
-            }
-            let deadline = loop {
-                match self.rtc.poll_output().unwrap() {
-                    Output::Timeout(t) => break t,
-                    Output::Transmit(t) => {
-                        let _ = self.socket.send_to(&t.contents, t.destination).await;
-                    }
-                    Output::Event(e) => self.on_event(e),
-                }
-            };
-            let mut wake = deadline.min(end);
-            if self.open {
-                wake = wake.min(self.next_frame).min(self.next_ping);
-            }
-            tokio::select! {
-                r = self.socket.recv_from(&mut buf) => {
-                    let (n, source) = r.unwrap();
-                    let input = Input::Receive(Instant::now(), Receive {
-                        proto: Protocol::Udp,
-                        source,
-                        destination: self.local,
-                        contents: buf[..n].try_into().unwrap(),
-                    });
-                    let _ = self.rtc.handle_input(input);
-                }
-                _ = tokio::time::sleep_until(wake.into()) => {
-                    self.rtc.handle_input(Input::Timeout(Instant::now())).unwrap();
-                }
-            }
-        }
-    }
-
-    fn send_frame(&mut self, now: Instant) {
-        let pt = *self.pt.get_or_insert_with(|| {
-            self.rtc
-                .codec_config()
-                .params()
-                .iter()
-                .find(|p| p.spec().codec == Codec::Opus)
-                .expect("opus negotiated")
-                .pt()
-        });
-        let n = self.frames_sent;
-        let mut payload = MARK.to_vec();
-        payload.extend_from_slice(&n.to_be_bytes());
-        let time = MediaTime::new(n * 960, str0m::media::Frequency::FORTY_EIGHT_KHZ);
-        if let Some(w) = self.rtc.writer(self.mid) {
-            w.write(pt, now, time, payload).unwrap();
-            self.frames_sent += 1;
-        }
-    }
-
-    fn on_event(&mut self, e: Event) {
-        match e {
-            Event::ChannelOpen(id, _) if id == self.chat => self.open = true,
-            Event::ChannelData(d) if !d.binary => self
-                .texts
-                .push(String::from_utf8_lossy(&d.data).into_owned()),
-            Event::MediaData(m) => self.media.push(m.data.to_vec()),
-            Event::Closed => self.closed = true,
-            _ => {}
-        }
-    }
-
-    fn echoed(&self) -> usize {
-        self.media.iter().filter(|m| m.starts_with(&MARK)).count()
-    }
-
-    fn silent(&self) -> usize {
-        self.media.iter().filter(|m| m[..] == SILENCE).count()
+        assert!(Instant::now() < end, "debug record never matched: {d}");
+        c.run_until(Duration::from_millis(50), |_| false).await;
     }
 }
-
-async fn session(a: &Agent, query: &str) -> (String, String) {
-    let r = a.post(&format!("/start{query}"), &json!({})).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let id = r.json()["sessionId"].as_str().unwrap().to_string();
-    let path = format!("/sessions/{id}/api/offer");
-    (id, path)
-}
-
-async fn debug(a: &Agent, id: &str) -> Value {
-    a.get(&format!("/debug/sessions/{id}")).await.json()
-}
-
-const T: Duration = Duration::from_secs(10);
 
 #[tokio::test]
-async fn echo_bot_speaks_rtvi_and_echoes_audio() {
+async fn echo_bot_answers_and_echoes_audio() {
     let a = Agent::start(&[]).await;
     let (id, path) = session(&a, "").await;
     let mut c = Client::connect(&a, &path, json!({"from": "test"})).await;
     assert!(c.run_until(T, |c| c.open).await, "the chat channel opens");
-    assert!(c.run_until(T, |c| c.has("server-message")).await);
+    let hello = c.wait_for("server-message").await;
+    assert_eq!(
+        hello,
+        json!({"label":"rtvi-ai","type":"server-message","data":{
+            "text":"Connected to the agent-rtc local agent","agent":"runner","connection":1}})
+    );
 
-    c.send_text(r#"{"label":"rtvi-ai","type":"client-ready","id":"abc1","data":{"version":"1.0.0","about":{"library":"test"}}}"#);
-    assert!(c.run_until(T, |c| c.has("bot-ready")).await);
-    let ready = c
-        .messages()
-        .into_iter()
-        .find(|m| m["type"] == "bot-ready")
-        .unwrap();
-    assert_eq!(ready["id"], "abc1");
-    assert_eq!(ready["label"], "rtvi-ai");
-    assert_eq!(ready["data"]["version"], "2.2.0");
-    assert!(ready["data"]["about"].is_object() && ready["data"]["capabilities"].is_object());
+    c.rtvi(
+        "client-ready",
+        "abc1",
+        json!({"version":"2.1.0","about":{"library":"test"}}),
+    );
+    let ready = c.wait_for("bot-ready").await;
+    assert_eq!(
+        ready,
+        json!({"label":"rtvi-ai","type":"bot-ready","id":"abc1","data":{
+            "version":"2.2.0",
+            "about":{"library":"agent-rtc-agent","library_version":env!("CARGO_PKG_VERSION"),"agent":"runner"},
+            "capabilities":{"audio_in":true,"audio_out":true,"video_in":false,"video_out":false,
+                            "metrics":true}}})
+    );
 
-    c.send_text(r#"{"label":"rtvi-ai","type":"client-message","id":"m7","data":{"t":"echo","d":{"k":[1,"two"]}}}"#);
-    assert!(c.run_until(T, |c| c.has("server-response")).await);
-    let resp = c
-        .messages()
-        .into_iter()
-        .find(|m| m["type"] == "server-response")
-        .unwrap();
-    assert_eq!(resp["id"], "m7");
-    assert_eq!(resp["data"], json!({"t":"echo","d":{"k":[1,"two"]}}));
+    c.rtvi(
+        "client-message",
+        "m7",
+        json!({"t":"echo","d":{"k":[1,"two"]}}),
+    );
+    assert_eq!(
+        c.wait_for("server-response").await,
+        json!({"label":"rtvi-ai","type":"server-response","id":"m7","data":{"t":"echo","d":{"k":[1,"two"]}}})
+    );
 
     assert!(
         c.run_until(T, |c| c.echoed() >= 20).await,
@@ -260,9 +82,12 @@ async fn echo_bot_speaks_rtvi_and_echoes_audio() {
     assert_eq!(p["pcId"], c.pc_id.as_str());
     assert!(p["pingsSeen"].as_u64().unwrap() >= 1);
     assert!(p["lastPingMs"].as_u64().unwrap() > 1_600_000_000_000);
+    assert_eq!(p["pingTimedOut"], false);
     assert!(p["audioPacketsReceived"].as_u64().unwrap() >= 20);
     assert!(p["audioPacketsSent"].as_u64().unwrap() >= 20);
     assert_eq!(p["requestData"], json!({"from": "test"}));
+    assert_eq!(p["restarted"], false);
+    assert_eq!(p["blackouts"], json!([]));
     let kinds: Vec<Value> = p["messagesReceived"]
         .as_array()
         .unwrap()
@@ -274,9 +99,11 @@ async fn echo_bot_speaks_rtvi_and_echoes_audio() {
         vec![json!("client-ready"), json!("client-message")],
         "pings excluded"
     );
+    assert_eq!(d["bot"]["clientVersion"], "2.1.0");
+    assert_eq!(d["bot"]["connections"], 1);
 
     // Mic muted: the echo turns to silence.
-    c.send_text(r#"{"type":"signalling","message":{"type":"trackStatus","receiver_index":0,"enabled":false}}"#);
+    c.send_json(json!({"type":"signalling","message":{"type":"trackStatus","receiver_index":0,"enabled":false}}));
     c.media.clear();
     assert!(
         c.run_until(T, |c| c.silent() >= 20).await,
@@ -285,23 +112,18 @@ async fn echo_bot_speaks_rtvi_and_echoes_audio() {
     let d = debug(&a, &id).await;
     assert_eq!(d["peers"][0]["trackStatus"], json!({"0": false, "1": true}));
 
-    // The client goes away politely: the agent frees the peer, the session stays open for a
-    // restart until its TTL.
+    // The client goes away politely: the agent frees the peer; the session stays open for a
+    // new offer until its TTL.
     c.rtc.close().unwrap();
     c.open = false;
     c.run_until(Duration::from_millis(300), |_| false).await;
     drop(c);
-    let mut closed = false;
-    for _ in 0..50 {
-        let d = debug(&a, &id).await;
-        if d["peers"][0]["state"] == "closed" {
-            assert_eq!(d["ended"], false);
-            closed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(closed, "the agent noticed the client left");
+    let d = common::client::debug_until(&a, &id, |d| d["peers"][0]["state"] == "closed").await;
+    assert_eq!(
+        d["peers"][0]["state"], "closed",
+        "the agent noticed the client left"
+    );
+    assert_eq!(d["ended"], false);
 }
 
 #[tokio::test]
@@ -314,37 +136,59 @@ async fn silent_fault_sends_silence() {
 }
 
 #[tokio::test]
-async fn ping_timeout_sends_peer_left_and_ends_the_session() {
-    let a = Agent::start(&["--ping-timeout-ms", "500"]).await;
+async fn a_client_that_stops_pinging_is_away_until_it_pings_again() {
+    // Pipecat's ping timeout only stops the bot sending; it does not end the session.
+    let a = Agent::start(&["--ping-timeout-ms", "400"]).await;
     let (id, path) = session(&a, "").await;
     let mut c = Client::connect(&a, &path, Value::Null).await;
+    assert!(c.run_until(T, |c| c.open && c.echoed() > 0).await);
     c.ping = false;
-    let t = Instant::now();
-    assert!(c.run_until(T, |c| c.has("peerLeft")).await);
-    assert!(t.elapsed() >= Duration::from_millis(500));
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    let d = drive_until(&a, &id, &mut c, |d| d["peers"][0]["pingTimedOut"] == true).await;
+    assert_eq!(d["ended"], false);
+
+    // While away, the bot hears the client but sends nothing back, audio included.
+    c.clear();
+    c.media.clear();
+    c.rtvi("client-message", "away-1", json!({"t": "echo", "d": 1}));
+    assert!(
+        !c.run_until(Duration::from_millis(600), |c| c.has("server-response"))
+            .await
+    );
+    assert_eq!(c.echoed(), 0, "no echo while away");
     let d = debug(&a, &id).await;
-    assert_eq!(d["ended"], true);
-    assert_eq!(d["peers"][0]["closedReason"], "ping timeout");
-    a.post(&path, &json!({"sdp": "v=0", "type": "offer"}))
-        .await
-        .assert_error(404, "SESSION_NOT_FOUND");
+    let p = &d["peers"][0];
+    assert!(p["messagesDropped"].as_u64().unwrap() >= 1, "{p}");
+    assert_eq!(p["messagesReceived"][0]["id"], "away-1");
+    assert!(!c.has("peerLeft"));
+
+    // Pinging again brings it back.
+    c.ping = true;
+    drive_until(&a, &id, &mut c, |d| d["peers"][0]["pingTimedOut"] == false).await;
+    c.rtvi("client-message", "back-1", json!({"t": "echo", "d": 2}));
+    assert_eq!(c.wait_for("server-response").await["id"], "back-1");
+    assert!(c.run_until(T, |c| c.echoed() > 0).await);
+    assert_eq!(debug(&a, &id).await["ended"], false);
 }
 
 #[tokio::test]
-async fn pings_keep_the_peer_alive() {
-    let a = Agent::start(&["--ping-timeout-ms", "500"]).await;
+async fn the_bot_ends_when_ice_consent_expires() {
+    let a = Agent::start(&["--consent-timeout-secs", "1"]).await;
     let (id, path) = session(&a, "").await;
     let mut c = Client::connect(&a, &path, Value::Null).await;
-    assert!(c.run_until(T, |c| c.open).await);
-    assert!(
-        !c.run_until(Duration::from_millis(1500), |c| c.has("peerLeft"))
-            .await
-    );
-    assert_eq!(
-        debug(&a, &id).await["peers"][0]["closedReason"],
-        Value::Null
-    );
+    assert!(c.run_until(T, |c| c.echoed() > 0).await);
+    // The client vanishes: no close, no more datagrams.
+    let pc_id = c.pc_id.clone();
+    drop(c);
+    let gone = Instant::now();
+    let d = common::client::debug_until(&a, &id, |d| d["ended"] == true).await;
+    assert_eq!(d["ended"], true);
+    assert!(gone.elapsed() >= Duration::from_millis(900));
+    assert_eq!(d["peers"][0]["closedReason"], "ICE consent expired");
+    // The session is over: a restart offer for its pc_id is refused.
+    let (c, status, body) =
+        Client::offer(&a.addr, &path, json!({"pc_id": pc_id, "restart_pc": true})).await;
+    assert!(c.is_none());
+    assert_eq!((status, &body["code"]), (404, &json!("SESSION_NOT_FOUND")));
 }
 
 #[tokio::test]
@@ -382,6 +226,176 @@ async fn drop_after_fault_vanishes_without_peer_left() {
 }
 
 #[tokio::test]
+async fn blackout_fault_drops_packets_then_audio_flows_again_on_the_same_peer() {
+    let a = Agent::start(&[]).await;
+    let (id, path) = session(&a, "?fault=blackout-1.5s-after-0.4s").await;
+    let mut c = Client::connect(&a, &path, Value::Null).await;
+    assert!(c.run_until(T, |c| c.echoed() >= 5).await, "echo before");
+    let d = drive_until(&a, &id, &mut c, |d| {
+        d["peers"][0]["blackouts"][0]["active"] == true
+    })
+    .await;
+    let b = &d["peers"][0]["blackouts"][0];
+    assert_eq!(b["trigger"], "fault");
+    let planned_end = b["endMs"].as_u64().unwrap();
+    assert_eq!(planned_end - b["startMs"].as_u64().unwrap(), 1500);
+
+    // During the blackout nothing comes back (watched until shortly before it ends).
+    let left = planned_end.saturating_sub(epoch_ms());
+    let window = Duration::from_millis(left.saturating_sub(150).min(500));
+    assert!(
+        window >= Duration::from_millis(100),
+        "blackout seen too late"
+    );
+    c.media.clear();
+    c.run_until(window, |_| false).await;
+    assert_eq!(c.echoed(), 0, "no echo during the blackout");
+
+    // Then the path is back: audio flows again on the same peer, and the channel works.
+    assert!(
+        c.run_until(T, |c| c.echoed() >= 20).await,
+        "echo after the blackout"
+    );
+    c.rtvi("client-message", "after", json!({"t": "echo", "d": "ok"}));
+    assert_eq!(c.wait_for("server-response").await["id"], "after");
+    let d = debug(&a, &id).await;
+    let peers = d["peers"].as_array().unwrap();
+    assert_eq!(peers.len(), 1, "the same peer");
+    let p = &peers[0];
+    assert_eq!(p["state"], "connected");
+    assert_eq!(p["pcId"], c.pc_id.as_str());
+    let b = &p["blackouts"][0];
+    assert_eq!(b["active"], false);
+    let (start, end) = (b["startMs"].as_u64().unwrap(), b["endMs"].as_u64().unwrap());
+    // It ends on time (the bound only catches an end far too late on a loaded machine).
+    assert!(
+        (1450..3000).contains(&(end - start)),
+        "lasted {} ms",
+        end - start
+    );
+    eprintln!("blackout record: {b}");
+    // 50 frames a second plus pings and RTCP came in; STUN or RTCP went out.
+    assert!(b["packetsDroppedIn"].as_u64().unwrap() >= 30, "{b}");
+    assert!(b["packetsDroppedOut"].as_u64().unwrap() >= 1, "{b}");
+    assert_eq!(p["blackouts"].as_array().unwrap().len(), 1, "once");
+    assert_eq!(d["ended"], false);
+}
+
+#[tokio::test]
+async fn restart_pc_during_a_blackout_continues_the_session_then_disconnect_bot_ends_it() {
+    let a = Agent::start(&[]).await;
+    let (id, path) = session(&a, "").await;
+    let mut old = Client::connect(&a, &path, Value::Null).await;
+    assert!(old.run_until(T, |c| c.open).await);
+    old.rtvi("client-ready", "r1", json!({"version": "2.1.0"}));
+    old.wait_for("bot-ready").await;
+    // A function call the bot will still wait for after the restart.
+    old.rtvi(
+        "send-text",
+        "s1",
+        json!({"content": "Paris", "options": {"run_immediately": true, "audio_response": false}}),
+    );
+    let call = old.wait_for("llm-function-call-in-progress").await;
+    assert_eq!(call["data"]["tool_call_id"], "call_0001");
+
+    // Cut the media path now, for longer than the test needs.
+    let r = a
+        .send(
+            "POST",
+            &format!("/debug/sessions/{id}/blackout?ms=5000"),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let b = r.json();
+    assert_eq!(b["pcId"], old.pc_id.as_str());
+    assert_eq!(
+        (b["trigger"].clone(), b["active"].clone()),
+        (json!("debug"), json!(true))
+    );
+    assert_eq!(
+        b["endMs"].as_u64().unwrap() - b["startMs"].as_u64().unwrap(),
+        5000
+    );
+    old.media.clear();
+    old.run_until(Duration::from_millis(300), |_| false).await;
+    assert_eq!(old.echoed(), 0, "the old peer is cut off");
+
+    // The client restarts the peer connection: same pc_id, a new peer, the same bot.
+    let (new, status, body) = Client::offer(
+        &a.addr,
+        &path,
+        json!({"pc_id": old.pc_id, "restart_pc": true}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mut new = new.unwrap();
+    assert_eq!(new.pc_id, old.pc_id, "the same pc_id continues");
+    let hello = new.wait_for("server-message").await;
+    assert_eq!(hello["data"]["connection"], 2, "on_client_connected again");
+    new.rtvi("client-ready", "r2", json!({"version": "2.1.0"}));
+    assert_eq!(new.wait_for("bot-ready").await["id"], "r2");
+    // The bot kept its state: the call made before the cut completes on the new channel.
+    new.rtvi(
+        "llm-function-call-result",
+        "f1",
+        json!({"function_name": "get_weather", "tool_call_id": "call_0001",
+               "arguments": {"location": "Paris"}, "result": {"sky": "clear"}}),
+    );
+    assert_eq!(
+        new.wait_for("llm-function-call-stopped").await,
+        json!({"label":"rtvi-ai","type":"llm-function-call-stopped","data":{
+            "tool_call_id":"call_0001","cancelled":false,"function_name":"get_weather",
+            "result":{"sky":"clear"}}})
+    );
+    let result = new
+        .messages()
+        .into_iter()
+        .find(|m| m["data"]["type"] == "function-result")
+        .expect("function-result server-message");
+    assert_eq!(result["data"]["result"], json!({"sky": "clear"}));
+    assert!(
+        new.run_until(T, |c| c.echoed() >= 20).await,
+        "echo on the new peer"
+    );
+
+    let d = debug(&a, &id).await;
+    assert_eq!(d["ended"], false);
+    let peers = d["peers"].as_array().unwrap();
+    assert_eq!(peers.len(), 2);
+    assert_eq!(peers[0]["state"], "closed");
+    assert_eq!(peers[0]["closedReason"], "replaced (restart_pc)");
+    assert!(
+        peers[0]["blackouts"][0]["packetsDroppedIn"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(peers[1]["pcId"], old.pc_id.as_str());
+    assert_eq!(peers[1]["restarted"], true);
+    assert_eq!(peers[1]["state"], "connected");
+    assert_eq!(peers[1]["blackouts"], json!([]));
+    assert_eq!(d["bot"]["connections"], 2);
+    assert_eq!(d["bot"]["functionCalls"][0]["completed"], true);
+
+    // disconnect-bot ends the bot for good: peerLeft, the session is over, offers get 404.
+    new.rtvi("disconnect-bot", "bye", Value::Null);
+    assert!(new.run_until(T, |c| c.has("peerLeft")).await);
+    let d = common::client::debug_until(&a, &id, |d| d["ended"] == true).await;
+    assert_eq!(d["peers"][1]["closedReason"], "disconnect-bot");
+    assert_eq!(d["bot"]["ended"], "disconnect-bot");
+    let (none, status, body) = Client::offer(
+        &a.addr,
+        &path,
+        json!({"pc_id": old.pc_id, "restart_pc": true}),
+    )
+    .await;
+    assert!(none.is_none());
+    assert_eq!((status, &body["code"]), (404, &json!("SESSION_NOT_FOUND")));
+}
+
+#[tokio::test]
 async fn ice_never_fault_never_connects() {
     let a = Agent::start(&[]).await;
     let r = a
@@ -414,8 +428,8 @@ async fn no_bot_ready_fault() {
     )
     .await;
     assert!(c.run_until(T, |c| c.open).await);
-    c.send_text(r#"{"label":"rtvi-ai","type":"client-ready","id":"r1","data":{}}"#);
-    c.send_text(r#"{"label":"rtvi-ai","type":"client-message","id":"m1","data":{"t":"x"}}"#);
+    c.rtvi("client-ready", "r1", json!({"version": "2.1.0"}));
+    c.rtvi("client-message", "m1", json!({"t": "x"}));
     assert!(c.run_until(T, |c| c.has("server-response")).await);
     assert!(
         !c.run_until(Duration::from_millis(300), |c| c.has("bot-ready"))

@@ -11,6 +11,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
+pub mod client;
+
 pub const OFFER: &str = include_str!("../fixtures/chromium-offer.sdp");
 
 pub struct Agent {

@@ -1,0 +1,130 @@
+//! Start routes: Pipecat Cloud, Butter and the Pipecat runner each create a session.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::errors::{capacity, error, fault_response, hang};
+use super::incoming::{take, Incoming};
+use super::App;
+use crate::fault;
+use crate::sessions::uuid;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Platform {
+    Cloud,
+    Butter,
+    Runner,
+}
+
+pub async fn cloud(
+    State(app): State<Arc<App>>,
+    Path(agent): Path<String>,
+    req: Request,
+) -> Response {
+    start(app, Platform::Cloud, agent, req).await
+}
+
+pub async fn butter(
+    State(app): State<Arc<App>>,
+    Path(agent): Path<String>,
+    req: Request,
+) -> Response {
+    start(app, Platform::Butter, agent, req).await
+}
+
+pub async fn runner(State(app): State<Arc<App>>, req: Request) -> Response {
+    start(app, Platform::Runner, "runner".into(), req).await
+}
+
+async fn start(app: Arc<App>, platform: Platform, agent: String, req: Request) -> Response {
+    let inc = take(&app, req).await;
+    match start_inner(&app, platform, &agent, &inc).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+async fn start_inner(
+    app: &App,
+    platform: Platform,
+    agent: &str,
+    inc: &Incoming,
+) -> Result<Response, Response> {
+    inc.body()?;
+    if platform == Platform::Cloud {
+        inc.check_key(app)?;
+    }
+    if platform == Platform::Butter && !agent.starts_with("agent_") {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "AGENT_NOT_FOUND",
+            format!("unknown agent `{agent}` (Butter agent ids start with agent_)"),
+        ));
+    }
+    let (spec, faults) = inc.faults(fault::from_agent_name(agent).unwrap_or(""))?;
+    if let Some(d) = faults.delay_start {
+        tokio::time::sleep(d).await;
+    }
+    if faults.start_hang {
+        return Err(hang().await);
+    }
+    if let Some(f) = faults.start_status {
+        return Err(fault_response(f, "start", inc.authorization()));
+    }
+    if faults.start_nonjson {
+        return Err((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "ok").into_response());
+    }
+    if faults.start_nosession {
+        return Err(Json(json!({"status": "ok"})).into_response());
+    }
+
+    let body = inc.json()?;
+    let Some(body) = body.as_object() else {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            "request body must be a JSON object",
+        ));
+    };
+    match body.get("transport").and_then(Value::as_str) {
+        Some(t @ ("daily" | "websocket")) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "UNSUPPORTED_TRANSPORT",
+                format!("the local agent serves only the webrtc transport, not `{t}`"),
+            ))
+        }
+        Some("webrtc") | None => {}
+        Some(other) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "UNSUPPORTED_TRANSPORT",
+                format!("unknown transport `{other}`"),
+            ))
+        }
+    }
+    if body.get("createDailyRoom").and_then(Value::as_bool) == Some(true) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "UNSUPPORTED_TRANSPORT",
+            "the local agent does not create Daily rooms (createDailyRoom); use the webrtc transport",
+        ));
+    }
+
+    let id = match platform {
+        Platform::Butter => format!("call_{}", uuid().replace('-', "")),
+        _ => uuid(),
+    };
+    if app.registry().create(id.clone(), agent, &spec).is_none() {
+        return Err(capacity());
+    }
+    let mut out = json!({"sessionId": id});
+    if !app.cfg.ice_servers.is_empty() {
+        out["iceConfig"] = json!({"iceServers": [{"urls": app.cfg.ice_servers}]});
+    }
+    Ok(Json(out).into_response())
+}
