@@ -16,6 +16,7 @@ pub enum ErrorCode {
     IceFailed,
     Signalling,
     Closed,
+    BotError,
 }
 
 impl ErrorCode {
@@ -31,6 +32,7 @@ impl ErrorCode {
             ErrorCode::IceFailed => "ice_failed",
             ErrorCode::Signalling => "signalling",
             ErrorCode::Closed => "closed",
+            ErrorCode::BotError => "bot_error",
         }
     }
 }
@@ -88,6 +90,8 @@ pub struct Details {
     pub timeout_ms: Option<f64>,
     /// The request never got an answer.
     pub network: bool,
+    /// What the bot sent with an `error-response`.
+    pub data: Option<Value>,
 }
 
 impl Details {
@@ -461,6 +465,7 @@ mod tests {
             (ErrorCode::IceFailed, "ice_failed"),
             (ErrorCode::Signalling, "signalling"),
             (ErrorCode::Closed, "closed"),
+            (ErrorCode::BotError, "bot_error"),
         ];
         for (code, name) in all {
             assert_eq!(code.as_str(), name);

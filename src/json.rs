@@ -16,8 +16,15 @@ pub enum Value {
 }
 
 /// A JSON object: keys in insertion order, each at most once.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct Map(Vec<(String, Value)>);
+
+/// Objects are equal when they hold the same keys and values, in any order (as in JSON).
+impl PartialEq for Map {
+    fn eq(&self, other: &Map) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+}
 
 impl Map {
     pub fn new() -> Map {

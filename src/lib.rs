@@ -3,6 +3,7 @@
 //! The modules at the top level are plain Rust (options, URLs, messages, the connection state
 //! machine, error mapping) and are tested natively; `web` translates between them and the browser.
 
+pub mod conversation;
 pub mod error;
 pub mod json;
 pub mod machine;

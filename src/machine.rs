@@ -5,6 +5,7 @@
 //! channel opens, when the connect call resolves, what ends a connection and with which reason —
 //! is here and tested natively.
 
+use crate::conversation::{self, FunctionCall, Meaning};
 use crate::error::{Error, ErrorCode, Phase};
 use crate::json::Value;
 use crate::rtvi::{self, Ids, Incoming};
@@ -114,6 +115,24 @@ pub enum Input {
     Failure(Error),
     /// Sending on the channel failed.
     SendFailed(Error),
+    /// `sendClientRequest`: send it and wait for the answer with this id.
+    Request {
+        id: String,
+        kind: String,
+        data: Option<Value>,
+    },
+    /// A request's own timer ran out.
+    RequestTimeout {
+        id: String,
+        timeout_ms: f64,
+    },
+    /// A function handler finished (its result, or `conversation::error_result` if it threw).
+    FunctionDone {
+        call: FunctionCall,
+        result: Value,
+    },
+    /// The bot asked for a function no handler is registered for.
+    FunctionMissing(String),
     Disconnect,
 }
 
@@ -124,6 +143,8 @@ pub enum Event {
     Rtvi(Value),
     BotReady(Value),
     Error(Error),
+    /// A typed conversation event (`transcript`, `speaking`, ...) and its argument.
+    Named(&'static str, Value),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -149,6 +170,13 @@ pub enum Output {
     /// PATCH this trickle body to the offer URL; report `PatchDone`.
     Patch(Value),
     StartPing,
+    /// Settle the `sendClientRequest` promise with this id.
+    Settle {
+        id: String,
+        result: Result<Value, Error>,
+    },
+    /// Run the page's handler for this function call and report `FunctionDone`.
+    CallFunction(FunctionCall),
     /// Free everything and emit `disconnected` with the reason.
     Close(DisconnectReason),
 }
@@ -178,6 +206,10 @@ pub struct Machine {
     tracks: [bool; 2],
     ids: Ids,
     client_ready_id: Option<String>,
+    /// `sendClientRequest` ids waiting for an answer.
+    pending: Vec<String>,
+    bot_output_seen: bool,
+    bot_version: Option<String>,
 }
 
 /// What a connect is set up with.
@@ -217,7 +249,15 @@ impl Machine {
             tracks: setup.tracks,
             ids: Ids::new(setup.seed),
             client_ready_id: None,
+            pending: Vec::new(),
+            bot_output_seen: false,
+            bot_version: None,
         }
+    }
+
+    /// The RTVI version in the bot's `bot-ready`.
+    pub fn bot_version(&self) -> Option<&str> {
+        self.bot_version.as_deref()
     }
 
     pub fn state(&self) -> State {
@@ -392,6 +432,48 @@ impl Machine {
                     self.fail(&mut out, err, State::Failed, DisconnectReason::Local);
                 }
             }
+            Input::Request { id, kind, data } => {
+                if self.channel_open {
+                    out.push(Output::Send(conversation::client_message(&id, &kind, data)));
+                    self.pending.push(id);
+                } else {
+                    let err = Error::new(
+                        ErrorCode::Closed,
+                        "sendClientRequest: the channel is not open",
+                    )
+                    .with_phase(self.phase());
+                    out.push(Output::Settle {
+                        id,
+                        result: Err(err),
+                    });
+                }
+            }
+            Input::RequestTimeout { id, timeout_ms } => {
+                if let Some(i) = self.pending.iter().position(|p| *p == id) {
+                    self.pending.swap_remove(i);
+                    let err = Error::timeout(Phase::Call, timeout_ms);
+                    out.push(Output::Settle {
+                        id,
+                        result: Err(err),
+                    });
+                }
+            }
+            Input::FunctionDone { call, result } => {
+                if self.channel_open {
+                    let id = self.ids.next_id();
+                    out.push(Output::Send(conversation::function_result(
+                        &id, &call, result,
+                    )));
+                }
+            }
+            Input::FunctionMissing(name) => {
+                let err = Error::new(
+                    ErrorCode::BotError,
+                    format!("the bot called the function {name}, which has no handler"),
+                )
+                .with_phase(self.phase());
+                out.push(Output::Emit(Event::Error(err)));
+            }
             Input::Disconnect => {
                 if !self.settled {
                     let err =
@@ -471,12 +553,26 @@ impl Machine {
                 out.push(Output::Emit(Event::Message(v.clone())));
                 out.push(Output::Emit(Event::Rtvi(v.clone())));
                 if kind == "bot-ready" {
-                    out.push(Output::Emit(Event::BotReady(
-                        v.get("data").cloned().unwrap_or(Value::Null),
-                    )));
+                    let data = v.get("data").cloned().unwrap_or(Value::Null);
+                    self.bot_version = data.str_at("version").map(str::to_owned);
+                    out.push(Output::Emit(Event::BotReady(data)));
                     if self.channel_open && !self.settled {
                         self.settle(out);
                     }
+                    return;
+                }
+                match conversation::interpret(&kind, &v, &mut self.bot_output_seen) {
+                    Some(Meaning::Event(name, arg)) => {
+                        out.push(Output::Emit(Event::Named(name, arg)))
+                    }
+                    Some(Meaning::Response(id, result)) => {
+                        if let Some(i) = self.pending.iter().position(|p| *p == id) {
+                            self.pending.swap_remove(i);
+                            out.push(Output::Settle { id, result });
+                        }
+                    }
+                    Some(Meaning::FunctionCall(call)) => out.push(Output::CallFunction(call)),
+                    None => {}
                 }
             }
             Incoming::Signalling(kind, v) => {
@@ -522,6 +618,18 @@ impl Machine {
         self.set_state(out, state);
         self.closed = true;
         self.channel_open = false;
+        // Nothing pending survives the call.
+        for id in std::mem::take(&mut self.pending) {
+            let err = Error::new(
+                ErrorCode::Closed,
+                "the connection closed before the bot answered",
+            )
+            .with_phase(Phase::Call);
+            out.push(Output::Settle {
+                id,
+                result: Err(err),
+            });
+        }
         out.push(Output::Close(reason));
     }
 

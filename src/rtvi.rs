@@ -4,8 +4,10 @@
 use crate::json::{obj, Value};
 
 pub const RTVI_LABEL: &str = "rtvi-ai";
-/// The RTVI protocol version this client speaks.
-pub const RTVI_VERSION: &str = "1.0.0";
+/// The newest RTVI version whose messages this client implements: 2.1 (the multi-key `dtmf`,
+/// `send-text`, `client-message` requests, `llm-function-call-in-progress`, 2.x `bot-output`),
+/// as `@pipecat-ai/client-js` 1.13 announces. A 2.2 server serves 2.x clients as they are.
+pub const RTVI_VERSION: &str = "2.1.0";
 
 /// An RTVI envelope with a fresh id.
 pub fn envelope(kind: &str, id: &str, data: Option<Value>) -> Value {

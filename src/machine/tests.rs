@@ -288,8 +288,16 @@ fn messages_pass_through_with_their_kinds() {
     let out = m.handle(msg(
         r#"{"label":"rtvi-ai","type":"user-transcription","data":{"text":"hi"}}"#,
     ));
-    assert_eq!(out.len(), 2);
+    assert_eq!(out.len(), 3);
     assert!(matches!(&out[1], Output::Emit(Event::Rtvi(v)) if v["type"] == "user-transcription"));
+    assert_eq!(
+        out[2],
+        Output::Emit(Event::Named(
+            "transcript",
+            json!({"role":"user","text":"hi","final":true}).into()
+        )),
+        "the typed event follows the raw one"
+    );
     let out = m.handle(msg(r#"{"a":1}"#));
     assert_eq!(
         out,
@@ -510,4 +518,115 @@ fn renegotiation_needs_a_pc_id_runs_one_at_a_time_and_survives_a_failure() {
     assert!(matches!(&out[..], [Output::Emit(Event::Error(e))] if e.status == Some(500)));
     assert!(!m.is_closed());
     assert!(is_offer(&m.handle(msg(reneg))));
+}
+
+fn settled(out: &[Output]) -> Vec<(String, Result<Json, ErrorCode>)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Settle { id, result } => Some((
+                id.clone(),
+                result.as_ref().map(Json::from).map_err(|e| e.code),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn client_requests_are_answered_refused_timed_out_or_closed() {
+    let mut m = live();
+    let req = |id: &str| Input::Request {
+        id: id.into(),
+        kind: "echo".into(),
+        data: Some(json!({"n": 1}).into()),
+    };
+    let out = m.handle(req("r1"));
+    assert_eq!(
+        sent(&out),
+        vec![
+            json!({"label":"rtvi-ai","type":"client-message","id":"r1","data":{"t":"echo","d":{"n":1}}})
+        ]
+    );
+    m.handle(req("r2"));
+    m.handle(req("r3"));
+    m.handle(req("r4"));
+    let out = m.handle(msg(
+        r#"{"label":"rtvi-ai","type":"server-response","id":"r1","data":{"t":"echo","d":{"n":1}}}"#,
+    ));
+    assert_eq!(settled(&out), vec![("r1".into(), Ok(json!({"n":1})))]);
+    // The same answer again, or one for an id never asked, settles nothing.
+    assert!(settled(&m.handle(msg(
+        r#"{"label":"rtvi-ai","type":"server-response","id":"r1","data":{"t":"echo","d":{}}}"#,
+    )))
+    .is_empty());
+    let out = m.handle(msg(
+        r#"{"label":"rtvi-ai","type":"error-response","id":"r2","data":{"error":"no"}}"#,
+    ));
+    assert_eq!(settled(&out), vec![("r2".into(), Err(ErrorCode::BotError))]);
+    let out = m.handle(Input::RequestTimeout {
+        id: "r3".into(),
+        timeout_ms: 100.0,
+    });
+    assert_eq!(settled(&out), vec![("r3".into(), Err(ErrorCode::Timeout))]);
+    assert!(settled(&m.handle(Input::RequestTimeout {
+        id: "r3".into(),
+        timeout_ms: 100.0
+    }))
+    .is_empty());
+    // disconnect() rejects what is still pending, before the close.
+    let out = m.handle(Input::Disconnect);
+    assert_eq!(settled(&out), vec![("r4".into(), Err(ErrorCode::Closed))]);
+    assert_eq!(out.last(), Some(&Output::Close(DisconnectReason::Local)));
+    // After the close a request is refused at once.
+    assert_eq!(
+        settled(&m.handle(req("r5"))),
+        Vec::new(),
+        "closed: no output at all"
+    );
+
+    let mut m = up_to_channel(true);
+    assert_eq!(
+        settled(&m.handle(req("early"))),
+        vec![("early".into(), Err(ErrorCode::Closed))],
+        "the channel is not open yet"
+    );
+}
+
+#[test]
+fn function_calls_and_the_bot_version() {
+    let mut m = up_to_channel(true);
+    m.handle(Input::ChannelOpen { now_ms: 1.0 });
+    m.handle(msg(
+        r#"{"label":"rtvi-ai","type":"bot-ready","data":{"version":"1.0.0"}}"#,
+    ));
+    assert_eq!(m.state(), State::Connected, "an older major still works");
+    assert_eq!(m.bot_version(), Some("1.0.0"));
+    let out = m.handle(msg(
+        r#"{"label":"rtvi-ai","type":"llm-function-call-in-progress","data":{"tool_call_id":"c1","function_name":"f","arguments":{"a":1}}}"#,
+    ));
+    let call = out
+        .iter()
+        .find_map(|o| match o {
+            Output::CallFunction(c) => Some(c.clone()),
+            _ => None,
+        })
+        .expect("a call to run");
+    assert_eq!(
+        (call.name.as_str(), call.tool_call_id.as_str()),
+        ("f", "c1")
+    );
+    let out = m.handle(Input::FunctionDone {
+        call,
+        result: json!({"ok": true}).into(),
+    });
+    let msgs = sent(&out);
+    assert_eq!(msgs[0]["type"], "llm-function-call-result");
+    assert_eq!(
+        msgs[0]["data"],
+        json!({"function_name":"f","tool_call_id":"c1","arguments":{"a":1},"result":{"ok":true}})
+    );
+    let out = m.handle(Input::FunctionMissing("nope".into()));
+    assert!(
+        matches!(&out[..], [Output::Emit(Event::Error(e))] if e.code == ErrorCode::BotError && e.message.contains("nope"))
+    );
 }

@@ -52,6 +52,12 @@ pub struct Call {
     /// Aborted on close: every request of this call listens to it.
     closer: AbortController,
     pub connected: Slot<Result<(), Error>>,
+    /// `sendClientRequest`s waiting: id, the promise's resolve and reject, its timer.
+    pub requests: RefCell<Vec<(String, js_sys::Function, js_sys::Function, Timeout)>>,
+    /// Function name → the page's handler.
+    pub functions: js_sys::Map,
+    /// Where `remoteStream` plays (`attachAudio`), and whether the SDK made that element.
+    pub audio: RefCell<Option<(web_sys::HtmlMediaElement, bool)>>,
     timeout_ms: f64,
     /// When the connect call began (`Date.now()`), and each step's time since then.
     t0: f64,
@@ -83,12 +89,17 @@ impl Call {
             budget: RefCell::new(None),
             closer,
             connected: Slot::new(),
+            requests: RefCell::new(Vec::new()),
+            functions: js_sys::Map::new(),
+            audio: RefCell::new(None),
             timeout_ms,
             t0,
             timings: js_sys::Object::new(),
         });
         LIVE.with(|live| live.borrow_mut().push(call.clone()));
-        *call.listeners.borrow_mut() = super::peer::listen(&call);
+        let mut listeners = super::peer::listen(&call);
+        listeners.extend(super::media::device_listener(&call));
+        *call.listeners.borrow_mut() = listeners;
         call
     }
 
@@ -170,6 +181,9 @@ impl Call {
                 self.events.emit("botready", &to_js(&v))
             }
             Output::Emit(Event::Error(e)) => self.events.emit("error", &to_js_error(&e)),
+            Output::Emit(Event::Named(name, v)) => self.events.emit(name, &to_js(&v)),
+            Output::Settle { id, result } => self.settle(&id, result),
+            Output::CallFunction(call) if live => super::conversation::call_function(self, call),
             Output::Connected => {
                 self.mark("connected");
                 defer_drop(self.budget.borrow_mut().take());
@@ -298,6 +312,23 @@ impl Call {
         });
     }
 
+    /// Settles one `sendClientRequest` promise.
+    fn settle(&self, id: &str, result: Result<crate::json::Value, Error>) {
+        let entry = {
+            let mut requests = self.requests.borrow_mut();
+            let i = requests.iter().position(|r| r.0 == id);
+            i.map(|i| requests.swap_remove(i))
+        };
+        let Some((_, resolve, reject, timer)) = entry else {
+            return;
+        };
+        defer_drop(timer);
+        let _ = match result {
+            Ok(v) => resolve.call1(&JsValue::UNDEFINED, &to_js(&v)),
+            Err(e) => reject.call1(&JsValue::UNDEFINED, &to_js_error(&e)),
+        };
+    }
+
     /// Frees everything, then tells the handlers why.
     fn close(self: &Rc<Self>, reason: DisconnectReason) {
         self.release();
@@ -315,6 +346,12 @@ impl Call {
             self.budget.borrow_mut().take(),
         ));
         self.closer.abort();
+        if let Some((el, owned)) = self.audio.borrow_mut().take() {
+            if owned {
+                el.remove();
+            }
+        }
+        self.functions.clear();
         self.peer.channel.close();
         self.peer.pc.close();
         stop_all(&self.own_tracks.borrow());
@@ -340,7 +377,7 @@ impl Drop for Call {
 }
 
 /// Drops `value` in a later task.
-fn defer_drop<T: 'static>(value: T) {
+pub fn defer_drop<T: 'static>(value: T) {
     spawn_local(async move { drop(value) });
 }
 

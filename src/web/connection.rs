@@ -8,7 +8,7 @@ use super::json::{stringify, stringify_js, value_to_json};
 use super::peer::webrtc_error;
 use crate::error::{Error, Phase};
 use crate::machine::Input;
-use js_sys::Function;
+use js_sys::{Function, Reflect};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -25,9 +25,32 @@ impl Connection {
     pub fn new(call: Rc<Call>) -> Connection {
         Connection { call }
     }
+
+    pub fn call(&self) -> &Rc<Call> {
+        &self.call
+    }
+
+    /// A message larger than the channel takes is refused before it is sent.
+    pub fn check_size(&self, text: &str, what: &str) -> Result<(), JsValue> {
+        let max = Reflect::get(&self.call.peer.pc, &"sctp".into())
+            .ok()
+            .filter(|s| s.is_object())
+            .and_then(|s| Reflect::get(&s, &"maxMessageSize".into()).ok())
+            .and_then(|m| m.as_f64());
+        match max {
+            Some(max) if max > 0.0 && text.len() as f64 > max => Err(invalid(&format!(
+                "{what}: the message is larger than the channel's maxMessageSize"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn send_value(&self, value: &crate::json::Value, what: &str) -> Result<(), JsValue> {
+        self.send(&stringify(value), what)
+    }
 }
 
-fn invalid(message: &str) -> JsValue {
+pub fn invalid(message: &str) -> JsValue {
     Error::invalid(message).into()
 }
 
@@ -146,6 +169,7 @@ impl Connection {
         if !self.call.machine.borrow().is_channel_open() {
             return Err(closed_error(what));
         }
+        self.check_size(text, what)?;
         self.call
             .peer
             .channel

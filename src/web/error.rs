@@ -29,6 +29,7 @@ pub fn to_js_error(e: &Error) -> JsValue {
             ("error", &d.error),
             ("code", &d.server_code),
             ("detail", &d.detail),
+            ("data", &d.data),
         ];
         for (key, value) in server {
             if let Some(v) = value {

@@ -107,7 +107,7 @@ pub async fn acquire(
     Ok((audio_track, video_track, own))
 }
 
-async fn get_user_media(audio: &JsValue, video: &JsValue) -> Result<MediaStream, Error> {
+pub async fn get_user_media(audio: &JsValue, video: &JsValue) -> Result<MediaStream, Error> {
     let media_error = |message: String, name: String| {
         Error::new(ErrorCode::Media, message)
             .with_phase(Phase::Media)
@@ -221,4 +221,145 @@ pub async fn attach(call: Rc<Call>, audio: MediaChoice, video: MediaChoice) {
 
 pub fn stop_all(tracks: &[MediaStreamTrack]) {
     tracks.iter().for_each(MediaStreamTrack::stop);
+}
+
+/// `listDevices()` as a plain object: `{ audioinput, audiooutput, videoinput }`.
+pub async fn devices() -> Result<JsValue, Error> {
+    let media = web_sys::window()
+        .and_then(|w| w.navigator().media_devices().ok())
+        .ok_or_else(|| {
+            media_error(
+                "mediaDevices is unavailable".into(),
+                "NotSupportedError".into(),
+            )
+        })?;
+    let promise = media.enumerate_devices().map_err(|e| {
+        media_error(
+            format!("enumerateDevices failed: {}", describe(&e)),
+            error_name(&e),
+        )
+    })?;
+    let list = JsFuture::from(promise).await.map_err(|e| {
+        media_error(
+            format!("enumerateDevices failed: {}", describe(&e)),
+            error_name(&e),
+        )
+    })?;
+    let out = js_sys::Object::new();
+    let kinds = ["audioinput", "audiooutput", "videoinput"].map(|k| (k, js_sys::Array::new()));
+    for device in js_sys::Array::from(&list).iter() {
+        let kind = Reflect::get(&device, &"kind".into())
+            .ok()
+            .and_then(|k| k.as_string());
+        if let Some((_, bucket)) = kinds.iter().find(|(k, _)| Some(*k) == kind.as_deref()) {
+            bucket.push(&device);
+        }
+    }
+    for (k, bucket) in &kinds {
+        let _ = Reflect::set(&out, &JsValue::from_str(k), bucket);
+    }
+    Ok(out.into())
+}
+
+/// Lists the devices now available.
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = listDevices, unchecked_return_type = "MediaDeviceList")]
+pub async fn list_devices() -> Result<JsValue, JsValue> {
+    devices().await.map_err(Into::into)
+}
+
+/// The connection's `devicechange` event, while it lives.
+pub fn device_listener(call: &Rc<Call>) -> Option<gloo_events::EventListener> {
+    let media = web_sys::window()?.navigator().media_devices().ok()?;
+    let weak = Rc::downgrade(call);
+    Some(gloo_events::EventListener::new(
+        &media,
+        "devicechange",
+        move |_| {
+            let weak = weak.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Ok(list) = devices().await {
+                    if let Some(call) = weak.upgrade() {
+                        if !call.is_closed() {
+                            call.events.emit("devicechange", &list);
+                        }
+                    }
+                }
+            });
+        },
+    ))
+}
+
+fn media_error(message: String, name: String) -> Error {
+    Error::new(ErrorCode::Media, message)
+        .with_phase(Phase::Call)
+        .with_name(name)
+}
+
+/// `setMicrophone` / `setCamera`: a device id (opened here) or the caller's own track replaces
+/// what sender `index` sends, with no renegotiation and the mute state kept. The track the SDK
+/// opened before is stopped, a caller's never; if the new one fails, the old keeps sending.
+pub async fn switch_track(call: &Rc<Call>, index: usize, choice: &JsValue) -> Result<(), Error> {
+    let kind = if index == 0 { "audio" } else { "video" };
+    let (track, own) = if let Some(t) = choice.dyn_ref::<MediaStreamTrack>() {
+        if t.kind() != kind {
+            return Err(Error::invalid(format!("pass an {kind} track")));
+        }
+        (Clone::clone(t), false)
+    } else if let Some(id) = choice.as_string() {
+        let exact = js_sys::Object::new();
+        let _ = Reflect::set(&exact, &"exact".into(), &JsValue::from_str(&id));
+        let constraints = js_sys::Object::new();
+        let _ = Reflect::set(&constraints, &"deviceId".into(), &exact);
+        let (audio, video) = if index == 0 {
+            (JsValue::from(constraints), JsValue::FALSE)
+        } else {
+            (JsValue::FALSE, JsValue::from(constraints))
+        };
+        let stream = get_user_media(&audio, &video)
+            .await
+            .map_err(|e| media_error(e.message, e.details.name.unwrap_or_default()))?;
+        let track = stream
+            .get_tracks()
+            .get(0)
+            .unchecked_into::<MediaStreamTrack>();
+        (track, true)
+    } else {
+        return Err(Error::invalid(format!(
+            "pass a device id or an {kind} MediaStreamTrack"
+        )));
+    };
+    let drop_new = |e: Error| {
+        if own {
+            track.stop();
+        }
+        e
+    };
+    if call.is_closed() {
+        return Err(drop_new(Error::new(
+            ErrorCode::Closed,
+            "the connection is closed",
+        )));
+    }
+    track.set_enabled(call.machine.borrow().track_enabled(index));
+    JsFuture::from(call.peer.senders[index].replace_track(Some(&track)))
+        .await
+        .map_err(|e| {
+            drop_new(media_error(
+                format!("replaceTrack failed: {}", describe(&e)),
+                error_name(&e),
+            ))
+        })?;
+    let old = call.tracks.borrow_mut()[index].replace(Clone::clone(&track));
+    if let Some(old) = old {
+        call.peer.local_stream.remove_track(&old);
+        let mut own_tracks = call.own_tracks.borrow_mut();
+        if let Some(i) = own_tracks.iter().position(|t| *t == old) {
+            own_tracks.swap_remove(i).stop();
+        }
+    }
+    call.peer.local_stream.add_track(&track);
+    if own {
+        call.own_tracks.borrow_mut().push(track);
+    }
+    Ok(())
 }

@@ -8,13 +8,17 @@
 //! | `peer.rs` | the `RTCPeerConnection`, its channel and the listeners that feed the machine |
 //! | `media.rs` | the `audio` / `video` options, getUserMedia, attaching tracks |
 //! | `events.rs` | `on` / `off` handlers and the events from before the connect resolved |
+//! | `conversation.rs` | RTVI requests, messages and function-call handlers on `Connection` |
+//! | `audio.rs` | playback (`attachAudio`, `setSpeaker`) and device switches on `Connection` |
 //! | `connection.rs` | the `Connection` class (the JS handle of a call) |
 //! | `start.rs`, `session.rs` | `startSession` and the `Session` class |
 //! | `http.rs`, `deadline.rs`, `json.rs`, `error.rs`, `wait.rs` | fetch, budgets, JS values, errors, futures |
 
+mod audio;
 mod call;
 mod connect;
 mod connection;
+mod conversation;
 mod deadline;
 mod error;
 mod events;
@@ -30,6 +34,7 @@ pub use call::live_calls;
 pub use connect::{connect_web_rtc, start_and_connect};
 pub use connection::Connection;
 pub use error::{is_agent_rtc_error, to_js_error};
+pub use media::list_devices;
 pub use session::Session;
 pub use start::start_session;
 

@@ -44,7 +44,7 @@ export interface SessionJSON {
 
 export type ErrorCode =
   | "invalid_options" | "http" | "bad_response" | "timeout" | "aborted" | "media" | "webrtc"
-  | "ice_failed" | "signalling" | "closed";
+  | "ice_failed" | "signalling" | "closed" | "bot_error";
 
 /** Where a failure happened: a step of the connect, or `call` once the connect resolved. */
 export type ConnectPhase = "start" | "media" | "offer" | "ice" | "channel" | "bot-ready" | "call";
@@ -56,6 +56,10 @@ export interface AgentRtcErrorDetails {
   detail?: unknown;
   body?: string;
   name?: string;
+  /** What the bot sent with an `error-response` (`bot_error`). */
+  data?: unknown;
+  timeoutMs?: number;
+  network?: boolean;
   [key: string]: unknown;
 }
 
@@ -109,16 +113,54 @@ export interface RtviMessage {
   data?: unknown;
 }
 
+export type Role = "user" | "bot";
+
+/** From `user-transcription`, `bot-output` (2.x), or `bot-tts-text` / `bot-transcription` of a bot that sends no `bot-output`. */
+export interface TranscriptEvent {
+  role: Role;
+  text: string;
+  final: boolean;
+  timestamp?: string;
+}
+
+export interface MediaDeviceList {
+  audioinput: MediaDeviceInfo[];
+  audiooutput: MediaDeviceInfo[];
+  videoinput: MediaDeviceInfo[];
+}
+
 export interface ConnectionEvents {
   statechange: ConnectionState;
   track: { track: MediaStreamTrack; stream: MediaStream };
   message: unknown;
   rtvi: RtviMessage;
   botready: unknown;
-  reconnecting: number;
+  reconnecting: { attempt: number; delayMs: number };
+  reconnected: { attempts: number; downMs: number };
+  transcript: TranscriptEvent;
+  speaking: { role: Role; speaking: boolean };
+  servermessage: unknown;
+  metrics: unknown;
+  boterror: { message: string; fatal: boolean };
+  devicechange: MediaDeviceList;
   error: AgentRtcError;
   disconnected: DisconnectReason;
 }
+
+export interface SendTextOptions {
+  /** Interrupt the bot and answer now (the server's default: true). */
+  runImmediately?: boolean;
+  /** Speak the answer (the server's default: true). */
+  audioResponse?: boolean;
+}
+
+export interface FunctionCallInfo {
+  toolCallId: string;
+  functionName: string;
+}
+
+/** Returns (or resolves to) the JSON result sent back to the bot. */
+export type FunctionCallHandler = (args: any, info: FunctionCallInfo) => unknown | Promise<unknown>;
 
 /** Milliseconds from the connect call to each step reached. */
 export interface ConnectionTimings {
@@ -147,4 +189,30 @@ export interface Connection {
   off<K extends ConnectionEventName>(event: K, handler: ConnectionEventHandler<K>): void;
   /** Sends an RTVI message (`label: "rtvi-ai"`, a fresh `id`); returns the id. */
   sendRtvi(type: string, data?: unknown): string;
+  /** RTVI `send-text`: the bot takes `text` as the user's words. */
+  sendText(text: string, options?: SendTextOptions): void;
+  /** RTVI `client-message` `{t, d}`, no answer expected; returns its id. */
+  sendClientMessage(type: string, data?: unknown): string;
+  /**
+   * RTVI `client-message`, resolved with the `d` of the bot's `server-response`; rejects with
+   * `bot_error` (`error-response`), `timeout` (after `timeoutMs`, default 10000) or `closed` (the
+   * call ended first: nothing pending survives `disconnect()`).
+   */
+  sendClientRequest(type: string, data?: unknown, options?: { timeoutMs?: number }): Promise<unknown>;
+  /** Answers `llm-function-call-in-progress` for `name`; returns the unregister function. */
+  registerFunctionCallHandler(name: string, handler: FunctionCallHandler): () => void;
+  /** RTVI `disconnect-bot`. */
+  disconnectBot(): void;
+  /** RTVI `dtmf`, every key in one message (0-9, *, #, A-D). */
+  sendDtmf(digits: string): void;
+  /** Swaps the microphone (a device id or your own track) with `replaceTrack`, mute kept. */
+  setMicrophone(deviceIdOrTrack: string | MediaStreamTrack): Promise<void>;
+  /** Swaps the camera (a device id or your own track) with `replaceTrack`, mute kept. */
+  setCamera(deviceIdOrTrack: string | MediaStreamTrack): Promise<void>;
+  /** Plays `remoteStream` in `element`, or in an `<audio>` the SDK owns; `media`/`NotAllowedError` when autoplay is blocked. */
+  attachAudio(element?: HTMLMediaElement): Promise<void>;
+  /** Plays again from a user gesture after autoplay was blocked. */
+  resumeAudio(): Promise<void>;
+  /** The output device (`setSinkId`; a `media` error where the browser has none). */
+  setSpeaker(deviceId: string): Promise<void>;
 }

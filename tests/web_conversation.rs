@@ -1,0 +1,479 @@
+//! The conversation API in headless Chromium against the local agent's RTVI 2.x echo bot:
+//! client requests (answered, refused, timed out, pending at disconnect), function calls (a
+//! handler that resolves, throws, is slow, or is missing), the typed events, dtmf, disconnect-bot,
+//! the bot's version, switching the microphone mid-call, playback and message size.
+#![cfg(target_arch = "wasm32")]
+
+mod support;
+
+use agent_rtc::web::{start_and_connect, Connection};
+use js_sys::{Function, Promise};
+use serde_json::{json, Value};
+use std::cell::RefCell;
+use std::rc::Rc;
+use support::*;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn runner(extra: Value) -> JsValue {
+    let mut options = json!({"platform": "pipecat-runner", "baseUrl": agent(), "timeoutMs": 8000});
+    if let (Value::Object(o), Value::Object(e)) = (&mut options, extra) {
+        o.extend(e);
+    }
+    js(options)
+}
+
+fn collect(conn: &Connection, event: &str) -> Rc<RefCell<Vec<JsValue>>> {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let sink = seen.clone();
+    let f = Closure::<dyn FnMut(JsValue)>::new(move |v| sink.borrow_mut().push(v));
+    conn.on(event.into(), f.as_ref().clone()).expect("on");
+    f.forget(); // test-only: lives for the page
+    seen
+}
+
+/// Waits (bounded, to catch hangs) until `seen` holds a value for which `pred` holds.
+async fn wait_for(
+    seen: &Rc<RefCell<Vec<JsValue>>>,
+    ms: i32,
+    pred: impl Fn(&Value) -> bool,
+) -> Option<Value> {
+    for _ in 0..ms / 50 {
+        if let Some(v) = seen.borrow().iter().map(json).find(|v| pred(v)) {
+            return Some(v);
+        }
+        sleep(50).await;
+    }
+    None
+}
+
+async fn settle(p: Promise) -> Result<JsValue, JsValue> {
+    JsFuture::from(p).await
+}
+
+async fn bot(conn: &Connection) -> Value {
+    get_json(&format!(
+        "{}/debug/sessions/{}",
+        agent(),
+        conn.session_id().unwrap()
+    ))
+    .await["bot"]
+        .clone()
+}
+
+#[wasm_bindgen_test]
+async fn client_requests_are_answered_refused_timed_out_and_closed() {
+    let conn = start_and_connect(runner(json!({}))).await.expect("connect");
+    let answer = settle(conn.send_client_request(
+        "echo".into(),
+        js(json!({"n": 42, "s": "round trip"})),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .expect("answered");
+    assert_eq!(json(&answer), json!({"n": 42, "s": "round trip"}));
+
+    let err = expect_error(
+        settle(conn.send_client_request(
+            "fail".into(),
+            js(json!({"error": "nope"})),
+            JsValue::UNDEFINED,
+        ))
+        .await,
+        "bot_error",
+    );
+    assert!(get(&err, "message").as_string().unwrap().contains("nope"));
+    assert_eq!(
+        json(&get(&err, "details"))["data"],
+        json!({"error": "nope"})
+    );
+
+    let err = expect_error(
+        settle(conn.send_client_request(
+            "silent".into(),
+            JsValue::UNDEFINED,
+            js(json!({"timeoutMs": 300})),
+        ))
+        .await,
+        "timeout",
+    );
+    assert_eq!(json(&get(&err, "details"))["phase"], "call");
+
+    expect_error(
+        settle(conn.send_client_request(
+            JsValue::from_f64(1.0),
+            JsValue::UNDEFINED,
+            JsValue::UNDEFINED,
+        ))
+        .await,
+        "invalid_options",
+    );
+
+    // Still waiting when the app disconnects: rejected with `closed`, nothing left pending.
+    let pending =
+        conn.send_client_request("slow".into(), js(json!({"ms": 5000})), JsValue::UNDEFINED);
+    sleep(100).await;
+    let _ = conn.disconnect();
+    expect_error(settle(pending).await, "closed");
+    expect_error(
+        settle(conn.send_client_request("echo".into(), JsValue::UNDEFINED, JsValue::UNDEFINED))
+            .await,
+        "closed",
+    );
+}
+
+#[wasm_bindgen_test]
+async fn function_calls_resolve_throw_are_slow_or_missing() {
+    let conn = start_and_connect(runner(json!({}))).await.expect("connect");
+    let server = collect(&conn, "servermessage");
+    let errors = collect(&conn, "error");
+    let result_of = |server: Rc<RefCell<Vec<JsValue>>>| async move {
+        wait_for(&server, 8000, |m| m["type"] == "function-result").await
+    };
+
+    // Resolves: with the arguments and the tool call id it was given.
+    let seen_info = Rc::new(RefCell::new(Value::Null));
+    let sink = seen_info.clone();
+    let handler = Closure::<dyn FnMut(JsValue, JsValue) -> JsValue>::new(
+        move |args: JsValue, info: JsValue| {
+            *sink.borrow_mut() = json!({"args": json(&args), "info": json(&info)});
+            js(json!({"temperature": 21, "city": json(&args)["location"]}))
+        },
+    );
+    let unregister = conn
+        .register_function_call_handler("get_weather".into(), handler.as_ref().clone())
+        .expect("register");
+    conn.send_text("Paris".into(), JsValue::UNDEFINED)
+        .expect("send-text");
+    let result = result_of(server.clone())
+        .await
+        .expect("the bot got the result");
+    assert_eq!(
+        result["result"],
+        json!({"temperature": 21, "city": "Paris"})
+    );
+    assert_eq!(seen_info.borrow()["info"]["functionName"], "get_weather");
+    assert!(seen_info.borrow()["info"]["toolCallId"].is_string());
+    assert_eq!(
+        result["tool_call_id"],
+        seen_info.borrow()["info"]["toolCallId"]
+    );
+
+    // Throws: the bot gets an error result, not silence.
+    server.borrow_mut().clear();
+    unregister.call0(&JsValue::UNDEFINED).expect("unregister");
+    let throwing = Function::new_with_args("args", "throw new Error('no weather today')");
+    conn.register_function_call_handler("get_weather".into(), throwing.into())
+        .expect("register");
+    conn.send_text("Oslo".into(), JsValue::UNDEFINED)
+        .expect("send-text");
+    let result = result_of(server.clone()).await.expect("an error result");
+    assert!(
+        result["result"]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no weather today"),
+        "{result}"
+    );
+
+    // Slow: an async handler that answers after 600 ms.
+    server.borrow_mut().clear();
+    let slow = Function::new_with_args(
+        "args",
+        "return new Promise(r => setTimeout(() => r({late: true, city: args.location}), 600))",
+    );
+    conn.register_function_call_handler("get_weather".into(), slow.into())
+        .expect("register");
+    conn.send_text(
+        "Rome".into(),
+        js(json!({"runImmediately": true, "audioResponse": false})),
+    )
+    .expect("send-text");
+    let result = result_of(server.clone()).await.expect("a late result");
+    assert_eq!(result["result"], json!({"late": true, "city": "Rome"}));
+
+    // Missing: reported through `error`.
+    let bot_state = bot(&conn).await;
+    assert!(bot_state.is_object());
+    conn.send_client_message(
+        "function-call".into(),
+        js(json!({"function_name": "unknown_fn", "arguments": {}})),
+    )
+    .expect("send");
+    let is_bot_error = |e: &JsValue| get(e, "code").as_string().as_deref() == Some("bot_error");
+    for _ in 0..100 {
+        if errors.borrow().iter().any(is_bot_error) {
+            break;
+        }
+        sleep(50).await;
+    }
+    let err = errors.borrow().iter().find(|e| is_bot_error(e)).cloned();
+    let message = get(
+        &err.expect("an error event for a missing handler"),
+        "message",
+    )
+    .as_string()
+    .unwrap_or_default();
+    assert!(message.contains("unknown_fn"), "{message}");
+    drop(handler);
+    let _ = conn.disconnect();
+}
+
+#[wasm_bindgen_test]
+async fn typed_events_dtmf_version_and_disconnect_bot() {
+    let conn = start_and_connect(runner(json!({}))).await.expect("connect");
+    assert_eq!(conn.bot_version().as_deref(), Some("2.2.0"));
+    let transcripts = collect(&conn, "transcript");
+    let speaking = collect(&conn, "speaking");
+    let server = collect(&conn, "servermessage");
+    let metrics = collect(&conn, "metrics");
+    let boterrors = collect(&conn, "boterror");
+    let rtvi = collect(&conn, "rtvi");
+    // The fake microphone's beeps are utterances to the bot's voice-activity guess.
+    let user = wait_for(&transcripts, 8000, |t| t["role"] == "user")
+        .await
+        .expect("a user transcript");
+    assert!(
+        user["text"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("User utterance"),
+        "{user}"
+    );
+    assert_eq!(user["final"], json!(true));
+    assert!(user["timestamp"].is_string());
+    let bot_line = wait_for(&transcripts, 8000, |t| t["role"] == "bot")
+        .await
+        .expect("a bot transcript");
+    assert!(
+        bot_line["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("heard utterance"),
+        "{bot_line}"
+    );
+    let bots = transcripts
+        .borrow()
+        .iter()
+        .map(json)
+        .filter(|t| t["role"] == "bot")
+        .count();
+    let outputs = rtvi
+        .borrow()
+        .iter()
+        .map(json)
+        .filter(|m| m["type"] == "bot-output")
+        .count();
+    assert!(
+        bots <= outputs,
+        "bot-output and bot-tts-text make one transcript each sentence"
+    );
+    assert!(wait_for(&speaking, 4000, |s| s
+        == &json!({"role":"user","speaking":true}))
+    .await
+    .is_some());
+    assert!(wait_for(&speaking, 4000, |s| s
+        == &json!({"role":"bot","speaking":false}))
+    .await
+    .is_some());
+    // The greeting came before the connect resolved; this late handler still got it.
+    assert!(wait_for(&server, 1000, |m| m["text"].is_string())
+        .await
+        .is_some());
+
+    settle(conn.send_client_request("metrics".into(), JsValue::UNDEFINED, JsValue::UNDEFINED))
+        .await
+        .expect("metrics");
+    assert!(wait_for(&metrics, 2000, |m| m["ttfb"].is_array())
+        .await
+        .is_some());
+    settle(conn.send_client_request(
+        "error".into(),
+        js(json!({"error": "minor"})),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .expect("error");
+    assert_eq!(
+        wait_for(&boterrors, 2000, |_| true).await,
+        Some(json!({"message": "minor", "fatal": false}))
+    );
+    // Unknown types still flow through `rtvi`.
+    assert!(rtvi
+        .borrow()
+        .iter()
+        .map(json)
+        .any(|m| m["type"] == "user-input"));
+
+    conn.send_dtmf("12#".into()).expect("dtmf");
+    expect_error(conn.send_dtmf("12x".into()), "invalid_options");
+    sleep(300).await;
+    assert_eq!(bot(&conn).await["dtmf"], json!(["1", "2", "#"]));
+
+    let reasons = collect(&conn, "disconnected");
+    conn.disconnect_bot().expect("disconnect-bot");
+    for _ in 0..60 {
+        if !reasons.borrow().is_empty() {
+            break;
+        }
+        sleep(50).await;
+    }
+    assert_eq!(
+        reasons
+            .borrow()
+            .first()
+            .and_then(|r| r.as_string())
+            .as_deref(),
+        Some("peer-left")
+    );
+
+    // An older bot still works and says so.
+    let conn = start_and_connect(runner(
+        json!({"baseUrl": format!("{}/?fault=rtvi-version-1.0.0", agent())}),
+    ))
+    .await
+    .expect("a 1.x bot");
+    assert_eq!(conn.bot_version().as_deref(), Some("1.0.0"));
+    let _ = conn.disconnect();
+}
+
+#[wasm_bindgen_test]
+async fn the_microphone_switches_mid_call_and_the_echo_goes_on() {
+    let conn = start_and_connect(runner(json!({}))).await.expect("connect");
+    let first = conn.local_stream().get_audio_tracks().get(0);
+    conn.set_mic_enabled(false.into()).expect("mute");
+    // A device id from listDevices().
+    let devices = json(&await_js(run_js("return a()", &agent_rtc_list())).await);
+    let id = devices["audioinput"][0]["deviceId"]
+        .as_str()
+        .unwrap_or("default")
+        .to_owned();
+    settle(conn.set_microphone(id.into()))
+        .await
+        .expect("switched");
+    let second = conn.local_stream().get_audio_tracks().get(0);
+    assert_ne!(first, second, "a new track");
+    assert_eq!(
+        get(&first, "readyState").as_string().as_deref(),
+        Some("ended"),
+        "the SDK's old track is stopped"
+    );
+    assert_eq!(get(&second, "enabled").as_bool(), Some(false), "mute kept");
+    let pc: JsValue = conn.peer_connection().into();
+    let sending = run_js("return a.getSenders()[0].track", &pc);
+    assert_eq!(sending, second);
+    conn.set_mic_enabled(true.into()).expect("unmute");
+    // The caller's own track next: sent, and never stopped by the SDK.
+    let stream = await_js(run_js(
+        "return navigator.mediaDevices.getUserMedia({audio: true})",
+        &JsValue::UNDEFINED,
+    ))
+    .await;
+    let mine = run_js("return a.getAudioTracks()[0]", &stream);
+    settle(conn.set_microphone(mine.clone()))
+        .await
+        .expect("caller's track");
+    assert_eq!(
+        get(&second, "readyState").as_string().as_deref(),
+        Some("ended")
+    );
+    // A device that fails: a media error, and the current track keeps sending.
+    let err = expect_error(
+        settle(conn.set_microphone("no-such-device".into())).await,
+        "media",
+    );
+    assert!(json(&get(&err, "details"))["name"].is_string());
+    assert_eq!(run_js("return a.getSenders()[0].track", &pc), mine);
+    // The echo of the new track is heard, and no renegotiation happened.
+    play(&conn.remote_stream().into());
+    let before = inbound_audio_energy(&pc).await;
+    sleep(1500).await;
+    assert!(
+        inbound_audio_energy(&pc).await > before,
+        "echo after the switch"
+    );
+    assert_eq!(
+        bot(&conn).await["connections"],
+        json!(1),
+        "same peer connection"
+    );
+    let _ = conn.disconnect();
+    assert_eq!(
+        get(&mine, "readyState").as_string().as_deref(),
+        Some("live")
+    );
+    run_js("a.stop()", &mine);
+}
+
+/// `listDevices` as the page imports it.
+fn agent_rtc_list() -> JsValue {
+    let f = Closure::<dyn FnMut() -> Promise>::new(|| {
+        wasm_bindgen_futures::future_to_promise(agent_rtc::web::list_devices())
+    });
+    let v = f.as_ref().clone();
+    f.forget(); // test-only
+    v
+}
+
+#[wasm_bindgen_test]
+async fn playback_devices_and_message_size() {
+    let conn = start_and_connect(runner(json!({}))).await.expect("connect");
+    settle(conn.attach_audio(JsValue::UNDEFINED))
+        .await
+        .expect("plays");
+    let audio = run_js(
+        "return document.querySelectorAll('audio').length",
+        &JsValue::UNDEFINED,
+    );
+    assert!(audio.as_f64().unwrap_or(0.0) >= 1.0);
+    let owned = run_js(
+        "return [...document.querySelectorAll('audio')].find(e => e.srcObject === a)",
+        &conn.remote_stream().into(),
+    );
+    assert!(
+        !owned.is_undefined(),
+        "the SDK's <audio> plays remoteStream"
+    );
+    settle(conn.resume_audio()).await.expect("resume");
+    settle(conn.set_speaker("default".into()))
+        .await
+        .expect("setSinkId");
+    // devicechange while the connection lives.
+    let changes = collect(&conn, "devicechange");
+    run_js(
+        "navigator.mediaDevices.dispatchEvent(new Event('devicechange'))",
+        &JsValue::UNDEFINED,
+    );
+    let list = wait_for(&changes, 2000, |l| l["audioinput"].is_array())
+        .await
+        .expect("devicechange");
+    assert!(list["audiooutput"].is_array() && list["videoinput"].is_array());
+    // Larger than the channel's maxMessageSize: refused before sending.
+    let max = run_js(
+        "return a.sctp.maxMessageSize",
+        &conn.peer_connection().into(),
+    )
+    .as_f64()
+    .unwrap();
+    let big = "x".repeat(max as usize + 1);
+    expect_error(conn.send_message(big.into()), "invalid_options");
+    conn.send_message("fits".into()).expect("small message");
+    let _ = conn.disconnect();
+    assert!(
+        owned.dyn_ref::<web_sys::Node>().map(|n| n.is_connected()) == Some(false),
+        "the SDK's <audio> is removed"
+    );
+    changes.borrow_mut().clear();
+    run_js(
+        "navigator.mediaDevices.dispatchEvent(new Event('devicechange'))",
+        &JsValue::UNDEFINED,
+    );
+    sleep(300).await;
+    assert!(
+        changes.borrow().is_empty(),
+        "no devicechange after disconnect"
+    );
+}
