@@ -51,7 +51,9 @@ size: pkg
 test: lint test-native test-browser test-e2e size
 	@echo "make test: all suites passed"
 
-## Side-by-side connect benchmark against an optimised local agent (prints numbers; not a test).
+## Benchmark against an optimised local agent (prints numbers; not a test): cold start, connect
+## steps beside the official client and a hand-written floor, sizes; all of it in test-output/bench.json.
+## Knobs: RUNS (connect rounds, 20), COLD_RUNS (cold-start rounds, 15), WARMUP (3).
 bench: pkg
 	cargo build --profile agent -p agent-rtc-agent
 	AGENT_BIN=target/agent/agent-rtc-agent node tests/bench/connect.mjs

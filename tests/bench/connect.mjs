@@ -1,160 +1,428 @@
-// Benchmark: agent-rtc against the official @pipecat-ai/client-js + small-webrtc-transport, side by
-// side on this machine, against the same local agent over loopback, in the same headless Chromium.
-// Prints measured numbers (no pass/fail): the time from the connect call to each step (median,
-// p90 over RUNS runs after WARMUP), peer connections left open afterwards, and the gzip -9 size of
-// what a page loads for each client.
+// Benchmark: agent-rtc against the official @pipecat-ai/client-js + small-webrtc-transport and
+// against "the floor" (a hand-written client doing the protocol as fast as a browser allows), side
+// by side on this machine, against the same local agent over loopback, in the same headless
+// Chromium. Prints measured numbers, never pass/fail, and writes them all to test-output/bench.json:
 //
-// Run: make bench   (RUNS=20 make bench for more runs)
+//   1. cold start: a fresh browser context per round (no HTTP cache, no compiled-wasm cache) loads
+//      a page, imports the client and reaches bot-ready; wasm fetch/compile/instantiate; memory.
+//   2. connect steps, warm: ms from the call to each protocol step for the official client (A), the
+//      floor (B) and agent-rtc startAndConnect (C), all given the caller's microphone track; then
+//      the same with a start API that takes 100 ms, plus startSession → connectWebRtc (D).
+//   3. sizes: what each client costs a page, raw / minified / gzip -9.
+//
+// Run: make bench.  Knobs (environment): RUNS (connect rounds, default 20), COLD_RUNS (cold-start
+// rounds, default 15), WARMUP (discarded rounds before each series, default 3).
 
-import { readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
+import { cpus } from "node:os";
 import { join } from "node:path";
-import { ROOT, bundleClient, launchChromium, startAgent, workDir } from "../e2e/harness.mjs";
+import { OUT, ROOT, launchChromium, startAgent, workDir, rmSync } from "../e2e/harness.mjs";
 
-const RUNS = Number(process.env.RUNS || 15);
-const WARMUP = 2;
+const RUNS = Number(process.env.RUNS || 20);
+const COLD_RUNS = Number(process.env.COLD_RUNS || 15);
+const WARMUP = Number(process.env.WARMUP ?? 3);
+const COLD_WARMUP = 1;
+const BLANK_RUNS = 3;
+// Between two connects: the agent frees the previous peer, the browser its sockets.
+const PAUSE_MS = 300;
+const PAGES = join(ROOT, "tests/bench/pages");
+const PKG = join(ROOT, "pkg");
 
-const OURS_PAGE = `<!doctype html><meta charset="utf-8"><title>bench</title>
-<script type="module">
-import init, { startAndConnect, startSession, connectWebRtc } from "/pkg/agent_rtc.js";
-await init();
-const pcs = [];
-const Orig = RTCPeerConnection;
-window.RTCPeerConnection = class extends Orig { constructor(...a) { super(...a); pcs.push(this); } };
-window.openPcs = () => pcs.filter((p) => p.connectionState !== "closed").length;
-window.runOurs = async (base, mode) => {
-  const audio = document.createElement("audio");
-  audio.autoplay = true;
-  const t0 = performance.now();
-  let conn;
-  let started;
-  if (mode === "sequential") {
-    const session = await startSession({ platform: "pipecat-runner", baseUrl: base });
-    started = performance.now() - t0;
-    conn = await connectWebRtc({ session });
-  } else {
-    conn = await startAndConnect({ platform: "pipecat-runner", baseUrl: base });
-  }
-  const total = performance.now() - t0;
-  const t = conn.timings;
-  audio.srcObject = conn.remoteStream;
-  await conn.disconnect();
-  audio.srcObject = null;
-  return { ...t, total, started };
-};
-window.pageReady = true;
-</script>`;
+// ---------------------------------------------------------------------------------------------
+// Statistics and printing
 
-function gz(buf) {
-  return gzipSync(buf, { level: 9 }).length;
+function sorted(values) {
+  return values.filter((x) => typeof x === "number" && Number.isFinite(x)).sort((a, b) => a - b);
 }
-
-function stats(values) {
-  const v = values.filter((x) => typeof x === "number").sort((a, b) => a - b);
-  if (!v.length) return { median: NaN, p90: NaN, n: 0 };
-  const q = (p) => v[Math.min(v.length - 1, Math.floor(p * v.length))];
-  return { median: v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2, p90: q(0.9), n: v.length };
+function median(values) {
+  const v = sorted(values);
+  if (!v.length) return NaN;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
+/** Nearest-rank percentile. */
+function pct(values, p) {
+  const v = sorted(values);
+  if (!v.length) return NaN;
+  return v[Math.min(v.length - 1, Math.max(0, Math.ceil(p * v.length) - 1))];
+}
+function summary(values) {
+  const v = sorted(values);
+  return { median: median(v), p90: pct(v, 0.9), min: v[0] ?? NaN, max: v[v.length - 1] ?? NaN, n: v.length };
+}
+const ms = (x, w = 7) => (Number.isFinite(x) ? x.toFixed(1) : "-").padStart(w);
+const num = (x, w = 9) => (Number.isFinite(x) ? String(Math.round(x)) : "-").padStart(w);
+const cell = (values) => `${ms(median(values))} (${ms(pct(values, 0.9), 0)})`.padStart(16);
+const gz = (buf) => gzipSync(buf, { level: 9 }).length;
+const kib = (bytes) => (Number.isFinite(bytes) ? `${(bytes / 1024).toFixed(0)} KiB` : "n/a");
 
-async function officialSize(dir) {
+// ---------------------------------------------------------------------------------------------
+// Pages
+
+async function preparePages(dir) {
+  for (const f of readdirSync(PAGES)) copyFileSync(join(PAGES, f), join(dir, f));
   const esbuild = await import("esbuild");
-  const out = join(dir, "official.min.js");
-  await esbuild.build({
-    stdin: {
-      contents: `export { PipecatClient } from "@pipecat-ai/client-js";
-                 export { SmallWebRTCTransport, WavMediaManager } from "@pipecat-ai/small-webrtc-transport";`,
-      resolveDir: ROOT,
-      loader: "js",
-    },
-    bundle: true,
-    minify: true,
-    format: "esm",
-    platform: "browser",
-    outfile: out,
-    logLevel: "error",
+  const bundle = (entry, out, minify) =>
+    esbuild.build({
+      entryPoints: [join(PAGES, entry)],
+      bundle: true,
+      minify,
+      format: "esm",
+      platform: "browser",
+      target: "chrome120",
+      outfile: join(dir, out),
+      logLevel: "error",
+    });
+  // The cold page ships the official client as a production page would: minified.
+  await bundle("official-cold.js", "official-cold.bundle.js", true);
+  await bundle("official-warm.js", "official-warm.bundle.js", false);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Cold start
+
+async function coldRound(browser, base, kind) {
+  const page = { ours: "cold-ours.html", official: "cold-official.html", blank: "blank.html" }[kind];
+  // A new context is a new profile in memory: empty HTTP cache, so no wasm code cache either, and
+  // its own renderer process.
+  const context = await browser.newContext();
+  try {
+    const p = await context.newPage();
+    const cdp = await context.newCDPSession(p);
+    await p.goto(`${base}/${page}`, { waitUntil: "commit" });
+    await p.waitForFunction(() => window.__cold || window.__coldError, null, { timeout: 30000 });
+    const error = await p.evaluate(() => window.__coldError);
+    if (error) throw new Error(`cold start of ${kind}: ${error}`);
+    const data = await p.evaluate(() => ({
+      t: window.__cold.t,
+      wasmMemoryBytes: window.__cold.wasmMemoryBytes ? window.__cold.wasmMemoryBytes() : null,
+      resources: performance.getEntriesByType("resource").map((e) => ({
+        path: new URL(e.name).pathname,
+        startTime: e.startTime,
+        responseStart: e.responseStart,
+        responseEnd: e.responseEnd,
+        transferSize: e.transferSize,
+        encodedBodySize: e.encodedBodySize,
+      })),
+    }));
+    // Still connected: what the page holds with a live connection, after a full GC.
+    await cdp.send("HeapProfiler.collectGarbage");
+    const heap = await cdp.send("Runtime.getHeapUsage");
+    if (kind !== "blank") await p.evaluate(() => window.__cold.disconnect());
+    const wasm = data.resources.find((r) => r.path.endsWith(".wasm"));
+    const glue = data.resources.find((r) => r.path.endsWith("/agent_rtc.js"));
+    const bundle = data.resources.find((r) => r.path.endsWith("/official-cold.bundle.js"));
+    return {
+      ...data.t,
+      wasmMemoryBytes: data.wasmMemoryBytes,
+      heapUsed: heap.usedSize,
+      heapTotal: heap.totalSize,
+      heap,
+      // Resource Timing of the wasm: request start → last byte. init() streams the compile
+      // during the download; what follows the last byte is the compile/instantiate tail.
+      wasmFetch: wasm ? wasm.responseEnd - wasm.startTime : undefined,
+      wasmFetchStart: wasm?.startTime,
+      wasmResponseEnd: wasm?.responseEnd,
+      wasmFromNetwork: wasm ? wasm.transferSize > 0 : undefined,
+      initMs: data.t.initEnd !== undefined ? data.t.initEnd - data.t.scriptStart : undefined,
+      afterLastByte: wasm && data.t.initEnd !== undefined ? data.t.initEnd - wasm.responseEnd : undefined,
+      glueLoaded: glue?.responseEnd,
+      bundleLoaded: bundle?.responseEnd,
+      resources: data.resources,
+    };
+  } finally {
+    await context.close();
+  }
+}
+
+async function coldStart(browser, base) {
+  const rounds = { ours: [], official: [], blank: [] };
+  for (let i = 0; i < COLD_WARMUP + COLD_RUNS; i++) {
+    for (const kind of i % 2 ? ["official", "ours"] : ["ours", "official"]) {
+      const r = await coldRound(browser, base, kind);
+      if (i >= COLD_WARMUP) rounds[kind].push(r);
+      await sleep(PAUSE_MS);
+    }
+  }
+  for (let i = 0; i < BLANK_RUNS; i++) rounds.blank.push(await coldRound(browser, base, "blank"));
+  return rounds;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Connect steps
+
+const STEPS = [
+  ["startSent", "/start leaves"],
+  ["startAnswered", "/start answered"],
+  ["pcCreated", "peer connection created"],
+  ["offerCreated", "offer created (createOffer)"],
+  ["localOfferSet", "local offer set"],
+  ["offerSent", "offer POSTed"],
+  ["offerAnswered", "answer back"],
+  ["remoteAnswerSet", "remote answer set"],
+  ["iceConnected", "ICE connected"],
+  ["pcConnected", "peer connected (DTLS)"],
+  ["channelOpen", "channel open"],
+  ["botReadyMessage", "bot-ready arrives"],
+  ["ready", "call resolved (bot-ready)"],
+];
+
+/** offer POSTed − max(start answered, local offer set): the time the offer waited for nothing. */
+const offerGap = (r) => r.offerSent - Math.max(r.startAnswered, r.localOfferSet);
+
+/** Every client once per round, in an order that rotates and reverses so each sits in each slot. */
+function orderFor(names, round) {
+  const n = names.length;
+  const rotated = names.map((_, k) => names[(k + round) % n]);
+  return Math.floor(round / n) % 2 ? rotated.reverse() : rotated;
+}
+
+async function series(pages, clients) {
+  const names = Object.keys(clients);
+  const out = Object.fromEntries(names.map((n) => [n, []]));
+  for (let i = 0; i < WARMUP + RUNS; i++) {
+    for (const name of orderFor(names, i)) {
+      await sleep(PAUSE_MS);
+      const { page, args } = clients[name];
+      const r = await pages[page].evaluate((a) => window.runClient(a), args);
+      if (i >= WARMUP) out[name].push(r);
+    }
+  }
+  return out;
+}
+
+async function openPage(context, base, path) {
+  const p = await context.newPage();
+  const errors = [];
+  p.on("pageerror", (e) => errors.push(e.message));
+  await p.goto(`${base}/${path}`);
+  await p.waitForFunction(() => window.pageReady === true, null, { timeout: 15000 }).catch((e) => {
+    throw new Error(`${path} did not get ready: ${errors.join("; ") || e.message}`);
   });
-  return gz(readFileSync(out));
+  return p;
 }
 
-const dir = workDir("bench");
-await bundleClient(dir);
-writeFileSync(join(dir, "ours.html"), OURS_PAGE);
-// Every run starts a session that lingers until its expiry: room for all of them.
-const agent = await startAgent(["--www", dir, "--pkg", join(ROOT, "pkg"), "--max-sessions", "1000"]);
-const browser = await launchChromium();
-try {
-  // One client's page at a time: the official client's media manager keeps working in its page
-  // after a disconnect, which would slow every run measured beside it.
-  const results = { ours: [], sequential: [], official: [], oursSlow: [], sequentialSlow: [] };
-  // A start that takes 100 ms, as a cloud start API does: what overlapping buys there.
-  const slowBase = `${agent.url}/?fault=delay-start-100`;
-  const ours = await browser.newPage();
-  await ours.goto(`${agent.url}/ours.html`);
-  await ours.waitForFunction(() => window.pageReady === true, null, { timeout: 15000 });
-  const pause = () => new Promise((r) => setTimeout(r, 300));
-  for (let i = 0; i < RUNS + WARMUP; i++) {
-    // Alternated, so drift on the machine affects both alike; a pause lets the server free the
-    // previous peer first.
-    for (const mode of i % 2 ? ["sequential", "ours"] : ["ours", "sequential"]) {
-      await pause();
-      const r = await ours.evaluate(([b, m]) => window.runOurs(b, m), [agent.url, mode === "ours" ? "together" : "sequential"]);
-      if (i >= WARMUP) results[mode].push(r);
-    }
-  }
-  for (let i = 0; i < RUNS + WARMUP; i++) {
-    for (const mode of i % 2 ? ["sequentialSlow", "oursSlow"] : ["oursSlow", "sequentialSlow"]) {
-      await pause();
-      const r = await ours.evaluate(([b, m]) => window.runOurs(b, m), [slowBase, mode === "oursSlow" ? "together" : "sequential"]);
-      if (i >= WARMUP) results[mode].push(r);
-    }
-  }
-  const leftOpen = await ours.evaluate(() => window.openPcs());
-  await ours.close();
-  const official = await browser.newPage();
-  await official.goto(`${agent.url}/index.html`);
-  await official.waitForFunction(() => window.pageReady === true, null, { timeout: 15000 });
-  for (let i = 0; i < RUNS + WARMUP; i++) {
-    await pause();
-    const o = await official.evaluate((e) => window.runClient({ endpoint: e, sampleMs: 0 }), `${agent.url}/start`);
-    if (o.errors.length) throw new Error(`official client failed: ${o.errors.join("; ")}`);
-    if (i >= WARMUP) results.official.push(o);
-  }
-  await official.close();
+// ---------------------------------------------------------------------------------------------
+// 3. Sizes
 
-  const row = (name, values) => {
-    const s = stats(values);
-    return `  ${name.padEnd(44)} median ${s.median.toFixed(1).padStart(7)} ms   p90 ${s.p90.toFixed(1).padStart(7)} ms   (n=${s.n})`;
-  };
-  const pick = (list, key) => list.map((r) => r[key]);
-  const wasm = readFileSync(join(ROOT, "pkg/agent_rtc_bg.wasm"));
-  const glue = readFileSync(join(ROOT, "pkg/agent_rtc.js"));
-  const oursGz = gz(wasm) + gz(glue);
-  const officialGz = await officialSize(dir);
+async function sizes(dir) {
   const esbuild = await import("esbuild");
-  const glueMin = (await esbuild.transform(glue.toString(), { minify: true, format: "esm", loader: "js" })).code;
+  const minify = async (buf) => Buffer.from((await esbuild.transform(buf.toString(), { minify: true, format: "esm", loader: "js" })).code);
+  const js = async (path) => {
+    const raw = readFileSync(path);
+    const min = await minify(raw);
+    return { raw: raw.length, gzip: gz(raw), min: min.length, minGzip: gz(min) };
+  };
+  const wasmBuf = readFileSync(join(PKG, "agent_rtc_bg.wasm"));
+  const wasm = { raw: wasmBuf.length, gzip: gz(wasmBuf) };
+  const glue = await js(join(PKG, "agent_rtc.js"));
+  const widget = await js(join(PKG, "agent-preview.js"));
+  // The official client as an application gets it: both packages bundled by esbuild, everything
+  // a page needs for SmallWebRTC, tree-shaken, minified.
+  const officialBundle = async (min) => {
+    const out = join(dir, `official-size${min ? ".min" : ""}.js`);
+    await esbuild.build({
+      stdin: {
+        contents: `export { PipecatClient } from "@pipecat-ai/client-js";
+                   export { SmallWebRTCTransport } from "@pipecat-ai/small-webrtc-transport";`,
+        resolveDir: ROOT,
+        loader: "js",
+      },
+      bundle: true,
+      minify: min,
+      format: "esm",
+      platform: "browser",
+      target: "chrome120",
+      outfile: out,
+      logLevel: "error",
+    });
+    return readFileSync(out);
+  };
+  const offRaw = await officialBundle(false);
+  const offMin = await officialBundle(true);
+  const official = { raw: offRaw.length, gzip: gz(offRaw), min: offMin.length, minGzip: gz(offMin) };
+  const total = wasm.gzip + glue.minGzip;
+  return { wasm, glue, widget, official, total, totalPercentOfOfficial: (100 * total) / official.minGzip };
+}
 
-  console.log(`agent-rtc connect benchmark: ${RUNS} runs (+${WARMUP} warm-up) each, local agent over loopback, headless Chromium`);
-  console.log("agent-rtc startAndConnect(), ms from the call:");
-  for (const k of ["sessionStarted", "offerSent", "answerReceived", "iceConnected", "channelOpen", "botReady", "total"]) {
-    console.log(row(k, pick(results.ours, k)));
+// ---------------------------------------------------------------------------------------------
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const pick = (list, key) => list.map((r) => r[key]);
+
+const startedAt = performance.now();
+const dir = workDir("bench");
+await preparePages(dir);
+// Every connect starts a session that lingers until its expiry: room for all of them.
+const agent = await startAgent(["--www", dir, "--pkg", PKG, "--max-sessions", "2000"]);
+const browser = await launchChromium();
+const report = {
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, chromium: browser.version() },
+  config: { RUNS, COLD_RUNS, WARMUP, COLD_WARMUP, BLANK_RUNS, PAUSE_MS },
+};
+let failed = false;
+try {
+  const base = agent.url;
+  // 1. Cold start.
+  const cold = await coldStart(browser, base);
+
+  // 2. Warm connects: one page per client, all in one context; loaded, initialised and given a
+  //    microphone (fake device) before any clock starts.
+  const context = await browser.newContext();
+  const pages = {
+    A: await openPage(context, base, "official.html"),
+    B: await openPage(context, base, "floor.html"),
+    C: await openPage(context, base, "ours.html"),
+  };
+  const steps = await series(pages, {
+    A: { page: "A", args: { endpoint: `${base}/start` } },
+    B: { page: "B", args: { startUrl: `${base}/start`, origin: base } },
+    C: { page: "C", args: { baseUrl: base, mode: "together" } },
+  });
+  // A start API that takes 100 ms, as a cloud one does: what overlapping the steps buys there.
+  const fault = "fault=delay-start-100";
+  const slow = await series(pages, {
+    A: { page: "A", args: { endpoint: `${base}/start?${fault}` } },
+    B: { page: "B", args: { startUrl: `${base}/start?${fault}`, origin: base } },
+    C: { page: "C", args: { baseUrl: `${base}/?${fault}`, mode: "together" } },
+    D: { page: "C", args: { baseUrl: `${base}/?${fault}`, mode: "sequential" } },
+  });
+  const leftOpen = {};
+  for (const [k, p] of Object.entries(pages)) leftOpen[k] = await p.evaluate(() => window.__bench.openPcs());
+  await context.close();
+
+  // 3. Sizes.
+  const size = await sizes(dir);
+
+  // -------------------------------------------------------------------------------------------
+  // Print, and keep the same numbers in bench.json.
+  const lines = [];
+  const say = (s = "") => {
+    lines.push(s);
+    console.log(s);
+  };
+  say(`agent-rtc benchmark: local agent over loopback, headless Chromium ${report.machine.chromium}, ${report.machine.cpus} CPUs`);
+  say("All times in ms; \"m (p90)\" is the median and the 90th percentile over the rounds.");
+
+  // 1.
+  const o = cold.ours;
+  const f = cold.official;
+  const ratioCold = o.map((r, i) => r.botReady / f[i]?.botReady);
+  say();
+  say(`1. Cold start: a fresh browser context per round (empty HTTP cache, no compiled wasm), ${COLD_RUNS} rounds`);
+  say(`   (+${COLD_WARMUP} warm-up), order alternating; getUserMedia (fake device) on the clock for both.`);
+  say(`   ${"".padEnd(58)}${"m (p90)".padStart(16)}`);
+  const coldRow = (label, values) => say(`   ${label.padEnd(58)}${cell(values)}`);
+  coldRow("agent-rtc: glue module loaded, script runs", pick(o, "scriptStart"));
+  coldRow("agent-rtc: wasm fetch (Resource Timing, request → last byte)", pick(o, "wasmFetch"));
+  coldRow("agent-rtc: init() = wasm fetch + compile + instantiate", pick(o, "initMs"));
+  coldRow("agent-rtc: init() resolved after the wasm's last byte", pick(o, "afterLastByte"));
+  coldRow("agent-rtc: init() resolved → bot-ready (incl. getUserMedia)", o.map((r) => r.botReady - r.initEnd));
+  coldRow("agent-rtc: navigation → bot-ready", pick(o, "botReady"));
+  coldRow("official: bundle loaded, script runs", pick(f, "scriptStart"));
+  coldRow("official: script runs → bot-ready (incl. getUserMedia)", f.map((r) => r.botReady - r.scriptStart));
+  coldRow("official: navigation → bot-ready", pick(f, "botReady"));
+  say(`   ${"ratio agent-rtc / official, navigation → bot-ready".padEnd(58)}${`${median(ratioCold).toFixed(2)} (${pct(ratioCold, 0.9).toFixed(2)})`.padStart(16)}`);
+  const fromNet = o.filter((r) => r.wasmFromNetwork).length;
+  say(`   the .wasm came over the network (transferSize > 0) in ${fromNet} of ${o.length} rounds`);
+  say("   Memory with a live connection, after a forced GC (HeapProfiler.collectGarbage, Runtime.getHeapUsage), median:");
+  const blankHeap = median(pick(cold.blank, "heapUsed"));
+  say(`     agent-rtc wasm linear memory (exports.memory.buffer.byteLength): ${kib(median(pick(o, "wasmMemoryBytes")))}`);
+  say(`     JS heap used: agent-rtc ${kib(median(pick(o, "heapUsed")))}, official ${kib(median(pick(f, "heapUsed")))}, blank page ${kib(blankHeap)}`);
+  say(`     JS heap above a blank page: agent-rtc ${kib(median(pick(o, "heapUsed")) - blankHeap)}, official ${kib(median(pick(f, "heapUsed")) - blankHeap)}`);
+  say(`     agent-rtc total (wasm memory + JS heap above blank): ${kib(median(pick(o, "wasmMemoryBytes")) + median(pick(o, "heapUsed")) - blankHeap)}`);
+
+  // 2.
+  const A = steps.A;
+  const B = steps.B;
+  const C = steps.C;
+  say();
+  say(`2. Connect steps, warm pages, the caller's mic track passed in (no getUserMedia on the clock); ms from the call.`);
+  say(`   ${RUNS} rounds (+${WARMUP} warm-up), order rotating. A = official client-js + small-webrtc-transport,`);
+  say("   B = the floor (hand-written, everything overlapped), C = agent-rtc startAndConnect({ audio: track }).");
+  say(`   ${"step".padEnd(28)}${"A official".padStart(16)}${"B floor".padStart(16)}${"C agent-rtc".padStart(16)}`);
+  for (const [key, label] of STEPS) say(`   ${label.padEnd(28)}${cell(pick(A, key))}${cell(pick(B, key))}${cell(pick(C, key))}`);
+  const rCB = C.map((r, i) => r.ready / B[i].ready);
+  const rCA = C.map((r, i) => r.ready / A[i].ready);
+  say(`   bot-ready, per-round ratio: C/B ${median(rCB).toFixed(2)} (p90 ${pct(rCB, 0.9).toFixed(2)}), C/A ${median(rCA).toFixed(2)} (p90 ${pct(rCA, 0.9).toFixed(2)})`);
+  say(`   offer POSTed − max(start answered, local offer set): C ${cell(C.map(offerGap)).trim()}, B ${cell(B.map(offerGap)).trim()}   (C's goal ≤ 5)`);
+  say(`   /start leaves: C ${cell(pick(C, "startSent")).trim()}, B ${cell(pick(B, "startSent")).trim()}   (C's goal ≤ 2)`);
+
+  const S = slow;
+  say();
+  say("   The same with a start API that takes 100 ms (the agent's delay-start-100 fault), ms from the call;");
+  say("   D = agent-rtc startSession() then connectWebRtc({ session, audio: track }).");
+  say(`   ${"step".padEnd(28)}${"A official".padStart(16)}${"B floor".padStart(16)}${"C agent-rtc".padStart(16)}${"D two calls".padStart(16)}`);
+  for (const [key, label] of STEPS.filter(([k]) => ["startAnswered", "pcCreated", "offerCreated", "localOfferSet", "offerSent", "channelOpen", "ready"].includes(k))) {
+    say(`   ${label.padEnd(28)}${cell(pick(S.A, key))}${cell(pick(S.B, key))}${cell(pick(S.C, key))}${cell(pick(S.D, key))}`);
   }
-  console.log("agent-rtc startSession() then connectWebRtc(), ms from the first call:");
-  console.log(row("startSession resolved", pick(results.sequential, "started")));
-  for (const k of ["offerSent", "answerReceived", "iceConnected", "channelOpen", "botReady"]) {
-    console.log(row(`${k} (+ start)`, results.sequential.map((r) => r[k] + r.started)));
-  }
-  console.log(row("total", pick(results.sequential, "total")));
-  console.log("with a start API that takes 100 ms (the agent's delay-start-100 fault), botReady:");
-  console.log(row("startAndConnect()", pick(results.oursSlow, "total")));
-  console.log(row("startSession() then connectWebRtc()", pick(results.sequentialSlow, "total")));
-  console.log("official client startBotAndConnect(), ms from the call:");
-  console.log(row("botReady", pick(results.official, "botReadyMs")));
-  console.log(`peer connections left open by agent-rtc after ${4 * (RUNS + WARMUP)} connects: ${leftOpen}`);
-  console.log("size a page loads (gzip -9):");
-  console.log(`  agent-rtc: ${oursGz} bytes (wasm ${gz(wasm)} of ${wasm.length} raw + JS glue ${gz(glue)} of ${glue.length} raw)`);
-  console.log(`  agent-rtc with its JS glue minified as a bundler would: ${gz(wasm) + gz(Buffer.from(glueMin))} bytes`);
-  console.log(`  official client + small-webrtc-transport, esbuild --minify: ${officialGz} bytes`);
+  const sCB = S.C.map((r, i) => r.ready / S.B[i].ready);
+  const sCA = S.C.map((r, i) => r.ready / S.A[i].ready);
+  say(`   bot-ready, per-round ratio: C/B ${median(sCB).toFixed(2)} (p90 ${pct(sCB, 0.9).toFixed(2)}), C/A ${median(sCA).toFixed(2)} (p90 ${pct(sCA, 0.9).toFixed(2)})`);
+  say(`   offer POSTed − max(start answered, local offer set): C ${cell(S.C.map(offerGap)).trim()}, B ${cell(S.B.map(offerGap)).trim()}`);
+  say(`   peer connections left open after all connects: A ${leftOpen.A}, B ${leftOpen.B}, C ${leftOpen.C}`);
+
+  // 3.
+  const row = (label, s) =>
+    say(`   ${label.padEnd(40)}${num(s.raw)}${num(s.gzip)}${num(s.min)}${num(s.minGzip)}`);
+  say();
+  say("3. Size, bytes (gzip -9; \"min\" = esbuild --minify, as a bundler would).");
+  say(`   ${"".padEnd(40)}${"raw".padStart(9)}${"gzip".padStart(9)}${"min".padStart(9)}${"min+gzip".padStart(9)}`);
+  row("agent-rtc wasm (agent_rtc_bg.wasm)", { ...size.wasm, min: NaN, minGzip: NaN });
+  row("agent-rtc JS glue (agent_rtc.js)", size.glue);
+  row("widget (agent-preview.js)", size.widget);
+  row("official client-js + transport, bundled", size.official);
+  say(`   a page pays for agent-rtc (wasm gzip + glue min+gzip): ${size.total} bytes,`);
+  say(`   ${size.totalPercentOfOfficial.toFixed(0)}% of the official client's ${size.official.minGzip} (bundled, min+gzip); with the widget: ${size.total + size.widget.minGzip}`);
+  say();
+  say(`benchmark took ${((performance.now() - startedAt) / 1000).toFixed(0)} s; every number above is in test-output/bench.json`);
+
+  const summarise = (list) =>
+    Object.fromEntries([...STEPS.map(([k]) => k), "sessionResolved"].map((k) => [k, summary(pick(list, k))]).filter(([, s]) => s.n));
+  Object.assign(report, {
+    coldStart: {
+      summary: {
+        ours: Object.fromEntries(
+          ["scriptStart", "wasmFetch", "initMs", "afterLastByte", "botReady", "wasmMemoryBytes", "heapUsed"].map((k) => [k, summary(pick(o, k))]),
+        ),
+        official: Object.fromEntries(["scriptStart", "botReady", "heapUsed"].map((k) => [k, summary(pick(f, k))])),
+        blank: { heapUsed: summary(pick(cold.blank, "heapUsed")) },
+        ratioOursToOfficial: summary(ratioCold),
+        wasmFromNetworkRounds: fromNet,
+      },
+      rounds: cold,
+    },
+    connectSteps: {
+      clients: { A: "official client-js + small-webrtc-transport", B: "floor", C: "agent-rtc startAndConnect" },
+      summary: { A: summarise(A), B: summarise(B), C: summarise(C) },
+      ratioCB: summary(rCB),
+      ratioCA: summary(rCA),
+      offerGap: { B: summary(B.map(offerGap)), C: summary(C.map(offerGap)) },
+      rounds: steps,
+    },
+    slowStart: {
+      fault: "delay-start-100",
+      clients: { A: "official", B: "floor", C: "agent-rtc startAndConnect", D: "agent-rtc startSession + connectWebRtc" },
+      summary: { A: summarise(S.A), B: summarise(S.B), C: summarise(S.C), D: summarise(S.D) },
+      ratioCB: summary(sCB),
+      ratioCA: summary(sCA),
+      offerGap: { B: summary(S.B.map(offerGap)), C: summary(S.C.map(offerGap)) },
+      rounds: slow,
+    },
+    peerConnectionsLeftOpen: leftOpen,
+    sizes: size,
+    seconds: (performance.now() - startedAt) / 1000,
+    printed: lines,
+  });
+  writeFileSync(join(OUT, "bench.json"), JSON.stringify(report, null, 1) + "\n");
+} catch (e) {
+  failed = true;
+  console.error(e);
 } finally {
   await browser.close();
   await agent.stop();
+  rmSync(dir, { recursive: true, force: true });
 }
+if (failed) process.exit(1);
