@@ -160,7 +160,7 @@ export interface FunctionCallInfo {
 }
 
 /** Returns (or resolves to) the JSON result sent back to the bot. */
-export type FunctionCallHandler = (args: any, info: FunctionCallInfo) => unknown | Promise<unknown>;
+export type FunctionCallHandler = (args: Record<string, unknown>, info: FunctionCallInfo) => unknown;
 
 /** Milliseconds from the connect call to each step reached. */
 export interface ConnectionTimings {
