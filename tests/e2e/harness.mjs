@@ -313,3 +313,21 @@ export async function startFakeRoomServer({ token = `tok-${Math.random().toStrin
       }),
   };
 }
+
+/** pkg/ as `make pkg` leaves it: re-runs scripts/package.sh when www/ or its own finishing is newer. */
+export async function freshPkg() {
+  const { execFileSync } = await import("node:child_process");
+  const read = (p) => {
+    try {
+      return readFileSync(join(ROOT, p), "utf8");
+    } catch {
+      return null;
+    }
+  };
+  const pj = read("pkg/package.json");
+  if (pj === null) throw new Error("pkg/ is not built: run make pkg");
+  const stale =
+    !JSON.parse(pj).exports ||
+    ["agent-preview.js", "agent-preview.d.ts"].some((f) => read(`pkg/${f}`) !== read(`www/${f}`));
+  if (stale) execFileSync(join(ROOT, "scripts/package.sh"), { cwd: ROOT, stdio: "inherit" });
+}

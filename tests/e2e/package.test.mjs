@@ -15,7 +15,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, wri
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 
-import { OUT, ROOT, launchChromium, rmSync, serveStatic, startAgent, workDir } from "./harness.mjs";
+import { OUT, ROOT, freshPkg, launchChromium, rmSync, serveStatic, startAgent, workDir } from "./harness.mjs";
 
 const WAIT = { timeout: 20000 };
 const BUILD_TIMEOUT = 180000;
@@ -74,11 +74,7 @@ function htmlWith(script) {
 }
 
 before(async () => {
-  // pkg/ as `make pkg` leaves it (package.sh finishes what wasm-pack wrote).
-  const pj = JSON.parse(readFileSync(join(ROOT, "pkg/package.json"), "utf8"));
-  if (!pj.exports || readFileSync(join(ROOT, "pkg/agent-preview.js"), "utf8") !== readFileSync(join(ROOT, "www/agent-preview.js"), "utf8")) {
-    execFileSync(join(ROOT, "scripts/package.sh"), { cwd: ROOT, stdio: "inherit" });
-  }
+  await freshPkg();
   dir = workDir("e2e-package");
 
   // 1. npm pack, as a publisher would.

@@ -99,10 +99,20 @@ class Firefox {
     const script = `const [src, arg, done] = arguments;
       Promise.resolve().then(() => (0, eval)("(" + src + ")")(arg)).then(
         (value) => done({ ok: true, value }),
-        (e) => done({ ok: false, error: String((e && e.stack) || e) }));`;
+        (e) => done({ ok: false, error: String(e) + " at " + ((e && e.stack) || "") }));`;
     const r = await this.cmd("POST", `/session/${this.id}/execute/async`, { script, args: [fn.toString(), arg ?? null] });
     if (!r.ok) throw new Error(`in the page: ${r.error}`);
     return r.value;
+  }
+
+  /** A real (trusted) click, as a user's, on `selector` inside the shadow root of `#hostId`. */
+  async click(hostId, selector) {
+    const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
+    const SHADOW = "shadow-6066-11e4-a52e-4f735466cecf";
+    const host = await this.cmd("POST", `/session/${this.id}/element`, { using: "css selector", value: `#${hostId}` });
+    const root = await this.cmd("GET", `/session/${this.id}/element/${host[ELEMENT]}/shadow`);
+    const el = await this.cmd("POST", `/session/${this.id}/shadow/${root[SHADOW]}/element`, { using: "css selector", value: selector });
+    await this.cmd("POST", `/session/${this.id}/element/${el[ELEMENT]}/click`, {});
   }
 
   /** Polls `fn(arg)` in the page until it returns something truthy. */
