@@ -1,7 +1,7 @@
 // The npm package as a frontend consumes it: `npm pack` of pkg/, installed from the tarball into a
 // copy of examples/vite (its own lock file pins vite and typescript), type-checked with
 // `tsc --strict` on lib ES2022 + DOM (and ESNext + DOM), built for production by Vite, webpack 5
-// and esbuild, and each build run in headless Chromium against a fresh local agent: the SDK
+// and esbuild (the .wasm copied beside the bundle, or its URL imported), and each build run in headless Chromium against a fresh local agent: the SDK
 // connects and disconnects, and the widget is registered and connects. examples/plain (no build
 // step, pkg/ imported as it is) the same. Records each bundler's output size in
 // test-output/bundle-sizes.json.
@@ -109,6 +109,26 @@ before(async () => {
   writeFileSync(join(esOut, "index.html"), htmlWith('<script type="module" src="./main.js"></script>'));
   builds.esbuild = { dir: esOut };
 
+  // esbuild the other way: the .wasm's URL imported (file loader) and handed to init() first.
+  const esUrlOut = join(dir, "esbuild-url");
+  writeFileSync(
+    join(app, "esbuild-url-entry.js"),
+    'import wasmUrl from "agent-rtc/agent_rtc_bg.wasm";\nimport init from "agent-rtc";\nawait init({ module_or_path: wasmUrl });\nawait import("./src/main.ts");\n',
+  );
+  await esbuild.build({
+    entryPoints: [join(app, "esbuild-url-entry.js")],
+    absWorkingDir: app,
+    bundle: true,
+    format: "esm",
+    minify: true,
+    target: "es2022",
+    loader: { ".wasm": "file" },
+    outdir: esUrlOut,
+    logLevel: "error",
+  });
+  writeFileSync(join(esUrlOut, "index.html"), htmlWith('<script type="module" src="./esbuild-url-entry.js"></script>'));
+  builds["esbuild-url"] = { dir: esUrlOut };
+
   // webpack takes JavaScript: the same main.ts with its types stripped (no bundling) by esbuild.
   const wpSrc = join(app, "webpack-entry.js");
   const { code } = await esbuild.transform(readFileSync(join(app, "src/main.ts"), "utf8"), { loader: "ts", format: "esm", target: "es2022" });
@@ -210,7 +230,7 @@ test("tsc --strict passes for a consumer on lib ES2022 + DOM and on ESNext + DOM
   }
 });
 
-for (const name of ["vite", "webpack", "esbuild", "plain"]) {
+for (const name of ["vite", "webpack", "esbuild", "esbuild-url", "plain"]) {
   test(`${name}: the SDK connects and disconnects, the widget is registered and connects`, { timeout: 90000 }, async (t) => {
     const b = builds[name];
     if (sizes[name]) t.diagnostic(`${name} output: ${JSON.stringify(sizes[name])}`);
