@@ -437,7 +437,11 @@ async fn options_shape_the_peer_connection_and_handlers_unsubscribe() {
     let conn = start_and_connect(options).await.expect("connect");
     let pc: JsValue = conn.peer_connection().into();
     let servers = json(&run_js("return a.getConfiguration().iceServers", &pc));
-    assert_eq!(servers[0]["urls"], json!(["stun:127.0.0.1:3478"]), "{servers}");
+    assert_eq!(
+        servers[0]["urls"],
+        json!(["stun:127.0.0.1:3478"]),
+        "{servers}"
+    );
     assert_eq!(
         conn.local_stream().get_video_tracks().length(),
         1,
