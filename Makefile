@@ -9,7 +9,7 @@ export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 WASM_PACK := wasm-pack --log-level warn
 AGENT_BIN := target/debug/agent-rtc-agent
 
-.PHONY: setup build pkg agent demo test lint test-native test-browser test-e2e size bench clean
+.PHONY: setup build pkg agent demo test lint test-native test-browser test-browser-firefox test-e2e size bench clean
 
 setup:
 	@scripts/setup.sh
@@ -40,6 +40,13 @@ test-browser: agent
 	WASM_BINDGEN_TEST_TIMEOUT=300 scripts/with-agent.sh "$(AGENT_BIN)" -- \
 	  $(WASM_PACK) test --headless --chrome --chromedriver /usr/bin/chromedriver --mode no-install
 
+## The same browser suites in Firefox ESR through geckodriver (prefs: webdriver-firefox.json).
+test-browser-firefox: agent
+	mkdir -p test-output/tmp
+	WASM_BINDGEN_TEST_TIMEOUT=300 WASM_BINDGEN_TEST_WEBDRIVER_JSON="$(CURDIR)/webdriver-firefox.json" \
+	GECKODRIVER_ARGS="--profile-root $(CURDIR)/test-output/tmp" scripts/with-agent.sh "$(AGENT_BIN)" -- \
+	  $(WASM_PACK) test --headless --firefox --geckodriver "$(HOME)/.cargo/bin/geckodriver" --mode no-install
+
 ## End-to-end tests in headless Chromium driven by playwright-core (official client, widget).
 test-e2e: pkg agent
 	AGENT_BIN="$(AGENT_BIN)" node --test tests/e2e/
@@ -48,7 +55,7 @@ test-e2e: pkg agent
 size: pkg
 	node scripts/size-budget.mjs
 
-test: lint test-native test-browser test-e2e size
+test: lint test-native test-browser test-browser-firefox test-e2e size
 	@echo "make test: all suites passed"
 
 ## Benchmark against an optimised local agent (prints numbers; not a test): cold start, connect

@@ -1,12 +1,64 @@
 #!/usr/bin/env bash
-# Finishes pkg/ after wasm-pack: ships the <agent-preview> widget beside the SDK.
+# Finishes pkg/ after wasm-pack, so that what `npm pack pkg/` makes installs and builds in an app:
+# the <agent-preview> widget and its types beside the SDK, the license files, an `exports` map,
+# `sideEffects` that keeps the widget's registration in production bundles, and declarations that
+# type-check with a plain `lib: ["ES2022", "DOM"]`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -f www/agent-preview.js ]; then
-  cp www/agent-preview.js pkg/agent-preview.js
-  node -e '
-    const fs = require("fs"); const p = "pkg/package.json";
-    const j = JSON.parse(fs.readFileSync(p, "utf8"));
-    j.files = Array.from(new Set([...(j.files || []), "agent-preview.js"]));
-    fs.writeFileSync(p, JSON.stringify(j, null, 2) + "\n");'
-fi
+[ -f pkg/package.json ] || { echo "package.sh: run wasm-pack build first (make pkg)" >&2; exit 1; }
+
+cp www/agent-preview.js www/agent-preview.d.ts pkg/
+cp LICENSE-MIT LICENSE-APACHE pkg/
+
+node - <<'JS'
+const fs = require("fs");
+
+// wasm-bindgen types `[Symbol.dispose]()` on its classes; `Symbol.dispose` is only declared by
+// lib "esnext.disposable" (or @types/node). Declared here the way those do, it merges with theirs.
+const dts = "pkg/agent_rtc.d.ts";
+let d = fs.readFileSync(dts, "utf8");
+const marker = "// agent-rtc: Symbol.dispose for libs before esnext.disposable";
+if (d.includes("[Symbol.dispose]") && !d.includes(marker)) {
+  d = d.replace(/^(\/\* tslint:disable \*\/\n\/\* eslint-disable \*\/\n)?/, (head) =>
+    `${head}${marker}\ndeclare global {\n  interface SymbolConstructor {\n    readonly dispose: unique symbol;\n  }\n}\n\n`);
+  fs.writeFileSync(dts, d);
+}
+
+const p = "pkg/package.json";
+const j = JSON.parse(fs.readFileSync(p, "utf8"));
+const widget = { types: "./agent-preview.d.ts", default: "./agent-preview.js" };
+const files = ["agent_rtc.js", "agent_rtc.d.ts", "agent_rtc_bg.wasm", "agent_rtc_bg.wasm.d.ts",
+  "agent-preview.js", "agent-preview.d.ts", "LICENSE-MIT", "LICENSE-APACHE", "README.md"];
+if (fs.existsSync("pkg/snippets")) files.push("snippets/");
+for (const f of files) if (!fs.existsSync(`pkg/${f.replace(/\/$/, "")}`)) throw new Error(`package.sh: pkg/${f} is missing`);
+const out = {
+  name: j.name,
+  version: j.version,
+  description: j.description,
+  license: j.license,
+  keywords: ["webrtc", "voice-agent", "pipecat", "rtvi", "wasm", "web-component"],
+  type: "module",
+  files,
+  main: "./agent_rtc.js",
+  module: "./agent_rtc.js",
+  types: "./agent_rtc.d.ts",
+  exports: {
+    ".": { types: "./agent_rtc.d.ts", default: "./agent_rtc.js" },
+    "./agent-preview": widget,
+    "./agent-preview.js": widget,
+    // For bundlers that do not follow `new URL("…wasm", import.meta.url)` (esbuild): import its URL
+    // and pass it to init().
+    "./agent_rtc_bg.wasm": "./agent_rtc_bg.wasm",
+    "./package.json": "./package.json",
+  },
+  // Importing the widget registers <agent-preview>: a bundler must keep that import.
+  sideEffects: ["./agent-preview.js", "./snippets/*"],
+};
+// A placeholder repository (a reserved example domain) is worse than none.
+const repo = j.repository && j.repository.url;
+if (repo && !/^https?:\/\/([^/]+\.)?(example(\.(com|org|net))?|[^/]+\.(invalid|example|test))(\/|$)/.test(repo)) {
+  out.repository = j.repository;
+  out.homepage = repo.replace(/\.git$/, "");
+}
+fs.writeFileSync(p, JSON.stringify(out, null, 2) + "\n");
+JS

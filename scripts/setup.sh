@@ -26,12 +26,23 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$pinned_bind
   cargo install wasm-bindgen-cli --version "$pinned_bindgen" --force
 fi
 
-if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
-  say "installing chromium and chromium-driver from Debian"
+# Browsers from Debian: Chromium + its driver, and Firefox ESR (its driver comes from crates.io).
+apt_pkgs=()
+{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || apt_pkgs+=(chromium chromium-driver)
+[ -x /usr/bin/firefox-esr ] || apt_pkgs+=(firefox-esr)
+if [ ${#apt_pkgs[@]} -gt 0 ]; then
+  say "installing ${apt_pkgs[*]} from Debian"
   export DEBIAN_FRONTEND=noninteractive
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+  $SUDO apt-get install -y -qq "${apt_pkgs[@]}" >/dev/null
+fi
+
+# geckodriver drives Firefox for the browser tests; pinned, rebuilt only when missing or another version.
+geckodriver_version=0.37.1
+if [ "$(geckodriver --version 2>/dev/null | awk 'NR==1 {print $2}')" != "$geckodriver_version" ]; then
+  say "installing geckodriver $geckodriver_version (a few minutes)"
+  cargo install geckodriver --version "$geckodriver_version" --locked --force
 fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -438,12 +438,16 @@ async fn stats_are_summarised() {
 #[wasm_bindgen_test]
 async fn options_shape_the_peer_connection_and_handlers_unsubscribe() {
     let options = runner(
-        json!({"video": true, "iceServers": [{"urls": "stun:127.0.0.1:9"}], "requestData": {"who": "test"}}),
+        json!({"video": true, "iceServers": [{"urls": "stun:127.0.0.1:3478"}], "requestData": {"who": "test"}}),
     );
     let conn = start_and_connect(options).await.expect("connect");
     let pc: JsValue = conn.peer_connection().into();
     let servers = json(&run_js("return a.getConfiguration().iceServers", &pc));
-    assert_eq!(servers[0]["urls"], json!(["stun:127.0.0.1:9"]), "{servers}");
+    assert_eq!(
+        servers[0]["urls"],
+        json!(["stun:127.0.0.1:3478"]),
+        "{servers}"
+    );
     assert_eq!(
         conn.local_stream().get_video_tracks().length(),
         1,

@@ -5,16 +5,25 @@
 //   <agent-preview platform="pipecat-cloud" base-url="https://api.pipecat.daily.co/v1/public"
 //                  agent="my-agent" api-key="pk_..."></agent-preview>
 //
-// Attributes: platform, base-url, agent, api-key, offer-url, auto-connect, video.
-// Properties: body (JSON for the bot), state, connection; methods start(), stop() (promises).
+// Attributes: platform, base-url, start-url, agent, api-key, offer-url, transport ("webrtc" |
+// "daily"), create-daily-room, auto-connect, video. Types and the full table: agent-preview.d.ts.
+// Properties: body (JSON for the bot), apiKey (instead of the attribute, kept out of the DOM),
+// state, connection, transport, room; methods start(), stop() (promises).
 // Events (bubbling, composed): statechange {state}, botready, message, error (the AgentRtcError).
 // Theme with --ap-fg, --ap-bg, --ap-border, --ap-accent, --ap-accent-fg, --ap-error, --ap-muted,
 // --ap-log-bg, --ap-radius, --ap-font.
+//
+// A session that comes back with a Daily room (Butter's preview flow asks for one with
+// `createDailyRoom`) is joined in an <iframe> of the room: the element loads no Daily SDK.
 
-import init, { startAndConnect } from "./agent_rtc.js";
+import init, { startAndConnect, startSession, connectWebRtc } from "./agent_rtc.js";
 
 let wasm;
 const boot = () => (wasm ||= init());
+
+/** What the room's page may use: the same as Daily's own embed asks for. */
+const ROOM_ALLOW = "microphone; camera; autoplay; display-capture";
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/;
 
 const CSS = `:host{display:block;font:var(--ap-font,14px/1.4 system-ui,sans-serif);color:var(--ap-fg,#1b1b1f);
 background:var(--ap-bg,#fff);border:1px solid var(--ap-border,#c9c9d2);border-radius:var(--ap-radius,8px);padding:12px;max-width:30rem}
@@ -28,16 +37,18 @@ button:disabled,select:disabled{opacity:.5;cursor:default}
 :host([data-state=connected]) #st::before{color:#1e8e3e}:host([data-state=failed]) #st::before{color:var(--ap-error,#b3261e)}
 meter{width:7rem;height:.8rem}.e{color:var(--ap-error,#b3261e);margin:0 0 8px}
 ol{list-style:none;margin:0;padding:4px 6px;height:7.5rem;overflow:auto;font-size:12px;background:var(--ap-log-bg,#f4f4f7);border-radius:4px}
-li b{font-weight:600;margin-right:4px}video{width:100%;border-radius:4px}[hidden]{display:none!important}`;
+li b{font-weight:600;margin-right:4px}video{width:100%;border-radius:4px}
+#room iframe{display:block;width:100%;height:24rem;border:0;border-radius:4px;margin:0 0 8px}[hidden]{display:none!important}`;
 
 const HTML = `<style>${CSS}</style>
 <div class=r><button id=go type=button part=button>Start</button><span id=st role=status>disconnected</span></div>
-<div class=r><label for=mic>Microphone</label><select id=mic><option value="">Default</option></select>
+<div id=media><div class=r><label for=mic>Microphone</label><select id=mic><option value="">Default</option></select>
 <button id=mute type=button aria-pressed=false disabled>Mute</button></div>
 <div class=r><label for=ml>Mic</label><meter id=ml min=0 max=1 value=0></meter>
-<label for=bl>Bot</label><meter id=bl min=0 max=1 value=0></meter></div>
+<label for=bl>Bot</label><meter id=bl min=0 max=1 value=0></meter></div></div>
 <p id=blk class=r role=alert hidden>The browser blocked audio playback. <button id=res type=button>Play audio</button></p>
 <p id=err class=e role=alert hidden></p>
+<div id=room hidden></div>
 <video id=vid autoplay playsinline muted hidden></video>
 <ol id=log aria-label="Agent events" aria-live=polite></ol><audio id=au autoplay></audio>`;
 
@@ -67,12 +78,37 @@ export function describeError(e) {
     case "invalid_options":
       return `Check the settings: ${e.message}`;
     case "bad_response":
-      return `The server sent an unexpected answer${where}.`;
+      return d.reason ? e.message : `The server sent an unexpected answer${where}.`;
     case "signalling":
       return `The agent ended the call${where}.`;
     default:
       return (e && e.message) || String(e);
   }
+}
+
+/** A start answer the element cannot use, in the shape of the SDK's errors. */
+function sessionError(message, reason) {
+  const e = new Error(message);
+  e.name = "AgentRtcError";
+  e.code = "bad_response";
+  e.retryable = false;
+  e.details = { phase: "start", reason };
+  return e;
+}
+
+/** `{dailyRoom}?t={dailyToken}`, refusing anything but https (plain http only on loopback). */
+function roomUrl(room, token) {
+  let url;
+  try {
+    url = new URL(room);
+  } catch {
+    throw sessionError("The session's Daily room is not a URL.", "room-url");
+  }
+  if (url.protocol != "https:" && !(url.protocol == "http:" && LOOPBACK.test(url.hostname))) {
+    throw sessionError("The session's Daily room is not an https URL.", "room-url");
+  }
+  if (token) url.searchParams.set("t", token);
+  return url.href;
 }
 
 class AgentPreview extends HTMLElement {
@@ -82,12 +118,13 @@ class AgentPreview extends HTMLElement {
     root.innerHTML = HTML; // static markup only
     this.$ = (id) => root.getElementById(id);
     this.body = undefined;
+    this._key = undefined;
     this._state = "disconnected";
-    this._conn = null;
-    this._abort = null;
-    this._offs = [];
+    // The call in progress (connecting or live), or null: everything it holds hangs off it, so a
+    // stop() or a newer start() can tell an attempt it has been superseded.
+    this._call = null;
     this._muted = false;
-    this.$("go").onclick = () => (this._abort || this._conn ? this.stop() : this.start()).catch(() => {});
+    this.$("go").onclick = () => (this._call ? this.stop() : this.start()).catch(() => {});
     this.$("mute").onclick = () => this._mute(!this._muted);
     this.$("mic").onchange = () => this._switch(this.$("mic").value).catch((e) => this._fail(e));
     this.$("res").onclick = () => this._play(true);
@@ -98,70 +135,112 @@ class AgentPreview extends HTMLElement {
   }
 
   get connection() {
-    return this._conn;
+    return this._call?.conn ?? null;
+  }
+
+  /** "webrtc" or "daily" once the call has a transport, else null. */
+  get transport() {
+    return this._call?.kind ?? null;
+  }
+
+  /** The Daily room being shown (without its token), else null. */
+  get room() {
+    return this._call?.room ?? null;
+  }
+
+  /** The API key, as a property: unlike the `api-key` attribute it never appears in the DOM. */
+  set apiKey(v) {
+    this._key = v == null ? undefined : String(v);
+  }
+
+  get apiKey() {
+    return this._key;
   }
 
   connectedCallback() {
     this._devices().catch(() => {});
-    if (this.hasAttribute("auto-connect") && this._state == "disconnected") queueMicrotask(() => this.start().catch(() => {}));
+    // Checked when the microtask runs: a mount undone in the same tick starts nothing.
+    if (this.hasAttribute("auto-connect")) queueMicrotask(() => this.isConnected && !this._call && this.start().catch(() => {}));
   }
 
   disconnectedCallback() {
     // A move within the document reconnects in the same task: only a real removal frees everything.
-    queueMicrotask(() => this.isConnected || this.stop());
+    queueMicrotask(() => this.isConnected || this.stop().catch(() => {}));
   }
 
   async start() {
-    if (this._abort || this._conn) return;
-    const ac = (this._abort = new AbortController());
+    if (this._call) return;
+    const call = (this._call = { ac: new AbortController(), offs: [], kind: null, conn: null, room: null });
     const attr = (n) => this.getAttribute(n) || undefined;
+    const daily = attr("transport") == "daily";
+    const askRoom = daily || this.hasAttribute("create-daily-room");
     const dev = this.$("mic").value;
-    const o = {
+    const start = {
       platform: attr("platform"),
       baseUrl: attr("base-url"),
+      startUrl: attr("start-url"),
       agent: attr("agent"),
-      apiKey: attr("api-key"),
+      apiKey: this._key ?? attr("api-key"),
       offerUrl: attr("offer-url"),
       body: this.body,
+      signal: call.ac.signal,
+    };
+    const media = {
       audio: dev ? { deviceId: { exact: dev } } : true,
       video: this.hasAttribute("video"),
-      signal: ac.signal,
+      signal: call.ac.signal,
     };
-    for (const k in o) if (o[k] === undefined) delete o[k];
+    for (const o of [start, media]) for (const k in o) if (o[k] === undefined) delete o[k];
     this.$("err").hidden = true;
     this.$("log").replaceChildren();
-    // Made inside the click, so the browser lets it (and the <audio>) play.
-    this._ctx = new AudioContext();
+    // Made inside the click, so the browser lets it (and the <audio>) play. A Daily room plays
+    // its own audio.
+    if (!daily) call.ctx = new AudioContext();
     this._set("connecting");
-    let c;
     try {
       await boot();
-      c = await startAndConnect(o);
+      if (this._call != call) return;
+      if (!askRoom) return this._wire(call, await startAndConnect({ ...start, ...media }));
+      const s = await startSession({ ...start, createDailyRoom: true, ...(daily ? { transport: "daily" } : {}) });
+      if (this._call != call) return;
+      if (s.dailyRoom) {
+        const { dailyRoom, dailyToken } = s;
+        s.free(); // the token is not kept anywhere but in the frame's address
+        return this._room(call, dailyRoom, dailyToken);
+      }
+      if (daily) throw sessionError('The session has no Daily room (transport="daily").', "no-room");
+      if (!s.offerUrl) throw sessionError("The session has neither a Daily room nor a WebRTC offer URL.", "no-transport");
+      this._wire(call, await connectWebRtc({ session: s, ...media }));
     } catch (e) {
-      if (this._abort != ac) return; // stop() ended this attempt
-      this._abort = null;
-      this._free();
+      if (this._call != call) return; // stop() (or a removal) ended this attempt
+      this._call = null;
+      this._free(call);
       this._set("failed");
       this._fail(e);
       throw e;
     }
-    this._abort = null;
-    this._conn = c;
-    this._wire(c);
   }
 
   async stop() {
-    this._abort?.abort();
-    this._abort = null;
-    const c = this._conn;
-    this._conn = null;
-    this._free();
-    if (c) await c.disconnect();
-    this._set("disconnected");
+    const call = this._call;
+    this._call = null;
+    if (call) {
+      call.ac.abort();
+      this._free(call);
+      if (call.conn) await call.conn.disconnect();
+    }
+    if (!this._call) this._set("disconnected"); // unless a new start() began meanwhile
   }
 
-  _wire(c) {
-    const on = (ev, f) => this._offs.push(c.on(ev, f));
+  _wire(call, c) {
+    if (this._call != call) {
+      // stop() came after the SDK had already resolved: this connection is nobody's.
+      c.disconnect();
+      return;
+    }
+    call.kind = "webrtc";
+    call.conn = c;
+    const on = (ev, f) => call.offs.push(c.on(ev, f));
     // Events from before the connect resolved are replayed a task later: show the state as it is now.
     on("statechange", () => this._set(c.state));
     on("message", (m) => this._emit("message", m));
@@ -171,28 +250,62 @@ class AgentPreview extends HTMLElement {
       this._emit("botready", d);
     });
     on("error", (e) => this._fail(e));
-    on("track", () => this._media(c));
+    on("track", () => this._media(call));
     on("disconnected", (r) => {
-      if (this._conn != c) return;
-      this._conn = null;
+      if (this._call != call) return;
+      this._call = null;
       this._line("Call", `ended (${r})`);
-      this._free();
+      this._free(call);
       this._set(c.state == "failed" ? "failed" : "disconnected");
     });
     const md = navigator.mediaDevices;
     const list = () => this._devices();
     md.addEventListener("devicechange", list);
-    this._offs.push(() => md.removeEventListener("devicechange", list));
-    this._mic = c.localStream.getAudioTracks()[0];
+    call.offs.push(() => md.removeEventListener("devicechange", list));
+    call.mic = c.localStream.getAudioTracks()[0];
     this._set(c.state);
-    this._media(c);
+    this._media(call);
     list();
-    this._tick = setInterval(() => this._levels(), 100);
+    call.tick = setInterval(() => this._levels(call), 100);
+  }
+
+  /** Shows the session's Daily room in a frame; the token goes only into the frame's address. */
+  _room(call, room, token) {
+    const href = roomUrl(room, token);
+    call.kind = "daily";
+    call.room = room;
+    call.ctx?.close().catch(() => {}); // the room plays its own audio
+    call.ctx = null;
+    const f = document.createElement("iframe");
+    f.allow = ROOM_ALLOW;
+    f.title = "Agent call";
+    f.setAttribute("part", "room");
+    this.$("media").hidden = true;
+    const box = this.$("room");
+    box.replaceChildren(f);
+    box.hidden = false;
+    call.frame = f;
+    const loaded = () => {
+      // The frame's first document is its own about:blank; the room is another origin.
+      let blank;
+      try {
+        blank = f.contentWindow.location.href == "about:blank";
+      } catch {
+        blank = false;
+      }
+      if (blank || this._call != call) return;
+      this._line("Call", "Daily room opened");
+      this._set("connected");
+    };
+    f.addEventListener("load", loaded);
+    call.offs.push(() => f.removeEventListener("load", loaded));
+    // Navigated rather than given a src, so the token never becomes an attribute.
+    f.contentWindow.location.replace(href);
   }
 
   /** Plays the bot (audio element owned here) and (re)builds both level meters. */
-  _media(c) {
-    const ctx = this._ctx;
+  _media(call) {
+    const c = call.conn;
     const rs = c.remoteStream;
     const au = this.$("au");
     if (au.srcObject != rs) au.srcObject = rs;
@@ -201,25 +314,25 @@ class AgentPreview extends HTMLElement {
       this.$("vid").hidden = !rs.getVideoTracks().length;
     }
     this._play();
-    if (!this._bot && rs.getAudioTracks().length) this._bot = this._analyser(rs);
-    this._micMeter();
+    if (!call.bot && rs.getAudioTracks().length) call.bot = this._analyser(call, rs);
+    this._micMeter(call);
   }
 
-  _micMeter() {
-    this._micA?.s.disconnect();
-    this._micA = this._mic && this._analyser(new MediaStream([this._mic]));
+  _micMeter(call) {
+    call.micA?.s.disconnect();
+    call.micA = call.mic && this._analyser(call, new MediaStream([call.mic]));
   }
 
-  _analyser(stream) {
-    const s = this._ctx.createMediaStreamSource(stream);
-    const a = this._ctx.createAnalyser();
+  _analyser(call, stream) {
+    const s = call.ctx.createMediaStreamSource(stream);
+    const a = call.ctx.createAnalyser();
     a.fftSize = 1024;
     s.connect(a);
     return { s, a, buf: new Float32Array(a.fftSize) };
   }
 
-  _levels() {
-    for (const [m, id] of [[this._micA, "ml"], [this._bot, "bl"]]) {
+  _levels(call) {
+    for (const [m, id] of [[call.micA, "ml"], [call.bot, "bl"]]) {
       let v = 0;
       if (m) {
         m.a.getFloatTimeDomainData(m.buf);
@@ -232,7 +345,7 @@ class AgentPreview extends HTMLElement {
   }
 
   _play(click) {
-    const ctx = this._ctx;
+    const ctx = this._call?.ctx;
     const blk = this.$("blk");
     const shown = (ok) => (blk.hidden = ok && ctx?.state != "suspended");
     if (click) ctx?.resume().then(() => shown(true), () => {});
@@ -243,10 +356,11 @@ class AgentPreview extends HTMLElement {
   }
 
   _mute(m) {
-    const c = this._conn;
+    const call = this._call;
+    const c = call?.conn;
     if (!c) return;
     c.setMicEnabled(!m);
-    if (this._mic) this._mic.enabled = !m;
+    if (call.mic) call.mic.enabled = !m;
     this._muted = m;
     this.$("mute").setAttribute("aria-pressed", m);
     this.$("mute").textContent = m ? "Unmute" : "Mute";
@@ -255,7 +369,7 @@ class AgentPreview extends HTMLElement {
   async _devices() {
     const sel = this.$("mic");
     const all = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind == "audioinput" && d.deviceId);
-    const cur = this._mic?.getSettings().deviceId;
+    const cur = this._call?.mic?.getSettings().deviceId;
     if (!all.length) return;
     sel.replaceChildren(
       ...all.map((d, i) => {
@@ -268,22 +382,24 @@ class AgentPreview extends HTMLElement {
 
   /** Another microphone without reconnecting: the sender's track is replaced in place. */
   async _switch(id) {
-    const c = this._conn;
+    const call = this._call;
+    const c = call?.conn;
     if (!c) return;
     const s = await navigator.mediaDevices.getUserMedia({ audio: id ? { deviceId: { exact: id } } : true });
     const t = s.getAudioTracks()[0];
-    if (this._conn != c) return t.stop();
+    if (this._call != call) return t.stop();
     const tr = c.peerConnection.getTransceivers().find((x) => x.receiver.track.kind == "audio");
     await tr.sender.replaceTrack(t);
+    if (this._call != call) return t.stop();
     t.enabled = !this._muted;
-    const old = this._mic;
+    const old = call.mic;
     if (old) {
       c.localStream.removeTrack(old);
       old.stop(); // the old device is no longer sent: release it (the SDK stops its own twice, harmlessly)
     }
     c.localStream.addTrack(t);
-    this._mic = this._own = t;
-    this._micMeter();
+    call.mic = call.own = t;
+    this._micMeter(call);
     this._line("Microphone", t.label || "changed");
   }
 
@@ -296,7 +412,11 @@ class AgentPreview extends HTMLElement {
     else if (t == "user-transcription") d.final !== false && this._line("You", text);
     else if (t == "bot-transcription" || t == "bot-tts-text" || t == "bot-output") this._line("Bot", text);
     else if (t == "server-message" || t == "server-response") this._line("Server", text || JSON.stringify(m.data));
-    else if (t == "error") this._line("Error", d.message || JSON.stringify(d));
+    else if (t == "error") {
+      // RTVI puts the bot's error text in data.error (data.message only in older bots).
+      const said = [d.error, d.message].find((v) => typeof v == "string") ?? JSON.stringify(d);
+      this._line(d.fatal ? "Error (fatal)" : "Error", said);
+    }
   }
 
   _line(who, what) {
@@ -324,7 +444,7 @@ class AgentPreview extends HTMLElement {
     this.$("st").textContent = s;
     const live = s == "connecting" || s == "connected" || s == "reconnecting";
     this.$("go").textContent = live ? "Stop" : "Start";
-    this.$("mute").disabled = s != "connected";
+    this.$("mute").disabled = s != "connected" || this._call?.kind == "daily";
     this._emit("statechange", { state: s });
   }
 
@@ -332,15 +452,19 @@ class AgentPreview extends HTMLElement {
     this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
   }
 
-  /** Frees what this element holds for a call: listeners, timer, audio graph, tracks it opened. */
-  _free() {
-    this._offs.forEach((f) => f());
-    this._offs = [];
-    clearInterval(this._tick);
-    this._ctx?.close().catch(() => {});
-    this._ctx = this._bot = this._micA = this._mic = null;
-    this._own?.stop();
-    this._own = null;
+  /** Frees what a call holds: listeners, timer, audio graph, tracks it opened, the room's frame. */
+  _free(call) {
+    call.offs.forEach((f) => f());
+    call.offs = [];
+    clearInterval(call.tick);
+    call.ctx?.close().catch(() => {});
+    call.ctx = call.bot = call.micA = call.mic = null;
+    call.own?.stop();
+    call.own = null;
+    call.frame?.remove();
+    call.frame = null;
+    this.$("room").hidden = true;
+    this.$("media").hidden = false;
     this.$("au").srcObject = this.$("vid").srcObject = null;
     this.$("blk").hidden = true;
     this.$("ml").value = this.$("bl").value = 0;

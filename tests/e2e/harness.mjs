@@ -215,3 +215,119 @@ export async function getJson(url) {
   const r = await fetch(url);
   return { status: r.status, body: await r.json() };
 }
+
+const TYPES = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".json": "application/json",
+  ".wasm": "application/wasm",
+  ".svg": "image/svg+xml",
+};
+
+/**
+ * Serves the files under dir on a free 127.0.0.1 port (GET only, nothing outside dir).
+ * Returns { url, close() }.
+ */
+export async function serveStatic(dir) {
+  const http = await import("node:http");
+  const { extname, normalize, sep } = await import("node:path");
+  const { createReadStream, statSync } = await import("node:fs");
+  const root = resolve(dir);
+  const server = http.createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    let file = normalize(join(root, path));
+    if (req.method !== "GET" || (file !== root && !file.startsWith(root + sep))) {
+      res.writeHead(req.method === "GET" ? 403 : 405).end();
+      return;
+    }
+    try {
+      if (statSync(file).isDirectory()) file = join(file, "index.html");
+      statSync(file);
+    } catch {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { "content-type": TYPES[extname(file)] || "application/octet-stream", "cache-control": "no-store" });
+    createReadStream(file).pipe(res);
+  });
+  await new Promise((done) => server.listen(0, "127.0.0.1", done));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    close: () =>
+      new Promise((done) => {
+        server.close(done);
+        server.closeAllConnections(); // a browser keeps its connections alive
+      }),
+  };
+}
+
+/**
+ * A start endpoint that answers like a platform that made a Daily room (Butter's preview flow):
+ * POST /start → { sessionId, dailyRoom: "<its own origin>/room", dailyToken }, or with `room: false`
+ * an answer with neither a room nor anything else. GET /room is a small page standing in for the
+ * room. Every request is recorded (method, path, query, body). CORS for loopback pages.
+ */
+export async function startFakeRoomServer({ token = `tok-${Math.random().toString(36).slice(2)}` } = {}) {
+  const http = await import("node:http");
+  const seen = [];
+  let withRoom = true;
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, "http://x");
+    const cors = {
+      "access-control-allow-origin": req.headers.origin || "*",
+      "access-control-allow-methods": "GET, POST, OPTIONS",
+      "access-control-allow-headers": req.headers["access-control-request-headers"] || "content-type",
+    };
+    let body = "";
+    req.on("data", (d) => (body += d));
+    req.on("end", () => {
+      seen.push({ method: req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), body });
+      if (req.method === "OPTIONS") return res.writeHead(204, cors).end();
+      if (req.method === "POST" && (/\/start$/.test(url.pathname) || url.pathname.endsWith("/begin"))) {
+        const origin = `http://127.0.0.1:${server.address().port}`;
+        const answer = withRoom
+          ? { sessionId: "call_fake1", dailyRoom: `${origin}/room`, dailyToken: token }
+          : { sessionId: "call_fake2" };
+        return res.writeHead(200, { ...cors, "content-type": "application/json" }).end(JSON.stringify(answer));
+      }
+      if (req.method === "GET" && url.pathname === "/room") {
+        return res
+          .writeHead(200, { "content-type": "text/html; charset=utf-8" })
+          .end("<!doctype html><title>room</title><p>A stand-in for the Daily room.</p>");
+      }
+      res.writeHead(404, cors).end();
+    });
+  });
+  await new Promise((done) => server.listen(0, "127.0.0.1", done));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    token,
+    seen,
+    answerWithRoom: (v) => (withRoom = v),
+    close: () =>
+      new Promise((done) => {
+        server.close(done);
+        server.closeAllConnections(); // a browser keeps its connections alive
+      }),
+  };
+}
+
+/** pkg/ as `make pkg` leaves it: re-runs scripts/package.sh when www/ or its own finishing is newer. */
+export async function freshPkg() {
+  const { execFileSync } = await import("node:child_process");
+  const read = (p) => {
+    try {
+      return readFileSync(join(ROOT, p), "utf8");
+    } catch {
+      return null;
+    }
+  };
+  const pj = read("pkg/package.json");
+  if (pj === null) throw new Error("pkg/ is not built: run make pkg");
+  const stale =
+    !JSON.parse(pj).exports ||
+    ["agent-preview.js", "agent-preview.d.ts"].some((f) => read(`pkg/${f}`) !== read(`www/${f}`));
+  if (stale) execFileSync(join(ROOT, "scripts/package.sh"), { cwd: ROOT, stdio: "inherit" });
+}

@@ -1,0 +1,142 @@
+// A small W3C WebDriver client for Firefox: playwright-core drives only its own patched Firefox
+// build, which cannot be installed here, so the stock firefox-esr is driven through geckodriver.
+// geckodriver listens on 127.0.0.1 only; Firefox gets the prefs of webdriver-firefox.json (fake
+// media, no network but loopback), the same file the wasm browser suites use.
+
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { OUT, ROOT } from "./harness.mjs";
+
+export const GECKODRIVER = process.env.GECKODRIVER || join(process.env.HOME || "/root", ".cargo/bin/geckodriver");
+
+/** The capabilities the wasm-bindgen runner gets too (`moz:firefoxOptions` with the prefs). */
+export function firefoxCapabilities() {
+  return JSON.parse(readFileSync(join(ROOT, "webdriver-firefox.json"), "utf8"));
+}
+
+/** Starts geckodriver on a free loopback port and opens one Firefox session. */
+export async function launchFirefox({ timeoutMs = 60000 } = {}) {
+  const profiles = join(OUT, "tmp");
+  mkdirSync(profiles, { recursive: true });
+  const proc = spawn(GECKODRIVER, ["--host", "127.0.0.1", "--port", "0", "--profile-root", profiles], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let log = "";
+  proc.stderr.on("data", (d) => (log += d));
+  const base = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`geckodriver did not start: ${log}`)), 15000);
+    proc.on("error", (e) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot start ${GECKODRIVER}: ${e.message} (make setup installs it)`));
+    });
+    createInterface({ input: proc.stdout }).on("line", (line) => {
+      log += line + "\n";
+      const m = /Listening on (127\.0\.0\.1:\d+)/.exec(line);
+      if (m) {
+        clearTimeout(timer);
+        resolve(`http://${m[1]}`);
+      }
+    });
+  });
+  const driver = new Firefox(base, proc, () => log);
+  try {
+    await driver.newSession(firefoxCapabilities(), timeoutMs);
+  } catch (e) {
+    proc.kill("SIGKILL");
+    throw e;
+  }
+  return driver;
+}
+
+class Firefox {
+  constructor(base, proc, log) {
+    this.base = base;
+    this.proc = proc;
+    this.log = log;
+    this.id = null;
+  }
+
+  async cmd(method, path, body, timeoutMs = 120000) {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), timeoutMs);
+    try {
+      const r = await fetch(`${this.base}${path}`, {
+        method,
+        headers: body ? { "content-type": "application/json" } : undefined,
+        body: body ? JSON.stringify(body) : undefined,
+        signal: ac.signal,
+      });
+      const json = await r.json();
+      if (!r.ok) throw new Error(`WebDriver ${method} ${path}: ${json.value?.error}: ${json.value?.message}`);
+      return json.value;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async newSession(alwaysMatch, timeoutMs) {
+    const v = await this.cmd("POST", "/session", { capabilities: { alwaysMatch } }, timeoutMs);
+    this.id = v.sessionId;
+    this.capabilities = v.capabilities;
+    await this.cmd("POST", `/session/${this.id}/timeouts`, { script: 90000, pageLoad: 30000 });
+  }
+
+  get version() {
+    return this.capabilities?.browserVersion;
+  }
+
+  async goto(url) {
+    await this.cmd("POST", `/session/${this.id}/url`, { url });
+  }
+
+  /**
+   * Runs `fn(arg)` in the page (an async function, sent as source) and returns its JSON result;
+   * a rejection in the page becomes an exception here, with the page's stack.
+   */
+  async run(fn, arg) {
+    const script = `const [src, arg, done] = arguments;
+      Promise.resolve().then(() => (0, eval)("(" + src + ")")(arg)).then(
+        (value) => done({ ok: true, value }),
+        (e) => done({ ok: false, error: String(e) + " at " + ((e && e.stack) || "") }));`;
+    const r = await this.cmd("POST", `/session/${this.id}/execute/async`, { script, args: [fn.toString(), arg ?? null] });
+    if (!r.ok) throw new Error(`in the page: ${r.error}`);
+    return r.value;
+  }
+
+  /** A real (trusted) click, as a user's, on `selector` inside the shadow root of `#hostId`. */
+  async click(hostId, selector) {
+    const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
+    const SHADOW = "shadow-6066-11e4-a52e-4f735466cecf";
+    const host = await this.cmd("POST", `/session/${this.id}/element`, { using: "css selector", value: `#${hostId}` });
+    const root = await this.cmd("GET", `/session/${this.id}/element/${host[ELEMENT]}/shadow`);
+    const el = await this.cmd("POST", `/session/${this.id}/shadow/${root[SHADOW]}/element`, { using: "css selector", value: selector });
+    await this.cmd("POST", `/session/${this.id}/element/${el[ELEMENT]}/click`, {});
+  }
+
+  /** Polls `fn(arg)` in the page until it returns something truthy. */
+  async waitFor(fn, arg, { timeoutMs = 15000, what = "a condition" } = {}) {
+    const end = Date.now() + timeoutMs;
+    let last;
+    while (Date.now() < end) {
+      last = await this.run(fn, arg);
+      if (last) return last;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+  }
+
+  async close() {
+    try {
+      if (this.id) await this.cmd("DELETE", `/session/${this.id}`, undefined, 30000);
+    } finally {
+      this.id = null;
+      await new Promise((done) => {
+        if (this.proc.exitCode !== null) return done();
+        this.proc.on("exit", done);
+        this.proc.kill("SIGTERM");
+      });
+    }
+  }
+}
