@@ -47,6 +47,9 @@ fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dev dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
+  # `npm install`, not `npm ci`: the lock is exact, but this registry lacks rollup's optional
+  # binaries for other platforms, and `npm ci` refuses a lock without them. With a lock that
+  # satisfies package.json, `npm install` installs exactly the locked versions.
+  npm install --no-audit --no-fund --loglevel=error
 fi
 say "ready"
