@@ -9,6 +9,7 @@ pub mod json;
 pub mod machine;
 pub mod options;
 pub mod platform;
+pub mod recovery;
 pub mod rtvi;
 pub mod session;
 pub mod signalling;
