@@ -65,7 +65,7 @@ async fn serve(cfg: config::Config) -> Result<(), String> {
             let _ = stream.set_nodelay(true);
         });
     let local = axum::serve::Listener::local_addr(&listener).map_err(|e| e.to_string())?;
-    let app = http::App::new(cfg);
+    let app = http::App::new(cfg, local);
 
     // Expire sessions even when no request comes in, so capacity frees up on its own.
     let sweeper = {

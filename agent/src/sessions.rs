@@ -25,6 +25,21 @@ pub struct Session {
     /// The session's `blackout-...` fault applies to one peer only, so a peer that replaces
     /// it after the blackout is not cut again.
     pub blackout_used: bool,
+    /// The stand-in Daily room of a start that asked for one.
+    pub daily: Option<DailyRoom>,
+}
+
+/// A start with `createDailyRoom: true` or `transport: "daily"` gets a room at
+/// `/daily/{session id}` and a token for it. The token is checked by the room page and never
+/// shown: not in the debug record, not in any log.
+pub struct DailyRoom {
+    pub url: String,
+    pub token: String,
+    /// What the start asked for, as sent.
+    pub create_daily_room: Option<bool>,
+    pub transport: Option<String>,
+    /// Loads of the room page that carried the right token.
+    pub page_loads: u64,
 }
 
 impl Session {
@@ -64,6 +79,12 @@ impl Session {
             "ended": self.ended_at.is_some(),
             "bot": bot,
             "peers": peers,
+            "daily": self.daily.as_ref().map(|d| json!({
+                "room": d.url,
+                "createDailyRoom": d.create_daily_room,
+                "transport": d.transport,
+                "pageLoads": d.page_loads,
+            })),
         })
     }
 }
@@ -127,6 +148,7 @@ impl Registry {
             ended_at: None,
             peers: Vec::new(),
             blackout_used: false,
+            daily: None,
         };
         self.sessions.insert(id.clone(), s);
         self.sessions.get(&id)
@@ -224,6 +246,11 @@ fn random_u64() -> u64 {
         h.write_u128(t.as_nanos());
     }
     h.finish()
+}
+
+/// A random opaque token: 32 hex digits.
+pub fn token() -> String {
+    format!("{:016x}{:016x}", random_u64(), random_u64())
 }
 
 /// A random version-4 UUID string.

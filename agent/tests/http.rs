@@ -48,9 +48,19 @@ async fn debug_routes_refuse_non_loopback_clients() {
     let port = a.addr.rsplit(':').next().unwrap();
     let remote = format!("{ip}:{port}");
     let id = a.session().await;
+    let room = a
+        .post("/start", &json!({"createDailyRoom": true}))
+        .await
+        .json();
+    let room_page = format!(
+        "/daily/{}?t={}",
+        room["sessionId"].as_str().unwrap(),
+        room["dailyToken"].as_str().unwrap()
+    );
     for path in [
         format!("/debug/sessions/{id}"),
         "/debug/requests?tag=x".to_string(),
+        room_page,
     ] {
         let r = request(&remote, "GET", &path, &[], None).await.unwrap();
         r.assert_error(403, "FORBIDDEN");
@@ -200,21 +210,20 @@ async fn start_routes_for_each_platform() {
 async fn start_refuses_other_transports_and_bad_bodies() {
     let a = Agent::start(&[]).await;
     for body in [
-        json!({"transport": "daily"}),
         json!({"transport": "websocket"}),
-        json!({"createDailyRoom": true}),
+        json!({"transport": "websocket", "createDailyRoom": true}),
         json!({"transport": "carrier-pigeon"}),
     ] {
         let r = a.post("/start", &body).await;
         r.assert_error(400, "UNSUPPORTED_TRANSPORT");
     }
     assert!(a
-        .post("/start", &json!({"transport": "daily"}))
+        .post("/start", &json!({"transport": "websocket"}))
         .await
         .json()["error"]
         .as_str()
         .unwrap()
-        .contains("daily"));
+        .contains("websocket"));
     a.send("POST", "/start", &[], Some("{not json"))
         .await
         .assert_error(400, "INVALID_JSON");
@@ -232,6 +241,109 @@ async fn start_refuses_other_transports_and_bad_bodies() {
     assert!(
         ok.json().get("iceConfig").is_none(),
         "never reaches for public STUN"
+    );
+}
+
+#[tokio::test]
+async fn start_with_a_daily_room_and_its_stand_in_page() {
+    let a = Agent::start(&[]).await;
+    let base = format!("http://{}", a.addr);
+    for (route, body) in [
+        ("/start", json!({"createDailyRoom": true})),
+        ("/start", json!({"transport": "daily"})),
+        (
+            "/api/start/agent_x",
+            json!({"createDailyRoom": true, "dailyRoomProperties": {"start_video_off": true}}),
+        ),
+        (
+            "/v1/public/bot/start",
+            json!({"transport": "daily", "createDailyRoom": true}),
+        ),
+    ] {
+        let r = a.post(route, &body).await;
+        assert_eq!(r.status, 200, "{route} {body}: {}", r.text());
+        let b = r.json();
+        let id = b["sessionId"].as_str().unwrap().to_string();
+        let room = b["dailyRoom"].as_str().unwrap();
+        assert_eq!(
+            room,
+            format!("{base}/daily/{id}"),
+            "on the agent's own address"
+        );
+        let token = b["dailyToken"].as_str().unwrap().to_string();
+        assert!(
+            token.len() >= 32 && token.bytes().all(|c| c.is_ascii_hexdigit()),
+            "{token}"
+        );
+        assert!(!id.contains(&token) && !room.contains(&token));
+        if route.starts_with("/api/start/") {
+            assert!(id.starts_with("call_"));
+        }
+
+        let path = format!("/daily/{id}");
+        let page = a.get(&format!("{path}?t={token}")).await;
+        assert_eq!(page.status, 200);
+        assert!(page.text().contains(&format!("Daily room stand-in: {id}")));
+        assert!(
+            !page.text().contains(&token),
+            "the page does not echo the token"
+        );
+        a.get(&path).await.assert_error(403, "INVALID_TOKEN");
+        a.get(&format!("{path}?t=nope"))
+            .await
+            .assert_error(403, "INVALID_TOKEN");
+
+        // The session exists; its record says what the start asked for, never the token.
+        let d = a.get(&format!("/debug/sessions/{id}")).await;
+        assert_eq!(d.status, 200);
+        assert!(!d.text().contains(&token), "the debug record has no token");
+        let d = d.json();
+        assert_eq!(d["ended"], false);
+        assert_eq!(d["daily"]["room"], room);
+        assert_eq!(d["daily"]["pageLoads"], 1);
+        assert_eq!(d["daily"]["createDailyRoom"], body["createDailyRoom"]);
+        assert_eq!(d["daily"]["transport"], body["transport"]);
+    }
+    // Tokens differ from start to start; a plain start has no room.
+    let t1 = a
+        .post("/start", &json!({"createDailyRoom": true}))
+        .await
+        .json();
+    let t2 = a
+        .post("/start", &json!({"createDailyRoom": true}))
+        .await
+        .json();
+    assert_ne!(t1["dailyToken"], t2["dailyToken"]);
+    let plain = a
+        .post("/start", &json!({"transport": "webrtc"}))
+        .await
+        .json();
+    assert!(plain.get("dailyRoom").is_none() && plain.get("dailyToken").is_none());
+    let id = plain["sessionId"].as_str().unwrap();
+    assert_eq!(
+        a.get(&format!("/debug/sessions/{id}")).await.json()["daily"],
+        Value::Null
+    );
+    a.get(&format!("/daily/{id}?t=x"))
+        .await
+        .assert_error(404, "ROOM_NOT_FOUND");
+    a.get("/daily/nope?t=x")
+        .await
+        .assert_error(404, "ROOM_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn daily_room_on_loopback_when_listening_everywhere() {
+    let a = Agent::start(&["--host", "0.0.0.0"]).await;
+    let port = a.addr.rsplit(':').next().unwrap();
+    let b = a
+        .post("/start", &json!({"createDailyRoom": true}))
+        .await
+        .json();
+    let room = b["dailyRoom"].as_str().unwrap();
+    assert!(
+        room.starts_with(&format!("http://127.0.0.1:{port}/daily/")),
+        "{room}"
     );
 }
 

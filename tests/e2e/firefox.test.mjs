@@ -1,6 +1,6 @@
 // The <agent-preview> scenarios of widget-scenarios.mjs in headless Firefox ESR, driven over W3C
-// WebDriver by geckodriver (see webdriver.mjs), against a fresh local agent and a fake Daily-room
-// start endpoint: the same assertions as in Chromium.
+// WebDriver by geckodriver (see webdriver.mjs), against a fresh local agent (Daily rooms included)
+// and a fake start endpoint for the answer the agent never gives: the same assertions as in Chromium.
 //
 // Run: make test-e2e, or (pkg/ and the agent built) AGENT_BIN=... node --test tests/e2e/firefox.test.mjs
 

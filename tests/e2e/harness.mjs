@@ -268,6 +268,8 @@ export async function serveStatic(dir) {
  * POST /start → { sessionId, dailyRoom: "<its own origin>/room", dailyToken }, or with `room: false`
  * an answer with neither a room nor anything else. GET /room is a small page standing in for the
  * room. Every request is recorded (method, path, query, body). CORS for loopback pages.
+ * The widget scenarios use it only for the answer the local agent never gives (no room, no offer
+ * path): the agent itself answers room requests with a stand-in room at /daily/{room}.
  */
 export async function startFakeRoomServer({ token = `tok-${Math.random().toString(36).slice(2)}` } = {}) {
   const http = await import("node:http");

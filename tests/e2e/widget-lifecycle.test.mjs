@@ -1,6 +1,7 @@
 // The <agent-preview> scenarios of widget-scenarios.mjs in headless Chromium (playwright-core)
-// against a fresh local agent and a fake Daily-room start endpoint. firefox.test.mjs runs the same
-// scenarios in Firefox.
+// against a fresh local agent (Daily rooms included) and a fake start endpoint for the answer the
+// agent never gives (neither room nor offer path). firefox.test.mjs runs the same scenarios in
+// Firefox.
 //
 // Run: make test-e2e, or (pkg/ and the agent built) AGENT_BIN=... node --test tests/e2e/widget-lifecycle.test.mjs
 

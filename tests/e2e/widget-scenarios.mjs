@@ -1,7 +1,8 @@
 // <agent-preview> scenarios run the same way in Chromium (playwright-core) and Firefox (geckodriver):
 // a call from start to stop, removal and re-insertion, removal mid-connect, two widgets on a page,
-// a React-StrictMode-style double mount, a bot's RTVI error, and the Daily-room path against a
-// fake start endpoint. Each scenario gets a driver { goto(url), run(fn, arg), click(hostId, selector) }:
+// a React-StrictMode-style double mount, a bot's RTVI error, and the Daily-room path against the
+// agent's stand-in room (a fake start endpoint only for an answer with neither room nor offer
+// path). Each scenario gets a driver { goto(url), run(fn, arg), click(hostId, selector) }:
 // run() executes an async function (sent as source) in the page and returns its JSON result; click()
 // is a user's click on an element in a widget's shadow root.
 //
@@ -336,69 +337,95 @@ export const scenarios = [
   {
     name: "a session with a Daily room opens it in an iframe: the start request, URL and permissions, no token anywhere, stop removes it",
     async run(b, ctx) {
-      const fake = ctx.room;
-      const seenBefore = fake.seen.length;
-      await open(b, ctx);
-      const r = await b.run(async (attrs) => {
-        const el = window.__mk("a", attrs);
-        await el.start();
-        await window.__until("the room's page to load", () => el.state === "connected");
-        const frame = el.shadowRoot.querySelector("iframe");
-        // Every attribute value in the document and in every open shadow root.
-        const values = [];
-        const walk = (root) => {
-          for (const n of root.querySelectorAll("*")) {
-            for (const a of n.attributes) values.push(`${a.name}=${a.value}`);
-            if (n.shadowRoot) walk(n.shadowRoot);
-          }
-        };
-        walk(document);
-        const seen = {
-          state: el.state,
-          transport: el.transport,
-          room: el.room,
-          connection: el.connection,
-          allow: frame.getAttribute("allow"),
-          src: frame.getAttribute("src"),
-          frames: el.shadowRoot.querySelectorAll("iframe").length,
-          attributes: values,
-          html: document.documentElement.outerHTML + el.shadowRoot.innerHTML,
-          text: el.shadowRoot.textContent,
-          events: [...window.__events],
-          console: [...window.__console],
-          pcs: window.__pcs.length,
-          tracks: window.__tracks.length,
-        };
-        await el.stop();
-        seen.afterStop = { state: el.state, frames: el.shadowRoot.querySelectorAll("iframe").length, room: el.room, transport: el.transport };
-        return seen;
-      }, { platform: "pipecat-runner", "base-url": fake.url, "create-daily-room": "" });
-      const requests = fake.seen.slice(seenBefore);
-      const start = requests.find((q) => q.method === "POST" && q.path === "/start");
-      assert.ok(start, JSON.stringify(requests));
-      assert.equal(JSON.parse(start.body).createDailyRoom, true, "the start asks for a room");
-      const room = requests.find((q) => q.method === "GET" && q.path === "/room");
-      assert.ok(room, `the frame loaded the room: ${JSON.stringify(requests)}`);
-      assert.deepEqual(room.query, { t: fake.token }, "the room gets the token as ?t=");
-      assert.deepEqual(
-        { state: r.state, transport: r.transport, room: r.room, connection: r.connection, frames: r.frames },
-        { state: "connected", transport: "daily", room: `${fake.url}/room`, connection: null, frames: 1 },
-      );
-      assert.equal(r.allow, "microphone; camera; autoplay; display-capture");
-      assert.equal(r.src, null, "the frame has no src attribute");
-      const everywhere = JSON.stringify([r.attributes, r.html, r.text, r.events, r.console]);
-      assert.ok(!everywhere.includes(fake.token), "the token is in no attribute, markup, text, event or console line");
-      assert.deepEqual([r.pcs, r.tracks], [0, 0], "no WebRTC connection and no microphone of its own");
-      assert.deepEqual(
-        r.events.filter((e) => e.type === "statechange").map((e) => e.detail.state),
-        ["connecting", "connected"],
-      );
-      assert.deepEqual(r.afterStop, { state: "disconnected", frames: 0, room: null, transport: null });
+      // The local agent answers a start that asks for a room with one of its own:
+      // { dailyRoom: "<agent>/daily/<session id>", dailyToken }, and serves a stand-in page there
+      // that counts its loads with the right ?t= token (debug record `daily`).
+      const agent = ctx.agent;
+      const variants = [
+        { attrs: { platform: "pipecat-runner", "base-url": agent.url, "create-daily-room": "" }, asked: { createDailyRoom: true, transport: null } },
+        { attrs: { platform: "butter", "base-url": agent.url, agent: "agent_daily", transport: "daily" }, asked: { createDailyRoom: true, transport: "daily" } },
+      ];
+      const tokens = [];
+      for (const [i, { attrs, asked }] of variants.entries()) {
+        await open(b, ctx);
+        const r = await b.run(async (attrs) => {
+          const el = window.__mk("a", attrs);
+          await el.start();
+          await window.__until("the room's page to load", () => el.state === "connected");
+          const frame = el.shadowRoot.querySelector("iframe");
+          // Every attribute value in the document and in every open shadow root.
+          const values = [];
+          const walk = (root) => {
+            for (const n of root.querySelectorAll("*")) {
+              for (const a of n.attributes) values.push(`${a.name}=${a.value}`);
+              if (n.shadowRoot) walk(n.shadowRoot);
+            }
+          };
+          walk(document);
+          const seen = {
+            state: el.state,
+            transport: el.transport,
+            room: el.room,
+            connection: el.connection,
+            allow: frame.getAttribute("allow"),
+            src: frame.getAttribute("src"),
+            // The room page is on the agent, like this page: its address (with the token) is readable.
+            frameUrl: frame.contentWindow.location.href,
+            frameText: frame.contentDocument.body.textContent,
+            frames: el.shadowRoot.querySelectorAll("iframe").length,
+            attributes: values,
+            html: document.documentElement.outerHTML + el.shadowRoot.innerHTML,
+            text: el.shadowRoot.textContent,
+            events: [...window.__events],
+            console: [...window.__console],
+            pcs: window.__pcs.length,
+            tracks: window.__tracks.length,
+          };
+          await el.stop();
+          seen.afterStop = { state: el.state, frames: el.shadowRoot.querySelectorAll("iframe").length, room: el.room, transport: el.transport };
+          return seen;
+        }, attrs);
+        const m = /^(.*\/daily\/([^/?#]+))$/.exec(r.room ?? "");
+        assert.ok(m && m[1].startsWith(`${agent.url}/daily/`), `the room is on the agent: ${r.room}`);
+        const sessionId = m[2];
+        const frameUrl = new URL(r.frameUrl);
+        const token = frameUrl.searchParams.get("t");
+        assert.ok(token && token.length >= 32, `the frame's address carries the token: ${r.frameUrl}`);
+        assert.equal(r.frameUrl, `${r.room}?t=${token}`, "the frame loads {dailyRoom}?t={dailyToken}");
+        assert.equal(r.frameText.trim(), `Daily room stand-in: ${sessionId}`);
+        tokens.push(token);
+        // What the agent saw: the start asked for a room, and the page was loaded with the room's token.
+        const d = await debugSession(agent, sessionId);
+        assert.deepEqual(
+          { createDailyRoom: d.daily.createDailyRoom, transport: d.daily.transport, room: d.daily.room, pageLoads: d.daily.pageLoads },
+          { ...asked, room: r.room, pageLoads: 1 },
+          `variant ${i}`,
+        );
+        assert.deepEqual(d.peers, [], "no offer");
+        assert.deepEqual(
+          { state: r.state, transport: r.transport, connection: r.connection, frames: r.frames },
+          { state: "connected", transport: "daily", connection: null, frames: 1 },
+        );
+        assert.equal(r.allow, "microphone; camera; autoplay; display-capture");
+        assert.equal(r.src, null, "the frame has no src attribute");
+        const everywhere = JSON.stringify([r.attributes, r.html, r.text, r.events, r.console]);
+        assert.ok(!everywhere.includes(token), "the token is in no attribute, markup, text, event or console line");
+        assert.deepEqual([r.pcs, r.tracks], [0, 0], "no WebRTC connection and no microphone of its own");
+        assert.deepEqual(
+          r.events.filter((e) => e.type === "statechange").map((e) => e.detail.state),
+          ["connecting", "connected"],
+        );
+        assert.deepEqual(r.afterStop, { state: "disconnected", frames: 0, room: null, transport: null });
+      }
+      assert.notEqual(tokens[0], tokens[1], "each start has its own token");
     },
   },
   {
     name: "a session with neither a Daily room nor an offer path fails with an error in words",
     async run(b, ctx) {
+      // The fake start server (harness.mjs startFakeRoomServer) stays for this case only: the local
+      // agent answers every start that asks for a room (createDailyRoom / transport "daily") with
+      // one, so it cannot produce an answer with neither a room nor an offer path.
       const fake = ctx.room;
       fake.answerWithRoom(false);
       try {

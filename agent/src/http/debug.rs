@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -135,4 +135,53 @@ pub async fn blackout(
         }
         Err(_) => no_peer(),
     }
+}
+
+#[derive(serde::Deserialize)]
+pub struct TokenQuery {
+    t: Option<String>,
+}
+
+/// `GET /daily/{room}?t={token}`: a stand-in for the Daily room a start with `createDailyRoom` or
+/// `transport: "daily"` was given (the room id is the session id). Loopback clients only, like
+/// the debug routes. The token must be the room's; it is checked, never echoed nor logged.
+pub async fn daily_room(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(room): Path<String>,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    if let Err(r) = loopback_only(peer) {
+        return r;
+    }
+    let mut reg = app.registry();
+    let Some(daily) = reg.live(&room).and_then(|s| s.daily.as_mut()) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "ROOM_NOT_FOUND",
+            "no such Daily room (unknown, expired or ended session)",
+        );
+    };
+    if q.t.as_deref() != Some(daily.token.as_str()) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "INVALID_TOKEN",
+            "the room's token is missing or wrong (?t=)",
+        );
+    }
+    daily.page_loads += 1;
+    // The room id is a session id (hex digits, dashes, `call_`), safe in markup as it is.
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Daily room {room}</title>\
+         <p>Daily room stand-in: {room}</p></html>\n"
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        page,
+    )
+        .into_response()
 }

@@ -1,4 +1,5 @@
-//! The HTTP surface: start and offer routes for the three platforms, debug routes, static files.
+//! The HTTP surface: start and offer routes for the three platforms, the Daily room stand-in,
+//! debug routes, static files.
 //! One file per route family; this one holds the shared state and the route table.
 
 // Handlers' helpers return the refusal itself as the error; boxing each `Response` would only
@@ -11,6 +12,7 @@ mod incoming;
 mod offer;
 mod start;
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -27,13 +29,22 @@ use crate::sessions::Registry;
 
 pub struct App {
     pub cfg: Config,
+    /// `http://{listening address}`, with an unspecified address (0.0.0.0, ::) replaced by the
+    /// loopback address of its family: the base of the Daily room URLs the agent hands out.
+    pub base_url: String,
     pub registry: Mutex<Registry>,
     pub log: Mutex<RequestLog>,
 }
 
 impl App {
-    pub fn new(cfg: Config) -> Arc<App> {
+    pub fn new(cfg: Config, local: SocketAddr) -> Arc<App> {
+        let ip = match local.ip() {
+            IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
         Arc::new(App {
+            base_url: format!("http://{}", SocketAddr::new(ip, local.port())),
             registry: Mutex::new(Registry::new(cfg.session_ttl, cfg.max_sessions)),
             log: Mutex::new(RequestLog::new(cfg.api_key.clone())),
             cfg,
@@ -77,6 +88,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/api/sessions/{id}/api/offer",
             post(offer::butter).patch(offer::butter),
         )
+        .route("/daily/{room}", get(debug::daily_room))
         .route("/debug/sessions/{id}", get(debug::session))
         .route("/debug/sessions/{id}/blackout", post(debug::blackout))
         .route("/debug/requests", get(debug::requests))

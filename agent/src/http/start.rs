@@ -12,7 +12,7 @@ use super::errors::{capacity, error, fault_response, hang};
 use super::incoming::{take, Incoming};
 use super::App;
 use crate::fault;
-use crate::sessions::uuid;
+use crate::sessions::{token, uuid, DailyRoom};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Platform {
@@ -90,15 +90,16 @@ async fn start_inner(
             "request body must be a JSON object",
         ));
     };
-    match body.get("transport").and_then(Value::as_str) {
-        Some(t @ ("daily" | "websocket")) => {
+    let transport = body.get("transport").and_then(Value::as_str);
+    match transport {
+        Some("webrtc" | "daily") | None => {}
+        Some("websocket") => {
             return Err(error(
                 StatusCode::BAD_REQUEST,
                 "UNSUPPORTED_TRANSPORT",
-                format!("the local agent serves only the webrtc transport, not `{t}`"),
+                "the local agent serves the webrtc and daily transports, not `websocket`",
             ))
         }
-        Some("webrtc") | None => {}
         Some(other) => {
             return Err(error(
                 StatusCode::BAD_REQUEST,
@@ -107,22 +108,35 @@ async fn start_inner(
             ))
         }
     }
-    if body.get("createDailyRoom").and_then(Value::as_bool) == Some(true) {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            "UNSUPPORTED_TRANSPORT",
-            "the local agent does not create Daily rooms (createDailyRoom); use the webrtc transport",
-        ));
-    }
+    let create_daily_room = body.get("createDailyRoom").and_then(Value::as_bool);
+    let wants_room = create_daily_room == Some(true) || transport == Some("daily");
 
     let id = match platform {
         Platform::Butter => format!("call_{}", uuid().replace('-', "")),
         _ => uuid(),
     };
-    if app.registry().create(id.clone(), agent, &spec).is_none() {
-        return Err(capacity());
-    }
+    let daily = wants_room.then(|| DailyRoom {
+        // On the agent's own (loopback) address, never on a host taken from the request.
+        url: format!("{}/daily/{id}", app.base_url),
+        token: token(),
+        create_daily_room,
+        transport: transport.map(String::from),
+        page_loads: 0,
+    });
     let mut out = json!({"sessionId": id});
+    if let Some(d) = &daily {
+        out["dailyRoom"] = json!(d.url);
+        out["dailyToken"] = json!(d.token);
+    }
+    {
+        let mut reg = app.registry();
+        if reg.create(id.clone(), agent, &spec).is_none() {
+            return Err(capacity());
+        }
+        if let Some(s) = reg.live(&id) {
+            s.daily = daily;
+        }
+    }
     if !app.cfg.ice_servers.is_empty() {
         out["iceConfig"] = json!({"iceServers": [{"urls": app.cfg.ice_servers}]});
     }
