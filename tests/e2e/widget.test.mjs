@@ -1,8 +1,11 @@
 // The demo page and the <agent-preview> widget in headless Chromium against the local agent:
 // start from the page, connected + bot-ready, both level meters moving, mute seen by the agent,
-// the bot's server message in the log, stop leaves no peer connection; the same through
-// /embed.html with start()/stop(); an error in words; removal frees everything; a microphone
-// switch; the audio-blocked notice. Saves test-output/widget-connected.png.
+// the bot's server message in the log, stop leaves no peer connection; the demo's text box driving
+// a get_weather function call end to end; the same through /embed.html with start()/stop(); an
+// error in words; bot text never rendered as HTML; removal frees everything; the conversation
+// (transcript of both sides, interim lines, who is speaking, events); the microphone picker
+// (setMicrophone, the agent still hearing it) and the speaker picker (setSpeaker), failing devices
+// included; the audio-blocked notice. Saves test-output/widget-connected.png.
 //
 // Run: make test-e2e, or (with pkg/ built and the agent built) AGENT_BIN=... node --test tests/e2e/widget.test.mjs
 
