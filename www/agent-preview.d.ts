@@ -4,7 +4,7 @@
 //   const el = document.querySelector("agent-preview"); // AgentPreview | null
 //   el?.addEventListener("statechange", (e) => console.log(e.detail.state));
 
-import type { AgentRtcError, Connection, ConnectionState, Platform } from "./agent_rtc.js";
+import type { AgentRtcError, Connection, ConnectionState, Platform, Role, TranscriptEvent } from "./agent_rtc.js";
 
 /** The element's state: the connection's, or `"disconnected"` before `start()`. */
 export type AgentPreviewState = ConnectionState;
@@ -43,7 +43,18 @@ export interface AgentPreviewEvents {
   botready: CustomEvent<unknown>;
   /** Every message from the bot on the data channel (parsed JSON, or the string). */
   message: CustomEvent<unknown>;
-  /** What went wrong; `describeError(e.detail)` says it in words. */
+  /**
+   * A line of the transcript, as the connection's `transcript` event: the user's words
+   * (`user-transcription`) or the bot's (`bot-output`; `bot-tts-text` / `bot-transcription` from a bot
+   * without it). `final: false` is interim text, shown until its final line replaces it.
+   */
+  transcript: CustomEvent<TranscriptEvent>;
+  /** Someone started or stopped speaking (the bot's `*-started-speaking` / `*-stopped-speaking`). */
+  speaking: CustomEvent<{ role: Role; speaking: boolean }>;
+  /**
+   * What went wrong; `describeError(e.detail)` says it in words. Also a microphone or speaker switch
+   * that failed (`media`, phase `call`): the call goes on with the device it had.
+   */
   error: CustomEvent<AgentRtcError>;
 }
 

@@ -9,14 +9,18 @@
 // "daily"), create-daily-room, auto-connect, video. Types and the full table: agent-preview.d.ts.
 // Properties: body (JSON for the bot), apiKey (instead of the attribute, kept out of the DOM),
 // state, connection, transport, room; methods start(), stop() (promises).
-// Events (bubbling, composed): statechange {state}, botready, message, error (the AgentRtcError).
+// Shows the conversation (the transcript of both sides, the bot's messages and errors: text only,
+// the last 50 lines, an aria-live log), who is speaking, and pickers for the microphone and (where
+// the browser can choose one) the speaker; a switch keeps the call.
+// Events (bubbling, composed): statechange {state}, botready, message, transcript {role, text,
+// final, timestamp?}, speaking {role, speaking}, error (the AgentRtcError).
 // Theme with --ap-fg, --ap-bg, --ap-border, --ap-accent, --ap-accent-fg, --ap-error, --ap-muted,
 // --ap-log-bg, --ap-radius, --ap-font.
 //
 // A session that comes back with a Daily room (Butter's preview flow asks for one with
 // `createDailyRoom`) is joined in an <iframe> of the room: the element loads no Daily SDK.
 
-import init, { startAndConnect, startSession, connectWebRtc } from "./agent_rtc.js";
+import init, { startAndConnect, startSession, connectWebRtc, listDevices } from "./agent_rtc.js";
 
 let wasm;
 const boot = () => (wasm ||= init());
@@ -37,20 +41,21 @@ button:disabled,select:disabled{opacity:.5;cursor:default}
 :host([data-state=connected]) #st::before{color:#1e8e3e}:host([data-state=failed]) #st::before{color:var(--ap-error,#b3261e)}
 meter{width:7rem;height:.8rem}.e{color:var(--ap-error,#b3261e);margin:0 0 8px}
 ol{list-style:none;margin:0;padding:4px 6px;height:7.5rem;overflow:auto;font-size:12px;background:var(--ap-log-bg,#f4f4f7);border-radius:4px}
-li b{font-weight:600;margin-right:4px}video{width:100%;border-radius:4px}
+li b{font-weight:600;margin-right:4px}li.i{opacity:.7;font-style:italic}#who{color:var(--ap-accent,#2f6fed)}video{width:100%;border-radius:4px}
 #room iframe{display:block;width:100%;height:24rem;border:0;border-radius:4px;margin:0 0 8px}[hidden]{display:none!important}`;
 
 const HTML = `<style>${CSS}</style>
-<div class=r><button id=go type=button part=button>Start</button><span id=st role=status>disconnected</span></div>
+<div class=r><button id=go type=button part=button>Start</button><span id=st role=status>disconnected</span><span id=who></span></div>
 <div id=media><div class=r><label for=mic>Microphone</label><select id=mic><option value="">Default</option></select>
 <button id=mute type=button aria-pressed=false disabled>Mute</button></div>
+<div class=r id=sink hidden><label for=out>Speaker</label><select id=out><option value="">Default</option></select></div>
 <div class=r><label for=ml>Mic</label><meter id=ml min=0 max=1 value=0></meter>
 <label for=bl>Bot</label><meter id=bl min=0 max=1 value=0></meter></div></div>
 <p id=blk class=r role=alert hidden>The browser blocked audio playback. <button id=res type=button>Play audio</button></p>
 <p id=err class=e role=alert hidden></p>
 <div id=room hidden></div>
 <video id=vid autoplay playsinline muted hidden></video>
-<ol id=log aria-label="Agent events" aria-live=polite></ol><audio id=au autoplay></audio>`;
+<ol id=log role=log aria-label=Conversation aria-live=polite></ol><audio id=au autoplay></audio>`;
 
 const PHASE = {
   start: "starting the session",
@@ -126,8 +131,11 @@ class AgentPreview extends HTMLElement {
     this._muted = false;
     this.$("go").onclick = () => (this._call ? this.stop() : this.start()).catch(() => {});
     this.$("mute").onclick = () => this._mute(!this._muted);
-    this.$("mic").onchange = () => this._switch(this.$("mic").value).catch((e) => this._fail(e));
-    this.$("res").onclick = () => this._play(true);
+    this.$("mic").onchange = () => this._switch(this.$("mic").value);
+    this.$("out").onchange = () => this._sink(this.$("out").value);
+    this.$("res").onclick = () => this._play();
+    // Only browsers that can choose the output device (setSinkId) get a speaker picker.
+    this.$("sink").hidden = !("setSinkId" in HTMLMediaElement.prototype);
   }
 
   get state() {
@@ -170,7 +178,8 @@ class AgentPreview extends HTMLElement {
 
   async start() {
     if (this._call) return;
-    const call = (this._call = { ac: new AbortController(), offs: [], kind: null, conn: null, room: null });
+    // pend: each role's interim transcript line; talk: who is speaking.
+    const call = (this._call = { ac: new AbortController(), offs: [], kind: null, conn: null, room: null, pend: {}, talk: {} });
     const attr = (n) => this.getAttribute(n) || undefined;
     const daily = attr("transport") == "daily";
     const askRoom = daily || this.hasAttribute("create-daily-room");
@@ -244,13 +253,23 @@ class AgentPreview extends HTMLElement {
     // Events from before the connect resolved are replayed a task later: show the state as it is now.
     on("statechange", () => this._set(c.state));
     on("message", (m) => this._emit("message", m));
-    on("rtvi", (m) => this._rtvi(m));
+    on("transcript", (t) => {
+      this._said(call, t);
+      this._emit("transcript", t);
+    });
+    on("speaking", (s) => {
+      this._speaking(call, s);
+      this._emit("speaking", s);
+    });
+    on("servermessage", (d) => this._line("Server", typeof d?.text == "string" ? d.text : JSON.stringify(d)));
+    on("boterror", (e) => this._line(e.fatal ? "Error (fatal)" : "Error", e.message || "(no details)"));
     on("botready", (d) => {
       this._line("Bot", "ready");
       this._emit("botready", d);
     });
     on("error", (e) => this._fail(e));
     on("track", () => this._media(call));
+    on("devicechange", (l) => this._devices(l));
     on("disconnected", (r) => {
       if (this._call != call) return;
       this._call = null;
@@ -258,14 +277,14 @@ class AgentPreview extends HTMLElement {
       this._free(call);
       this._set(c.state == "failed" ? "failed" : "disconnected");
     });
-    const md = navigator.mediaDevices;
-    const list = () => this._devices();
-    md.addEventListener("devicechange", list);
-    call.offs.push(() => md.removeEventListener("devicechange", list));
-    call.mic = c.localStream.getAudioTracks()[0];
     this._set(c.state);
+    // The SDK plays the bot in the element's own <audio> (so setSpeaker and resumeAudio act on it).
+    c.attachAudio(this.$("au"))
+      .then(() => this._blocked(call, false), (e) => this._blocked(call, e.details?.name == "NotAllowedError"))
+      .then(() => this._out && this._sink(this._out)); // a speaker picked before the call
     this._media(call);
-    list();
+    this._micMeter(call);
+    this._devices().catch(() => {});
     call.tick = setInterval(() => this._levels(call), 100);
   }
 
@@ -303,24 +322,21 @@ class AgentPreview extends HTMLElement {
     f.contentWindow.location.replace(href);
   }
 
-  /** Plays the bot (audio element owned here) and (re)builds both level meters. */
+  /** The bot's video, and its level meter once it has an audio track. */
   _media(call) {
-    const c = call.conn;
-    const rs = c.remoteStream;
-    const au = this.$("au");
-    if (au.srcObject != rs) au.srcObject = rs;
+    const rs = call.conn.remoteStream;
     if (this.hasAttribute("video")) {
       this.$("vid").srcObject = rs;
       this.$("vid").hidden = !rs.getVideoTracks().length;
     }
-    this._play();
     if (!call.bot && rs.getAudioTracks().length) call.bot = this._analyser(call, rs);
-    this._micMeter(call);
   }
 
+  /** The mic meter, on the track being sent (again after a switch). */
   _micMeter(call) {
+    const t = call.conn.localStream.getAudioTracks()[0];
     call.micA?.s.disconnect();
-    call.micA = call.mic && this._analyser(call, new MediaStream([call.mic]));
+    call.micA = t && this._analyser(call, new MediaStream([t]));
   }
 
   _analyser(call, stream) {
@@ -344,95 +360,149 @@ class AgentPreview extends HTMLElement {
     }
   }
 
-  _play(click) {
-    const ctx = this._call?.ctx;
-    const blk = this.$("blk");
-    const shown = (ok) => (blk.hidden = ok && ctx?.state != "suspended");
-    if (click) ctx?.resume().then(() => shown(true), () => {});
-    this.$("au").play().then(
-      () => shown(true),
-      (e) => e.name == "NotAllowedError" && shown(false),
+  /** The audio-blocked notice: shown while playback (`refused`, when known) or the meters' audio graph is held. */
+  _blocked(call, refused = call.refused) {
+    call.refused = refused;
+    if (this._call == call) this.$("blk").hidden = !refused && call.ctx?.state != "suspended";
+  }
+
+  /** The notice's button (a user gesture): resumes the audio graph and the bot's playback. */
+  _play() {
+    const call = this._call;
+    if (!call?.conn) return;
+    call.ctx?.resume().then(() => this._blocked(call), () => {});
+    call.conn.resumeAudio().then(
+      () => this._blocked(call, false),
+      (e) => this._blocked(call, e.details?.name == "NotAllowedError"),
     );
   }
 
   _mute(m) {
-    const call = this._call;
-    const c = call?.conn;
+    const c = this._call?.conn;
     if (!c) return;
-    c.setMicEnabled(!m);
-    if (call.mic) call.mic.enabled = !m;
+    c.setMicEnabled(!m); // the SDK disables the track it sends (also after a switch) and tells the bot
     this._muted = m;
     this.$("mute").setAttribute("aria-pressed", m);
     this.$("mute").textContent = m ? "Unmute" : "Mute";
   }
 
-  async _devices() {
-    const sel = this.$("mic");
-    const all = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind == "audioinput" && d.deviceId);
-    const cur = this._call?.mic?.getSettings().deviceId;
+  /**
+   * Fills both pickers from `l` (the connection's devicechange list), else from `listDevices()`;
+   * before the first start() the wasm module is not loaded yet: then from the browser's own list.
+   */
+  async _devices(l) {
+    if (!l) {
+      const all = wasm ? null : await navigator.mediaDevices.enumerateDevices();
+      const kind = (k) => all.filter((d) => d.kind == k);
+      l = all ? { audioinput: kind("audioinput"), audiooutput: kind("audiooutput") } : await wasm.then(() => listDevices());
+    }
+    this._fill("mic", l.audioinput, this._call?.conn?.localStream.getAudioTracks()[0]?.getSettings().deviceId, "Microphone");
+    this._fill("out", l.audiooutput, this.$("au").sinkId, "Speaker");
+  }
+
+  _fill(id, devices, cur, name) {
+    const sel = this.$(id);
+    const all = devices.filter((d) => d.deviceId);
     if (!all.length) return;
+    cur ||= sel.value;
     sel.replaceChildren(
       ...all.map((d, i) => {
-        const opt = new Option(d.label || `Microphone ${i + 1}`, d.deviceId);
+        const opt = new Option(d.label || `${name} ${i + 1}`, d.deviceId);
         opt.selected = d.deviceId == cur;
         return opt;
       }),
     );
   }
 
-  /** Another microphone without reconnecting: the sender's track is replaced in place. */
+  /** Another microphone without reconnecting (`setMicrophone`); a failure keeps the call and the old one. */
   async _switch(id) {
     const call = this._call;
     const c = call?.conn;
-    if (!c) return;
-    const s = await navigator.mediaDevices.getUserMedia({ audio: id ? { deviceId: { exact: id } } : true });
-    const t = s.getAudioTracks()[0];
-    if (this._call != call) return t.stop();
-    const tr = c.peerConnection.getTransceivers().find((x) => x.receiver.track.kind == "audio");
-    await tr.sender.replaceTrack(t);
-    if (this._call != call) return t.stop();
-    t.enabled = !this._muted;
-    const old = call.mic;
-    if (old) {
-      c.localStream.removeTrack(old);
-      old.stop(); // the old device is no longer sent: release it (the SDK stops its own twice, harmlessly)
+    if (!c || !id) return; // before a call, the choice is what start() opens
+    try {
+      await c.setMicrophone(id);
+    } catch (e) {
+      if (this._call != call) return;
+      this._fail(e);
+      return this._devices().catch(() => {}); // shows the microphone still in use
     }
-    c.localStream.addTrack(t);
-    call.mic = call.own = t;
+    if (this._call != call) return;
+    this.$("err").hidden = true;
     this._micMeter(call);
-    this._line("Microphone", t.label || "changed");
+    this._line("Microphone", c.localStream.getAudioTracks()[0]?.label || "changed");
   }
 
-  _rtvi(m) {
-    const d = m.data || {};
-    const t = m.type;
-    const text = typeof d.text == "string" ? d.text : "";
-    if (t == "user-started-speaking") this._line("You", "speaking…");
-    else if (t == "bot-started-speaking") this._line("Bot", "speaking…");
-    else if (t == "user-transcription") d.final !== false && this._line("You", text);
-    else if (t == "bot-transcription" || t == "bot-tts-text" || t == "bot-output") this._line("Bot", text);
-    else if (t == "server-message" || t == "server-response") this._line("Server", text || JSON.stringify(m.data));
-    else if (t == "error") {
-      // RTVI puts the bot's error text in data.error (data.message only in older bots).
-      const said = [d.error, d.message].find((v) => typeof v == "string") ?? JSON.stringify(d);
-      this._line(d.fatal ? "Error (fatal)" : "Error", said);
+  /** The bot's voice to another output device (`setSpeaker`); a failure keeps the call. */
+  async _sink(id) {
+    const call = this._call;
+    const c = call?.conn;
+    this._out = id; // before a call: set once it is attached
+    if (!c) return;
+    try {
+      await c.setSpeaker(id);
+    } catch (e) {
+      if (this._call != call) return;
+      this._fail(e, `The speaker could not be changed (${e.details?.name || "unavailable"}).`);
+      return this._devices().catch(() => {});
     }
+    if (this._call != call) return;
+    this.$("err").hidden = true;
+    this._line("Speaker", this.$("out").selectedOptions[0]?.text || "changed");
   }
 
-  _line(who, what) {
+  /** A transcript line: interim text is shown in place (hidden from screen readers), a final line replaces it. */
+  _said(call, { role, text, final }) {
+    const who = role == "user" ? "You" : "Bot";
+    let li = call.pend[role];
+    if (final) {
+      li?.remove();
+      call.pend[role] = null;
+      if (role == "bot") call.botSaid = true;
+      return this._line(who, text, role);
+    }
+    li ||= call.pend[role] = this._line(who, "", `${role} i`, true);
+    // A user's interim text is the whole guess so far; a bot streams its words (bot-tts-text).
+    const t = li.lastChild;
+    t.data = role == "bot" && t.data ? `${t.data} ${text}` : text;
+  }
+
+  _speaking(call, { role, speaking }) {
+    call.talk[role] = speaking;
+    if (role == "bot") {
+      // A bot that only streamed its words (no final line this turn): the words become the line.
+      const li = call.pend.bot;
+      if (speaking) call.botSaid = false;
+      else if (li) {
+        li.remove();
+        call.pend.bot = null;
+        if (!call.botSaid) this._line("Bot", li.lastChild.data, "bot");
+      }
+    }
+    this._who(call.talk);
+  }
+
+  _who(t) {
+    this.$("who").textContent = ["", "You are speaking", "The bot is speaking", "You and the bot are speaking"][!!t.user + 2 * !!t.bot];
+  }
+
+  /** One line of the log, as text only; the last 50 are kept. An interim line is not announced. */
+  _line(who, what, cls, interim) {
     const log = this.$("log");
     const li = document.createElement("li");
     const b = document.createElement("b");
     b.textContent = who;
     li.append(b, String(what));
+    if (cls) li.className = cls;
+    if (interim) li.setAttribute("aria-hidden", "true");
     log.append(li);
     while (log.childElementCount > 50) log.firstElementChild.remove();
     log.scrollTop = log.scrollHeight;
+    return li;
   }
 
-  _fail(e) {
+  _fail(e, said) {
     const p = this.$("err");
-    p.textContent = describeError(e);
+    p.textContent = said || describeError(e);
     p.hidden = false;
     this._emit("error", e);
   }
@@ -458,9 +528,7 @@ class AgentPreview extends HTMLElement {
     call.offs = [];
     clearInterval(call.tick);
     call.ctx?.close().catch(() => {});
-    call.ctx = call.bot = call.micA = call.mic = null;
-    call.own?.stop();
-    call.own = null;
+    call.ctx = call.bot = call.micA = null;
     call.frame?.remove();
     call.frame = null;
     this.$("room").hidden = true;
@@ -468,6 +536,7 @@ class AgentPreview extends HTMLElement {
     this.$("au").srcObject = this.$("vid").srcObject = null;
     this.$("blk").hidden = true;
     this.$("ml").value = this.$("bl").value = 0;
+    this._who({});
     if (this._muted) {
       this._muted = false;
       this.$("mute").setAttribute("aria-pressed", false);

@@ -1,4 +1,5 @@
-// The demo page: a settings form driving <agent-preview>, a connection timeline and a stats panel.
+// The demo page: a settings form driving <agent-preview>, a text box with the function calls it
+// leads to, a connection timeline and a stats panel.
 import "/pkg/agent-preview.js";
 import init from "/pkg/agent_rtc.js";
 
@@ -105,14 +106,56 @@ preview.addEventListener("statechange", (e) => {
     if (!timings) for (const tr of conn.remoteStream.getTracks()) step(`remote ${tr.kind} track (before connect resolved)`);
     conn.on("track", ({ track }) => known.has(track.id) || step(`track: ${track.kind}`));
     conn.on("disconnected", (reason) => step(`disconnected: ${reason}`));
+    talkTo(conn);
   }
   if (state === "disconnected" || state === "failed") {
     if (!conn) requestSteps(); // a failed start: how far its requests got
     conn = null;
   }
+  $("text").disabled = $("send").disabled = state !== "connected";
 });
 preview.addEventListener("botready", (e) => step(`bot-ready event (version ${e.detail?.version ?? "?"})`));
 preview.addEventListener("error", (e) => step(`error: ${e.detail?.code ?? ""} ${e.detail?.message ?? e.detail}`));
+
+// ---- text to the bot, and the function calls it leads to ----
+function callLine(who, what) {
+  const li = document.createElement("li");
+  const b = document.createElement("b");
+  b.textContent = who;
+  li.append(b, what); // bot data only ever as text
+  $("calls").append(li);
+  while ($("calls").childElementCount > 50) $("calls").firstElementChild.remove();
+}
+
+/** The page's side of a call: the handler the bot's function calls run, and the bot's report. */
+function talkTo(c) {
+  $("calls").replaceChildren();
+  // A stand-in for a real weather lookup: what the handler returns goes back to the bot.
+  c.registerFunctionCallHandler("get_weather", (args, { functionName, toolCallId }) => {
+    callLine("call", `${functionName}(${JSON.stringify(args)}) [${toolCallId}]`);
+    const result = { location: args.location, conditions: "sunny", temperatureC: 21 };
+    callLine("page returned", JSON.stringify(result));
+    return result;
+  });
+  c.on("servermessage", (m) => {
+    if (m?.type === "function-result") callLine("bot reported", `${m.function_name} → ${JSON.stringify(m.result)} [${m.tool_call_id}]`);
+  });
+}
+
+$("talk").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const text = $("text").value.trim();
+  const err = $("talk-error");
+  err.hidden = true;
+  if (!text || !conn) return;
+  try {
+    conn.sendText(text);
+    callLine("you sent", text);
+  } catch (x) {
+    err.textContent = `Cannot send: ${x.message}`;
+    err.hidden = false;
+  }
+});
 
 // ---- stats, every second; bitrates from two samples ----
 let last = null;

@@ -1,8 +1,11 @@
 // The demo page and the <agent-preview> widget in headless Chromium against the local agent:
 // start from the page, connected + bot-ready, both level meters moving, mute seen by the agent,
-// the bot's server message in the log, stop leaves no peer connection; the same through
-// /embed.html with start()/stop(); an error in words; removal frees everything; a microphone
-// switch; the audio-blocked notice. Saves test-output/widget-connected.png.
+// the bot's server message in the log, stop leaves no peer connection; the demo's text box driving
+// a get_weather function call end to end; the same through /embed.html with start()/stop(); an
+// error in words; bot text never rendered as HTML; removal frees everything; the conversation
+// (transcript of both sides, interim lines, who is speaking, events); the microphone picker
+// (setMicrophone, the agent still hearing it) and the speaker picker (setSpeaker), failing devices
+// included; the audio-blocked notice. Saves test-output/widget-connected.png.
 //
 // Run: make test-e2e, or (with pkg/ built and the agent built) AGENT_BIN=... node --test tests/e2e/widget.test.mjs
 
@@ -28,6 +31,13 @@ const TRACK_PCS = () => {
     }
   };
   window.__openPcs = () => all.filter((pc) => pc.connectionState !== "closed" && pc.signalingState !== "closed").length;
+  const channels = (window.__channels = []);
+  const createDataChannel = Native.prototype.createDataChannel;
+  Native.prototype.createDataChannel = function (...args) {
+    const c = createDataChannel.apply(this, args);
+    channels.push(c);
+    return c;
+  };
 };
 
 let agent;
@@ -156,6 +166,43 @@ test("demo page: start, connected + bot-ready, meters, stats, mute, server messa
   assert.deepEqual(pageErrors, []);
 });
 
+test("demo page: the text box sends text, the page's get_weather handler runs, the bot reports the result in a server-message", { timeout: 60000 }, async () => {
+  await openDemo("/");
+  assert.equal(await page.getByRole("button", { name: "Send" }).isDisabled(), true, "no sending before a call");
+  await widget().getByRole("button", { name: "Start" }).click();
+  await waitState("connected");
+  const sessionId = await page.evaluate(() => document.querySelector("agent-preview").connection.sessionId);
+  await page.getByLabel("Text to the bot").fill("Paris");
+  await page.getByRole("button", { name: "Send" }).click();
+  await page.locator("#calls li", { hasText: "bot reported" }).waitFor(WAIT);
+  const lines = await page.locator("#calls li").allTextContents();
+  const result = { location: "Paris", conditions: "sunny", temperatureC: 21 };
+  const [sent, call, returned, reported] = lines;
+  assert.equal(lines.length, 4, JSON.stringify(lines));
+  assert.equal(sent, "you sentParis");
+  const id = /^callget_weather\(\{"location":"Paris"\}\) \[(call_\w+)\]$/.exec(call)?.[1];
+  assert.ok(id, `the page's handler ran with {location: "Paris"}: ${call}`);
+  assert.equal(returned, `page returned${JSON.stringify(result)}`);
+  const m = /^bot reportedget_weather → (\{.*\}) \[(call_\w+)\]$/.exec(reported);
+  assert.ok(m, reported);
+  assert.deepEqual([JSON.parse(m[1]), m[2]], [result, id], "the bot's server-message carries the page's result");
+  // What the agent saw: the call completed with the page's result.
+  const bot = (await session(sessionId)).bot;
+  assert.deepEqual(
+    bot.functionCalls.map(({ toolCallId, functionName, arguments: args, result: res, completed }) => ({ toolCallId, functionName, args, res, completed })),
+    [{ toolCallId: id, functionName: "get_weather", args: { location: "Paris" }, res: result, completed: true }],
+  );
+  // The bot also says it: a line of the widget's transcript.
+  await waitShadow((root) => [...root.querySelectorAll("#log li.bot")].some((li) => li.textContent.includes("get_weather returned")), null);
+  const said = (await logLines("bot")).find((l) => l.includes("get_weather returned"));
+  assert.deepEqual(JSON.parse(/returned (\{.*\})\.$/.exec(said)[1]), result, said);
+  await widget().getByRole("button", { name: "Stop" }).click();
+  await waitState("disconnected");
+  assert.equal(await page.getByRole("button", { name: "Send" }).isDisabled(), true, "no sending after the call");
+  assert.equal(await openPcs(), 0);
+  assert.deepEqual(pageErrors, []);
+});
+
 test("embed page: start() and stop() on the element; events bubble out of it", { timeout: 60000 }, async () => {
   await openDemo("/embed.html");
   await page.evaluate(() => {
@@ -207,15 +254,25 @@ test("a faulty agent: the error is shown in words, the state is failed, nothing 
 });
 
 test("server text is rendered as text, never as HTML", { timeout: 60000 }, async () => {
+  const XSS = "<img src=x onerror=window.__xss=1>";
   await openDemo("/embed.html");
-  await page.evaluate(async () => {
+  await page.evaluate(async (xss) => {
     const el = document.querySelector("agent-preview");
     await el.start();
-    // The echo bot answers a client-message with a server-response carrying the same data.
-    el.connection.sendRtvi("client-message", { t: "x", d: {}, text: '<img src=x onerror="window.__xss=1">' });
-  });
-  await waitLog('<img src=x onerror="window.__xss=1">');
-  assert.equal(await page.evaluate(() => document.querySelector("agent-preview").shadowRoot.querySelectorAll("#log img").length), 0);
+    // The bot says the text (a bot transcript line), and send-text makes it call get_weather with
+    // it as the location, which the bot reports back in a server-message (a "Server" line).
+    el.connection.registerFunctionCallHandler("get_weather", () => ({ ok: true }));
+    el.connection.sendClientMessage("speak", { text: xss });
+    el.connection.sendText(xss);
+  }, XSS);
+  await waitShadow((root, x) => [...root.querySelectorAll("#log li")].filter((li) => li.textContent.includes(x)).length >= 2, XSS);
+  const lines = await page.evaluate(
+    (x) => [...document.querySelector("agent-preview").shadowRoot.querySelectorAll("#log li")].map((li) => li.textContent).filter((t) => t.includes(x)),
+    XSS,
+  );
+  assert.ok(lines.includes(`Bot${XSS}`), JSON.stringify(lines));
+  assert.ok(lines.some((l) => l.startsWith("Server") && l.includes("function-result")), JSON.stringify(lines));
+  assert.equal(await page.evaluate(() => document.querySelector("agent-preview").shadowRoot.querySelectorAll("img").length), 0);
   assert.equal(await page.evaluate(() => window.__xss), undefined);
   await page.evaluate(() => document.querySelector("agent-preview").stop());
 });
@@ -238,17 +295,33 @@ test("removing the element frees the call", { timeout: 60000 }, async () => {
   });
 });
 
-test("switching the microphone replaces the sent track without reconnecting", { timeout: 60000 }, async () => {
+/** The widget's log lines of one class ("user", "bot"), as text. */
+const logLines = (cls) =>
+  page.evaluate((cls) => [...document.querySelector("agent-preview").shadowRoot.querySelectorAll(`#log li.${cls}`)].map((li) => li.textContent), cls);
+
+test("switching the microphone goes through conn.setMicrophone: same connection, new sender track, the agent still hears it; a failing device keeps the call", { timeout: 60000 }, async () => {
   await openDemo("/embed.html");
   await page.evaluate(() => document.querySelector("agent-preview").start());
   await widget().getByLabel("Microphone").locator("option").nth(1).waitFor({ state: "attached", ...WAIT });
   const options = await widget().getByLabel("Microphone").locator("option").allTextContents();
   assert.ok(options.length >= 2, `several (fake) microphones listed: ${options}`);
   const before = await page.evaluate(() => {
-    const pc = document.querySelector("agent-preview").connection.peerConnection;
-    window.__oldTrack = pc.getSenders().find((s) => s.track?.kind === "audio").track;
-    return { label: window.__oldTrack.label, pcs: window.__pcs.length };
+    const c = document.querySelector("agent-preview").connection;
+    // Every setMicrophone call the widget makes, and how it ended.
+    window.__setMic = [];
+    const setMicrophone = c.setMicrophone.bind(c);
+    c.setMicrophone = (id) => {
+      const p = setMicrophone(id);
+      window.__setMic.push({ id, outcome: "pending" });
+      const rec = window.__setMic.at(-1);
+      p.then(() => (rec.outcome = "ok"), (e) => (rec.outcome = `${e.code} ${e.details?.name}`));
+      return p;
+    };
+    window.__oldTrack = c.peerConnection.getSenders().find((s) => s.track?.kind === "audio").track;
+    return { label: window.__oldTrack.label, pcs: window.__pcs.length, sessionId: c.sessionId };
   });
+  // The agent hears the first microphone: the fake device's beeps make utterances.
+  await waitShadow((root) => root.querySelector("#log li.user") !== null, null);
   const other = await widget()
     .getByLabel("Microphone")
     .locator("option")
@@ -264,18 +337,212 @@ test("switching the microphone replaces the sent track without reconnecting", { 
     WAIT,
   );
   const r = await after.jsonValue();
+  assert.deepEqual(await page.evaluate(() => window.__setMic), [{ id: other, outcome: "ok" }], "the widget switched with setMicrophone(deviceId)");
   assert.equal(r.state, "connected", "still the same connection");
   assert.equal(r.oldEnded, true, "the old microphone is released");
   assert.equal(await page.evaluate(() => window.__pcs.length), before.pcs, "no new peer connection");
+  await waitLog(`Microphone${r.label}`);
   await waitMeter("ml");
   const newTrack = await page.evaluate(() => {
     window.__newTrack = document.querySelector("agent-preview").connection.localStream.getAudioTracks()[0];
     return window.__newTrack.label;
   });
   assert.equal(newTrack, r.label, "localStream holds the track being sent");
+
+  // The agent keeps receiving audio on the same peer, and hears new utterances from the new device.
+  const peer = async () => (await session(before.sessionId)).peers.find((p) => p.state !== "closed");
+  const at = await peer();
+  const usersAt = (await logLines("user")).length;
+  await poll("the agent to receive audio from the new microphone", async () => {
+    const p = await peer();
+    return { ok: p?.pcId === at.pcId && p.audioPacketsReceived >= at.audioPacketsReceived + 50, at: at.audioPacketsReceived, now: p?.audioPacketsReceived };
+  });
+  await poll("an utterance heard after the switch", async () => {
+    const n = (await logLines("user")).length;
+    return { ok: n > usersAt, before: usersAt, now: n };
+  });
+  assert.equal((await session(before.sessionId)).peers.length, 1, "one peer on the agent throughout");
+
+  // A device that cannot be opened: the error in words, the call and the microphone sent go on.
+  await page.evaluate(() => {
+    const sel = document.querySelector("agent-preview").shadowRoot.getElementById("mic");
+    sel.append(new Option("Unplugged microphone", "no-such-device"));
+  });
+  await widget().getByLabel("Microphone").selectOption("no-such-device");
+  await waitShadow((root) => !root.getElementById("err").hidden, null);
+  assert.match(await shadowText("err"), /^The microphone could not be opened \((OverconstrainedError|NotFoundError)\)\.$/);
+  const still = await page.evaluate(() => {
+    const el = document.querySelector("agent-preview");
+    const sent = el.connection.peerConnection.getSenders().find((s) => s.track?.kind === "audio").track;
+    return { state: el.state, sent: sent === window.__newTrack, live: sent.readyState, calls: window.__setMic.length, last: window.__setMic.at(-1).outcome };
+  });
+  assert.deepEqual(still, { state: "connected", sent: true, live: "live", calls: 2, last: still.last });
+  assert.match(still.last, /^media /);
+  // The picker shows the microphone still in use again.
+  await waitShadow((root, id) => root.getElementById("mic").value === id, other);
+  assert.equal(await page.evaluate(() => window.__pcs.length), before.pcs, "still no new peer connection");
+
   await page.evaluate(() => document.querySelector("agent-preview").stop());
-  assert.equal(await page.evaluate(() => window.__newTrack.readyState), "ended", "the track the widget opened is stopped");
+  assert.equal(await page.evaluate(() => window.__newTrack.readyState), "ended", "the track the SDK opened is stopped");
   assert.equal(await openPcs(), 0);
+  assert.deepEqual(pageErrors, []);
+});
+
+test("the speaker picker (Chromium has setSinkId) routes the bot's audio through conn.setSpeaker; a failing device keeps the call", { timeout: 60000 }, async () => {
+  await page.addInitScript(() => {
+    // Records each setSinkId the page makes (element, device) and lets it through.
+    const setSinkId = HTMLMediaElement.prototype.setSinkId;
+    window.__sinks = [];
+    HTMLMediaElement.prototype.setSinkId = function (id) {
+      const rec = { id, widget: this.getRootNode() !== document, outcome: "pending" };
+      window.__sinks.push(rec);
+      return setSinkId.call(this, id).then(
+        () => void (rec.outcome = "ok"),
+        (e) => {
+          rec.outcome = e.name;
+          throw e;
+        },
+      );
+    };
+  });
+  await openDemo("/embed.html");
+  const picker = widget().getByLabel("Speaker");
+  assert.ok(await picker.isVisible(), "a speaker picker where setSinkId exists");
+  await page.evaluate(() => document.querySelector("agent-preview").start());
+  await picker.locator("option").nth(1).waitFor({ state: "attached", ...WAIT });
+  const r = await page.evaluate(() => {
+    const el = document.querySelector("agent-preview");
+    const c = el.connection;
+    window.__setSpeaker = [];
+    const setSpeaker = c.setSpeaker.bind(c);
+    c.setSpeaker = (id) => (window.__setSpeaker.push(id), setSpeaker(id));
+    const au = el.shadowRoot.querySelector("audio");
+    return { attached: au.srcObject === c.remoteStream, options: [...el.shadowRoot.getElementById("out").options].map((o) => [o.value, o.text]) };
+  });
+  assert.equal(r.attached, true, "the widget's <audio> plays the bot (conn.attachAudio)");
+  const [id, label] = r.options.find(([v, t]) => v !== "default" && /Output 1/.test(t)) ?? r.options.at(-1);
+  await picker.selectOption(id);
+  await waitLog(`Speaker${label}`);
+  const done = await page.evaluate(() => ({
+    setSpeaker: window.__setSpeaker,
+    sinks: window.__sinks,
+    sinkId: document.querySelector("agent-preview").shadowRoot.querySelector("audio").sinkId,
+    err: document.querySelector("agent-preview").shadowRoot.getElementById("err").hidden,
+    state: document.querySelector("agent-preview").state,
+  }));
+  assert.deepEqual(done.setSpeaker, [id], "the widget called conn.setSpeaker(deviceId)");
+  assert.deepEqual(done.sinks, [{ id, widget: true, outcome: "ok" }], "setSinkId on the widget's <audio>, without error");
+  assert.deepEqual([done.sinkId, done.err, done.state], [id, true, "connected"]);
+
+  // An output that does not exist: the error in words, the call and the current output go on.
+  await page.evaluate(() => document.querySelector("agent-preview").shadowRoot.getElementById("out").append(new Option("Unplugged speaker", "no-such-speaker")));
+  await picker.selectOption("no-such-speaker");
+  await waitShadow((root) => !root.getElementById("err").hidden, null);
+  assert.equal(await shadowText("err"), "The speaker could not be changed (NotFoundError).");
+  const still = await page.evaluate(() => ({
+    state: document.querySelector("agent-preview").state,
+    sinkId: document.querySelector("agent-preview").shadowRoot.querySelector("audio").sinkId,
+  }));
+  assert.deepEqual(still, { state: "connected", sinkId: id });
+  await waitShadow((root, id) => root.getElementById("out").value === id, id);
+  await page.evaluate(() => document.querySelector("agent-preview").stop());
+  assert.equal(await openPcs(), 0);
+  assert.deepEqual(pageErrors, []);
+
+  // A browser without setSinkId: no picker.
+  const plain = await browser.newPage();
+  try {
+    await plain.addInitScript(() => delete HTMLMediaElement.prototype.setSinkId);
+    await plain.goto(`${agent.url}/embed.html`);
+    await plain.waitForFunction(() => customElements.get("agent-preview") !== undefined, null, WAIT);
+    assert.equal(await plain.locator("agent-preview").getByLabel("Speaker").isVisible(), false);
+    assert.equal(await plain.evaluate(() => document.querySelector("agent-preview").shadowRoot.getElementById("sink").hidden), true);
+  } finally {
+    await plain.close();
+  }
+});
+
+test("the conversation: transcript lines of both roles, interim text replaced by the final, who is speaking, bounded, events", { timeout: 60000 }, async () => {
+  await openDemo("/embed.html");
+  await page.evaluate(() => {
+    window.__conv = [];
+    for (const type of ["transcript", "speaking"]) document.addEventListener(type, (e) => window.__conv.push({ type, detail: e.detail, composed: e.composed }));
+    // Every text the speaking indicator shows.
+    const who = document.querySelector("agent-preview").shadowRoot.getElementById("who");
+    window.__who = [];
+    new MutationObserver(() => window.__who.push(who.textContent)).observe(who, { childList: true, characterData: true, subtree: true });
+  });
+  await widget().getByRole("button", { name: "Start" }).click();
+  await waitState("connected");
+  const log = widget().getByRole("log", { name: "Conversation" });
+  assert.equal(await log.getAttribute("aria-live"), "polite");
+  // The fake microphone's beeps are utterances: the user's transcript, then the bot's answer.
+  await waitShadow((root) => root.querySelector("#log li.user") && root.querySelector("#log li.bot"), null);
+  const user = await logLines("user");
+  const bot = await logLines("bot");
+  assert.match(user[0], /^YouUser utterance \d+\.$/);
+  assert.match(bot[0], /^BotEcho bot heard utterance \d+\.$/);
+  // The bot sends bot-output and bot-tts-text for each sentence: one line each.
+  assert.equal(new Set(bot).size, bot.length, `no bot line twice: ${JSON.stringify(bot)}`);
+  // A whole turn: the user speaks, stops, the bot answers and stops (150 ms after its line).
+  await page.waitForFunction(
+    () => window.__conv.some((e) => e.type === "speaking" && e.detail.role === "bot" && !e.detail.speaking),
+    null,
+    WAIT,
+  );
+  const who = await page.evaluate(() => window.__who);
+  for (const want of ["You are speaking", "The bot is speaking", ""]) assert.ok(who.includes(want), `the indicator showed "${want}": ${JSON.stringify(who)}`);
+  const conv = await page.evaluate(() => window.__conv);
+  const t = conv.filter((e) => e.type === "transcript").map((e) => e.detail);
+  assert.ok(t.some((d) => d.role === "user" && d.final && /^User utterance/.test(d.text) && d.timestamp), JSON.stringify(t));
+  assert.ok(t.some((d) => d.role === "bot" && d.final && /heard utterance/.test(d.text)), JSON.stringify(t));
+  const sp = conv.filter((e) => e.type === "speaking").map((e) => JSON.stringify(e.detail));
+  for (const want of [{ role: "user", speaking: true }, { role: "user", speaking: false }, { role: "bot", speaking: true }, { role: "bot", speaking: false }]) {
+    assert.ok(sp.includes(JSON.stringify(want)), `speaking ${JSON.stringify(want)} in ${sp}`);
+  }
+  assert.ok(conv.every((e) => e.composed), "events cross the shadow root");
+
+  // Interim text, as a bot with live transcription sends it (through the real channel's event
+  // path, synchronously: nothing from the bot comes in between).
+  const r = await page.evaluate(() => {
+    const root = document.querySelector("agent-preview").shadowRoot;
+    const chat = window.__channels.find((c) => c.label === "chat" && c.readyState === "open");
+    const said = (text, final) =>
+      chat.dispatchEvent(new MessageEvent("message", { data: JSON.stringify({ label: "rtvi-ai", type: "user-transcription", data: { text, final, user_id: "u" } }) }));
+    const lines = () => root.querySelectorAll("#log li");
+    const last = () => {
+      const li = lines()[lines().length - 1];
+      return { text: li.textContent, cls: li.className, hidden: li.getAttribute("aria-hidden") };
+    };
+    const out = { before: lines().length };
+    said("what is", false);
+    out.first = last();
+    said("what is the weather", false);
+    out.second = last();
+    out.interimLines = lines().length - out.before;
+    said("What is the weather?", true);
+    out.final = last();
+    out.finalLines = lines().length - out.before;
+    out.interimLeft = root.querySelectorAll("#log li.i").length;
+    for (let i = 0; i < 60; i++) said(`line ${i}`, true);
+    out.bounded = lines().length;
+    out.oldest = lines()[0].textContent;
+    out.newest = last().text;
+    return out;
+  });
+  assert.ok(r.before < 48, `room for two more lines: ${r.before}`);
+  assert.deepEqual(r.first, { text: "Youwhat is", cls: "user i", hidden: "true" }, "an interim line, not announced");
+  assert.deepEqual(r.second, { text: "Youwhat is the weather", cls: "user i", hidden: "true" }, "updated in place");
+  assert.equal(r.interimLines, 1);
+  assert.deepEqual(r.final, { text: "YouWhat is the weather?", cls: "user", hidden: null }, "the final line replaces it");
+  assert.equal(r.finalLines, 1);
+  assert.equal(r.interimLeft, 0);
+  assert.deepEqual([r.bounded, r.oldest, r.newest], [50, "Youline 10", "Youline 59"], "the last 50 lines are kept");
+  const finals = await page.evaluate(() => window.__conv.filter((e) => e.type === "transcript" && e.detail.text.startsWith("what is")).map((e) => e.detail.final));
+  assert.deepEqual(finals, [false, false], "interim transcripts are events too");
+  await page.evaluate(() => document.querySelector("agent-preview").stop());
+  assert.equal(await shadowText("who"), "", "nobody is speaking once the call ended");
+  assert.deepEqual(pageErrors, []);
 });
 
 // Chromium lets a page that is capturing the microphone play audio, so a refusal cannot be
