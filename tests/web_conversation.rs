@@ -495,3 +495,43 @@ async fn playback_devices_and_message_size() {
         "no devicechange after disconnect"
     );
 }
+
+#[wasm_bindgen_test]
+async fn the_camera_switches_without_renegotiating() {
+    let conn = start_and_connect(runner(json!({"video": true})))
+        .await
+        .expect("connect");
+    let first = conn.local_stream().get_video_tracks().get(0);
+    conn.set_camera_enabled(false.into()).expect("camera off");
+    let id = run_js("return a.getSettings().deviceId", &first)
+        .as_string()
+        .unwrap_or_default();
+    settle(conn.set_camera(id.into())).await.expect("switched");
+    let second = conn.local_stream().get_video_tracks().get(0);
+    assert_ne!(first, second, "a new track");
+    assert_eq!(
+        get(&first, "readyState").as_string().as_deref(),
+        Some("ended"),
+        "the SDK's old camera track is stopped"
+    );
+    assert_eq!(
+        get(&second, "enabled").as_bool(),
+        Some(false),
+        "camera off kept"
+    );
+    let pc: JsValue = conn.peer_connection().into();
+    assert_eq!(run_js("return a.getSenders()[1].track", &pc), second);
+    // An audio track is no camera.
+    let audio = conn.local_stream().get_audio_tracks().get(0);
+    expect_error(settle(conn.set_camera(audio)).await, "invalid_options");
+    assert_eq!(
+        bot(&conn).await["connections"],
+        json!(1),
+        "same peer connection"
+    );
+    let _ = conn.disconnect();
+    assert_eq!(
+        get(&second, "readyState").as_string().as_deref(),
+        Some("ended")
+    );
+}
