@@ -255,6 +255,9 @@ test(`fuzz: ${ROUNDS} random calls, seed ${SEED}: only AgentRtcErrors, no hang, 
   assert.equal(report.liveTracks, 0, "no microphone or camera left on");
   // The fuzz must reach the deep paths, not only option checks.
   assert.ok(report.connected >= 5, `only ${report.connected} connections were made`);
-  assert.ok(Object.keys(report.rejectedWith).length >= 4, JSON.stringify(report.rejectedWith));
+  // Which codes besides these come up (timeout, webrtc, ...) depends on timing; these do not.
+  for (const code of ["invalid_options", "closed", "http"]) {
+    assert.ok(report.rejectedWith[code] > 0, `no ${code} error: ${JSON.stringify(report.rejectedWith)}`);
+  }
   assert.equal(report.version, JSON.parse((await import("node:fs")).readFileSync(new URL("../../pkg/package.json", import.meta.url), "utf8")).version);
 });
