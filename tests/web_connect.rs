@@ -15,30 +15,12 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn runner(extra: Value) -> JsValue {
-    let mut options = json!({"platform": "pipecat-runner", "baseUrl": agent(), "timeoutMs": 8000});
-    if let (Value::Object(o), Value::Object(e)) = (&mut options, extra) {
-        o.extend(e);
-    }
-    js(options)
-}
-
 fn with_fault(fault: &str, extra: Value) -> JsValue {
     let mut options = json!({"platform": "pipecat-runner", "baseUrl": format!("{}/?fault={fault}", agent()), "timeoutMs": 8000});
     if let (Value::Object(o), Value::Object(e)) = (&mut options, extra) {
         o.extend(e);
     }
     js(options)
-}
-
-/// Collects the arguments of one event.
-fn collect(conn: &Connection, event: &str) -> Rc<RefCell<Vec<JsValue>>> {
-    let seen = Rc::new(RefCell::new(Vec::new()));
-    let sink = seen.clone();
-    let f = Closure::<dyn FnMut(JsValue)>::new(move |v| sink.borrow_mut().push(v));
-    conn.on(event.into(), f.as_ref().clone()).expect("on");
-    f.forget(); // test-only: lives for the page
-    seen
 }
 
 async fn debug_session(id: &str) -> Value {

@@ -7,7 +7,7 @@
 
 mod support;
 
-use agent_rtc::web::{connect_web_rtc, live_calls, start_and_connect, start_session, Connection};
+use agent_rtc::web::{connect_web_rtc, live_calls, start_and_connect, start_session};
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -16,23 +16,6 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-fn runner(extra: Value) -> JsValue {
-    let mut options = json!({"platform": "pipecat-runner", "baseUrl": agent(), "timeoutMs": 8000});
-    if let (Value::Object(o), Value::Object(e)) = (&mut options, extra) {
-        o.extend(e);
-    }
-    js(options)
-}
-
-fn collect(conn: &Connection, event: &str) -> Rc<RefCell<Vec<JsValue>>> {
-    let seen = Rc::new(RefCell::new(Vec::new()));
-    let sink = seen.clone();
-    let f = Closure::<dyn FnMut(JsValue)>::new(move |v| sink.borrow_mut().push(v));
-    conn.on(event.into(), f.as_ref().clone()).expect("on");
-    f.forget(); // test-only: lives for the page
-    seen
-}
 
 fn strings(seen: &Rc<RefCell<Vec<JsValue>>>) -> Vec<String> {
     seen.borrow().iter().filter_map(|v| v.as_string()).collect()

@@ -166,3 +166,26 @@ pub async fn join<A: std::future::Future, B: std::future::Future>(
     })
     .await
 }
+
+/// Options for the local agent's runner routes, with `extra` merged in.
+pub fn runner(extra: Value) -> JsValue {
+    let mut options =
+        serde_json::json!({"platform": "pipecat-runner", "baseUrl": agent(), "timeoutMs": 8000});
+    if let (Value::Object(o), Value::Object(e)) = (&mut options, extra) {
+        o.extend(e);
+    }
+    js(options)
+}
+
+/// Collects the arguments of one event.
+pub fn collect(
+    conn: &agent_rtc::web::Connection,
+    event: &str,
+) -> std::rc::Rc<std::cell::RefCell<Vec<JsValue>>> {
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sink = seen.clone();
+    let f = Closure::<dyn FnMut(JsValue)>::new(move |v| sink.borrow_mut().push(v));
+    conn.on(event.into(), f.as_ref().clone()).expect("on");
+    f.forget(); // test-only: lives for the page
+    seen
+}
