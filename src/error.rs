@@ -92,6 +92,8 @@ pub struct Details {
     pub network: bool,
     /// What the bot sent with an `error-response`.
     pub data: Option<Value>,
+    /// Why a live call ended (`ice_failed`, `signalling` after a lost connection).
+    pub reason: Option<&'static str>,
 }
 
 impl Details {

@@ -8,6 +8,7 @@
 use crate::conversation::{self, FunctionCall, Meaning};
 use crate::error::{Error, ErrorCode, Phase};
 use crate::json::Value;
+use crate::recovery::{self, Recovery};
 use crate::rtvi::{self, Ids, Incoming};
 use crate::signalling::{offer_body, parse_answer};
 use crate::trickle::{Candidate, TrickleQueue};
@@ -133,6 +134,34 @@ pub enum Input {
     },
     /// The bot asked for a function no handler is registered for.
     FunctionMissing(String),
+    /// For the reconnect policy, about the call's current peer connection: a `Tick` at the time
+    /// of `Output::Timer`, `offline`/`online`, traffic totals (`Ice` and `ChannelClosed` come
+    /// through their own inputs).
+    Net(recovery::Input),
+    /// Recovery attempt `attempt`'s new peer connection has this local offer set.
+    AttemptOffer {
+        attempt: u32,
+        sdp: String,
+    },
+    /// Its offer POST answered 2xx with this body.
+    AttemptAnswered {
+        attempt: u32,
+        body: Option<Value>,
+    },
+    AttemptCandidate {
+        attempt: u32,
+        candidate: Option<Candidate>,
+    },
+    AttemptPatchDone {
+        attempt: u32,
+    },
+    /// Its ICE connected: the call can move over.
+    AttemptConnected(u32),
+    /// A step of it failed (request, browser API, ICE).
+    AttemptFailed {
+        attempt: u32,
+        error: Error,
+    },
     Disconnect,
 }
 
@@ -177,6 +206,32 @@ pub enum Output {
     },
     /// Run the page's handler for this function call and report `FunctionDone`.
     CallFunction(FunctionCall),
+    /// Send `Input::Net(Tick)` at this time (`Date.now()` clock); `None`: no timer.
+    Timer(Option<f64>),
+    /// Start recovery attempt `attempt`: a new peer connection sending the same tracks, with a
+    /// new channel; create and set its offer, report `AttemptOffer`.
+    Restart {
+        attempt: u32,
+    },
+    /// POST the attempt's offer (`restart_pc: true`, the call's `pc_id`); report
+    /// `AttemptAnswered` or `AttemptFailed`.
+    PostRestart {
+        attempt: u32,
+        body: Value,
+    },
+    AttemptSetRemote {
+        attempt: u32,
+        sdp: String,
+    },
+    AttemptPatch {
+        attempt: u32,
+        body: Value,
+    },
+    /// Drop the attempt: abort its request, close its peer connection.
+    CancelAttempt(u32),
+    /// The attempt's peer connection is the call's now: close the old one, move the remote
+    /// tracks into the same `remoteStream`; its channel's `open` is `ChannelOpen` as usual.
+    Swap(u32),
     /// Free everything and emit `disconnected` with the reason.
     Close(DisconnectReason),
 }
@@ -210,6 +265,12 @@ pub struct Machine {
     pending: Vec<String>,
     bot_output_seen: bool,
     bot_version: Option<String>,
+    recovery: Recovery,
+    /// The recovery attempt under way and its candidates.
+    attempt: Option<(u32, TrickleQueue)>,
+    timer: Option<f64>,
+    /// The time of the input being handled (`handle_at`).
+    now: f64,
 }
 
 /// What a connect is set up with.
@@ -224,6 +285,8 @@ pub struct Setup {
     pub request_data: Option<Value>,
     /// Seeds the RTVI message ids.
     pub seed: u64,
+    /// The reconnect policy's settings (`max_attempts: 0` turns it off).
+    pub reconnect: recovery::Config,
 }
 
 impl Machine {
@@ -252,6 +315,10 @@ impl Machine {
             pending: Vec::new(),
             bot_output_seen: false,
             bot_version: None,
+            recovery: Recovery::new(setup.reconnect),
+            attempt: None,
+            timer: None,
+            now: 0.0,
         }
     }
 
@@ -284,6 +351,11 @@ impl Machine {
         }
     }
 
+    /// A drop is met with recovery attempts (`reconnect.maxAttempts` > 0).
+    pub fn reconnects(&self) -> bool {
+        self.recovery.enabled()
+    }
+
     pub fn pc_id(&self) -> Option<&str> {
         self.pc_id.as_deref()
     }
@@ -309,12 +381,40 @@ impl Machine {
         self.ids.next_id()
     }
 
+    /// `handle` at time `now_ms` (`Date.now()`), the clock of the reconnect policy.
+    pub fn handle_at(&mut self, input: Input, now_ms: f64) -> Vec<Output> {
+        self.now = now_ms;
+        self.handle(input)
+    }
+
     pub fn handle(&mut self, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
         if self.closed {
             return out;
         }
         match input {
+            // A live call: the reconnect policy decides.
+            Input::Ice(state) if self.settled => {
+                if state == IceState::Connected {
+                    self.ice_connected = true;
+                }
+                self.recover(&mut out, recovery::Input::Ice(state));
+            }
+            Input::ChannelClosed if self.settled => {
+                self.channel_open = false;
+                self.recover(&mut out, recovery::Input::ChannelClosed);
+            }
+            Input::Net(net) => {
+                if self.settled {
+                    self.recover(&mut out, net);
+                }
+            }
+            Input::AttemptOffer { .. }
+            | Input::AttemptAnswered { .. }
+            | Input::AttemptCandidate { .. }
+            | Input::AttemptPatchDone { .. }
+            | Input::AttemptConnected(_)
+            | Input::AttemptFailed { .. } => self.attempt_input(&mut out, input),
             Input::Started => {
                 self.started = true;
                 self.post_offer_if_ready(&mut out);
@@ -373,6 +473,9 @@ impl Machine {
             }
             Input::Ice(_) => {}
             Input::ChannelOpen { now_ms } => {
+                if self.channel_open {
+                    return out;
+                }
                 self.channel_open = true;
                 for (index, enabled) in self.tracks.into_iter().enumerate() {
                     out.push(Output::Send(rtvi::track_status(index as u8, enabled)));
@@ -382,7 +485,7 @@ impl Machine {
                 self.client_ready_id = Some(id);
                 out.push(Output::SendText(rtvi::ping(now_ms)));
                 out.push(Output::StartPing);
-                if !self.wait_for_bot_ready {
+                if !self.wait_for_bot_ready && !self.settled {
                     self.settle(&mut out);
                 }
             }
@@ -618,6 +721,10 @@ impl Machine {
         self.set_state(out, state);
         self.closed = true;
         self.channel_open = false;
+        self.recovery.handle(recovery::Input::Disconnect, self.now);
+        if let Some((n, _)) = self.attempt.take() {
+            out.push(Output::CancelAttempt(n));
+        }
         // Nothing pending survives the call.
         for id in std::mem::take(&mut self.pending) {
             let err = Error::new(
@@ -641,5 +748,6 @@ impl Machine {
     }
 }
 
+mod reconnect;
 #[cfg(test)]
 mod tests;

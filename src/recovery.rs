@@ -106,6 +106,17 @@ impl Config {
     }
 }
 
+impl Default for Config {
+    /// The documented defaults: 5 attempts, 30 s.
+    fn default() -> Self {
+        Config::new(
+            crate::signalling::DEFAULT_RECONNECT_ATTEMPTS,
+            DEFAULT_RECONNECT_TIMEOUT_MS,
+            0,
+        )
+    }
+}
+
 /// What the browser reported. ICE, channel and traffic are about the call's current ("old")
 /// peer connection; the attempt inputs name the attempt they belong to (a stale one is ignored).
 #[derive(Clone, Debug, PartialEq)]
@@ -233,6 +244,11 @@ impl Recovery {
             ice_down_at: None,
             offline: false,
         }
+    }
+
+    /// Recovery is on (`max_attempts` > 0).
+    pub fn enabled(&self) -> bool {
+        self.config.max_attempts > 0
     }
 
     /// The call is suspected down (state `reconnecting`).

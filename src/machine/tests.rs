@@ -5,7 +5,7 @@ fn msg(text: &str) -> Input {
     Input::Message(rtvi::classify(text.to_owned(), crate::json::parse(text)))
 }
 
-fn answered(text: &str) -> Input {
+pub(super) fn answered(text: &str) -> Input {
     Input::OfferAnswered(crate::json::parse(text))
 }
 
@@ -16,10 +16,11 @@ fn setup(starting: bool, wait: bool) -> Setup {
         tracks: [true, false],
         request_data: None,
         seed: 7,
+        reconnect: crate::recovery::Config::new(0, 30_000.0, 1),
     }
 }
 
-const ANSWER: &str = r#"{"sdp":"v=0 answer","type":"answer","pc_id":"pc-1"}"#;
+pub(super) const ANSWER: &str = r#"{"sdp":"v=0 answer","type":"answer","pc_id":"pc-1"}"#;
 
 type Json = serde_json::Value;
 
@@ -69,7 +70,7 @@ fn up_to_channel(wait: bool) -> Machine {
     m
 }
 
-fn live() -> Machine {
+pub(super) fn live() -> Machine {
     let mut m = up_to_channel(false);
     m.handle(Input::ChannelOpen { now_ms: 1.0 });
     m

@@ -111,7 +111,7 @@ fn attach(call: &Rc<Call>, element: JsValue) -> Result<HtmlMediaElement, JsValue
         (el, false)
     };
     el.set_autoplay(true);
-    el.set_src_object(Some(&call.peer.remote_stream));
+    el.set_src_object(Some(&call.peer().remote_stream));
     let old = call.audio.borrow_mut().replace((el.clone(), owned));
     if let Some((old, true)) = old {
         if old != el {

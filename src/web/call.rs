@@ -10,18 +10,20 @@ use super::events::Events;
 use super::http::{send_json, Method};
 use super::json::{parse_text, stringify, to_js};
 use super::media::stop_all;
-use super::peer::{browser_error, promise, Peer};
+use super::peer::{apply_answer, browser_error, local_offer, Of, Peer};
+use super::recovery::Attempt;
 use crate::error::{Error, ErrorCode, Phase};
 use crate::machine::{DisconnectReason, Event, Input, Machine, Output};
 use crate::options::Credentials;
+use crate::session::IceServer;
 use gloo_events::EventListener;
 use gloo_timers::callback::{Interval, Timeout};
 use js_sys::Reflect;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
-use web_sys::{AbortController, MediaStreamTrack, RtcSdpType, RtcSessionDescriptionInit};
+use web_sys::{AbortController, MediaStreamTrack};
 
 use super::wait::Slot;
 
@@ -35,7 +37,19 @@ thread_local! {
 
 pub struct Call {
     pub machine: RefCell<Machine>,
-    pub peer: Peer,
+    /// The peer connection carrying the call (replaced when a recovery succeeds), its listeners
+    /// and its serial number (`listen`).
+    peer: RefCell<Rc<Peer>>,
+    peer_listeners: RefCell<Vec<EventListener>>,
+    serial: Cell<u32>,
+    /// A recovery attempt under way (`recovery.rs`), its timer and the traffic sampler.
+    pub attempt: RefCell<Option<Attempt>>,
+    pub recovery_timer: RefCell<Option<Timeout>>,
+    pub sampler: RefCell<Option<Interval>>,
+    /// Messages received on the current channel (traffic for the reconnect policy).
+    messages: Cell<u64>,
+    /// The ICE servers in force (a recovery's peer connection uses them too).
+    pub ice: RefCell<Vec<IceServer>>,
     /// The offer URL and the credentials its requests carry.
     pub target: RefCell<Option<(String, Credentials)>>,
     /// The `Session` JS object (or undefined) and its id.
@@ -61,7 +75,8 @@ pub struct Call {
     timeout_ms: f64,
     /// When the connect call began (`Date.now()`), and each step's time since then.
     t0: f64,
-    pub timings: js_sys::Object,
+    /// Per peer connection: a recovery starts a new one.
+    pub timings: RefCell<js_sys::Object>,
 }
 
 pub fn now_ms() -> f64 {
@@ -78,7 +93,14 @@ impl Call {
     ) -> Rc<Call> {
         let call = Rc::new(Call {
             machine: RefCell::new(machine),
-            peer,
+            peer: RefCell::new(Rc::new(peer)),
+            peer_listeners: RefCell::new(Vec::new()),
+            serial: Cell::new(0),
+            attempt: RefCell::new(None),
+            recovery_timer: RefCell::new(None),
+            sampler: RefCell::new(None),
+            messages: Cell::new(0),
+            ice: RefCell::new(Vec::new()),
             target: RefCell::new(None),
             session: RefCell::new((JsValue::UNDEFINED, None)),
             tracks: RefCell::new([None, None]),
@@ -94,13 +116,76 @@ impl Call {
             audio: RefCell::new(None),
             timeout_ms,
             t0,
-            timings: js_sys::Object::new(),
+            timings: RefCell::new(js_sys::Object::new()),
         });
         LIVE.with(|live| live.borrow_mut().push(call.clone()));
-        let mut listeners = super::peer::listen(&call);
+        *call.peer_listeners.borrow_mut() = super::peer::listen(&call, &call.peer(), 0);
+        let mut listeners = super::recovery::network_listeners(&call);
         listeners.extend(super::media::device_listener(&call));
         *call.listeners.borrow_mut() = listeners;
         call
+    }
+
+    /// The peer connection carrying the call now.
+    pub fn peer(&self) -> Rc<Peer> {
+        self.peer.borrow().clone()
+    }
+
+    /// Whose events a listener of the peer connection `serial` delivers: the call's, the
+    /// recovery attempt's, or nobody's (a connection already replaced or dropped).
+    pub fn which(&self, serial: u32) -> Option<Of> {
+        if serial == self.serial.get() {
+            return Some(Of::Call);
+        }
+        let attempt = self.attempt.borrow();
+        attempt
+            .as_ref()
+            .filter(|a| a.serial == serial)
+            .map(|a| Of::Attempt(a.number))
+    }
+
+    pub fn peer_of(&self, of: Of) -> Rc<Peer> {
+        match (of, &*self.attempt.borrow()) {
+            (Of::Attempt(_), Some(a)) => a.peer.clone(),
+            _ => self.peer(),
+        }
+    }
+
+    /// Makes `peer` (with its listeners, numbered `serial`) the call's peer connection and
+    /// returns the old one with its listeners.
+    pub fn replace_peer(
+        &self,
+        peer: Rc<Peer>,
+        listeners: Vec<EventListener>,
+        serial: u32,
+    ) -> (Rc<Peer>, Vec<EventListener>) {
+        self.serial.set(serial);
+        self.messages.set(0);
+        *self.timings.borrow_mut() = js_sys::Object::new();
+        let old = self.peer.replace(peer);
+        (old, self.peer_listeners.replace(listeners))
+    }
+
+    pub fn serial(&self) -> u32 {
+        self.serial.get()
+    }
+
+    pub fn count_message(&self) {
+        self.messages.set(self.messages.get() + 1);
+    }
+
+    pub fn messages(&self) -> u64 {
+        self.messages.get()
+    }
+
+    /// A track of the bot's joins `remoteStream`, and the page hears of it.
+    pub fn add_remote_track(&self, track: &MediaStreamTrack) {
+        let stream = Clone::clone(&self.peer().remote_stream);
+        stream.add_track(track);
+        let arg = js_sys::Object::new();
+        let _ = Reflect::set(&arg, &"track".into(), track);
+        let _ = Reflect::set(&arg, &"stream".into(), &stream);
+        self.events.emit("track", &arg);
     }
 
     /// The connect's budget: `timeoutMs` and the caller's `signal` end it through the machine,
@@ -138,10 +223,6 @@ impl Call {
         Deadline::new(ms, Some(&self.closer.signal()))
     }
 
-    pub fn closer_signal(&self) -> web_sys::AbortSignal {
-        self.closer.signal()
-    }
-
     /// Records the first time a step happened, in ms since the connect call.
     pub fn mark(&self, step: &str) {
         self.mark_at(step, now_ms());
@@ -149,8 +230,9 @@ impl Call {
 
     pub fn mark_at(&self, step: &str, at: f64) {
         let key = JsValue::from_str(step);
-        if !Reflect::has(&self.timings, &key).unwrap_or(true) {
-            let _ = Reflect::set(&self.timings, &key, &(at - self.t0).into());
+        let timings = self.timings.borrow();
+        if !Reflect::has(&timings, &key).unwrap_or(true) {
+            let _ = Reflect::set(&timings, &key, &(at - self.t0).into());
         }
     }
 
@@ -161,7 +243,7 @@ impl Call {
     /// Feeds the machine and carries out what it decided. The machine is never borrowed while
     /// an output runs, so handlers may call back into the connection.
     pub fn input(self: &Rc<Self>, input: Input) {
-        let outputs = self.machine.borrow_mut().handle(input);
+        let outputs = self.machine.borrow_mut().handle_at(input, now_ms());
         for output in outputs {
             self.run(output);
         }
@@ -187,6 +269,7 @@ impl Call {
             Output::Connected => {
                 self.mark("connected");
                 defer_drop(self.budget.borrow_mut().take());
+                super::recovery::start_sampling(self);
                 self.connected.set(Ok(()))
             }
             Output::ConnectFailed(e) => self.connected.set(Err(e)),
@@ -206,77 +289,72 @@ impl Call {
                 }));
             }
             Output::Close(reason) => self.close(reason),
+            other if live => super::recovery::run(self, other),
             _ => {}
         }
     }
 
     fn send(self: &Rc<Self>, text: &str) {
-        if let Err(e) = self.peer.channel.send_with_str(text) {
+        if let Err(e) = self.peer().channel.send_with_str(text) {
             self.input(Input::SendFailed(browser_error("send", &e)));
         }
     }
 
     /// Creates a local offer (or finishes one created early) and sets it.
     pub async fn make_offer(self: &Rc<Self>, created: Option<js_sys::Promise>) {
-        let pc = &self.peer.pc;
-        let result = async {
-            let offer =
-                promise(created.unwrap_or_else(|| pc.create_offer()), "createOffer").await?;
-            let sdp = Reflect::get(&offer, &"sdp".into())
-                .ok()
-                .and_then(|s| s.as_string())
-                .unwrap_or_default();
-            let init = RtcSessionDescriptionInit::new(RtcSdpType::Offer);
-            init.set_sdp(&sdp);
-            promise(pc.set_local_description(&init), "setLocalDescription").await?;
-            Ok::<_, Error>(sdp)
-        }
-        .await;
+        let result = local_offer(&self.peer().pc, created).await;
         self.input(match result {
             Ok(sdp) => Input::LocalOffer(sdp),
             Err(e) => Input::Failure(e),
         });
     }
 
-    fn post_offer(self: &Rc<Self>, body: crate::json::Value) {
-        let Some((url, credentials)) = self.target.borrow().clone() else {
-            return self.input(Input::Failure(Error::invalid("no offer URL")));
-        };
-        self.mark("offerSent");
+    /// Sends `body` to the offer URL within `deadline` and hands the answer's text to `done`.
+    pub fn to_offer_url(
+        self: &Rc<Self>,
+        method: Method,
+        body: &crate::json::Value,
+        deadline: Result<Deadline, Error>,
+        (phase, what): (Phase, &'static str),
+        done: impl FnOnce(&Rc<Call>, Result<String, Error>) + 'static,
+    ) {
+        let target = self.target.borrow().clone();
+        let body = stringify(body);
         let call = self.clone();
         spawn_local(async move {
-            let result = match call.request_deadline() {
-                Ok(d) => {
-                    let r = send_json(
-                        Method::Post,
-                        &url,
-                        &credentials,
-                        stringify(&body),
-                        &d,
-                        Phase::Offer,
-                        "offer",
-                    );
+            let result = match (target, deadline) {
+                (None, _) => Err(Error::invalid("no offer URL")),
+                (_, Err(e)) => Err(e),
+                (Some((url, credentials)), Ok(d)) => {
+                    let r = send_json(method, &url, &credentials, body, &d, phase, what);
                     r.await
                 }
-                Err(e) => Err(e),
             };
-            call.input(match result {
-                Ok(text) => Input::OfferAnswered(parse_text(&text)),
-                Err(e) => Input::Failure(e),
-            });
+            done(&call, result)
         });
+    }
+
+    fn post_offer(self: &Rc<Self>, body: crate::json::Value) {
+        self.mark("offerSent");
+        let deadline = self.request_deadline();
+        self.to_offer_url(
+            Method::Post,
+            &body,
+            deadline,
+            (Phase::Offer, "offer"),
+            |call, r| {
+                call.input(match r {
+                    Ok(text) => Input::OfferAnswered(parse_text(&text)),
+                    Err(e) => Input::Failure(e),
+                })
+            },
+        );
     }
 
     fn set_remote(self: &Rc<Self>, sdp: String) {
         let call = self.clone();
         spawn_local(async move {
-            let remote = RtcSessionDescriptionInit::new(RtcSdpType::Answer);
-            remote.set_sdp(&sdp);
-            let applied = promise(
-                call.peer.pc.set_remote_description(&remote),
-                "setRemoteDescription",
-            )
-            .await;
+            let applied = apply_answer(&call.peer().pc, &sdp).await;
             if applied.is_ok() {
                 call.mark("answerReceived");
             }
@@ -288,28 +366,14 @@ impl Call {
     }
 
     fn patch(self: &Rc<Self>, body: crate::json::Value) {
-        let Some((url, credentials)) = self.target.borrow().clone() else {
-            return;
-        };
-        let call = self.clone();
-        spawn_local(async move {
-            let result = match call.request_deadline() {
-                Ok(d) => {
-                    let r = send_json(
-                        Method::Patch,
-                        &url,
-                        &credentials,
-                        stringify(&body),
-                        &d,
-                        Phase::Ice,
-                        "ICE candidate",
-                    );
-                    r.await.map(drop)
-                }
-                Err(e) => Err(e),
-            };
-            call.input(Input::PatchDone(result));
-        });
+        let deadline = self.request_deadline();
+        self.to_offer_url(
+            Method::Patch,
+            &body,
+            deadline,
+            (Phase::Ice, "ICE candidate"),
+            |call, r| call.input(Input::PatchDone(r.map(drop))),
+        );
     }
 
     /// Settles one `sendClientRequest` promise.
@@ -342,18 +406,23 @@ impl Call {
         // callbacks): drop them once the current task is over, never from inside themselves.
         defer_drop((
             std::mem::take(&mut *self.listeners.borrow_mut()),
+            std::mem::take(&mut *self.peer_listeners.borrow_mut()),
             self.ping.borrow_mut().take(),
             self.budget.borrow_mut().take(),
+            self.recovery_timer.borrow_mut().take(),
+            self.sampler.borrow_mut().take(),
         ));
         self.closer.abort();
+        super::recovery::drop_attempt(self);
         if let Some((el, owned)) = self.audio.borrow_mut().take() {
             if owned {
                 el.remove();
             }
         }
         self.functions.clear();
-        self.peer.channel.close();
-        self.peer.pc.close();
+        let peer = self.peer();
+        peer.channel.close();
+        peer.pc.close();
         stop_all(&self.own_tracks.borrow());
         let me: *const Call = self;
         // Out of the list first, dropped after the borrow ends (the drop may be the last one).

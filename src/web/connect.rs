@@ -44,6 +44,10 @@ impl Plan {
             tracks: [self.audio.is_on(), self.video.is_on()],
             request_data: self.options.request_data.clone(),
             seed: (js_sys::Math::random() * 9.0e15) as u64,
+            reconnect: crate::recovery::Config::from_options(
+                &self.options,
+                (js_sys::Math::random() * 9.0e15) as u64,
+            ),
         }
     }
 
@@ -98,7 +102,7 @@ pub async fn connect_web_rtc(
         plan.options.ice_servers.as_deref(),
         session.as_ref().map_or(&[], |d| &d.answer.ice_servers),
     );
-    let peer = Peer::new(ice)?;
+    let peer = Peer::new(ice, None, &[None, None])?;
     let call = Call::new(
         Machine::new(plan.setup(false)),
         peer,
@@ -107,6 +111,7 @@ pub async fn connect_web_rtc(
         t0,
     );
     *call.target.borrow_mut() = Some(target);
+    *call.ice.borrow_mut() = ice.to_vec();
     *call.session.borrow_mut() = (
         session_js,
         session.as_ref().map(|d| d.answer.session_id.clone()),
@@ -147,7 +152,8 @@ pub async fn start_and_connect(
         }));
     }
     let explicit_ice = plan.options.ice_servers.clone();
-    let peer = Peer::new(choose_ice_servers(explicit_ice.as_deref(), &[]))?;
+    let initial = choose_ice_servers(explicit_ice.as_deref(), &[]);
+    let peer = Peer::new(initial, None, &[None, None])?;
     // Created now, set once the start answered (its ICE servers must be in place first).
     let created = peer.pc.create_offer();
     let call = Call::new(
@@ -157,6 +163,7 @@ pub async fn start_and_connect(
         plan.options.timeout_ms,
         t0,
     );
+    *call.ice.borrow_mut() = initial.to_vec();
     call.set_budget(plan.signal.as_ref());
     spawn_local(attach(call.clone(), plan.audio, plan.video));
     let after_start = call.clone();
@@ -190,9 +197,10 @@ pub async fn start_and_connect(
         let initial = choose_ice_servers(explicit_ice.as_deref(), &[]);
         let chosen = choose_ice_servers(explicit_ice.as_deref(), &data.answer.ice_servers);
         if chosen != initial {
-            if let Err(e) = call.peer.set_ice_servers(chosen) {
+            if let Err(e) = call.peer().set_ice_servers(chosen) {
                 return call.input(Input::Failure(e));
             }
+            *call.ice.borrow_mut() = chosen.to_vec();
         }
         *call.target.borrow_mut() = Some(target);
         *call.session.borrow_mut() = (JsValue::from(Session::new(data)), Some(id));

@@ -32,7 +32,7 @@ impl Connection {
 
     /// A message larger than the channel takes is refused before it is sent.
     pub fn check_size(&self, text: &str, what: &str) -> Result<(), JsValue> {
-        let max = Reflect::get(&self.call.peer.pc, &"sctp".into())
+        let max = Reflect::get(&self.call.peer().pc, &"sctp".into())
             .ok()
             .filter(|s| s.is_object())
             .and_then(|s| Reflect::get(&s, &"maxMessageSize".into()).ok())
@@ -95,23 +95,23 @@ impl Connection {
     /// `remoteTrack`, `botReady`, `connected`.
     #[wasm_bindgen(getter, unchecked_return_type = "ConnectionTimings")]
     pub fn timings(&self) -> JsValue {
-        js_sys::Object::assign(&js_sys::Object::new(), &self.call.timings).into()
+        js_sys::Object::assign(&js_sys::Object::new(), &self.call.timings.borrow()).into()
     }
 
     #[wasm_bindgen(getter, js_name = peerConnection)]
     pub fn peer_connection(&self) -> RtcPeerConnection {
-        self.call.peer.pc.clone()
+        self.call.peer().pc.clone()
     }
 
     #[wasm_bindgen(getter, js_name = localStream)]
     pub fn local_stream(&self) -> MediaStream {
         // `Clone::clone`, not JS `MediaStream.clone()` (which would copy the tracks).
-        Clone::clone(&self.call.peer.local_stream)
+        Clone::clone(&self.call.peer().local_stream)
     }
 
     #[wasm_bindgen(getter, js_name = remoteStream)]
     pub fn remote_stream(&self) -> MediaStream {
-        Clone::clone(&self.call.peer.remote_stream)
+        Clone::clone(&self.call.peer().remote_stream)
     }
 
     /// Subscribes to an event; returns a function that unsubscribes. Events from before the
@@ -171,7 +171,7 @@ impl Connection {
         }
         self.check_size(text, what)?;
         self.call
-            .peer
+            .peer()
             .channel
             .send_with_str(text)
             .map_err(|e| webrtc_error(Phase::Call, what, &e).into())
@@ -210,7 +210,7 @@ impl Connection {
     /// Round trip, jitter, loss, counters and levels from the peer connection's stats.
     #[wasm_bindgen(js_name = getStats, unchecked_return_type = "ConnectionStats")]
     pub async fn get_stats(&self) -> Result<JsValue, JsValue> {
-        let report = JsFuture::from(self.call.peer.pc.get_stats())
+        let report = JsFuture::from(self.call.peer().pc.get_stats())
             .await
             .map_err(|e| JsValue::from(webrtc_error(Phase::Call, "getStats", &e)))?;
         let mut entries = Vec::new();

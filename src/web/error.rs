@@ -48,6 +48,9 @@ pub fn to_js_error(e: &Error) -> JsValue {
         if let Some(ms) = d.timeout_ms {
             set(&out, "timeoutMs", &ms.into());
         }
+        if let Some(r) = d.reason {
+            set(&out, "reason", &r.into());
+        }
         if d.network {
             set(&out, "network", &JsValue::TRUE);
         }

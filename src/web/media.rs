@@ -197,8 +197,8 @@ pub async fn attach(call: Rc<Call>, audio: MediaChoice, video: MediaChoice) {
             let mut result = Ok(());
             for (index, track) in [audio, video].into_iter().enumerate() {
                 let Some(track) = track else { continue };
-                call.peer.local_stream.add_track(&track);
-                let sender = &call.peer.senders[index];
+                call.peer().local_stream.add_track(&track);
+                let sender = &call.peer().senders[index];
                 if let Err(e) = JsFuture::from(sender.replace_track(Some(&track))).await {
                     result = Err(Error::new(
                         ErrorCode::Media,
@@ -341,7 +341,7 @@ pub async fn switch_track(call: &Rc<Call>, index: usize, choice: &JsValue) -> Re
         )));
     }
     track.set_enabled(call.machine.borrow().track_enabled(index));
-    JsFuture::from(call.peer.senders[index].replace_track(Some(&track)))
+    JsFuture::from(call.peer().senders[index].replace_track(Some(&track)))
         .await
         .map_err(|e| {
             drop_new(media_error(
@@ -351,13 +351,13 @@ pub async fn switch_track(call: &Rc<Call>, index: usize, choice: &JsValue) -> Re
         })?;
     let old = call.tracks.borrow_mut()[index].replace(Clone::clone(&track));
     if let Some(old) = old {
-        call.peer.local_stream.remove_track(&old);
+        call.peer().local_stream.remove_track(&old);
         let mut own_tracks = call.own_tracks.borrow_mut();
         if let Some(i) = own_tracks.iter().position(|t| *t == old) {
             own_tracks.swap_remove(i).stop();
         }
     }
-    call.peer.local_stream.add_track(&track);
+    call.peer().local_stream.add_track(&track);
     if own {
         call.own_tracks.borrow_mut().push(track);
     }

@@ -6,6 +6,7 @@
 //! | `connect.rs` | the `connectWebRtc` / `startAndConnect` entry points |
 //! | `call.rs` | one live call: feeds its machine, carries out its outputs, closes it |
 //! | `peer.rs` | the `RTCPeerConnection`, its channel and the listeners that feed the machine |
+//! | `recovery.rs` | reconnecting after a drop: traffic samples, the policy's timer, attempts, the swap |
 //! | `media.rs` | the `audio` / `video` options, getUserMedia, attaching tracks |
 //! | `events.rs` | `on` / `off` handlers and the events from before the connect resolved |
 //! | `conversation.rs` | RTVI requests, messages and function-call handlers on `Connection` |
@@ -26,6 +27,7 @@ mod http;
 mod json;
 mod media;
 mod peer;
+mod recovery;
 mod session;
 mod start;
 mod wait;

@@ -16,9 +16,10 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    MediaStream, MessageEvent, RtcBundlePolicy, RtcConfiguration, RtcDataChannel,
+    MediaStream, MediaStreamTrack, MessageEvent, RtcBundlePolicy, RtcConfiguration, RtcDataChannel,
     RtcDataChannelInit, RtcPeerConnection, RtcPeerConnectionIceEvent, RtcRtpSender,
-    RtcRtpTransceiverDirection, RtcRtpTransceiverInit, RtcTrackEvent,
+    RtcRtpTransceiverDirection, RtcRtpTransceiverInit, RtcSdpType, RtcSessionDescriptionInit,
+    RtcTrackEvent,
 };
 
 pub struct Peer {
@@ -47,6 +48,29 @@ pub async fn promise(p: js_sys::Promise, what: &'static str) -> Result<JsValue, 
         .map_err(|e| webrtc_error(Phase::Offer, what, &e))
 }
 
+/// Creates an offer (or finishes one created early), sets it, and returns its SDP.
+pub async fn local_offer(
+    pc: &RtcPeerConnection,
+    created: Option<js_sys::Promise>,
+) -> Result<String, Error> {
+    let offer = promise(created.unwrap_or_else(|| pc.create_offer()), "createOffer").await?;
+    let sdp = Reflect::get(&offer, &"sdp".into())
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_default();
+    let init = RtcSessionDescriptionInit::new(RtcSdpType::Offer);
+    init.set_sdp(&sdp);
+    promise(pc.set_local_description(&init), "setLocalDescription").await?;
+    Ok(sdp)
+}
+
+/// Applies the server's answer.
+pub async fn apply_answer(pc: &RtcPeerConnection, sdp: &str) -> Result<JsValue, Error> {
+    let remote = RtcSessionDescriptionInit::new(RtcSdpType::Answer);
+    remote.set_sdp(sdp);
+    promise(pc.set_remote_description(&remote), "setRemoteDescription").await
+}
+
 /// One bundle for all media (no per-m-line gathering), and the ICE servers in force.
 fn rtc_config(ice_servers: &[IceServer]) -> RtcConfiguration {
     let config = RtcConfiguration::new();
@@ -55,28 +79,43 @@ fn rtc_config(ice_servers: &[IceServer]) -> RtcConfiguration {
     config
 }
 
+/// The local and remote `MediaStream`s of a call: a recovery's new peer connection uses the same
+/// ones, so the page's handles stay valid.
+pub type Streams = (MediaStream, MediaStream);
+
 impl Peer {
-    /// Audio then video transceivers, both sendrecv, and the ordered `chat` channel, all before
-    /// the offer.
-    pub fn new(ice_servers: &[IceServer]) -> Result<Peer, Error> {
+    /// Audio then video transceivers, both sendrecv (sending `tracks` where given), and the
+    /// ordered `chat` channel, all before the offer.
+    pub fn new(
+        ice_servers: &[IceServer],
+        streams: Option<Streams>,
+        tracks: &[Option<MediaStreamTrack>; 2],
+    ) -> Result<Peer, Error> {
         let pc = RtcPeerConnection::new_with_configuration(&rtc_config(ice_servers))
             .map_err(|e| webrtc_error(Phase::Media, "RTCPeerConnection", &e))?;
         let stream =
             || MediaStream::new().map_err(|e| webrtc_error(Phase::Media, "MediaStream", &e));
-        let (local_stream, remote_stream) = match (stream(), stream()) {
-            (Ok(l), Ok(r)) => (l, r),
-            (Err(e), _) | (_, Err(e)) => {
-                pc.close();
-                return Err(e);
-            }
+        let (local_stream, remote_stream) = match streams {
+            Some(s) => s,
+            None => match (stream(), stream()) {
+                (Ok(l), Ok(r)) => (l, r),
+                (Err(e), _) | (_, Err(e)) => {
+                    pc.close();
+                    return Err(e);
+                }
+            },
         };
-        let add = |kind: &str| {
+        let add = |kind: &str, track: &Option<MediaStreamTrack>| {
             let init = RtcRtpTransceiverInit::new();
             init.set_direction(RtcRtpTransceiverDirection::Sendrecv);
             init.set_streams(&Array::of1(&local_stream));
-            pc.add_transceiver_with_str_and_init(kind, &init).sender()
+            match track {
+                Some(t) => pc.add_transceiver_with_media_stream_track_and_init(t, &init),
+                None => pc.add_transceiver_with_str_and_init(kind, &init),
+            }
+            .sender()
         };
-        let senders = [add("audio"), add("video")];
+        let senders = [add("audio", &tracks[0]), add("video", &tracks[1])];
         let channel_init = RtcDataChannelInit::new();
         channel_init.set_ordered(true);
         let channel = pc.create_data_channel_with_data_channel_dict("chat", &channel_init);
@@ -100,7 +139,7 @@ impl Peer {
             .map_err(|e| webrtc_error(Phase::Offer, "setConfiguration", &e))
     }
 
-    fn state(&self, prop: &str) -> String {
+    pub fn state(&self, prop: &str) -> String {
         Reflect::get(&self.pc, &prop.into())
             .ok()
             .and_then(|v| v.as_string())
@@ -109,21 +148,25 @@ impl Peer {
 }
 
 /// The peer connection's and channel's listeners, each feeding the call's machine. They hold the
-/// call weakly: the call owns them and drops them when it closes.
-pub fn listen(call: &Rc<Call>) -> Vec<EventListener> {
+/// call weakly: the call owns them and drops them when it closes. `serial` names the peer
+/// connection: the call's current one feeds the machine as usual, a recovery attempt's feeds its
+/// attempt (`recovery.rs`), any other's is stale and ignored.
+pub fn listen(call: &Rc<Call>, peer: &Peer, serial: u32) -> Vec<EventListener> {
     let weak = Rc::downgrade(call);
-    let on =
-        |target: &web_sys::EventTarget, name: &'static str, f: fn(&Rc<Call>, &web_sys::Event)| {
-            let weak = weak.clone();
-            EventListener::new(target, name, move |e| {
-                if let Some(call) = weak.upgrade() {
-                    f(&call, e)
+    let on = |target: &web_sys::EventTarget,
+              name: &'static str,
+              f: fn(&Rc<Call>, Of, &web_sys::Event)| {
+        let weak = weak.clone();
+        EventListener::new(target, name, move |e| {
+            if let Some(call) = weak.upgrade() {
+                if let Some(of) = call.which(serial) {
+                    f(&call, of, e)
                 }
-            })
-        };
-    let peer = &call.peer;
+            }
+        })
+    };
     vec![
-        on(&peer.pc, "icecandidate", |call, e| {
+        on(&peer.pc, "icecandidate", |call, of, e| {
             let Some(e) = e.dyn_ref::<RtcPeerConnectionIceEvent>() else {
                 return;
             };
@@ -132,47 +175,86 @@ pub fn listen(call: &Rc<Call>) -> Vec<EventListener> {
                 sdp_mid: c.sdp_mid(),
                 sdp_mline_index: c.sdp_m_line_index(),
             });
-            call.input(Input::Candidate(candidate));
+            call.input(match of {
+                Of::Call => Input::Candidate(candidate),
+                Of::Attempt(attempt) => Input::AttemptCandidate { attempt, candidate },
+            });
         }),
-        on(&peer.pc, "iceconnectionstatechange", |call, _| {
-            let state = IceState::parse(&call.peer.state("iceConnectionState"));
-            if state == IceState::Connected {
-                call.mark("iceConnected");
+        on(&peer.pc, "iceconnectionstatechange", |call, of, _| {
+            let peer = call.peer_of(of);
+            let state = IceState::parse(&peer.state("iceConnectionState"));
+            match (of, state) {
+                (Of::Call, _) => {
+                    if state == IceState::Connected {
+                        call.mark("iceConnected");
+                    }
+                    call.input(Input::Ice(state));
+                }
+                (Of::Attempt(n), IceState::Connected) => call.input(Input::AttemptConnected(n)),
+                (Of::Attempt(n), IceState::Failed) => call.input(attempt_failed(n)),
+                _ => {}
             }
-            call.input(Input::Ice(state));
         }),
-        on(&peer.pc, "connectionstatechange", |call, _| {
-            if call.peer.state("connectionState") == "failed" {
-                call.input(Input::Ice(IceState::Failed));
+        on(&peer.pc, "connectionstatechange", |call, of, _| {
+            if call.peer_of(of).state("connectionState") == "failed" {
+                call.input(match of {
+                    Of::Call => Input::Ice(IceState::Failed),
+                    Of::Attempt(n) => attempt_failed(n),
+                });
             }
         }),
-        on(&peer.pc, "track", |call, e| {
+        on(&peer.pc, "track", |call, of, e| {
             let Some(e) = e.dyn_ref::<RtcTrackEvent>() else {
                 return;
             };
-            let track = e.track();
-            call.mark("remoteTrack");
-            call.peer.remote_stream.add_track(&track);
-            let arg = js_sys::Object::new();
-            let _ = Reflect::set(&arg, &"track".into(), &track);
-            let _ = Reflect::set(&arg, &"stream".into(), &call.peer.remote_stream);
-            call.events.emit("track", &arg);
+            match of {
+                Of::Call => {
+                    call.mark("remoteTrack");
+                    call.add_remote_track(&e.track());
+                }
+                // Moved into `remoteStream` when the attempt's connection becomes the call's.
+                Of::Attempt(_) => super::recovery::track(call, e.track()),
+            }
         }),
-        on(&peer.channel, "open", |call, _| {
-            call.mark("channelOpen");
-            call.input(Input::ChannelOpen { now_ms: now_ms() })
+        on(&peer.channel, "open", |call, of, _| match of {
+            Of::Call => {
+                call.mark("channelOpen");
+                call.input(Input::ChannelOpen { now_ms: now_ms() })
+            }
+            Of::Attempt(_) => super::recovery::channel_opened(call),
         }),
-        on(&peer.channel, "close", |call, _| {
-            call.input(Input::ChannelClosed)
+        on(&peer.channel, "close", |call, of, _| {
+            if of == Of::Call {
+                call.input(Input::ChannelClosed)
+            }
         }),
-        on(&peer.channel, "message", |call, e| {
+        on(&peer.channel, "message", |call, of, e| {
             let Some(e) = e.dyn_ref::<MessageEvent>() else {
                 return;
             };
+            if of == Of::Call {
+                call.count_message();
+            }
             if let Some(text) = e.data().as_string() {
                 let json = parse_text(&text);
                 call.input(Input::Message(classify(text, json)));
             }
         }),
     ]
+}
+
+/// Whose peer connection an event came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Of {
+    Call,
+    /// The recovery attempt with this number.
+    Attempt(u32),
+}
+
+fn attempt_failed(attempt: u32) -> Input {
+    Input::AttemptFailed {
+        attempt,
+        error: Error::new(ErrorCode::IceFailed, "the new connection failed")
+            .with_phase(Phase::Call),
+    }
 }

@@ -60,6 +60,9 @@ export interface AgentRtcErrorDetails {
   data?: unknown;
   timeoutMs?: number;
   network?: boolean;
+  /** Why a live call ended after a drop: `"ice-failed"`, `"attempts-exhausted"`, `"timeout"`
+   * (`ice_failed`), `"session-gone"` (`signalling`). */
+  reason?: string;
   [key: string]: unknown;
 }
 

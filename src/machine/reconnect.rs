@@ -1,0 +1,170 @@
+//! The machine's side of recovery after a network drop: it feeds the pure policy
+//! (`recovery.rs`) what the live call reports, turns the policy's actions into outputs — state,
+//! events, a new peer connection's offer with `restart_pc: true` and the call's `pc_id`, the
+//! swap to it — and ends the call with a typed error when the policy gives up.
+
+use super::{DisconnectReason, Event, Input, Machine, Output, State};
+use crate::error::{Error, ErrorCode};
+use crate::json::obj;
+use crate::recovery::{self, Action, Reason};
+use crate::signalling::{offer_body, parse_answer};
+use crate::trickle::TrickleQueue;
+
+impl Machine {
+    /// Feeds the policy and carries out its actions.
+    pub(super) fn recover(&mut self, out: &mut Vec<Output>, input: recovery::Input) {
+        for action in self.recovery.handle(input, self.now) {
+            self.act(out, action);
+        }
+        // A closed call's timer goes with everything else it held.
+        let timer = self.recovery.poll_timeout();
+        if !self.closed && timer != self.timer {
+            self.timer = timer;
+            out.push(Output::Timer(timer));
+        }
+    }
+
+    fn act(&mut self, out: &mut Vec<Output>, action: Action) {
+        if self.closed {
+            return;
+        }
+        match action {
+            Action::Interrupted => self.set_state(out, State::Reconnecting),
+            Action::Healed => self.set_state(out, State::Connected),
+            Action::Reconnecting { attempt, delay_ms } => out.push(Output::Emit(Event::Named(
+                "reconnecting",
+                obj([("attempt", attempt.into()), ("delayMs", delay_ms.into())]),
+            ))),
+            Action::Restart { attempt } => {
+                self.attempt = Some((attempt, TrickleQueue::new()));
+                out.push(Output::Restart { attempt });
+            }
+            Action::Cancel { attempt } => {
+                if self.attempt.as_ref().is_some_and(|(n, _)| *n == attempt) {
+                    self.attempt = None;
+                }
+                out.push(Output::CancelAttempt(attempt));
+            }
+            Action::Recovered { attempts, down_ms } => {
+                if let Some((n, trickle)) = self.attempt.take() {
+                    // Candidates the new connection still gathers go out with the call's own.
+                    self.trickle = trickle;
+                    out.push(Output::Swap(n));
+                }
+                // The new channel's `open` sends client-ready again.
+                self.channel_open = false;
+                self.set_state(out, State::Connected);
+                out.push(Output::Emit(Event::Named(
+                    "reconnected",
+                    obj([("attempts", attempts.into()), ("downMs", down_ms.into())]),
+                )));
+            }
+            Action::GiveUp(reason) => self.give_up(out, reason),
+        }
+    }
+
+    fn give_up(&mut self, out: &mut Vec<Output>, reason: Reason) {
+        let (err, state, end) = match reason {
+            // The far end closed the channel of a working call: an ordinary end, no error.
+            Reason::ChannelClosed => {
+                return self.close(out, State::Disconnected, DisconnectReason::ChannelClosed)
+            }
+            Reason::SessionGone => (
+                Error::new(
+                    ErrorCode::Signalling,
+                    "the connection was lost and the server's session is over",
+                ),
+                State::Disconnected,
+                DisconnectReason::PeerLeft,
+            ),
+            Reason::IceFailed | Reason::Attempts | Reason::Timeout => {
+                let mut e = Error::new(
+                    ErrorCode::IceFailed,
+                    "the connection was lost and could not be restored",
+                );
+                e.retryable = true;
+                (e, State::Failed, DisconnectReason::IceFailed)
+            }
+        };
+        let mut err = err.with_phase(self.phase());
+        err.details.reason = Some(reason.as_str());
+        out.push(Output::Emit(Event::Error(err)));
+        self.close(out, state, end);
+    }
+
+    /// Inputs about the attempt under way; a stale attempt's are dropped.
+    pub(super) fn attempt_input(&mut self, out: &mut Vec<Output>, input: Input) {
+        let n = match &input {
+            Input::AttemptOffer { attempt, .. }
+            | Input::AttemptAnswered { attempt, .. }
+            | Input::AttemptCandidate { attempt, .. }
+            | Input::AttemptPatchDone { attempt }
+            | Input::AttemptFailed { attempt, .. }
+            | Input::AttemptConnected(attempt) => *attempt,
+            _ => return,
+        };
+        let Some((current, trickle)) = self.attempt.as_mut() else {
+            return;
+        };
+        if *current != n {
+            return;
+        }
+        match input {
+            Input::AttemptOffer { sdp, .. } => {
+                let body = offer_body(
+                    &sdp,
+                    self.pc_id.as_deref(),
+                    true,
+                    self.request_data.as_ref(),
+                );
+                out.push(Output::PostRestart { attempt: n, body });
+            }
+            Input::AttemptAnswered { body, .. } => match parse_answer(body.as_ref()) {
+                // The runner starts a new bot for a `pc_id` it does not know: not this call.
+                Ok(answer) if Some(answer.pc_id.as_str()) != self.pc_id.as_deref() => {
+                    self.recover(out, recovery::Input::SessionGone)
+                }
+                Ok(answer) => {
+                    trickle.set_pc_id(answer.pc_id);
+                    let batch = trickle.next_batch();
+                    out.push(Output::AttemptSetRemote {
+                        attempt: n,
+                        sdp: answer.sdp,
+                    });
+                    if let Some(body) = batch {
+                        out.push(Output::AttemptPatch { attempt: n, body });
+                    }
+                    self.recover(out, recovery::Input::Answered(n));
+                }
+                Err(_) => self.recover(out, recovery::Input::AttemptFailed(n)),
+            },
+            Input::AttemptCandidate { candidate, .. } => {
+                trickle.push(candidate);
+                if let Some(body) = trickle.next_batch() {
+                    out.push(Output::AttemptPatch { attempt: n, body });
+                }
+            }
+            Input::AttemptPatchDone { .. } => {
+                trickle.batch_done();
+                if let Some(body) = trickle.next_batch() {
+                    out.push(Output::AttemptPatch { attempt: n, body });
+                }
+            }
+            Input::AttemptConnected(_) => self.recover(out, recovery::Input::Restored(n)),
+            Input::AttemptFailed { error, .. } => {
+                // 404/410 for the call's `pc_id`: the server's session is over.
+                let gone = matches!(error.status, Some(404 | 410));
+                let input = if gone {
+                    recovery::Input::SessionGone
+                } else {
+                    recovery::Input::AttemptFailed(n)
+                };
+                self.recover(out, input);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

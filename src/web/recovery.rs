@@ -1,0 +1,338 @@
+//! The browser side of recovery after a network drop (the policy is `recovery.rs`, its use
+//! `machine/reconnect.rs`): what the policy watches — traffic sampled from `getStats`, the
+//! window's `online`/`offline` — and what it orders: a timer, and attempts. An attempt is a new
+//! `RTCPeerConnection` sending the same tracks, sharing the call's `MediaStream`s, with its own
+//! channel, listeners and requests; it is either dropped whole (`CancelAttempt`) or becomes the
+//! call's connection (`Swap`), the old one then closed with everything it held.
+
+use super::call::{defer_drop, now_ms, Call};
+use super::deadline::Deadline;
+use super::http::Method;
+use super::json::parse_text;
+use super::peer::{apply_answer, listen, local_offer, Peer};
+use crate::error::{Error, ErrorCode, Phase};
+use crate::machine::{Input, Output};
+use crate::recovery;
+use gloo_events::EventListener;
+use gloo_timers::callback::{Interval, Timeout};
+use js_sys::Reflect;
+use std::cell::Cell;
+use std::rc::Rc;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{AbortController, MediaStreamTrack};
+
+/// How long one request of an attempt may take at most (the policy gives up on it sooner).
+const ATTEMPT_REQUEST_MS: f64 = 10_000.0;
+/// How often the current connection's traffic is sampled.
+const SAMPLE_MS: u32 = 500;
+
+thread_local! {
+    /// Serial numbers of peer connections (0 is every call's first).
+    static SERIAL: Cell<u32> = const { Cell::new(0) };
+}
+
+pub struct Attempt {
+    /// The policy's attempt number.
+    pub number: u32,
+    /// The peer connection's serial number, which its listeners carry.
+    pub serial: u32,
+    pub peer: Rc<Peer>,
+    listeners: Vec<EventListener>,
+    abort: AbortController,
+    /// The bot's tracks on the new connection, for `remoteStream` once it is the call's.
+    tracks: Vec<MediaStreamTrack>,
+    channel_open: bool,
+}
+
+/// Carries out the machine's recovery outputs.
+pub fn run(call: &Rc<Call>, output: Output) {
+    match output {
+        Output::Timer(at) => arm(call, at),
+        Output::Restart { attempt } => restart(call, attempt),
+        Output::PostRestart { attempt, body } => {
+            let Some(signal) = attempt_signal(call, attempt) else {
+                return;
+            };
+            let deadline = Deadline::new(ATTEMPT_REQUEST_MS, Some(&signal));
+            let what = (Phase::Call, "offer");
+            call.to_offer_url(Method::Post, &body, deadline, what, move |call, r| {
+                call.input(match r {
+                    Ok(text) => Input::AttemptAnswered {
+                        attempt,
+                        body: parse_text(&text),
+                    },
+                    Err(error) => Input::AttemptFailed { attempt, error },
+                })
+            });
+        }
+        Output::AttemptSetRemote { attempt, sdp } => {
+            let Some(peer) = attempt_peer(call, attempt) else {
+                return;
+            };
+            let call = call.clone();
+            spawn_local(async move {
+                if let Err(error) = apply_answer(&peer.pc, &sdp).await {
+                    call.input(Input::AttemptFailed { attempt, error });
+                }
+            });
+        }
+        Output::AttemptPatch { attempt, body } => {
+            let (Some(signal), Some(peer)) =
+                (attempt_signal(call, attempt), attempt_peer(call, attempt))
+            else {
+                return;
+            };
+            let deadline = Deadline::new(ATTEMPT_REQUEST_MS, Some(&signal));
+            let what = (Phase::Call, "ICE candidate");
+            call.to_offer_url(Method::Patch, &body, deadline, what, move |call, _| {
+                // Once the attempt's connection is the call's, its queue is the call's too.
+                call.input(if Rc::ptr_eq(&call.peer(), &peer) {
+                    Input::PatchDone(Ok(()))
+                } else {
+                    Input::AttemptPatchDone { attempt }
+                })
+            });
+        }
+        Output::CancelAttempt(n) => {
+            let taken = take_attempt(call, Some(n));
+            if let Some(a) = taken {
+                close(a);
+            }
+        }
+        Output::Swap(n) => swap(call, n),
+        _ => {}
+    }
+}
+
+/// The policy's timer: one at a time, the previous one dropped after the current task (this may
+/// run inside it).
+fn arm(call: &Rc<Call>, at: Option<f64>) {
+    let timer = at.map(|at| {
+        let weak = Rc::downgrade(call);
+        let ms = (at - now_ms()).clamp(0.0, i32::MAX as f64) as u32;
+        Timeout::new(ms, move || {
+            if let Some(call) = weak.upgrade() {
+                call.input(Input::Net(recovery::Input::Tick));
+            }
+        })
+    });
+    defer_drop(call.recovery_timer.replace(timer));
+}
+
+/// A new peer connection for attempt `number`, sending the call's tracks into the same streams.
+fn restart(call: &Rc<Call>, number: u32) {
+    let current = call.peer();
+    // `Clone::clone`: the JS `MediaStream.clone()` would copy the streams.
+    let streams = (
+        Clone::clone(&current.local_stream),
+        Clone::clone(&current.remote_stream),
+    );
+    let tracks = call.tracks.borrow().clone();
+    let built = Peer::new(&call.ice.borrow(), Some(streams), &tracks).and_then(|peer| {
+        let abort = AbortController::new()
+            .map_err(|_| Error::new(ErrorCode::Webrtc, "AbortController is unavailable"));
+        if abort.is_err() {
+            peer.pc.close();
+        }
+        Ok((Rc::new(peer), abort?))
+    });
+    let (peer, abort) = match built {
+        Ok(v) => v,
+        Err(error) => {
+            let call = call.clone();
+            let input = Input::AttemptFailed {
+                attempt: number,
+                error,
+            };
+            return spawn_local(async move { call.input(input) });
+        }
+    };
+    let serial = SERIAL.with(|s| {
+        s.set(s.get() + 1);
+        s.get()
+    });
+    let listeners = listen(call, &peer, serial);
+    let previous = call.attempt.replace(Some(Attempt {
+        number,
+        serial,
+        peer: peer.clone(),
+        listeners,
+        abort,
+        tracks: Vec::new(),
+        channel_open: false,
+    }));
+    if let Some(a) = previous {
+        close(a);
+    }
+    let call = call.clone();
+    spawn_local(async move {
+        let offer = local_offer(&peer.pc, None).await;
+        call.input(match offer {
+            Ok(sdp) => Input::AttemptOffer {
+                attempt: number,
+                sdp,
+            },
+            Err(error) => Input::AttemptFailed {
+                attempt: number,
+                error,
+            },
+        });
+    });
+}
+
+/// The attempt's connection becomes the call's: same `remoteStream` (the bot's new tracks
+/// replace the old ones in it), same sent tracks, the old connection closed.
+fn swap(call: &Rc<Call>, number: u32) {
+    let Some(a) = take_attempt(call, Some(number)) else {
+        return;
+    };
+    let Attempt {
+        serial,
+        peer,
+        listeners,
+        abort,
+        tracks,
+        channel_open,
+        ..
+    } = a;
+    let (old, old_listeners) = call.replace_peer(peer.clone(), listeners, serial);
+    defer_drop((old_listeners, abort));
+    // New tracks in first: a stream left without tracks goes inactive, and an element playing
+    // it stops for good.
+    let stale = old.remote_stream.get_tracks();
+    for track in &tracks {
+        call.add_remote_track(track);
+    }
+    for track in stale {
+        if let Ok(track) = track.dyn_into::<MediaStreamTrack>() {
+            old.remote_stream.remove_track(&track);
+        }
+    }
+    // A device switched while the attempt ran went to the old connection only.
+    for (sender, track) in peer.senders.iter().zip(call.tracks.borrow().iter()) {
+        if track.is_some() {
+            let _ = sender.replace_track(track.as_ref());
+        }
+    }
+    old.channel.close();
+    old.pc.close();
+    if channel_open {
+        let call = call.clone();
+        spawn_local(async move {
+            call.mark("channelOpen");
+            call.input(Input::ChannelOpen { now_ms: now_ms() })
+        });
+    }
+}
+
+/// The bot's track arrived on the attempt's connection.
+pub fn track(call: &Call, track: MediaStreamTrack) {
+    if let Some(a) = call.attempt.borrow_mut().as_mut() {
+        a.tracks.push(track);
+    }
+}
+
+pub fn channel_opened(call: &Call) {
+    if let Some(a) = call.attempt.borrow_mut().as_mut() {
+        a.channel_open = true;
+    }
+}
+
+fn take_attempt(call: &Call, number: Option<u32>) -> Option<Attempt> {
+    let mut slot = call.attempt.borrow_mut();
+    match (&*slot, number) {
+        (Some(a), Some(n)) if a.number != n => None,
+        _ => slot.take(),
+    }
+}
+
+fn attempt_signal(call: &Call, number: u32) -> Option<web_sys::AbortSignal> {
+    let slot = call.attempt.borrow();
+    slot.as_ref()
+        .filter(|a| a.number == number)
+        .map(|a| a.abort.signal())
+}
+
+fn attempt_peer(call: &Call, number: u32) -> Option<Rc<Peer>> {
+    let slot = call.attempt.borrow();
+    slot.as_ref()
+        .filter(|a| a.number == number)
+        .map(|a| a.peer.clone())
+}
+
+/// Aborts the attempt's requests and closes its connection; its listeners go after this task.
+fn close(a: Attempt) {
+    a.abort.abort();
+    a.peer.channel.close();
+    a.peer.pc.close();
+    defer_drop(a.listeners);
+}
+
+/// The call is closing: an attempt under way goes with it.
+pub fn drop_attempt(call: &Call) {
+    if let Some(a) = take_attempt(call, None) {
+        close(a);
+    }
+}
+
+/// `online` / `offline` on the window, owned by the call.
+pub fn network_listeners(call: &Rc<Call>) -> Vec<EventListener> {
+    let Some(window) = web_sys::window() else {
+        return Vec::new();
+    };
+    [
+        ("online", recovery::Input::Online),
+        ("offline", recovery::Input::Offline),
+    ]
+    .into_iter()
+    .map(|(name, input)| {
+        let weak = Rc::downgrade(call);
+        EventListener::new(&window, name, move |_| {
+            if let Some(call) = weak.upgrade() {
+                call.input(Input::Net(input.clone()));
+            }
+        })
+    })
+    .collect()
+}
+
+/// Once the call is up, and unless recovery is off: every `SAMPLE_MS` the current connection's
+/// inbound audio packets and channel messages go to the policy.
+pub fn start_sampling(call: &Rc<Call>) {
+    if !call.machine.borrow().reconnects() {
+        return;
+    }
+    let weak = Rc::downgrade(call);
+    let sampler = Interval::new(SAMPLE_MS, move || {
+        let Some(call) = weak.upgrade() else { return };
+        let peer = call.peer();
+        spawn_local(async move {
+            let Ok(report) = JsFuture::from(peer.pc.get_stats()).await else {
+                return;
+            };
+            // A sample of a connection replaced meanwhile would mix two sets of counters.
+            if !Rc::ptr_eq(&call.peer(), &peer) {
+                return;
+            }
+            let mut packets = 0.0;
+            let map: &js_sys::Map = report.unchecked_ref();
+            map.for_each(&mut |stat, _| {
+                let read = |key: &str| Reflect::get(&stat, &key.into()).ok();
+                let is = |key: &str, want: &str| {
+                    read(key).and_then(|v| v.as_string()).as_deref() == Some(want)
+                };
+                if is("type", "inbound-rtp") && is("kind", "audio") {
+                    packets += read("packetsReceived")
+                        .and_then(|v| v.as_f64())
+                        .unwrap_or(0.0);
+                }
+            });
+            call.input(Input::Net(recovery::Input::Traffic {
+                packets: packets as u64,
+                messages: call.messages(),
+            }));
+        });
+    });
+    defer_drop(call.sampler.replace(Some(sampler)));
+}

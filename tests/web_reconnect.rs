@@ -1,0 +1,281 @@
+//! Recovery after a drop, in the browser against the local agent's real peer: the agent cuts the
+//! media path of the call's peer (`blackout-…` fault: every datagram dropped both ways) and the
+//! connection either heals by itself (short cut) or moves to a new peer connection with a
+//! `restart_pc` offer under the same `pc_id` (long cut), keeping the page's handles; a session
+//! the server no longer has ends the call with a typed error; `disconnect()` cancels an attempt.
+#![cfg(target_arch = "wasm32")]
+
+mod support;
+
+use agent_rtc::web::{live_calls, start_and_connect, Connection};
+use serde_json::{json, Value};
+use support::*;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Options for a call with `fault`, and a reconnect budget of `timeout_ms` (the first restart
+/// comes a third of it after the audio stopped, at most 10 s).
+fn faulty(fault: &str, timeout_ms: u32) -> JsValue {
+    js(json!({
+        "platform": "pipecat-runner",
+        "baseUrl": format!("{}/?fault={fault}", agent()),
+        "timeoutMs": 8000,
+        "reconnect": {"maxAttempts": 5, "timeoutMs": timeout_ms},
+    }))
+}
+
+struct Seen {
+    states: std::rc::Rc<std::cell::RefCell<Vec<JsValue>>>,
+    reconnecting: std::rc::Rc<std::cell::RefCell<Vec<JsValue>>>,
+    reconnected: std::rc::Rc<std::cell::RefCell<Vec<JsValue>>>,
+    errors: std::rc::Rc<std::cell::RefCell<Vec<JsValue>>>,
+    ended: std::rc::Rc<std::cell::RefCell<Vec<JsValue>>>,
+}
+
+impl Seen {
+    fn new(conn: &Connection) -> Seen {
+        Seen {
+            states: collect(conn, "statechange"),
+            reconnecting: collect(conn, "reconnecting"),
+            reconnected: collect(conn, "reconnected"),
+            errors: collect(conn, "error"),
+            ended: collect(conn, "disconnected"),
+        }
+    }
+
+    /// The states after the connect's own `connected` (replayed to the first handler).
+    fn states(&self) -> Vec<String> {
+        let all: Vec<String> = self
+            .states
+            .borrow()
+            .iter()
+            .filter_map(|s| s.as_string())
+            .collect();
+        assert_eq!(
+            all.first().map(String::as_str),
+            Some("connected"),
+            "{all:?}"
+        );
+        all[1..].to_vec()
+    }
+}
+
+/// Waits (bounded, against hangs) until `done` holds.
+async fn until(what: &str, max_ms: i32, done: impl Fn() -> bool) {
+    let mut waited = 0;
+    while !done() {
+        assert!(
+            waited < max_ms,
+            "still waiting for {what} after {max_ms} ms"
+        );
+        sleep(50).await;
+        waited += 50;
+    }
+}
+
+async fn session(conn: &Connection) -> Value {
+    let id = conn.session_id().expect("session id");
+    get_json(&format!("{}/debug/sessions/{id}", agent())).await
+}
+
+/// Energy of the bot's audio that arrives from now on, on the call's current connection.
+async fn fresh_energy(conn: &Connection, ms: i32) -> f64 {
+    let pc: JsValue = conn.peer_connection().into();
+    let before = inbound_audio_energy(&pc).await;
+    let mut waited = 0;
+    loop {
+        sleep(100).await;
+        waited += 100;
+        let e = inbound_audio_energy(&pc).await - before;
+        if e > 0.0 || waited >= ms {
+            return e;
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_long_cut_moves_the_call_to_a_new_peer_connection_and_the_echo_returns() {
+    record_peer_connections();
+    // Restart 3 s after the audio stops (budget 9 s); the agent's cut lasts 12 s.
+    let conn = start_and_connect(faulty("blackout-12s-after-4s", 9000))
+        .await
+        .expect("connect");
+    let seen = Seen::new(&conn);
+    let first_pc: JsValue = conn.peer_connection().into();
+    let remote = conn.remote_stream();
+    let mic = conn.local_stream().get_audio_tracks().get(0);
+    play(remote.as_ref());
+    let e = fresh_energy(&conn, 4000).await;
+    assert!(
+        e > 0.0,
+        "echo before the cut: {e}, states {:?}, attempts {:?}, timings {:?}",
+        seen.states.borrow(),
+        seen.reconnecting.borrow(),
+        json(&conn.timings())
+    );
+
+    until("the reconnected event", 20_000, || {
+        !seen.reconnected.borrow().is_empty()
+    })
+    .await;
+    let states = seen.states();
+    assert_eq!(
+        states,
+        ["reconnecting", "connected"],
+        "statechange during the recovery"
+    );
+    let announced = json(&seen.reconnecting.borrow()[0]);
+    assert_eq!(announced, json!({"attempt": 1, "delayMs": 0}));
+    let back = json(&seen.reconnected.borrow()[0]);
+    assert_eq!(back["attempts"], 1, "{back}");
+    assert!(back["downMs"].as_f64().unwrap_or(0.0) > 1000.0, "{back}");
+    assert!(seen.errors.borrow().is_empty(), "no error event");
+    assert_eq!(conn.state(), "connected");
+
+    // The page's handles: the same Connection, the same remoteStream (the new track inside),
+    // the same microphone track, still live, now sent by the new connection.
+    let pc: JsValue = conn.peer_connection().into();
+    assert!(!js_sys::Object::is(&pc, &first_pc), "a new peer connection");
+    assert!(js_sys::Object::is(&conn.remote_stream(), &remote));
+    assert_eq!(remote.get_audio_tracks().length(), 1, "one bot track");
+    let sent = run_js(
+        "return a.getSenders().map(s => s.track).filter(Boolean)",
+        &pc,
+    );
+    let sent: js_sys::Array = sent.into();
+    assert!(
+        sent.iter().any(|t| js_sys::Object::is(&t, &mic)),
+        "the new connection sends the same microphone track"
+    );
+    assert_eq!(get(&mic, "readyState").as_string().as_deref(), Some("live"));
+    assert_eq!(open_peer_connections(), 1, "the old connection is closed");
+
+    // The echo is heard again through the same <audio>, on the new connection.
+    if fresh_energy(&conn, 6000).await <= 0.0 {
+        let report = await_js(run_js("return a.getStats()", &pc)).await;
+        let stats = run_js("const o=[]; a.forEach(s => { if (s.type.includes('rtp')) o.push([s.kind, s.type, s.packetsReceived, s.packetsSent, s.totalAudioEnergy]) }); return JSON.stringify(o)", &report);
+        let els = run_js("return JSON.stringify([...document.querySelectorAll('audio')].map(e => [e.paused, e.ended, e.srcObject && e.srcObject.getTracks().map(t => [t.readyState, t.muted])]))", &JsValue::NULL);
+        panic!(
+            "echo after the recovery: stats {:?} audio {:?} session {}",
+            stats.as_string(),
+            els.as_string(),
+            session(&conn).await
+        );
+    }
+
+    // The agent: a second peer took the bot over under the same pc_id, and client-ready came
+    // again on its channel.
+    let s = session(&conn).await;
+    let peers = s["peers"].as_array().cloned().unwrap_or_default();
+    let newest = peers.last().cloned().unwrap_or(Value::Null);
+    assert_eq!(newest["restarted"], true, "{s}");
+    assert_eq!(newest["pcId"].as_str(), conn.pc_id().as_deref());
+    assert!(
+        newest["messagesReceived"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m.to_string().contains("client-ready"))),
+        "client-ready on the new channel: {newest}"
+    );
+    let _ = conn.disconnect();
+    until("disconnected", 2000, || !seen.ended.borrow().is_empty()).await;
+    assert_eq!(open_peer_connections(), 0);
+}
+
+#[wasm_bindgen_test]
+async fn a_short_cut_heals_on_the_same_connection_without_a_restart() {
+    record_peer_connections();
+    let conn = start_and_connect(faulty("blackout-3s-after-4s", 30_000))
+        .await
+        .expect("connect");
+    let seen = Seen::new(&conn);
+    let first_pc: JsValue = conn.peer_connection().into();
+    play(&conn.remote_stream().into());
+    assert!(fresh_energy(&conn, 3000).await > 0.0, "echo before the cut");
+    until("reconnecting", 8000, || {
+        seen.states().first().map(String::as_str) == Some("reconnecting")
+    })
+    .await;
+    until("connected again", 8000, || {
+        seen.states().last().map(String::as_str) == Some("connected")
+    })
+    .await;
+    assert!(seen.reconnecting.borrow().is_empty(), "no attempt");
+    assert!(seen.reconnected.borrow().is_empty());
+    assert!(js_sys::Object::is(
+        &conn.peer_connection().into(),
+        &first_pc
+    ));
+    assert!(fresh_energy(&conn, 6000).await > 0.0, "echo after the heal");
+    let s = session(&conn).await;
+    assert_eq!(s["peers"].as_array().map(Vec::len), Some(1), "{s}");
+    let _ = conn.disconnect();
+}
+
+#[wasm_bindgen_test]
+async fn a_session_the_server_dropped_ends_the_call_with_a_typed_error() {
+    record_peer_connections();
+    // The agent drops the peer without a word: its pc_id is unknown afterwards, and a restart
+    // offer would get a fresh bot under another pc_id, which is not this call.
+    let conn = start_and_connect(faulty("drop-after-1", 6000))
+        .await
+        .expect("connect");
+    let seen = Seen::new(&conn);
+    until("the end", 15_000, || !seen.ended.borrow().is_empty()).await;
+    assert_eq!(
+        seen.ended.borrow()[0].as_string().as_deref(),
+        Some("peer-left")
+    );
+    let errors = seen.errors.borrow().clone();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(
+        get(&errors[0], "code").as_string().as_deref(),
+        Some("signalling")
+    );
+    let details = json(&get(&errors[0], "details"));
+    assert_eq!(details["reason"], "session-gone", "{details}");
+    assert_eq!(details["phase"], "call", "{details}");
+    assert_eq!(conn.state(), "disconnected");
+    sleep(200).await;
+    assert_eq!(
+        open_peer_connections(),
+        0,
+        "the attempt's connection is closed too"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn disconnect_during_an_attempt_cancels_it_and_frees_everything() {
+    record_peer_connections();
+    let calls_before = live_calls();
+    // The restart offer takes 3 s to answer: disconnect while it is in flight.
+    let conn = start_and_connect(faulty("blackout-20s-after-1s,delay-offer-3000", 6000))
+        .await
+        .expect("connect");
+    let seen = Seen::new(&conn);
+    until("an attempt", 10_000, || {
+        !seen.reconnecting.borrow().is_empty()
+    })
+    .await;
+    assert_eq!(conn.state(), "reconnecting");
+    sleep(100).await;
+    assert_eq!(open_peer_connections(), 2, "the call's and the attempt's");
+    let _ = conn.disconnect();
+    assert_eq!(seen.ended.borrow()[0].as_string().as_deref(), Some("local"));
+    sleep(200).await;
+    assert_eq!(open_peer_connections(), 0);
+    assert_eq!(live_calls(), calls_before);
+    // Nothing comes later from the cancelled attempt.
+    sleep(3500).await;
+    assert!(seen.reconnected.borrow().is_empty());
+    assert!(
+        seen.errors.borrow().is_empty(),
+        "{:?}",
+        seen.errors.borrow()
+    );
+    assert_eq!(
+        seen.states().last().map(String::as_str),
+        Some("disconnected")
+    );
+}
