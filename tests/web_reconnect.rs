@@ -279,3 +279,76 @@ async fn disconnect_during_an_attempt_cancels_it_and_frees_everything() {
         Some("disconnected")
     );
 }
+
+/// Counts listeners added minus removed on `window` and `navigator.mediaDevices`, and records
+/// the tracks getUserMedia hands out.
+fn instrument_page() {
+    run_js(
+        "if (!globalThis.__net) { globalThis.__net = { listeners: 0, tracks: [] };
+           for (const t of [window, navigator.mediaDevices]) {
+             const add = t.addEventListener.bind(t), remove = t.removeEventListener.bind(t);
+             t.addEventListener = (...x) => { __net.listeners++; return add(...x); };
+             t.removeEventListener = (...x) => { __net.listeners--; return remove(...x); };
+           }
+           const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+           navigator.mediaDevices.getUserMedia = async (...x) => {
+             const s = await gum(...x); __net.tracks.push(...s.getTracks()); return s; };
+         }",
+        &JsValue::UNDEFINED,
+    );
+}
+
+#[wasm_bindgen_test]
+async fn twenty_cuts_and_recoveries_leave_nothing_behind() {
+    record_peer_connections();
+    instrument_page();
+    let listeners = || get(&run_js("return __net", &JsValue::UNDEFINED), "listeners").as_f64();
+    let before = (listeners(), live_calls());
+    for round in 0..20 {
+        let conn = start_and_connect(runner(json!({"reconnect": {"timeoutMs": 6000}})))
+            .await
+            .expect("connect");
+        let seen = Seen::new(&conn);
+        // A real cut of the call's media path on the agent, then the browser's offline/online:
+        // the call restarts at once on a new peer connection (the agent cuts only the old one).
+        let id = conn.session_id().expect("session id");
+        let url = format!("{}/debug/sessions/{id}/blackout?ms=8000", agent());
+        await_js(run_js(
+            "return fetch(a, {method: 'POST'}).then(r => r.status)",
+            &url.into(),
+        ))
+        .await;
+        run_js(
+            "window.dispatchEvent(new Event('offline'))",
+            &JsValue::UNDEFINED,
+        );
+        sleep(100).await;
+        run_js(
+            "window.dispatchEvent(new Event('online'))",
+            &JsValue::UNDEFINED,
+        );
+        until("reconnected", 8000, || {
+            !seen.reconnected.borrow().is_empty()
+        })
+        .await;
+        assert_eq!(conn.state(), "connected", "round {round}");
+        let _ = conn.disconnect();
+        assert_eq!(seen.ended.borrow().len(), 1, "round {round}");
+    }
+    sleep(300).await;
+    assert_eq!(open_peer_connections(), 0, "no RTCPeerConnection left open");
+    assert_eq!(
+        (listeners(), live_calls()),
+        before,
+        "no listener, no call left"
+    );
+    let live_tracks = run_js(
+        "return __net.tracks.filter(t => t.readyState !== 'ended').length",
+        &JsValue::UNDEFINED,
+    );
+    assert_eq!(
+        live_tracks.as_f64(),
+        Some(0.0),
+        "every track the SDK opened is stopped"
+    );
+}

@@ -318,6 +318,18 @@ impl Call {
         (phase, what): (Phase, &'static str),
         done: impl FnOnce(&Rc<Call>, Result<String, Error>) + 'static,
     ) {
+        // One copy of the request's future for every caller.
+        self.request(method, body, deadline, (phase, what), Box::new(done))
+    }
+
+    fn request(
+        self: &Rc<Self>,
+        method: Method,
+        body: &crate::json::Value,
+        deadline: Result<Deadline, Error>,
+        (phase, what): (Phase, &'static str),
+        done: Box<dyn FnOnce(&Rc<Call>, Result<String, Error>)>,
+    ) {
         let target = self.target.borrow().clone();
         let body = stringify(body);
         let call = self.clone();
