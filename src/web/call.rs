@@ -79,6 +79,9 @@ pub struct Call {
     pub timings: RefCell<js_sys::Object>,
 }
 
+/// What to do with a request's answer.
+type Answered = dyn FnOnce(&Rc<Call>, Result<String, Error>);
+
 pub fn now_ms() -> f64 {
     js_sys::Date::now()
 }
@@ -328,7 +331,7 @@ impl Call {
         body: &crate::json::Value,
         deadline: Result<Deadline, Error>,
         (phase, what): (Phase, &'static str),
-        done: Box<dyn FnOnce(&Rc<Call>, Result<String, Error>)>,
+        done: Box<Answered>,
     ) {
         let target = self.target.borrow().clone();
         let body = stringify(body);
