@@ -268,7 +268,9 @@ class AgentPreview extends HTMLElement {
       this._emit("botready", d);
     });
     on("error", (e) => this._fail(e));
-    on("track", () => this._media(call));
+    on("track", (e) => this._media(call, e.track));
+    on("reconnecting", (r) => this._line("Call", `Reconnecting (attempt ${r.attempt})`));
+    on("reconnected", (r) => this._line("Call", `Reconnected after ${(r.downMs / 1000).toFixed(1)} s`));
     on("devicechange", (l) => this._devices(l));
     on("disconnected", (r) => {
       if (this._call != call) return;
@@ -282,7 +284,7 @@ class AgentPreview extends HTMLElement {
     c.attachAudio(this.$("au"))
       .then(() => this._blocked(call, false), (e) => this._blocked(call, e.details?.name == "NotAllowedError"))
       .then(() => this._out && this._sink(this._out)); // a speaker picked before the call
-    this._media(call);
+    this._media(call, c.remoteStream.getAudioTracks()[0]);
     this._micMeter(call);
     this._devices().catch(() => {});
     call.tick = setInterval(() => this._levels(call), 100);
@@ -322,14 +324,17 @@ class AgentPreview extends HTMLElement {
     f.contentWindow.location.replace(href);
   }
 
-  /** The bot's video, and its level meter once it has an audio track. */
-  _media(call) {
+  /** The bot's video, and its level meter on its newest audio track (a reconnect brings a new one). */
+  _media(call, track) {
     const rs = call.conn.remoteStream;
     if (this.hasAttribute("video")) {
       this.$("vid").srcObject = rs;
       this.$("vid").hidden = !rs.getVideoTracks().length;
     }
-    if (!call.bot && rs.getAudioTracks().length) call.bot = this._analyser(call, rs);
+    if (track?.kind == "audio") {
+      call.bot?.s.disconnect();
+      call.bot = this._analyser(call, new MediaStream([track]));
+    }
   }
 
   /** The mic meter, on the track being sent (again after a switch). */

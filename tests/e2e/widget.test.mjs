@@ -89,7 +89,7 @@ const waitShadow = (fn, arg, opts = WAIT) =>
     { ...opts, polling: 50 },
   );
 const waitState = (state) => waitShadow((root, s) => root.getElementById("st").textContent === s, state);
-const waitLog = (text) => waitShadow((root, t) => root.getElementById("log").textContent.includes(t), text);
+const waitLog = (text, opts) => waitShadow((root, t) => root.getElementById("log").textContent.includes(t), text, opts);
 const waitMeter = (id) => waitShadow((root, id) => root.getElementById(id).value > 0.01, id);
 const openPcs = () => page.evaluate(() => window.__openPcs());
 
@@ -251,6 +251,35 @@ test("a faulty agent: the error is shown in words, the state is failed, nothing 
   assert.deepEqual(await page.evaluate(() => window.__errors), [{ code: "http", status: 500 }]);
   await page.waitForFunction(() => window.__openPcs() === 0, null, WAIT);
   assert.equal(await widget().getByRole("button", { name: "Start" }).count(), 1, "can start again");
+});
+
+test("a network drop mid-call: the widget says reconnecting, the call comes back on a new connection, the bot is heard again", { timeout: 60000 }, async () => {
+  await openDemo("/");
+  await page.selectOption('select[name="platform"]', "pipecat-cloud");
+  await page.fill('input[name="base-url"]', `${agent.url}/v1/public`);
+  // The agent cuts the call's media path (every datagram, both ways) 2 s in, for 12 s: too long
+  // to heal by itself, so the SDK restarts on a new peer connection (restart_pc, same pc_id).
+  await page.fill('input[name="agent"]', "fault-blackout-12s-after-2s");
+  await page.evaluate(() => {
+    window.__states = [];
+    document.addEventListener("statechange", (e) => window.__states.push(e.detail.state));
+  });
+  await widget().getByRole("button", { name: "Start" }).click();
+  await waitState("connected");
+  await waitMeter("bl");
+  await waitState("reconnecting");
+  await waitLog("Reconnecting (attempt 1)", { timeout: 20000 });
+  await waitLog("Reconnected after", { timeout: 20000 });
+  await waitState("connected");
+  // The bot's level meter follows the new track.
+  await waitMeter("bl");
+  assert.deepEqual(await page.evaluate(() => window.__states), ["connecting", "connected", "reconnecting", "connected"]);
+  assert.equal(await openPcs(), 1, "the old connection is closed, the new one carries the call");
+  assert.equal(await page.evaluate(() => window.__pcs.length), 2);
+  await widget().getByRole("button", { name: "Stop" }).click();
+  await waitState("disconnected");
+  assert.equal(await openPcs(), 0);
+  assert.deepEqual(pageErrors, []);
 });
 
 test("server text is rendered as text, never as HTML", { timeout: 60000 }, async () => {
