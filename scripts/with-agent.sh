@@ -6,8 +6,11 @@ bin=$1; shift; [ "${1:-}" = "--" ] && shift
 export AGENT_RTC_TEST_KEY="test-key-$RANDOM$RANDOM"
 log=$(mktemp)
 # A lenient ping timeout: a loaded CI machine may delay the page's 1 s pings (the agent's own
-# tests cover the 3 s default).
-"$bin" --host 127.0.0.1 --port 0 --api-key "$AGENT_RTC_TEST_KEY" --ping-timeout-ms 8000 >"$log" 2>&1 &
+# tests cover the 3 s default). Room for more sessions than the default 100: a session stays
+# live for a minute after its client left, and the leak test alone starts 100 within seconds,
+# after the other suites (the agent's own tests cover the limit).
+"$bin" --host 127.0.0.1 --port 0 --api-key "$AGENT_RTC_TEST_KEY" --ping-timeout-ms 8000 \
+  --max-sessions 1000 >"$log" 2>&1 &
 agent=$!
 trap 'kill $agent 2>/dev/null; wait $agent 2>/dev/null; rm -f "$log"' EXIT
 url=""

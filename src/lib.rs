@@ -9,6 +9,8 @@ pub mod json;
 pub mod machine;
 pub mod options;
 pub mod platform;
+#[cfg(test)]
+mod proptests;
 pub mod recovery;
 pub mod rtvi;
 pub mod session;
