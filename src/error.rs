@@ -201,9 +201,13 @@ impl Error {
         };
         let (error, server_code, detail) = (field("error"), field("code"), field("detail"));
         if error.is_none() && server_code.is_none() && detail.is_none() {
-            let excerpt: String = body.chars().take(MAX_BODY_EXCERPT).collect();
+            // Secrets out first: a cut through one would keep its first part.
+            let excerpt: String = redact_text(body, &secrets)
+                .chars()
+                .take(MAX_BODY_EXCERPT)
+                .collect();
             if !excerpt.is_empty() {
-                details.body = Some(redact_text(&excerpt, &secrets));
+                details.body = Some(excerpt);
             }
         }
         let server_text = error

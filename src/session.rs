@@ -3,12 +3,24 @@
 use crate::error::{Error, Phase};
 use crate::json::{Map, Value};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct IceServer {
     /// Always a list, whether the server sent a string or an array.
     pub urls: Vec<String>,
     pub username: Option<String>,
     pub credential: Option<String>,
+}
+
+/// TURN credentials are secrets: `Debug` says whether they are there, never what they are.
+impl std::fmt::Debug for IceServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("IceServer")
+            .field("urls", &self.urls)
+            .field("username", &hidden(&self.username))
+            .field("credential", &hidden(&self.credential))
+            .finish()
+    }
 }
 
 impl IceServer {
@@ -61,11 +73,12 @@ impl StartAnswer {
             ));
         };
         let session_id = match obj.get("sessionId") {
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            // "." and ".." would be read as path steps in the offer URL, whatever the encoding.
+            Some(Value::String(s)) if !s.is_empty() && s != "." && s != ".." => s.clone(),
             Some(_) => {
                 return Err(Error::bad_response(
                     Phase::Start,
-                    "the start answer's `sessionId` is not a non-empty string",
+                    "the start answer's `sessionId` is not a usable id",
                 ))
             }
             None => {
@@ -303,6 +316,21 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_hides_turn_credentials() {
+        let s = IceServer {
+            urls: vec!["turn:t.example:3478".into()],
+            username: Some("user-9f3".into()),
+            credential: Some("pass-7c1".into()),
+        };
+        let shown = format!("{s:?}");
+        assert!(shown.contains("turn:t.example") && shown.contains("<redacted>"));
+        assert!(
+            !shown.contains("user-9f3") && !shown.contains("pass-7c1"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn bad_answers() {
         for body in [
             "",
@@ -317,6 +345,8 @@ mod tests {
             r#"{"sessionId":null}"#,
             r#"{"session_id":"s"}"#,
             r#"{"sessionId":["s"]}"#,
+            r#"{"sessionId":"."}"#,
+            r#"{"sessionId":".."}"#,
         ] {
             let e = StartAnswer::from_text(body).unwrap_err();
             assert_eq!(e.code, ErrorCode::BadResponse, "{body}");
