@@ -7,7 +7,7 @@
 
 mod support;
 
-use agent_rtc::web::{live_calls, start_and_connect};
+use agent_rtc::web::{allocated_calls, live_calls, start_and_connect};
 use serde_json::{json, Value};
 use support::*;
 use wasm_bindgen::prelude::*;
@@ -91,6 +91,7 @@ async fn a_hundred_calls_leave_no_connection_track_listener_or_call_behind() {
     record_tracks_and_listeners();
     let before = leak_report();
     let calls_before = live_calls();
+    let allocated_before = allocated_calls();
     let t0 = js_sys::Date::now();
     for i in 0..CYCLES {
         let conn = start_and_connect(runner(json!({"audio": true, "waitForBotReady": false})))
@@ -108,6 +109,8 @@ async fn a_hundred_calls_leave_no_connection_track_listener_or_call_behind() {
     let after = leak_report();
     console_log!("{CYCLES} cycles in {elapsed_s:.1} s: {after}");
     assert_nothing_left(&after, calls_before, "after all cycles");
+    // And the calls themselves are freed: no task or handler still holds one.
+    assert_eq!(allocated_calls(), allocated_before, "calls still in memory");
 
     // Each cycle made one peer connection, opened one microphone track and listened for device
     // changes: the recorders saw what they are meant to catch, so the zeros above are not from

@@ -7,7 +7,7 @@
 
 mod support;
 
-use agent_rtc::web::{live_calls, start_and_connect, Connection};
+use agent_rtc::web::{allocated_calls, live_calls, start_and_connect, Connection};
 use serde_json::{json, Value};
 use support::*;
 use wasm_bindgen::prelude::*;
@@ -304,6 +304,7 @@ async fn twenty_cuts_and_recoveries_leave_nothing_behind() {
     instrument_page();
     let listeners = || get(&run_js("return __net", &JsValue::UNDEFINED), "listeners").as_f64();
     let before = (listeners(), live_calls());
+    let allocated = allocated_calls();
     for round in 0..20 {
         let conn = start_and_connect(runner(json!({"reconnect": {"timeoutMs": 6000}})))
             .await
@@ -342,6 +343,7 @@ async fn twenty_cuts_and_recoveries_leave_nothing_behind() {
         before,
         "no listener, no call left"
     );
+    assert_eq!(allocated_calls(), allocated, "no call still in memory");
     let live_tracks = run_js(
         "return __net.tracks.filter(t => t.readyState !== 'ended').length",
         &JsValue::UNDEFINED,

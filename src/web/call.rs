@@ -33,6 +33,8 @@ const LATE_REQUEST_MS: f64 = 10_000.0;
 thread_local! {
     /// Calls that are not closed yet.
     static LIVE: RefCell<Vec<Rc<Call>>> = const { RefCell::new(Vec::new()) };
+    /// `Call`s in memory, closed or not (a closed one still referenced by a task or a handle).
+    static ALLOCATED: Cell<usize> = const { Cell::new(0) };
 }
 
 pub struct Call {
@@ -122,6 +124,7 @@ impl Call {
             timings: RefCell::new(js_sys::Object::new()),
         });
         LIVE.with(|live| live.borrow_mut().push(call.clone()));
+        ALLOCATED.with(|n| n.set(n.get() + 1));
         *call.peer_listeners.borrow_mut() = super::peer::listen(&call, &call.peer(), 0);
         let mut listeners = super::recovery::network_listeners(&call);
         listeners.extend(super::media::device_listener(&call));
@@ -453,6 +456,7 @@ impl Call {
 
 impl Drop for Call {
     fn drop(&mut self) {
+        ALLOCATED.with(|n| n.set(n.get() - 1));
         // Only reached for a call that never closed when its page goes away.
         if !self.machine.borrow().is_closed() {
             self.release();
@@ -466,6 +470,10 @@ pub fn defer_drop<T: 'static>(value: T) {
 }
 
 /// How many calls are not closed yet (for tests and leak checks).
+pub fn allocated_calls() -> usize {
+    ALLOCATED.with(Cell::get)
+}
+
 pub fn live_calls() -> usize {
     LIVE.with(|live| live.borrow().len())
 }

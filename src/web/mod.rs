@@ -32,7 +32,7 @@ mod session;
 mod start;
 mod wait;
 
-pub use call::live_calls;
+pub use call::{allocated_calls, live_calls};
 pub use connect::{connect_web_rtc, start_and_connect};
 pub use connection::Connection;
 pub use error::{is_agent_rtc_error, to_js_error};

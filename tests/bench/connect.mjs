@@ -9,6 +9,8 @@
 //      floor (B) and agent-rtc startAndConnect (C), all given the caller's microphone track; then
 //      the same with a start API that takes 100 ms, plus startSession → connectWebRtc (D).
 //   3. sizes: what each client costs a page, raw / minified / gzip -9.
+//   4. memory across calls: JS heap (after a forced GC) and wasm memory before and after 100
+//      connect/disconnect cycles (both clients) and 20 cut/recover/disconnect cycles (agent-rtc).
 //
 // Run: make bench.  Knobs (environment): RUNS (connect rounds, default 20), COLD_RUNS (cold-start
 // rounds, default 15), WARMUP (discarded rounds before each series, default 3).
@@ -204,6 +206,35 @@ async function openPage(context, base, path) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 4. Memory across calls
+
+async function memoryAcross(context, base) {
+  const measure = async (p, cdp) => {
+    await cdp.send("HeapProfiler.collectGarbage");
+    const heap = await cdp.send("Runtime.getHeapUsage");
+    const wasm = await p.evaluate(() => (window.wasmMemoryBytes ? window.wasmMemoryBytes() : null));
+    return { heapUsed: heap.usedSize, wasmMemoryBytes: wasm };
+  };
+  const cycles = async (path, n, run) => {
+    const p = await openPage(context, base, path);
+    const cdp = await context.newCDPSession(p);
+    // One call first, so what a first call initialises once is in the baseline.
+    await p.evaluate(run, base);
+    const before = await measure(p, cdp);
+    for (let i = 0; i < n; i++) await p.evaluate(run, base);
+    const after = await measure(p, cdp);
+    const openPcs = await p.evaluate(() => window.__bench.openPcs());
+    await p.close();
+    return { n, before, after, openPcs };
+  };
+  return {
+    ours: await cycles("ours.html", 100, (b) => window.runClient({ baseUrl: b, mode: "together" })),
+    official: await cycles("official.html", 100, (b) => window.runClient({ endpoint: `${b}/start` })),
+    oursRecover: await cycles("ours.html", 20, (b) => window.cutAndRecover({ baseUrl: b })),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // 3. Sizes
 
 async function sizes(dir) {
@@ -296,6 +327,11 @@ try {
   // 3. Sizes.
   const size = await sizes(dir);
 
+  // 4. Memory across calls.
+  const memContext = await browser.newContext();
+  const memory = await memoryAcross(memContext, base);
+  await memContext.close();
+
   // -------------------------------------------------------------------------------------------
   // Print, and keep the same numbers in bench.json.
   const lines = [];
@@ -377,6 +413,21 @@ try {
   say(`   a page pays for agent-rtc (wasm gzip + glue min+gzip): ${size.total} bytes,`);
   say(`   ${size.totalPercentOfOfficial.toFixed(0)}% of the official client's ${size.official.minGzip} (bundled, min+gzip); with the widget: ${size.total + size.widget.minGzip}`);
   say();
+  // 4.
+  say();
+  say("4. Memory across calls, one page each, after a forced GC (HeapProfiler.collectGarbage); goal: growth ≤ 1 MB.");
+  say("                                                   JS heap before → after   wasm memory before → after   open pcs");
+  const memRow = (label, m) => {
+    const grow = (k) => (Number.isFinite(m.after[k]) ? ` (${m.after[k] - m.before[k] >= 0 ? "+" : ""}${kib(m.after[k] - m.before[k])})` : "");
+    say(
+      `   ${label.padEnd(46)}${`${kib(m.before.heapUsed)} → ${kib(m.after.heapUsed)}${grow("heapUsed")}`.padStart(28)}` +
+        `${(m.before.wasmMemoryBytes ? `${kib(m.before.wasmMemoryBytes)} → ${kib(m.after.wasmMemoryBytes)}${grow("wasmMemoryBytes")}` : "-").padStart(29)}${String(m.openPcs).padStart(11)}`,
+    );
+  };
+  memRow("agent-rtc, 100 connect/disconnect", memory.ours);
+  memRow("official, 100 connect/disconnect", memory.official);
+  memRow("agent-rtc, 20 cut/recover/disconnect", memory.oursRecover);
+  say();
   say(`benchmark took ${((performance.now() - startedAt) / 1000).toFixed(0)} s; every number above is in test-output/bench.json`);
 
   const summarise = (list) =>
@@ -412,6 +463,7 @@ try {
       rounds: slow,
     },
     peerConnectionsLeftOpen: leftOpen,
+    memoryAcrossCalls: memory,
     sizes: size,
     seconds: (performance.now() - startedAt) / 1000,
     printed: lines,
