@@ -41,6 +41,14 @@
 //!   A POST stuck in back-off is also aborted and replaced by a fresh one at once on `online`, or
 //!   when ICE on the old connection comes back (the path is back). No attempt starts while
 //!   `offline` (it would fail at once and burn an attempt).
+//! - **A late restart offer is no end.** An attempt's POST that was aborted may still reach the
+//!   server: its bytes sit in the send buffer of a kept-alive TCP connection and go out when the
+//!   path returns (seen in a real cut: an offer aborted at 12.0 s landed after the one that
+//!   recovered the call at 12.1 s). The server takes it as the newest `restart_pc` and drops the
+//!   working connection for one no browser will ever connect. So a channel that closes within
+//!   `timeout_ms` of a recovery counts as a drop whose old connection is dead: restart at once
+//!   (the server hands the bot back to our new connection); a session really over answers that
+//!   with 404 or another `pc_id` and the call ends with `SessionGone`.
 //! - **Give up** after `max_attempts` attempts failed, or `timeout_ms` after the drop (default 30
 //!   s: the server's own limit), or at once when the session is gone (HTTP 404/410 for the
 //!   `pc_id`, `peerLeft`, or an answer with another `pc_id` — the runner starts a *new* bot for an
@@ -229,6 +237,8 @@ pub struct Recovery {
     /// ICE of the current connection has been `disconnected`/`failed` since.
     ice_down_at: Option<f64>,
     offline: bool,
+    /// The last recovery: a channel closing soon after it is a late offer's doing.
+    recovered_at: Option<f64>,
 }
 
 impl Recovery {
@@ -243,6 +253,7 @@ impl Recovery {
             last_growth: None,
             ice_down_at: None,
             offline: false,
+            recovered_at: None,
         }
     }
 
@@ -313,10 +324,18 @@ impl Recovery {
             Input::Tick | Input::Disconnect => {}
             Input::Traffic { packets, messages } => self.traffic(&mut out, packets, messages, now),
             Input::Ice(state) => self.ice(&mut out, state, now),
-            Input::ChannelClosed => match &mut self.down {
-                None => self.give_up(&mut out, Reason::ChannelClosed),
-                Some(d) => d.old_is_dead(now),
-            },
+            Input::ChannelClosed => {
+                let replaced = self
+                    .recovered_at
+                    .is_some_and(|t| now - t < self.config.timeout_ms);
+                if self.down.is_none() && replaced {
+                    self.interrupt(&mut out, now, now);
+                }
+                match &mut self.down {
+                    None => self.give_up(&mut out, Reason::ChannelClosed),
+                    Some(d) => d.old_is_dead(now),
+                }
+            }
             Input::Offline => {
                 self.offline = true;
                 if self.down.is_none() {
@@ -346,6 +365,7 @@ impl Recovery {
                         down_ms,
                     });
                     self.back_up();
+                    self.recovered_at = Some(now);
                     // The new connection's counters start from zero, and its silence counts only
                     // once it carried something: one that never does must not be restarted
                     // every 11.5 s (ICE still watches it).

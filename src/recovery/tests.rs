@@ -1049,6 +1049,58 @@ fn a_closed_channel_ends_a_working_call_and_speeds_up_a_broken_one() {
 }
 
 #[test]
+fn a_channel_closed_soon_after_a_recovery_is_a_late_offer_and_restarts_at_once() {
+    // Recovered by attempt 1 at 200 ms; an offer aborted during the cut reaches the server at
+    // 2.2 s and takes the bot's peer away: the channel of the working connection closes.
+    let recovered = || {
+        let mut r = Recovery::new(config(5, 30_000.0));
+        r.handle(Input::Ice(IceState::Failed), 0.0);
+        r.handle(Input::Answered(1), 100.0);
+        assert!(matches!(
+            r.handle(Input::Restored(1), 200.0)[..],
+            [Recovered { attempts: 1, .. }]
+        ));
+        r
+    };
+    let mut r = recovered();
+    assert_eq!(
+        r.handle(Input::ChannelClosed, 2_200.0),
+        vec![
+            Interrupted,
+            Reconnecting {
+                attempt: 1,
+                delay_ms: 0
+            },
+            Restart { attempt: 1 }
+        ]
+    );
+    r.handle(Input::Answered(1), 2_300.0);
+    assert_eq!(
+        r.handle(Input::Restored(1), 2_400.0),
+        vec![Recovered {
+            attempts: 1,
+            down_ms: 200
+        }]
+    );
+    // A session really over says so to that restart: the call ends, no loop.
+    assert_eq!(
+        r.handle(Input::ChannelClosed, 3_000.0).last(),
+        Some(&Restart { attempt: 1 })
+    );
+    assert_eq!(
+        r.handle(Input::SessionGone, 3_100.0),
+        vec![GiveUp(Reason::SessionGone)]
+    );
+
+    // Long after the recovery, a closed channel is the ordinary end again.
+    let mut r = recovered();
+    assert_eq!(
+        r.handle(Input::ChannelClosed, 30_200.0),
+        vec![GiveUp(Reason::ChannelClosed)]
+    );
+}
+
+#[test]
 fn disconnect_during_recovery_ends_everything() {
     let mut r = Recovery::new(config(5, 30_000.0));
     r.handle(Input::Ice(IceState::Failed), 0.0);
