@@ -31,7 +31,7 @@
 // observation after the path returns, default 15000), BLACKOUT_SERIAL=1 (the clients one after
 // the other instead of on the same cut), BLACKOUT_AGENT_ARGS (extra agent flags, space-separated).
 
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -101,25 +101,54 @@ function setUpNetwork() {
   return { addresses: ip("-brief", "addr").trim().split("\n"), routes: ip("route", "show", "table", "all").trim().split("\n") };
 }
 
-/** `lo` down; resolves to the cut's time (after the command returned). */
-function cutNetwork() {
+/**
+ * A long-lived `ip -batch` (no process start on the clock): each command is followed by `link show
+ * lo`, whose output says it was applied. The cut's time is taken when that output arrives, about
+ * a millisecond after the kernel applied it.
+ */
+function ipShell() {
+  const proc = spawn("stdbuf", ["-oL", "ip", "-force", "-batch", "-"], { stdio: ["pipe", "pipe", "inherit"] });
+  let out = "";
+  let waiter = null;
+  proc.stdout.on("data", (d) => {
+    out += d;
+    if (waiter && /link\/loopback[^\n]*\n/.test(out)) {
+      const w = waiter;
+      waiter = null;
+      w(out);
+      out = "";
+    }
+  });
+  return {
+    run: (cmd) =>
+      new Promise((done) => {
+        waiter = done;
+        proc.stdin.write(`${cmd}\nlink show lo\n`);
+      }),
+    close: () => proc.stdin.end(),
+  };
+}
+
+/** `lo` down; the cut's time (when `ip` said it was done). */
+async function cutNetwork(sh) {
   const before = now();
-  ip("link", "set", "lo", "down");
+  const shown = await sh.run("link set lo down");
   const at = now();
+  if (!/state DOWN/.test(shown)) throw new Error(`lo did not go down: ${shown}`);
   return { at, commandMs: at - before };
 }
 
 /** `lo` up again, and 127.0.0.1 still routed (re-added if the kernel dropped it). */
-function restoreNetwork() {
+async function restoreNetwork(sh) {
   const before = now();
-  ip("link", "set", "lo", "up");
+  const shown = await sh.run("link set lo up");
   const at = now();
   let readded = false;
   if (!/\b127\.0\.0\.1\b/.test(ip("-4", "route", "show", "table", "local"))) {
     ip("addr", "add", "127.0.0.1/8", "dev", "lo");
     readded = true;
   }
-  return { at, commandMs: at - before, readded };
+  return { at, commandMs: at - before, readded, up: /<[^>]*\bUP\b/.test(shown) };
 }
 
 async function preparePages(dir) {
@@ -226,19 +255,19 @@ async function untilSteady(calls) {
   }
 }
 
-async function scenario(browser, base, secs, clients) {
+async function scenario(sh, browser, base, secs, clients) {
   const context = await browser.newContext();
   const tag = `blackout-${secs}-${Date.now()}`;
   try {
     const calls = await Promise.all(clients.map((c) => openCall(context, base, c, `${tag}-${c}`)));
     await untilSteady(calls);
 
-    const cut = cutNetwork();
+    const cut = await cutNetwork(sh);
     let restore;
     try {
       await sleep(secs * 1000 - (now() - cut.at));
     } finally {
-      restore = restoreNetwork();
+      restore = await restoreNetwork(sh);
     }
     const health = await fetch(`${base}/health`, { signal: AbortSignal.timeout(3000) }).then(
       (r) => r.ok,
@@ -372,6 +401,7 @@ function iceText(pcs) {
 
 const startedAt = performance.now();
 const network = setUpNetwork();
+const sh = ipShell();
 const dir = workDir("blackout");
 await preparePages(dir);
 const AGENT_ARGS = (process.env.BLACKOUT_AGENT_ARGS || "").split(/\s+/).filter(Boolean);
@@ -389,10 +419,10 @@ try {
   for (const secs of CUTS) {
     if (SERIAL) {
       const parts = [];
-      for (const c of CLIENTS) parts.push(await scenario(browser, agent.url, secs, [c]));
+      for (const c of CLIENTS) parts.push(await scenario(sh, browser, agent.url, secs, [c]));
       report.scenarios.push({ ...parts[0], perClientCuts: parts.map((p) => ({ cut: p.cut, restore: p.restore })), results: Object.assign({}, ...parts.map((p) => p.results)) });
     } else {
-      report.scenarios.push(await scenario(browser, agent.url, secs, CLIENTS));
+      report.scenarios.push(await scenario(sh, browser, agent.url, secs, CLIENTS));
     }
     await sleep(500);
   }
@@ -408,7 +438,7 @@ try {
   say(`recovered = the bot's audio flows again (inbound RTP, echo energy) at the end of the watch (≤ ${AFTER_MS / 1000} s after the path returns);`);
   say(`audio back = from lo up to the start of that flow; told = from the cut to the first thing the client tells the app.`);
   const cmdMs = report.scenarios.flatMap((s) => [s.cut.commandMs, s.restore.commandMs]);
-  say(`(cut and return timed when \`ip link set lo down/up\` returned: it took ${Math.min(...cmdMs).toFixed(0)}-${Math.max(...cmdMs).toFixed(0)} ms; audio sampled every ~20 ms)`);
+  say(`(cut and return timed by a running \`ip -batch\`, to ${Math.max(...cmdMs).toFixed(1)} ms; audio sampled every ~20 ms)`);
   say(`   ${"cut".padEnd(5)}${"client".padEnd(11)}${"recovered".padEnd(11)}${"audio back".padStart(11)}${"told".padStart(8)}  by; notes`);
   for (const s of report.scenarios) {
     for (const c of CLIENTS) {
@@ -469,6 +499,7 @@ try {
 } finally {
   // Whatever happened, the path is up again before anything is torn down.
   try {
+    sh.close();
     ip("link", "set", "lo", "up");
   } catch {
     // the namespace goes away with the process anyway
