@@ -228,15 +228,20 @@ async function openCall(context, base, client, tag) {
   await page.waitForFunction(() => window.pageReady === true, null, { timeout: 15000 }).catch((e) => {
     throw new Error(`${path} did not get ready: ${errors.join("; ") || e.message}`);
   });
-  const args = client === "agent-rtc" ? { baseUrl: base } : { endpoint: `${base}/start`, tag };
+  const args = client === "agent-rtc" ? { baseUrl: base, tag } : { endpoint: `${base}/start`, tag };
   const started = await page.evaluate((a) => window.startCall(a), args);
   let sessionId = started.sessionId;
   if (!sessionId) {
-    const log = await (await fetch(`${base}/debug/requests?tag=${tag}`)).json();
-    const offer = log.find((e) => e.method === "POST" && /^\/sessions\/[^/]+\/api\/offer$/.test(e.path));
+    const offer = (await offersReceived(base, tag))[0];
     sessionId = offer?.path.split("/")[2];
   }
-  return { client, page, errors, sessionId };
+  return { client, page, errors, sessionId, tag };
+}
+
+/** The offer POSTs the agent received from one call (its x-test-tag), in arrival order. */
+async function offersReceived(base, tag) {
+  const log = await (await fetch(`${base}/debug/requests?tag=${tag}`)).json();
+  return log.filter((e) => e.method === "POST" && /\/api\/offer$/.test(e.path));
 }
 
 /** Waits until every call has carried audio with echo energy for STEADY_MS. */
@@ -293,6 +298,7 @@ async function scenario(sh, browser, base, secs, clients) {
       const snap = await c.page.evaluate(() => window.__blackout.snapshot());
       await c.page.evaluate(() => window.hangUp()).catch(() => {});
       const agentView = c.sessionId ? await (await fetch(`${base}/debug/sessions/${c.sessionId}`)).json().catch(() => null) : null;
+      if (agentView) agentView.offers = (await offersReceived(base, c.tag)).map((e) => ({ restart_pc: e.body?.restart_pc ?? null, ufrag: /a=ice-ufrag:(\S+)/.exec(e.body?.sdp || "")?.[1] ?? null }));
       results[c.client] = analyse(c.client, snap, cut.at, restore.at, end, agentView, c.errors);
     }
     return { secs, cut, restore, pathBackHealthy: health, observedMs: end - restore.at, results };
@@ -346,6 +352,9 @@ function analyse(client, snap, cutAt, restoreAt, end, agentView, pageErrors) {
     })),
     agent: agentView && {
       ended: agentView.ended,
+      offersReceived: agentView.offers.length,
+      restartOffersReceived: agentView.offers.filter((o) => o.restart_pc).length,
+      restartOfferUfrags: agentView.offers.filter((o) => o.restart_pc).map((o) => o.ufrag),
       peers: (agentView.peers || []).map((p) => ({
         pcId: p.pcId,
         state: p.state,
@@ -360,6 +369,9 @@ function analyse(client, snap, cutAt, restoreAt, end, agentView, pageErrors) {
         messagesDropped: p.messagesDropped,
       })),
     },
+    requests: snap.requests
+      .filter((q) => q.t >= cutAt - 50 || (q.done ?? Infinity) >= cutAt)
+      .map((q) => ({ ...q, t: rel(q.t), done: q.done === undefined ? null : rel(q.done) })),
     pageVisibility: snap.visibility,
     pageErrors,
   };
@@ -447,7 +459,11 @@ try {
       const notes = [];
       if (r.via) notes.push(r.via);
       if (r.recovered && r.firstPacketAfterPathBackMs !== r.audioBackMs) notes.push(`first packet ${msText(r.firstPacketAfterPathBackMs)}`);
-      if (!r.recovered && r.restartPcConnectedMs !== null) {
+      const reconnected = r.events.find((e) => e.name === "reconnected");
+      const end = r.events.find((e) => e.name === "disconnected" || e.name === "onDisconnected") || r.events.find((e) => ENDED[c](e));
+      if (!r.recovered && reconnected) notes.push(`reconnected @${secsText(reconnected.at)}`);
+      if (end) notes.push(`ended @${secsText(end.at)}${typeof end.data === "string" ? ` (${end.data})` : ""}`);
+      if (!r.recovered && !reconnected && r.restartPcConnectedMs !== null) {
         const sent = r.micPacketsSentAfterPathBack[`pc${r.restartPcId}`];
         notes.push(`a new peer connection connected @${secsText(r.restartPcConnectedMs)}, mic packets sent on it: ${sent ?? "?"}`);
       }
@@ -467,6 +483,20 @@ try {
       const ev = r.events.filter((e) => !(c === "official" && e.name === "onServerMessage" && e.data?.connection === 1));
       say(`     events: ${ev.length ? ev.map(eventText).join(", ") : "none"}`);
       say(`     ICE: ${iceText(r.peerConnections) || "no change"}`);
+      const offers = r.requests.filter((q) => q.method === "POST" && q.path.endsWith("/api/offer"));
+      if (offers.length || r.agent?.restartOffersReceived) {
+        say(
+          `     offers posted by the page after the cut: ${offers.map((q, i) => `#${i + 1} @${secsText(q.t)}${q.restart_pc ? " restart_pc" : ""} → ${q.status ?? q.error ?? "pending"}${q.done !== null ? ` @${secsText(q.done)}` : ""}`).join(", ") || "none"}`,
+        );
+        // Matched by ICE ufrag: which of them reached the agent, in its order of arrival.
+        const order = (r.agent?.restartOfferUfrags || []).map((u) => {
+          const i = offers.findIndex((q) => q.ufrag && q.ufrag === u);
+          return i < 0 ? "?" : `#${i + 1}`;
+        });
+        say(
+          `     restart_pc offers the agent received, in order: ${order.join(", ") || "none"}`,
+        );
+      }
       if (r.agent) {
         say(
           `     agent: ${r.agent.peers

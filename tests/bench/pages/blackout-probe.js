@@ -6,7 +6,8 @@
 //    packetsReceived (the bot's RTP, ~50/s, silence included) and totalAudioEnergy (non-zero only
 //    for audio that is played and loud: the echoed beep of the fake microphone, every 500 ms),
 //    and outbound packetsSent (the microphone: the echo bot only echoes what it receives);
-//  - whatever the client tells the app is logged through __blackout.event().
+//  - whatever the client tells the app is logged through __blackout.event();
+//  - every fetch (start, offer, trickle PATCH): when it left, when and how it ended.
 // Times are epoch ms (performance.timeOrigin + performance.now()), the clock the bench script
 // cuts the network by. Nothing here changes what a client sends or receives.
 (() => {
@@ -30,6 +31,40 @@
       this.addEventListener("iceconnectionstatechange", log);
       this.addEventListener("connectionstatechange", log);
     }
+  };
+
+  // Every request the client makes (start, offers, trickle): when it left, how it ended.
+  const requests = [];
+  const origFetch = window.fetch;
+  window.fetch = function fetch(input, init) {
+    const isRequest = typeof Request === "function" && input instanceof Request;
+    const url = new URL(isRequest ? input.url : String(input), location.href);
+    const rec = {
+      t: now(),
+      method: ((init && init.method) || (isRequest ? input.method : "GET")).toUpperCase(),
+      path: url.pathname,
+    };
+    const describe = (text) => {
+      try {
+        const body = JSON.parse(text);
+        if (body && body.type === "offer") {
+          const ufrag = /a=ice-ufrag:(\S+)/.exec(body.sdp || "");
+          Object.assign(rec, { offer: true, restart_pc: body.restart_pc, pc_id: body.pc_id, ufrag: ufrag && ufrag[1] });
+        }
+        if (body && Array.isArray(body.candidates)) rec.candidates = body.candidates.length;
+      } catch {
+        // not JSON: nothing more to say about it
+      }
+    };
+    if (init && typeof init.body === "string") describe(init.body);
+    else if (isRequest && rec.method !== "GET") input.clone().text().then(describe, () => {});
+    requests.push(rec);
+    const p = origFetch.call(window, input, init);
+    p.then(
+      (r) => Object.assign(rec, { done: now(), status: r.status }),
+      (e) => Object.assign(rec, { done: now(), error: e && e.name === "AbortError" ? "aborted" : String(e && e.message) }),
+    );
+    return p;
   };
 
   async function inbound(pc) {
@@ -85,6 +120,7 @@
     samples: (t = 0) => samples.filter((s) => s[0] >= t),
     snapshot: () => ({
       events,
+      requests,
       // with what each connection's transceivers ended up doing (mid, kind, negotiated direction)
       pcs: pcs.map((rec, i) => ({
         ...rec,
