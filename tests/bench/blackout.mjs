@@ -309,8 +309,10 @@ async function scenario(sh, browser, base, secs, clients) {
 
 function analyse(client, snap, cutAt, restoreAt, end, agentView, pageErrors) {
   const { runs, current, first } = flowState(snap.samples, restoreAt, end);
-  // Recovered: audio flowing when the observation ended, with the echo's energy in it.
-  const recovered = Boolean(current && current.energy > 0);
+  // Recovered: audio flowing when the observation ended, with the echo's energy in it, on a call
+  // the client has not ended (audio can still be in flight for a moment after it did).
+  const ended = snap.events.some((e) => e.t >= cutAt && ENDED[client](e));
+  const recovered = Boolean(current && current.energy > 0) && !ended;
   const d = deltas(snap.samples);
   const energyBack = d.find((s) => s.t >= restoreAt && s.energy > 0)?.t;
   const before = d.filter((s) => s.t < cutAt && s.packets > 0);
@@ -337,7 +339,7 @@ function analyse(client, snap, cutAt, restoreAt, end, agentView, pageErrors) {
     flowsAfterPathBack: runs.map((r) => ({ from: Math.round(r.start - restoreAt), to: Math.round(r.end - restoreAt), pcs: [...r.pcs] })),
     toldMs: told ? Math.round(told.t - cutAt) : null,
     toldBy: told ? `${told.name}${typeof told.data === "string" ? ` ${told.data}` : ""}` : null,
-    ended: snap.events.some((e) => e.t >= cutAt && ENDED[client](e)),
+    ended,
     via: recovered ? ([...current.pcs].some((id) => snap.pcs.find((p) => p.id === id)?.created >= cutAt) ? "new peer connection" : "same peer connection") : null,
     restartPcConnectedMs: rel(restartConnected),
     restartPcId: restartPc?.id ?? null,
