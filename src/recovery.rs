@@ -13,9 +13,9 @@
 //! to reach the server before the ~30 s expiry.
 //!
 //! - **Tell the app fast.** The bot's audio flows at ~50 packets/s without pause (silence is
-//!   sent as packets too), so a traffic sample (every 250–500 ms) that shows nothing new for
+//!   sent as packets too), so a traffic sample (the browser shell takes one every 250 ms) that shows nothing new for
 //!   [`SILENCE_MS`] = 1.5 s means the path is down: `Interrupted` comes at most 1.5 s + one
-//!   sample period (≤ 2 s) after the last packet. A false alarm costs a `reconnecting` →
+//!   sample period (≤ 1.75 s) after the last packet. A false alarm costs a `reconnecting` →
 //!   `connected` blip, never a restart. Silence is judged only on a sample, never on a timer, so
 //!   a throttled sampler cannot raise it. Until a first increase is seen ("armed"), or when the
 //!   shell does not sample, ICE `disconnected`/`failed` and `offline` are the signals.

@@ -25,7 +25,7 @@ use web_sys::{AbortController, MediaStreamTrack};
 /// How long one request of an attempt may take at most (the policy gives up on it sooner).
 const ATTEMPT_REQUEST_MS: f64 = 10_000.0;
 /// How often the current connection's traffic is sampled.
-const SAMPLE_MS: u32 = 500;
+const SAMPLE_MS: u32 = 250;
 
 thread_local! {
     /// Serial numbers of peer connections (0 is every call's first).
