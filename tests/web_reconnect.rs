@@ -354,3 +354,34 @@ async fn twenty_cuts_and_recoveries_leave_nothing_behind() {
         "every track the SDK opened is stopped"
     );
 }
+
+#[wasm_bindgen_test]
+async fn with_max_attempts_zero_a_drop_ends_the_call_as_ice_failed() {
+    record_peer_connections();
+    let options = faulty("blackout-50s-after-1s", 30_000);
+    set(&options, "reconnect", &js(json!({"maxAttempts": 0})));
+    let conn = start_and_connect(options).await.expect("connect");
+    let seen = Seen::new(&conn);
+    // Chromium calls ICE failed ~15 s into a cut, Firefox ~30 s (consent expiry); nothing is
+    // attempted before or after.
+    until("the end", 45_000, || !seen.ended.borrow().is_empty()).await;
+    assert_eq!(
+        seen.ended.borrow()[0].as_string().as_deref(),
+        Some("ice-failed")
+    );
+    let errors = seen.errors.borrow().clone();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(
+        get(&errors[0], "code").as_string().as_deref(),
+        Some("ice_failed")
+    );
+    let details = json(&get(&errors[0], "details"));
+    assert_eq!(
+        (details["phase"].as_str(), details["reason"].as_str()),
+        (Some("call"), Some("ice-failed")),
+        "{details}"
+    );
+    assert!(seen.reconnecting.borrow().is_empty(), "no attempt");
+    assert_eq!(seen.states(), ["failed"], "no reconnecting state either");
+    assert_eq!(open_peer_connections(), 0);
+}
