@@ -23,7 +23,7 @@ impl HttpUrl {
         if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad("must not contain whitespace or control characters"));
         }
-        let Some((scheme, rest)) = input.split_once("://") else {
+        let Some((scheme, rest)) = crate::substring::split_once(input, "://") else {
             return Err(bad("must be an absolute http(s) URL"));
         };
         let secure = match scheme.to_ascii_lowercase().as_str() {
