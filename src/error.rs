@@ -276,7 +276,7 @@ fn redact_value(value: &mut Value, secrets: &[&str]) {
 
 fn truncate(s: &str, max_chars: usize) -> String {
     match s.char_indices().nth(max_chars) {
-        Some((idx, _)) => format!("{}…", &s[..idx]),
+        Some((idx, _)) => format!("{}…", s.get(..idx).unwrap_or(s)),
         None => s.to_owned(),
     }
 }
