@@ -249,8 +249,8 @@ fn redact_text(text: &str, secrets: &[&str]) -> String {
     // Longest first, by picking (a sort would cost the wasm a sort implementation).
     while let Some(i) = (0..left.len()).max_by_key(|&i| left[i].len()) {
         let secret = left.swap_remove(i);
-        if out.contains(secret) {
-            out = out.replace(secret, REDACTED);
+        if crate::substring::contains(&out, secret) {
+            out = crate::substring::replace(&out, secret, REDACTED);
         }
     }
     out
@@ -276,7 +276,7 @@ fn redact_value(value: &mut Value, secrets: &[&str]) {
 
 fn truncate(s: &str, max_chars: usize) -> String {
     match s.char_indices().nth(max_chars) {
-        Some((idx, _)) => format!("{}…", &s[..idx]),
+        Some((idx, _)) => format!("{}…", s.get(..idx).unwrap_or(s)),
         None => s.to_owned(),
     }
 }

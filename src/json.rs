@@ -41,8 +41,11 @@ impl Map {
 
     /// Sets `key`, replacing an earlier value in place.
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<Value>) {
-        let key = key.into();
-        let value = value.into();
+        self.put(key.into(), value.into())
+    }
+
+    /// `insert` without the conversions: one copy of the search whatever the callers pass.
+    fn put(&mut self, key: String, value: Value) {
         match self.0.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = value,
             None => self.0.push((key, value)),
@@ -82,7 +85,16 @@ impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Map {
 
 /// An object from `(key, value)` pairs: `obj([("type", "offer".into()), ...])`.
 pub fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
-    Value::Object(pairs.into_iter().collect())
+    obj_from(&mut pairs.into_iter())
+}
+
+/// One copy of `obj`'s loop for every `N`.
+fn obj_from(pairs: &mut dyn Iterator<Item = (&str, Value)>) -> Value {
+    let mut map = Map::new();
+    for (k, v) in pairs {
+        map.put(k.to_owned(), v);
+    }
+    Value::Object(map)
 }
 
 impl Value {

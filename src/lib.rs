@@ -16,6 +16,7 @@ pub mod rtvi;
 pub mod session;
 pub mod signalling;
 pub mod stats;
+pub mod substring;
 pub mod trickle;
 pub mod url;
 

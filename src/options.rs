@@ -309,7 +309,7 @@ impl StartRequest {
 
 /// An offer URL template must be an absolute http(s) URL once the id is filled in.
 pub fn validate_offer_template(template: &str) -> Result<String, Error> {
-    let probe = template.replace(crate::platform::SESSION_ID_PLACEHOLDER, "x");
+    let probe = crate::substring::replace(template, crate::platform::SESSION_ID_PLACEHOLDER, "x");
     let url = HttpUrl::parse(&probe, "offerUrl")?;
     url.require_secure_or_loopback("offerUrl")?;
     Ok(template.to_owned())

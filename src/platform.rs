@@ -85,7 +85,7 @@ pub fn validate_agent(platform: Platform, agent: &str) -> Result<(), Error> {
     if agent
         .chars()
         .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '\\' | '?' | '#' | '%'))
-        || agent.contains("..")
+        || crate::substring::contains(agent, "..")
         || agent == "."
     {
         return Err(Error::invalid(format!("`agent` {} contains characters that would change the request URL (/ \\ ? # % .. or whitespace)", crate::error::quoted(agent))));
@@ -102,7 +102,9 @@ pub fn validate_agent(platform: Platform, agent: &str) -> Result<(), Error> {
 /// Fills the template with a session id (percent-encoded, so an odd id cannot reshape the URL).
 pub fn resolve_offer_url(template: &str, session_id: Option<&str>) -> String {
     match session_id {
-        Some(id) => template.replace(SESSION_ID_PLACEHOLDER, &encode_segment(id)),
+        Some(id) => {
+            crate::substring::replace(template, SESSION_ID_PLACEHOLDER, &encode_segment(id))
+        }
         None => template.to_owned(),
     }
 }

@@ -23,7 +23,7 @@ impl HttpUrl {
         if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad("must not contain whitespace or control characters"));
         }
-        let Some((scheme, rest)) = input.split_once("://") else {
+        let Some((scheme, rest)) = crate::substring::split_once(input, "://") else {
             return Err(bad("must be an absolute http(s) URL"));
         };
         let secure = match scheme.to_ascii_lowercase().as_str() {
@@ -32,7 +32,9 @@ impl HttpUrl {
             _ => return Err(bad("must use http: or https:")),
         };
         let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(authority_end);
+        // The `_checked` forms: an index from `find` is a char boundary, and the panicking ones
+        // would bring core's slice error message (its char `Debug`, ~4 KB of wasm).
+        let (authority, tail) = rest.split_at_checked(authority_end).unwrap_or((rest, ""));
         if authority.contains('@') {
             return Err(bad("must not carry credentials"));
         }
@@ -40,7 +42,7 @@ impl HttpUrl {
             split_host_port(authority).ok_or_else(|| bad("has an invalid host or port"))?;
         let tail = tail.split('#').next().unwrap_or("");
         let (path, query) = match tail.find('?') {
-            Some(i) => (&tail[..i], &tail[i..]),
+            Some(i) => tail.split_at_checked(i).unwrap_or((tail, "")),
             None => (tail, ""),
         };
         let path = if path.is_empty() {
@@ -135,7 +137,7 @@ impl fmt::Display for HttpUrl {
 fn split_host_port(authority: &str) -> Option<(String, Option<u16>)> {
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
         let end = rest.find(']')?;
-        let inner = &rest[..end];
+        let inner = rest.get(..end)?;
         if inner.is_empty()
             || !inner
                 .chars()
@@ -143,7 +145,7 @@ fn split_host_port(authority: &str) -> Option<(String, Option<u16>)> {
         {
             return None;
         }
-        let after = &rest[end + 1..];
+        let after = rest.get(end + 1..)?;
         let port = match after {
             "" => None,
             p => Some(p.strip_prefix(':')?),
