@@ -343,7 +343,8 @@ async fn twenty_cuts_and_recoveries_leave_nothing_behind() {
         before,
         "no listener, no call left"
     );
-    assert_eq!(allocated_calls(), allocated, "no call still in memory");
+    // Freed once the browser has answered what was in flight (bounded only against a hang).
+    until("the calls freed", 3000, || allocated_calls() == allocated).await;
     let live_tracks = run_js(
         "return __net.tracks.filter(t => t.readyState !== 'ended').length",
         &JsValue::UNDEFINED,

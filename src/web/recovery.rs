@@ -307,10 +307,15 @@ pub fn start_sampling(call: &Rc<Call>) {
     let sampler = Interval::new(SAMPLE_MS, move || {
         let Some(call) = weak.upgrade() else { return };
         let peer = call.peer();
+        // Weakly held while the browser answers: a getStats that never settles (a connection
+        // closed meanwhile) must not keep the call in memory.
+        let weak = Rc::downgrade(&call);
+        drop(call);
         spawn_local(async move {
             let Ok(report) = JsFuture::from(peer.pc.get_stats()).await else {
                 return;
             };
+            let Some(call) = weak.upgrade() else { return };
             // A sample of a connection replaced meanwhile would mix two sets of counters.
             if !Rc::ptr_eq(&call.peer(), &peer) {
                 return;
