@@ -416,12 +416,12 @@ try {
   // 4.
   say();
   say("4. Memory across calls, one page each, after a forced GC (HeapProfiler.collectGarbage); goal: growth ≤ 1 MB.");
-  say("                                                   JS heap before → after   wasm memory before → after   open pcs");
+  say("                                                   JS heap before → after        wasm memory before → after  open pcs");
   const memRow = (label, m) => {
     const grow = (k) => (Number.isFinite(m.after[k]) ? ` (${m.after[k] - m.before[k] >= 0 ? "+" : ""}${kib(m.after[k] - m.before[k])})` : "");
     say(
-      `   ${label.padEnd(46)}${`${kib(m.before.heapUsed)} → ${kib(m.after.heapUsed)}${grow("heapUsed")}`.padStart(28)}` +
-        `${(m.before.wasmMemoryBytes ? `${kib(m.before.wasmMemoryBytes)} → ${kib(m.after.wasmMemoryBytes)}${grow("wasmMemoryBytes")}` : "-").padStart(29)}${String(m.openPcs).padStart(11)}`,
+      `   ${label.padEnd(40)}${`${kib(m.before.heapUsed)} → ${kib(m.after.heapUsed)}${grow("heapUsed")}`.padStart(32)}  ` +
+        `${(m.before.wasmMemoryBytes ? `${kib(m.before.wasmMemoryBytes)} → ${kib(m.after.wasmMemoryBytes)}${grow("wasmMemoryBytes")}` : "-").padStart(32)}${String(m.openPcs).padStart(10)}`,
     );
   };
   memRow("agent-rtc, 100 connect/disconnect", memory.ours);
