@@ -172,10 +172,6 @@ impl Call {
         (old, self.peer_listeners.replace(listeners))
     }
 
-    pub fn serial(&self) -> u32 {
-        self.serial.get()
-    }
-
     pub fn count_message(&self) {
         self.messages.set(self.messages.get() + 1);
     }

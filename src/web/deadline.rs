@@ -2,19 +2,16 @@
 //! `AbortController` that every request of the call listens to. Dropping it clears the timer and
 //! removes the listener on the caller's signal.
 
-use super::wait::{first, Slot};
 use crate::error::{Error, ErrorCode, Phase};
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
 use std::cell::Cell;
-use std::future::Future;
 use std::rc::Rc;
 use web_sys::{AbortController, AbortSignal};
 
 pub struct Deadline {
     controller: AbortController,
     fired: Rc<Cell<Option<ErrorCode>>>,
-    fired_slot: Slot<()>,
     timeout_ms: f64,
     _timer: Timeout,
     _listener: Option<EventListener>,
@@ -25,16 +22,13 @@ impl Deadline {
         let controller = AbortController::new()
             .map_err(|_| Error::new(ErrorCode::Webrtc, "AbortController is unavailable"))?;
         let fired = Rc::new(Cell::new(None));
-        let fired_slot = Slot::new();
         let fire = {
             let controller = controller.clone();
             let fired = fired.clone();
-            let slot = fired_slot.clone();
             move |code: ErrorCode| {
                 if fired.get().is_none() {
                     fired.set(Some(code));
                     controller.abort();
-                    slot.set(());
                 }
             }
         };
@@ -53,7 +47,6 @@ impl Deadline {
         Ok(Deadline {
             controller,
             fired,
-            fired_slot,
             timeout_ms,
             _timer: timer,
             _listener: listener,
@@ -70,24 +63,6 @@ impl Deadline {
             ErrorCode::Timeout => Some(Error::timeout(phase, self.timeout_ms)),
             _ => Some(Error::aborted(phase)),
         }
-    }
-
-    pub fn timeout_ms(&self) -> f64 {
-        self.timeout_ms
-    }
-
-    /// Runs `fut` unless the budget runs out first; then the error names `phase`.
-    pub async fn race<T>(
-        &self,
-        phase: Phase,
-        fut: impl Future<Output = Result<T, Error>>,
-    ) -> Result<T, Error> {
-        self.check(phase)?;
-        let fired = async {
-            self.fired_slot.wait().await;
-            Err(self.error(phase).unwrap_or_else(|| Error::aborted(phase)))
-        };
-        first(fut, fired).await
     }
 
     pub fn check(&self, phase: Phase) -> Result<(), Error> {

@@ -51,7 +51,7 @@ pub fn run(call: &Rc<Call>, output: Output) {
         Output::Timer(at) => arm(call, at),
         Output::Restart { attempt } => restart(call, attempt),
         Output::PostRestart { attempt, body } => {
-            let Some(signal) = attempt_signal(call, attempt) else {
+            let Some((_, signal)) = attempt_parts(call, attempt) else {
                 return;
             };
             let deadline = Deadline::new(ATTEMPT_REQUEST_MS, Some(&signal));
@@ -67,7 +67,7 @@ pub fn run(call: &Rc<Call>, output: Output) {
             });
         }
         Output::AttemptSetRemote { attempt, sdp } => {
-            let Some(peer) = attempt_peer(call, attempt) else {
+            let Some((peer, _)) = attempt_parts(call, attempt) else {
                 return;
             };
             let call = call.clone();
@@ -78,9 +78,7 @@ pub fn run(call: &Rc<Call>, output: Output) {
             });
         }
         Output::AttemptPatch { attempt, body } => {
-            let (Some(signal), Some(peer)) =
-                (attempt_signal(call, attempt), attempt_peer(call, attempt))
-            else {
+            let Some((peer, signal)) = attempt_parts(call, attempt) else {
                 return;
             };
             let deadline = Deadline::new(ATTEMPT_REQUEST_MS, Some(&signal));
@@ -247,18 +245,12 @@ fn take_attempt(call: &Call, number: Option<u32>) -> Option<Attempt> {
     }
 }
 
-fn attempt_signal(call: &Call, number: u32) -> Option<web_sys::AbortSignal> {
+/// Attempt `number`'s peer connection and request signal, if it is the one under way.
+fn attempt_parts(call: &Call, number: u32) -> Option<(Rc<Peer>, web_sys::AbortSignal)> {
     let slot = call.attempt.borrow();
     slot.as_ref()
         .filter(|a| a.number == number)
-        .map(|a| a.abort.signal())
-}
-
-fn attempt_peer(call: &Call, number: u32) -> Option<Rc<Peer>> {
-    let slot = call.attempt.borrow();
-    slot.as_ref()
-        .filter(|a| a.number == number)
-        .map(|a| a.peer.clone())
+        .map(|a| (a.peer.clone(), a.abort.signal()))
 }
 
 /// Aborts the attempt's requests and closes its connection; its listeners go after this task.

@@ -1,9 +1,8 @@
 //! Tiny single-threaded future helpers, so the connect path needs no executor crates: a slot
-//! that is filled once and awaited, the first of two futures, and a future started at once.
+//! that is filled once and awaited, and a future started at once.
 
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
-use std::pin::pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
@@ -56,19 +55,6 @@ impl<T: Clone> Slot<T> {
         })
         .await
     }
-}
-
-/// The first of two futures to finish; the other is dropped.
-pub async fn first<T, A: Future<Output = T>, B: Future<Output = T>>(a: A, b: B) -> T {
-    let mut a = pin!(a);
-    let mut b = pin!(b);
-    poll_fn(|cx| {
-        if let Poll::Ready(v) = a.as_mut().poll(cx) {
-            return Poll::Ready(v);
-        }
-        b.as_mut().poll(cx)
-    })
-    .await
 }
 
 /// Polls `fut` once right now — so that a request it makes leaves before the caller goes on —
