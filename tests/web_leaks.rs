@@ -131,3 +131,38 @@ async fn a_hundred_calls_leave_no_connection_track_listener_or_call_behind() {
     let device_listeners = after["added"]["mediaDevices:devicechange"].as_u64();
     assert!(device_listeners >= Some(cycles), "{after}");
 }
+
+/// A peer connection closed while it had an operation pending never settles it (the browser
+/// drops the promise): a call that ends then must still be freed at once, not held for ever by
+/// the task that waited. The browser's `setRemoteDescription` is made to never answer, the
+/// connect runs out of time, and the call is gone from memory.
+#[wasm_bindgen_test]
+async fn a_call_ended_while_the_browser_never_answers_is_freed() {
+    let allocated_before = allocated_calls();
+    run_js(
+        "const proto = RTCPeerConnection.prototype;
+         globalThis.__srd = proto.setRemoteDescription;
+         proto.setRemoteDescription = function () { globalThis.__hung = (globalThis.__hung || 0) + 1; return new Promise(() => {}); };",
+        &JsValue::UNDEFINED,
+    );
+    let result = start_and_connect(runner(json!({"timeoutMs": 1500}))).await;
+    run_js(
+        "RTCPeerConnection.prototype.setRemoteDescription = globalThis.__srd",
+        &JsValue::UNDEFINED,
+    );
+    let error = expect_error(result.map(drop), "timeout");
+    let hung = run_js("return globalThis.__hung || 0", &JsValue::UNDEFINED);
+    assert_eq!(hung.as_f64(), Some(1.0), "the answer was being applied");
+    assert_eq!(
+        get(&get(&error, "details"), "phase").as_string().as_deref(),
+        Some("offer"),
+        "the connect stopped while the answer was being applied"
+    );
+    // Deferred drops run in the next tasks; bounded only against a hang.
+    let mut waited = 0;
+    while allocated_calls() != allocated_before && waited < 1000 {
+        sleep(50).await;
+        waited += 50;
+    }
+    assert_eq!(allocated_calls(), allocated_before, "the call is freed");
+}

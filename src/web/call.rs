@@ -20,6 +20,8 @@ use gloo_events::EventListener;
 use gloo_timers::callback::{Interval, Timeout};
 use js_sys::Reflect;
 use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
@@ -242,9 +244,25 @@ impl Call {
         self.machine.borrow().is_closed()
     }
 
+    /// Feeds the machine what `work` ends with, if the call is still in memory then. Tasks hold
+    /// their call weakly: a promise that a closed peer connection had pending never settles, and
+    /// neither that nor a page's slow promise may keep a closed call alive. `work` must not
+    /// hold the call.
+    pub fn feed(self: &Rc<Self>, work: Pin<Box<dyn Future<Output = Option<Input>>>>) {
+        let weak = Rc::downgrade(self);
+        spawn_local(async move {
+            if let (Some(input), Some(call)) = (work.await, weak.upgrade()) {
+                call.input(input)
+            }
+        });
+    }
+
     /// Feeds the machine and carries out what it decided. The machine is never borrowed while
     /// an output runs, so handlers may call back into the connection.
     pub fn input(self: &Rc<Self>, input: Input) {
+        if let Input::RemoteApplied = input {
+            self.mark("answerReceived");
+        }
         let outputs = self.machine.borrow_mut().handle_at(input, now_ms());
         for output in outputs {
             self.run(output);
@@ -275,10 +293,7 @@ impl Call {
                 self.connected.set(Ok(()))
             }
             Output::ConnectFailed(e) => self.connected.set(Err(e)),
-            Output::Offer { .. } if live => {
-                let call = self.clone();
-                spawn_local(async move { call.make_offer(None).await });
-            }
+            Output::Offer { .. } if live => self.make_offer(None),
             Output::PostOffer(body) if live => self.post_offer(body),
             Output::SetRemote(sdp) if live => self.set_remote(sdp),
             Output::Patch(body) if live => self.patch(body),
@@ -303,12 +318,14 @@ impl Call {
     }
 
     /// Creates a local offer (or finishes one created early) and sets it.
-    pub async fn make_offer(self: &Rc<Self>, created: Option<js_sys::Promise>) {
-        let result = local_offer(&self.peer().pc, created).await;
-        self.input(match result {
-            Ok(sdp) => Input::LocalOffer(sdp),
-            Err(e) => Input::Failure(e),
-        });
+    pub fn make_offer(self: &Rc<Self>, created: Option<js_sys::Promise>) {
+        let peer = self.peer();
+        self.feed(Box::pin(async move {
+            Some(match local_offer(&peer.pc, created).await {
+                Ok(sdp) => Input::LocalOffer(sdp),
+                Err(e) => Input::Failure(e),
+            })
+        }));
     }
 
     /// Sends `body` to the offer URL within `deadline` and hands the answer's text to `done`.
@@ -334,17 +351,19 @@ impl Call {
     ) {
         let target = self.target.borrow().clone();
         let body = stringify(body);
-        let call = self.clone();
+        let weak = Rc::downgrade(self);
         spawn_local(async move {
             let result = match (target, deadline) {
                 (None, _) => Err(Error::invalid("no offer URL")),
                 (_, Err(e)) => Err(e),
                 (Some((url, credentials)), Ok(d)) => {
-                    let r = send_json(method, &url, &credentials, body, &d, phase, what);
-                    r.await
+                    send_json(method, &url, &credentials, body, &d, phase, what).await
                 }
             };
-            done(&call, result)
+            // Weakly held meanwhile, as in `feed`.
+            if let Some(call) = weak.upgrade() {
+                done(&call, result)
+            }
         });
     }
 
@@ -366,17 +385,13 @@ impl Call {
     }
 
     fn set_remote(self: &Rc<Self>, sdp: String) {
-        let call = self.clone();
-        spawn_local(async move {
-            let applied = apply_answer(&call.peer().pc, &sdp).await;
-            if applied.is_ok() {
-                call.mark("answerReceived");
-            }
-            call.input(match applied {
+        let peer = self.peer();
+        self.feed(Box::pin(async move {
+            Some(match apply_answer(&peer.pc, &sdp).await {
                 Ok(_) => Input::RemoteApplied,
                 Err(e) => Input::Failure(e),
-            });
-        });
+            })
+        }));
     }
 
     fn patch(self: &Rc<Self>, body: crate::json::Value) {

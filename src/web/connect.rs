@@ -102,7 +102,7 @@ pub async fn connect_web_rtc(
         plan.options.ice_servers.as_deref(),
         session.as_ref().map_or(&[], |d| &d.answer.ice_servers),
     );
-    let peer = Peer::new(ice, None, &[None, None])?;
+    let peer = Peer::new(ice, None, &[plan.audio.given(), plan.video.given()])?;
     let call = Call::new(
         Machine::new(plan.setup(false)),
         peer,
@@ -117,9 +117,8 @@ pub async fn connect_web_rtc(
         session.as_ref().map(|d| d.answer.session_id.clone()),
     );
     call.set_budget(plan.signal.as_ref());
-    spawn_local(attach(call.clone(), plan.audio, plan.video));
-    let offer = call.clone();
-    spawn_local(async move { offer.make_offer(None).await });
+    attach(&call, plan.audio, plan.video);
+    call.make_offer(None);
     complete(call).await
 }
 
@@ -153,7 +152,7 @@ pub async fn start_and_connect(
     }
     let explicit_ice = plan.options.ice_servers.clone();
     let initial = choose_ice_servers(explicit_ice.as_deref(), &[]);
-    let peer = Peer::new(initial, None, &[None, None])?;
+    let peer = Peer::new(initial, None, &[plan.audio.given(), plan.video.given()])?;
     // Created now, set once the start answered (its ICE servers must be in place first).
     let created = peer.pc.create_offer();
     let call = Call::new(
@@ -165,12 +164,14 @@ pub async fn start_and_connect(
     );
     *call.ice.borrow_mut() = initial.to_vec();
     call.set_budget(plan.signal.as_ref());
-    spawn_local(attach(call.clone(), plan.audio, plan.video));
-    let after_start = call.clone();
+    attach(&call, plan.audio, plan.video);
     let connect_options = plan.options;
+    let weak = Rc::downgrade(&call);
     spawn_local(async move {
-        let call = after_start;
-        let (data, at) = match started.wait().await {
+        let started = started.wait().await;
+        // Weakly held meanwhile, as in `Call::feed`.
+        let Some(call) = weak.upgrade() else { return };
+        let (data, at) = match started {
             Ok(v) => v,
             Err(e) => return call.input(Input::Failure(e)),
         };
@@ -205,7 +206,7 @@ pub async fn start_and_connect(
         *call.target.borrow_mut() = Some(target);
         *call.session.borrow_mut() = (JsValue::from(Session::new(data)), Some(id));
         call.input(Input::Started);
-        call.make_offer(Some(created)).await;
+        call.make_offer(Some(created));
     });
     complete(call).await
 }

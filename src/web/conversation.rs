@@ -14,7 +14,7 @@ use js_sys::{Function, Promise, Reflect};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 
 /// How long `sendClientRequest` waits by default.
 const DEFAULT_REQUEST_MS: f64 = 10_000.0;
@@ -56,8 +56,8 @@ pub fn call_function(call: &Rc<Call>, fc: FunctionCall) {
     );
     let _ = Reflect::set(&info, &"functionName".into(), &fc.name.as_str().into());
     let returned = handler.call2(&JsValue::UNDEFINED, &to_js(&fc.arguments), &info);
-    let call = call.clone();
-    spawn_local(async move {
+    // A handler's promise that never settles must not keep a closed call alive.
+    call.feed(Box::pin(async move {
         let settled = match returned {
             Ok(v) => JsFuture::from(Promise::resolve(&v)).await,
             Err(e) => Err(e),
@@ -69,8 +69,8 @@ pub fn call_function(call: &Rc<Call>, fc: FunctionCall) {
             }),
             Err(e) => conversation::error_result(&describe(&e)),
         };
-        call.input(Input::FunctionDone { call: fc, result });
-    });
+        Some(Input::FunctionDone { call: fc, result })
+    }));
 }
 
 #[wasm_bindgen]

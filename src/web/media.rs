@@ -52,6 +52,14 @@ impl MediaChoice {
         )))
     }
 
+    /// The caller's own track, which the peer connection can send from its creation.
+    pub fn given(&self) -> Option<MediaStreamTrack> {
+        match self {
+            MediaChoice::Track(t) => Some(Clone::clone(t)),
+            _ => None,
+        }
+    }
+
     pub fn is_on(&self) -> bool {
         !matches!(self, MediaChoice::Off)
     }
@@ -185,38 +193,53 @@ pub fn describe(e: &JsValue) -> String {
 
 /// Opens what the caller asked for, puts it on the senders and tells the machine. The offer does
 /// not wait for this to be created, but it is not posted before it succeeded.
-pub async fn attach(call: Rc<Call>, audio: MediaChoice, video: MediaChoice) {
-    let input = match acquire(&audio, &video).await {
-        Ok((audio, video, own)) => {
-            if call.is_closed() {
-                // The connect gave up meanwhile: the capture must not stay on.
-                stop_all(&own);
-                return;
-            }
-            *call.own_tracks.borrow_mut() = own;
-            let mut result = Ok(());
-            for (index, track) in [audio, video].into_iter().enumerate() {
-                let Some(track) = track else { continue };
-                call.peer().local_stream.add_track(&track);
-                let sender = &call.peer().senders[index];
-                if let Err(e) = JsFuture::from(sender.replace_track(Some(&track))).await {
-                    result = Err(Error::new(
-                        ErrorCode::Media,
-                        format!("replaceTrack failed: {}", describe(&e)),
-                    )
-                    .with_phase(Phase::Media)
-                    .with_name(error_name(&e)));
+pub fn attach(call: &Rc<Call>, audio: MediaChoice, video: MediaChoice) {
+    let weak = Rc::downgrade(call);
+    wasm_bindgen_futures::spawn_local(async move {
+        let result = match acquire(&audio, &video).await {
+            Ok((audio, video, own)) => match weak.upgrade().filter(|c| !c.is_closed()) {
+                Some(call) => {
+                    *call.own_tracks.borrow_mut() = own;
+                    let mut replaced = Vec::new();
+                    for (index, track) in [audio, video].into_iter().enumerate() {
+                        let Some(track) = track else { continue };
+                        let peer = call.peer();
+                        peer.local_stream.add_track(&track);
+                        let sender = &peer.senders[index];
+                        // A caller's track is sent from the start (`given`): nothing to wait for.
+                        let sending = sender.track().is_some_and(|t| t == track);
+                        if !sending {
+                            replaced.push(JsFuture::from(sender.replace_track(Some(&track))));
+                        }
+                        call.tracks.borrow_mut()[index] = Some(track);
+                    }
+                    // Not held while the browser answers: a closed connection never does.
+                    drop(call);
+                    let mut result = Ok(());
+                    for done in replaced {
+                        if let Err(e) = done.await {
+                            result = Err(Error::new(
+                                ErrorCode::Media,
+                                format!("replaceTrack failed: {}", describe(&e)),
+                            )
+                            .with_phase(Phase::Media)
+                            .with_name(error_name(&e)));
+                        }
+                    }
+                    result
                 }
-                call.tracks.borrow_mut()[index] = Some(track);
-            }
-            match result {
+                // The connect gave up meanwhile: the capture must not stay on.
+                None => return stop_all(&own),
+            },
+            Err(e) => Err(e),
+        };
+        if let Some(call) = weak.upgrade() {
+            call.input(match result {
                 Ok(()) => Input::MediaReady,
                 Err(e) => Input::Failure(e),
-            }
+            });
         }
-        Err(e) => Input::Failure(e),
-    };
-    call.input(input);
+    });
 }
 
 pub fn stop_all(tracks: &[MediaStreamTrack]) {

@@ -70,12 +70,12 @@ pub fn run(call: &Rc<Call>, output: Output) {
             let Some((peer, _)) = attempt_parts(call, attempt) else {
                 return;
             };
-            let call = call.clone();
-            spawn_local(async move {
-                if let Err(error) = apply_answer(&peer.pc, &sdp).await {
-                    call.input(Input::AttemptFailed { attempt, error });
-                }
-            });
+            call.feed(Box::pin(async move {
+                let applied = apply_answer(&peer.pc, &sdp).await;
+                applied
+                    .err()
+                    .map(|error| Input::AttemptFailed { attempt, error })
+            }));
         }
         Output::AttemptPatch { attempt, body } => {
             let Some((peer, signal)) = attempt_parts(call, attempt) else {
@@ -163,10 +163,8 @@ fn restart(call: &Rc<Call>, number: u32) {
     if let Some(a) = previous {
         close(a);
     }
-    let call = call.clone();
-    spawn_local(async move {
-        let offer = local_offer(&peer.pc, None).await;
-        call.input(match offer {
+    call.feed(Box::pin(async move {
+        Some(match local_offer(&peer.pc, None).await {
             Ok(sdp) => Input::AttemptOffer {
                 attempt: number,
                 sdp,
@@ -175,8 +173,8 @@ fn restart(call: &Rc<Call>, number: u32) {
                 attempt: number,
                 error,
             },
-        });
-    });
+        })
+    }));
 }
 
 /// The attempt's connection becomes the call's: same `remoteStream` (the bot's new tracks
