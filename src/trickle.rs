@@ -1,26 +1,21 @@
 //! The trickle-ICE queue (PROTOCOL.md §3): local candidates wait until the server's `pc_id` is
 //! known, then go out in batches — one PATCH at a time, carrying everything gathered meanwhile —
 //! so a burst of candidates costs few requests and none waits for gathering to finish.
+//! The end of gathering is not sent: the Pipecat server parses every candidate it is given
+//! (aiortc's `candidate_from_sdp`) and answers an empty one with a 500, and it needs no such
+//! signal (the official client sends none either).
 
 use crate::json::{obj, Value};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Candidate {
-    /// Empty means end-of-candidates.
+    /// Empty means the end of gathering (never sent).
     pub candidate: String,
     pub sdp_mid: Option<String>,
     pub sdp_mline_index: Option<u16>,
 }
 
 impl Candidate {
-    pub fn end_of_candidates() -> Candidate {
-        Candidate {
-            candidate: String::new(),
-            sdp_mid: Some("0".into()),
-            sdp_mline_index: Some(0),
-        }
-    }
-
     fn to_json(&self) -> Value {
         obj([
             ("candidate", self.candidate.as_str().into()),
@@ -53,15 +48,8 @@ impl TrickleQueue {
             return;
         }
         match candidate {
-            Some(c) if c.candidate.is_empty() => {
-                self.ended = true;
-                self.queue.push(c);
-            }
-            Some(c) => self.queue.push(c),
-            None => {
-                self.ended = true;
-                self.queue.push(Candidate::end_of_candidates());
-            }
+            Some(c) if !c.candidate.is_empty() => self.queue.push(c),
+            _ => self.ended = true,
         }
     }
 
@@ -140,30 +128,37 @@ mod tests {
         q.batch_done();
         let batch = q.next_batch().unwrap();
         let list = batch["candidates"].as_array().unwrap();
-        assert_eq!(list.len(), 9);
-        assert_eq!(list[8]["candidate"], "", "end-of-candidates last");
+        assert_eq!(list.len(), 8, "the end of gathering is not sent");
+        assert!(list.iter().all(|c| c["candidate"] != ""), "{list:?}");
         q.batch_done();
         assert_eq!(q.sent_requests(), 2);
         q.push(cand(10));
-        assert_eq!(q.next_batch(), None, "nothing after end-of-candidates");
+        assert_eq!(q.next_batch(), None, "nothing after the end of gathering");
     }
 
     #[test]
-    fn explicit_empty_candidate_ends_and_restart_reopens() {
+    fn an_empty_candidate_ends_gathering_unsent_and_restart_reopens() {
         let mut q = TrickleQueue::new();
+        q.push(cand(1));
         q.push(Some(Candidate {
             candidate: String::new(),
             sdp_mid: None,
             sdp_mline_index: None,
         }));
-        q.push(None);
+        q.push(cand(2));
         q.set_pc_id("p".into());
         let b = q.next_batch().unwrap();
         assert_eq!(
             b["candidates"],
-            json!([{"candidate":"","sdp_mid":"0","sdp_mline_index":0}])
+            json!([{"candidate":"candidate:1 1 udp 1 10.0.0.1 1 typ host","sdp_mid":"0","sdp_mline_index":0}])
         );
         q.batch_done();
+        q.push(None);
+        assert_eq!(
+            q.next_batch(),
+            None,
+            "nothing to send for the end of gathering"
+        );
         q.restart();
         q.push(cand(3));
         assert!(q.next_batch().is_some());

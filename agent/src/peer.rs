@@ -57,7 +57,6 @@ pub struct PeerDebug {
     /// Messages the bot had for the client while it was away (not sent, as Pipecat does).
     pub messages_dropped: u64,
     pub candidates_received: u64,
-    pub end_of_candidates: bool,
     pub renegotiations: u64,
     pub request_data: Value,
     /// Whether this peer took over a bot with `restart_pc`.
@@ -86,7 +85,7 @@ pub enum Ending {
 pub enum PeerCmd {
     /// A renegotiation offer with this peer's pc_id; the answer SDP goes back.
     Offer(SdpOffer, oneshot::Sender<Result<String, String>>),
-    /// Trickled candidates (`candidate:` strings; empty means end-of-candidates).
+    /// Trickled candidates (`candidate:` strings).
     Candidates(Vec<String>),
     /// Cut the media path now for this long; the blackout's record goes back.
     Blackout(Duration, oneshot::Sender<blackout::Record>),
@@ -168,7 +167,6 @@ pub fn start(
         messages_received: VecDeque::new(),
         messages_dropped: 0,
         candidates_received: 0,
-        end_of_candidates: false,
         renegotiations: 0,
         request_data,
         restarted: opts.restarted,
@@ -589,13 +587,8 @@ impl Peer {
     }
 
     fn add_candidates(&mut self, list: &[String]) {
-        let mut eoc = false;
         for c in list {
             let c = c.trim().trim_start_matches("a=");
-            if c.is_empty() {
-                eoc = true;
-                continue;
-            }
             // Unparseable ones (mDNS names, other transports) are ignored, as a browser would.
             if let Ok(cand) = Candidate::from_sdp_string(c) {
                 self.rtc.add_remote_candidate(cand);
@@ -604,7 +597,6 @@ impl Peer {
         let n = list.len() as u64;
         self.update(|d| {
             d.candidates_received += n;
-            d.end_of_candidates |= eoc;
         });
     }
 

@@ -208,8 +208,9 @@ fn candidates_wait_for_the_answer_then_go_out_one_patch_at_a_time() {
     };
     let body = Json::from(body);
     assert_eq!(
-        body["candidates"][1]["candidate"], "",
-        "end-of-candidates last"
+        body["candidates"].as_array().map(Vec::len),
+        Some(1),
+        "the late candidate, and no end-of-candidates (the server cannot parse one): {body:?}"
     );
     assert!(!m.is_closed());
     assert_eq!(m.patches_sent(), 2);

@@ -275,7 +275,7 @@ async fn patch_inner(
     let Some(list) = body.get("candidates").and_then(Value::as_array) else {
         return Err(unprocessable("field `candidates` (array) is required"));
     };
-    let candidates: Vec<String> = list
+    let mut candidates: Vec<String> = list
         .iter()
         .map(|c| match c {
             Value::String(s) => s.clone(),
@@ -286,6 +286,12 @@ async fn patch_inner(
                 .to_string(),
         })
         .collect();
+    // The runner parses each candidate in turn (aiortc's `candidate_from_sdp`) and fails on an
+    // empty one (no end-of-candidates in this protocol): those before it are added, then 500.
+    let unparsable = candidates.iter().position(|c| c.trim().is_empty());
+    if let Some(i) = unparsable {
+        candidates.truncate(i);
+    }
     let tx = {
         let mut reg = app.registry();
         let sid = match session {
@@ -310,6 +316,9 @@ async fn patch_inner(
             )
                 .into_response(),
         });
+    }
+    if unparsable.is_some() {
+        return Err((StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response());
     }
     Ok(Json(json!({"status": "success"})).into_response())
 }
