@@ -196,49 +196,46 @@ pub fn describe(e: &JsValue) -> String {
 pub fn attach(call: &Rc<Call>, audio: MediaChoice, video: MediaChoice) {
     let weak = Rc::downgrade(call);
     wasm_bindgen_futures::spawn_local(async move {
-        let result = match acquire(&audio, &video).await {
-            Ok((audio, video, own)) => match weak.upgrade().filter(|c| !c.is_closed()) {
-                Some(call) => {
-                    *call.own_tracks.borrow_mut() = own;
-                    let mut replaced = Vec::new();
-                    for (index, track) in [audio, video].into_iter().enumerate() {
-                        let Some(track) = track else { continue };
-                        let peer = call.peer();
-                        peer.local_stream.add_track(&track);
-                        let sender = &peer.senders[index];
-                        // A caller's track is sent from the start (`given`): nothing to wait for.
-                        let sending = sender.track().is_some_and(|t| t == track);
-                        if !sending {
-                            replaced.push(JsFuture::from(sender.replace_track(Some(&track))));
-                        }
-                        call.tracks.borrow_mut()[index] = Some(track);
-                    }
-                    // Not held while the browser answers: a closed connection never does.
-                    drop(call);
-                    let mut result = Ok(());
-                    for done in replaced {
-                        if let Err(e) = done.await {
-                            result = Err(Error::new(
-                                ErrorCode::Media,
-                                format!("replaceTrack failed: {}", describe(&e)),
-                            )
-                            .with_phase(Phase::Media)
-                            .with_name(error_name(&e)));
-                        }
-                    }
-                    result
-                }
-                // The connect gave up meanwhile: the capture must not stay on.
-                None => return stop_all(&own),
-            },
-            Err(e) => Err(e),
+        let acquired = acquire(&audio, &video).await;
+        let Some(call) = weak.upgrade().filter(|c| !c.is_closed()) else {
+            // The connect gave up meanwhile: the capture must not stay on.
+            if let Ok((_, _, own)) = acquired {
+                stop_all(&own);
+            }
+            return;
         };
-        if let Some(call) = weak.upgrade() {
-            call.input(match result {
-                Ok(()) => Input::MediaReady,
-                Err(e) => Input::Failure(e),
-            });
+        let (audio, video, own) = match acquired {
+            Ok(got) => got,
+            Err(e) => return call.input(Input::Failure(e)),
+        };
+        *call.own_tracks.borrow_mut() = own;
+        let peer = call.peer();
+        let replaced = js_sys::Array::new();
+        for (index, track) in [audio, video].into_iter().enumerate() {
+            let Some(track) = track else { continue };
+            peer.local_stream.add_track(&track);
+            let sender = &peer.senders[index];
+            // A caller's track is sent from the start (`given`): nothing to replace.
+            if sender.track().as_ref() != Some(&track) {
+                replaced.push(&sender.replace_track(Some(&track)));
+            }
+            call.tracks.borrow_mut()[index] = Some(track);
         }
+        call.feed(Box::pin(async move {
+            Some(
+                match JsFuture::from(js_sys::Promise::all(&replaced)).await {
+                    Ok(_) => Input::MediaReady,
+                    Err(e) => Input::Failure(
+                        Error::new(
+                            ErrorCode::Media,
+                            format!("replaceTrack failed: {}", describe(&e)),
+                        )
+                        .with_phase(Phase::Media)
+                        .with_name(error_name(&e)),
+                    ),
+                },
+            )
+        }));
     });
 }
 
