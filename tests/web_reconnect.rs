@@ -368,10 +368,19 @@ async fn twenty_cuts_and_recoveries_leave_nothing_behind() {
 #[wasm_bindgen_test]
 async fn with_max_attempts_zero_a_drop_ends_the_call_as_ice_failed() {
     record_peer_connections();
+    instrument_page();
+    let listeners = || get(&run_js("return __net", &JsValue::UNDEFINED), "listeners").as_f64();
+    let before = listeners();
     let options = faulty("blackout-50s-after-1s", 30_000);
     set(&options, "reconnect", &js(json!({"maxAttempts": 0})));
     let conn = start_and_connect(options).await.expect("connect");
     let seen = Seen::new(&conn);
+    // With recovery off, no `online`/`offline` listeners: only `devicechange`.
+    assert_eq!(
+        listeners().zip(before).map(|(a, b)| a - b),
+        Some(1.0),
+        "listeners added on window and mediaDevices"
+    );
     // Chromium calls ICE failed ~15 s into a cut, Firefox ~30 s (consent expiry); nothing is
     // attempted before or after.
     until("the end", 45_000, || !seen.ended.borrow().is_empty()).await;

@@ -385,9 +385,9 @@ impl Call {
     }
 
     fn set_remote(self: &Rc<Self>, sdp: String) {
-        let peer = self.peer();
+        let applied = apply_answer(&self.peer().pc, &sdp);
         self.feed(Box::pin(async move {
-            Some(match apply_answer(&peer.pc, &sdp).await {
+            Some(match applied.await {
                 Ok(_) => Input::RemoteApplied,
                 Err(e) => Input::Failure(e),
             })

@@ -64,11 +64,15 @@ pub async fn local_offer(
     Ok(sdp)
 }
 
-/// Applies the server's answer.
-pub async fn apply_answer(pc: &RtcPeerConnection, sdp: &str) -> Result<JsValue, Error> {
+/// Applies the server's answer: the browser starts now (before anything else this task does,
+/// such as a trickle request), the future reports.
+pub fn apply_answer(
+    pc: &RtcPeerConnection,
+    sdp: &str,
+) -> impl std::future::Future<Output = Result<JsValue, Error>> {
     let remote = RtcSessionDescriptionInit::new(RtcSdpType::Answer);
     remote.set_sdp(sdp);
-    promise(pc.set_remote_description(&remote), "setRemoteDescription").await
+    promise(pc.set_remote_description(&remote), "setRemoteDescription")
 }
 
 /// One bundle for all media (no per-m-line gathering), and the ICE servers in force.

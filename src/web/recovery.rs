@@ -70,11 +70,10 @@ pub fn run(call: &Rc<Call>, output: Output) {
             let Some((peer, _)) = attempt_parts(call, attempt) else {
                 return;
             };
+            let applied = apply_answer(&peer.pc, &sdp);
             call.feed(Box::pin(async move {
-                let applied = apply_answer(&peer.pc, &sdp).await;
-                applied
-                    .err()
-                    .map(|error| Input::AttemptFailed { attempt, error })
+                let error = applied.await.err();
+                error.map(|error| Input::AttemptFailed { attempt, error })
             }));
         }
         Output::AttemptPatch { attempt, body } => {
@@ -266,9 +265,10 @@ pub fn drop_attempt(call: &Call) {
     }
 }
 
-/// `online` / `offline` on the window, owned by the call.
+/// `online` / `offline` on the window, owned by the call (none when recovery is off).
 pub fn network_listeners(call: &Rc<Call>) -> Vec<EventListener> {
-    let Some(window) = web_sys::window() else {
+    let window = web_sys::window().filter(|_| call.machine.borrow().reconnects());
+    let Some(window) = window else {
         return Vec::new();
     };
     [
