@@ -85,7 +85,7 @@ async function preparePages(dir) {
 // 1. Cold start
 
 async function coldRound(browser, base, kind) {
-  const page = { ours: "cold-ours.html", official: "cold-official.html", blank: "blank.html" }[kind];
+  const page = { ours: "cold-ours.html", preload: "cold-ours-preload.html", official: "cold-official.html", blank: "blank.html" }[kind];
   // A new context is a new profile in memory: empty HTTP cache, so no wasm code cache either, and
   // its own renderer process.
   const context = await browser.newContext();
@@ -139,9 +139,9 @@ async function coldRound(browser, base, kind) {
 }
 
 async function coldStart(browser, base) {
-  const rounds = { ours: [], official: [], blank: [] };
+  const rounds = { ours: [], official: [], preload: [], blank: [] };
   for (let i = 0; i < COLD_WARMUP + COLD_RUNS; i++) {
-    for (const kind of i % 2 ? ["official", "ours"] : ["ours", "official"]) {
+    for (const kind of orderFor(["ours", "official", "preload"], i)) {
       const r = await coldRound(browser, base, kind);
       if (i >= COLD_WARMUP) rounds[kind].push(r);
       await sleep(PAUSE_MS);
@@ -361,6 +361,11 @@ try {
   coldRow("official: script runs → bot-ready (incl. getUserMedia)", f.map((r) => r.botReady - r.scriptStart));
   coldRow("official: navigation → bot-ready", pick(f, "botReady"));
   say(`   ${"ratio agent-rtc / official, navigation → bot-ready".padEnd(58)}${`${median(ratioCold).toFixed(2)} (${pct(ratioCold, 0.9).toFixed(2)})`.padStart(16)}`);
+  const pl = cold.preload;
+  coldRow("agent-rtc, page with preload hints: init()", pick(pl, "initMs"));
+  coldRow("agent-rtc, page with preload hints: navigation → bot-ready", pick(pl, "botReady"));
+  const ratioPre = pl.map((r, i) => r.botReady / f[i]?.botReady);
+  say(`   ${"ratio agent-rtc with preload hints / official".padEnd(58)}${`${median(ratioPre).toFixed(2)} (${pct(ratioPre, 0.9).toFixed(2)})`.padStart(16)}`);
   const fromNet = o.filter((r) => r.wasmFromNetwork).length;
   say(`   the .wasm came over the network (transferSize > 0) in ${fromNet} of ${o.length} rounds`);
   say("   Memory with a live connection, after a forced GC (HeapProfiler.collectGarbage, Runtime.getHeapUsage), median:");
@@ -439,6 +444,7 @@ try {
           ["scriptStart", "wasmFetch", "initMs", "afterLastByte", "botReady", "wasmMemoryBytes", "heapUsed"].map((k) => [k, summary(pick(o, k))]),
         ),
         official: Object.fromEntries(["scriptStart", "botReady", "heapUsed"].map((k) => [k, summary(pick(f, k))])),
+        preload: Object.fromEntries(["scriptStart", "wasmFetch", "initMs", "afterLastByte", "botReady"].map((k) => [k, summary(pick(cold.preload, k))])),
         blank: { heapUsed: summary(pick(cold.blank, "heapUsed")) },
         ratioOursToOfficial: summary(ratioCold),
         wasmFromNetworkRounds: fromNet,
