@@ -110,17 +110,7 @@ async fn a_hundred_calls_leave_no_connection_track_listener_or_call_behind() {
     console_log!("{CYCLES} cycles in {elapsed_s:.1} s: {after}");
     assert_nothing_left(&after, calls_before, "after all cycles");
     // And the calls themselves are freed: no task or handler still holds one.
-    // Freed once the browser has answered what was in flight (bounded only against a hang).
-    let mut waited = 0;
-    while allocated_calls() != allocated_before {
-        assert!(
-            waited < 3000,
-            "calls still in memory: {}",
-            allocated_calls()
-        );
-        sleep(50).await;
-        waited += 50;
-    }
+    assert_calls_freed(allocated_before, "after all cycles").await;
 
     // Each cycle made one peer connection, opened one microphone track and listened for device
     // changes: the recorders saw what they are meant to catch, so the zeros above are not from
@@ -158,11 +148,5 @@ async fn a_call_ended_while_the_browser_never_answers_is_freed() {
         Some("offer"),
         "the connect stopped while the answer was being applied"
     );
-    // Deferred drops run in the next tasks; bounded only against a hang.
-    let mut waited = 0;
-    while allocated_calls() != allocated_before && waited < 1000 {
-        sleep(50).await;
-        waited += 50;
-    }
-    assert_eq!(allocated_calls(), allocated_before, "the call is freed");
+    assert_calls_freed(allocated_before, "the connect timed out").await;
 }

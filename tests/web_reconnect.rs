@@ -347,13 +347,7 @@ async fn twenty_cuts_and_recoveries_leave_nothing_behind() {
         before,
         "no listener, no call left"
     );
-    // Freed once the browser has answered what was in flight (bounded only against a hang).
-    let mut waited = 0;
-    while allocated_calls() != allocated && waited < 3000 {
-        sleep(50).await;
-        waited += 50;
-    }
-    assert_eq!(allocated_calls(), allocated, "calls still in memory");
+    assert_calls_freed(allocated, "after 20 rounds").await;
     let live_tracks = run_js(
         "return __net.tracks.filter(t => t.readyState !== 'ended').length",
         &JsValue::UNDEFINED,

@@ -64,6 +64,14 @@ const kib = (bytes) => (Number.isFinite(bytes) ? `${(bytes / 1024).toFixed(0)} K
 
 async function preparePages(dir) {
   for (const f of readdirSync(PAGES)) copyFileSync(join(PAGES, f), join(dir, f));
+  // The cold page again with the two hints README's "Loading fast" recommends: the browser fetches
+  // the glue and the wasm while it parses the page, before the module script runs.
+  const hints = `<link rel="modulepreload" href="/pkg/agent_rtc.js" />
+<link rel="preload" href="/pkg/agent_rtc_bg.wasm" as="fetch" type="application/wasm" crossorigin />`;
+  const cold = readFileSync(join(PAGES, "cold-ours.html"), "utf8");
+  const preload = cold.replace("</title>", `, with preload hints</title>\n${hints}`);
+  if (preload === cold) throw new Error("cold-ours.html has no <title> to put the hints after");
+  writeFileSync(join(dir, "cold-ours-preload.html"), preload);
   const esbuild = await import("esbuild");
   const bundle = (entry, out, minify) =>
     esbuild.build({

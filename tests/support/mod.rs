@@ -189,3 +189,18 @@ pub fn collect(
     f.forget(); // test-only: lives for the page
     seen
 }
+
+/// Asserts that the calls in memory (`allocated_calls()`) are back to `count`: a closed call is
+/// dropped a task or two after it closes. The wait is bounded only against a hang.
+pub async fn assert_calls_freed(count: usize, what: &str) {
+    let mut waited = 0;
+    while agent_rtc::web::allocated_calls() != count && waited < 3000 {
+        sleep(50).await;
+        waited += 50;
+    }
+    assert_eq!(
+        agent_rtc::web::allocated_calls(),
+        count,
+        "{what}: calls still in memory"
+    );
+}
