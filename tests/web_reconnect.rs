@@ -45,6 +45,17 @@ impl Seen {
         }
     }
 
+    /// Waits (bounded) for the call to end, checks it ended for `reason` with one `error` event
+    /// of `code`, and returns that error's details.
+    async fn ended_with(&self, max_ms: i32, reason: &str, code: &str) -> Value {
+        until("the end", max_ms, || !self.ended.borrow().is_empty()).await;
+        assert_eq!(self.ended.borrow()[0].as_string().as_deref(), Some(reason));
+        let errors = self.errors.borrow().clone();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(get(&errors[0], "code").as_string().as_deref(), Some(code));
+        json(&get(&errors[0], "details"))
+    }
+
     /// The states after the connect's own `connected` (replayed to the first handler).
     fn states(&self) -> Vec<String> {
         let all: Vec<String> = self
@@ -222,18 +233,7 @@ async fn a_session_the_server_dropped_ends_the_call_with_a_typed_error() {
         .await
         .expect("connect");
     let seen = Seen::new(&conn);
-    until("the end", 15_000, || !seen.ended.borrow().is_empty()).await;
-    assert_eq!(
-        seen.ended.borrow()[0].as_string().as_deref(),
-        Some("peer-left")
-    );
-    let errors = seen.errors.borrow().clone();
-    assert_eq!(errors.len(), 1);
-    assert_eq!(
-        get(&errors[0], "code").as_string().as_deref(),
-        Some("signalling")
-    );
-    let details = json(&get(&errors[0], "details"));
+    let details = seen.ended_with(15_000, "peer-left", "signalling").await;
     assert_eq!(details["reason"], "session-gone", "{details}");
     assert_eq!(details["phase"], "call", "{details}");
     assert_eq!(conn.state(), "disconnected");
@@ -377,18 +377,7 @@ async fn with_max_attempts_zero_a_drop_ends_the_call_as_ice_failed() {
     );
     // Chromium calls ICE failed ~15 s into a cut, Firefox ~30 s (consent expiry); nothing is
     // attempted before or after.
-    until("the end", 45_000, || !seen.ended.borrow().is_empty()).await;
-    assert_eq!(
-        seen.ended.borrow()[0].as_string().as_deref(),
-        Some("ice-failed")
-    );
-    let errors = seen.errors.borrow().clone();
-    assert_eq!(errors.len(), 1);
-    assert_eq!(
-        get(&errors[0], "code").as_string().as_deref(),
-        Some("ice_failed")
-    );
-    let details = json(&get(&errors[0], "details"));
+    let details = seen.ended_with(45_000, "ice-failed", "ice_failed").await;
     assert_eq!(
         (details["phase"].as_str(), details["reason"].as_str()),
         (Some("call"), Some("ice-failed")),

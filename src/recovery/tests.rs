@@ -149,6 +149,18 @@ impl Sim {
     }
 }
 
+/// A drop that is told and restarted in the same step: the first attempt, with no delay.
+fn told_and_restarted_at_once() -> Vec<Action> {
+    vec![
+        Interrupted,
+        Reconnecting {
+            attempt: 1,
+            delay_ms: 0,
+        },
+        Restart { attempt: 1 },
+    ]
+}
+
 fn is_restart(a: &Action) -> bool {
     matches!(a, Restart { .. })
 }
@@ -228,14 +240,7 @@ fn ticks_alone_never_raise_silence() {
             },
             21_500.0
         ),
-        vec![
-            Interrupted,
-            Reconnecting {
-                attempt: 1,
-                delay_ms: 0
-            },
-            Restart { attempt: 1 }
-        ]
+        told_and_restarted_at_once()
     );
 }
 
@@ -527,14 +532,7 @@ fn ice_failed_restarts_at_once() {
     let mut r = Recovery::new(config(5, 30_000.0));
     assert_eq!(
         r.handle(Input::Ice(IceState::Failed), 1_000.0),
-        vec![
-            Interrupted,
-            Reconnecting {
-                attempt: 1,
-                delay_ms: 0
-            },
-            Restart { attempt: 1 }
-        ]
+        told_and_restarted_at_once()
     );
     assert_eq!(r.in_flight(), Some(1));
     assert_eq!(r.poll_timeout(), Some(1_000.0 + POST_TIMEOUT_MS));
@@ -1065,14 +1063,7 @@ fn a_channel_closed_soon_after_a_recovery_is_a_late_offer_and_restarts_at_once()
     let mut r = recovered();
     assert_eq!(
         r.handle(Input::ChannelClosed, 2_200.0),
-        vec![
-            Interrupted,
-            Reconnecting {
-                attempt: 1,
-                delay_ms: 0
-            },
-            Restart { attempt: 1 }
-        ]
+        told_and_restarted_at_once()
     );
     r.handle(Input::Answered(1), 2_300.0);
     assert_eq!(
