@@ -87,6 +87,10 @@ pub enum Input {
     MediaReady,
     /// A local offer is set (`setLocalDescription` done); this is its SDP.
     LocalOffer(String),
+    /// The start answered with other ICE servers than the offer was gathered with: the unsent
+    /// offer was made again under them (an ICE restart). Its SDP; the first gathering's
+    /// candidates are void. Counts as `Started`.
+    RegatheredOffer(String),
     /// The offer POST answered 2xx with this body (`None`: it was not JSON).
     OfferAnswered(Option<Value>),
     /// The server's answer is applied (`setRemoteDescription` done).
@@ -372,6 +376,21 @@ impl Machine {
         self.tracks.get(index).copied().unwrap_or(false)
     }
 
+    /// The offer in `body` (of `attempt`, or the call's) leaves now. `sdp` is the browser's
+    /// local description as it is now: the same offer with the candidates gathered since it was
+    /// set, which the server can check at once. It goes instead, and the trickle skips them.
+    pub fn offer_leaves(&mut self, attempt: Option<u32>, body: &mut Value, sdp: String) {
+        let trickle = match (attempt, self.attempt.as_mut()) {
+            (None, _) => &mut self.trickle,
+            (Some(n), Some((current, t))) if *current == n => t,
+            _ => return,
+        };
+        trickle.in_offer(&sdp);
+        if let Value::Object(m) = body {
+            m.insert("sdp", sdp);
+        }
+    }
+
     /// How many trickle PATCHes went out.
     pub fn patches_sent(&self) -> u32 {
         self.trickle.sent_requests()
@@ -415,6 +434,12 @@ impl Machine {
             | Input::AttemptPatchDone { .. }
             | Input::AttemptConnected(_)
             | Input::AttemptFailed { .. } => self.attempt_input(&mut out, input),
+            Input::RegatheredOffer(sdp) => {
+                self.trickle.restart();
+                self.pending_offer = Some(sdp);
+                self.started = true;
+                self.post_offer_if_ready(&mut out);
+            }
             Input::Started => {
                 self.started = true;
                 self.post_offer_if_ready(&mut out);

@@ -4,6 +4,10 @@
 //! The end of gathering is not sent: the Pipecat server parses every candidate it is given
 //! (aiortc's `candidate_from_sdp`) and answers an empty one with a 500, and it needs no such
 //! signal (the official client sends none either).
+//! The offer itself carries the candidates gathered before it left (the browser's local
+//! description as it is then): the server checks them at once, and they are not sent again. An
+//! offer that says `a=end-of-candidates` (Firefox, gathering done) ends the trickle: aiortc
+//! refuses any candidate after it.
 
 use crate::json::{obj, Value};
 
@@ -35,6 +39,25 @@ pub struct TrickleQueue {
     in_flight: bool,
     ended: bool,
     sent_requests: u32,
+    /// The candidates the offer carried.
+    in_offer: Vec<String>,
+}
+
+/// What names a candidate: `candidate:<foundation> <component> <transport> <priority> <address>
+/// <port>`. The SDP line and the browser's event may differ after it (Chromium's event adds
+/// `ufrag`).
+fn key(candidate: &str) -> &[u8] {
+    let bytes = candidate.as_bytes();
+    let mut spaces = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b' ' {
+            spaces += 1;
+            if spaces == 6 {
+                return bytes.get(..i).unwrap_or(bytes);
+            }
+        }
+    }
+    bytes
 }
 
 impl TrickleQueue {
@@ -48,9 +71,28 @@ impl TrickleQueue {
             return;
         }
         match candidate {
+            Some(c) if self.carried(&c.candidate) => {}
             Some(c) if !c.candidate.is_empty() => self.queue.push(c),
             _ => self.ended = true,
         }
+    }
+
+    /// The offer leaves carrying `sdp`: its candidates are the server's already.
+    pub fn in_offer(&mut self, sdp: &str) {
+        for line in sdp.split('\n') {
+            match line.strip_suffix('\r').unwrap_or(line).strip_prefix("a=") {
+                Some(c) if c.starts_with("candidate:") => self.in_offer.push(c.to_owned()),
+                Some("end-of-candidates") => self.ended = true,
+                _ => {}
+            }
+        }
+        for c in std::mem::take(&mut self.queue) {
+            self.push(Some(c));
+        }
+    }
+
+    fn carried(&self, candidate: &str) -> bool {
+        self.in_offer.iter().any(|o| key(o) == key(candidate))
     }
 
     pub fn set_pc_id(&mut self, pc_id: String) {
@@ -60,6 +102,7 @@ impl TrickleQueue {
     /// A new offer (renegotiation, ICE restart) gathers again.
     pub fn restart(&mut self) {
         self.queue.clear();
+        self.in_offer.clear();
         self.ended = false;
     }
 
@@ -134,6 +177,58 @@ mod tests {
         assert_eq!(q.sent_requests(), 2);
         q.push(cand(10));
         assert_eq!(q.next_batch(), None, "nothing after the end of gathering");
+    }
+
+    #[test]
+    fn candidates_the_offer_carried_are_not_sent_again() {
+        let mut q = TrickleQueue::new();
+        q.push(cand(1));
+        q.push(cand(2));
+        // Chromium's event carries `ufrag`, its SDP line does not: the same candidate.
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n\
+                   a=candidate:1 1 udp 1 10.0.0.1 1 typ host generation 0\r\na=mid:0\r\n";
+        q.in_offer(sdp);
+        q.push(Some(Candidate {
+            candidate: "candidate:1 1 udp 1 10.0.0.1 1 typ host ufrag x".into(),
+            sdp_mid: Some("0".into()),
+            sdp_mline_index: Some(0),
+        }));
+        q.push(cand(3));
+        q.set_pc_id("pc".into());
+        let b = q.next_batch().unwrap();
+        let sent: Vec<&str> = b["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["candidate"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                "candidate:2 1 udp 1 10.0.0.1 2 typ host",
+                "candidate:3 1 udp 1 10.0.0.1 3 typ host"
+            ]
+        );
+        // A new offer gathers anew: nothing of the old one is remembered.
+        q.batch_done();
+        q.restart();
+        q.push(cand(1));
+        assert!(q.next_batch().is_some());
+    }
+
+    #[test]
+    fn an_offer_that_ended_its_candidates_ends_the_trickle() {
+        let mut q = TrickleQueue::new();
+        q.push(cand(1));
+        q.in_offer("a=candidate:1 1 udp 1 10.0.0.1 1 typ host\r\na=end-of-candidates\r\n");
+        q.push(cand(2));
+        q.set_pc_id("pc".into());
+        assert_eq!(
+            q.next_batch(),
+            None,
+            "aiortc refuses candidates after the end"
+        );
+        assert_eq!(q.sent_requests(), 0);
     }
 
     #[test]

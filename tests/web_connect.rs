@@ -164,20 +164,59 @@ async fn pipecat_cloud_and_butter_via_start_and_connect() {
     assert_eq!(seen[1]["method"], "POST");
     assert_eq!(seen[1]["body"]["pc_id"], Value::Null);
     assert_eq!(seen[1]["body"]["type"], "offer");
-    // Trickled candidates went out by PATCH with the server's pc_id, and never an empty one (the
-    // Pipecat server cannot parse an end-of-candidates: it answers 500, as the agent does).
-    let patches: Vec<&Value> = seen.iter().filter(|r| r["method"] == "PATCH").collect();
-    assert!(!patches.is_empty(), "{seen:?}");
-    assert!(patches
-        .iter()
-        .all(|p| p["body"]["pc_id"].as_str() == conn.pc_id().as_deref()));
-    assert!(patches.iter().any(|p| p["body"]["candidates"]
-        .as_array()
-        .is_some_and(|c| !c.is_empty())));
+    // Each candidate reached the server once: in the offer (those gathered before it left) or
+    // by PATCH with the server's pc_id — never an empty one (the Pipecat server cannot parse an
+    // end-of-candidates: it answers 500, as the agent does).
     let errors = collect(&conn, "error");
     sleep(500).await;
     let seen = requests(&tag).await;
-    let sent: Vec<Value> = seen
+    let (in_offer, patched) = candidates_sent(&seen);
+    assert!(!in_offer.is_empty() || !patched.is_empty(), "{seen:?}");
+    assert!(seen
+        .iter()
+        .filter(|r| r["method"] == "PATCH")
+        .all(|p| p["body"]["pc_id"].as_str() == conn.pc_id().as_deref()));
+    assert!(
+        patched.iter().all(|c| c.starts_with("candidate:")),
+        "{patched:?}"
+    );
+    let mut all: Vec<String> = in_offer
+        .iter()
+        .chain(&patched)
+        .map(|c| identity(c))
+        .collect();
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(
+        all.len(),
+        n,
+        "a candidate sent twice: {in_offer:?} {patched:?}"
+    );
+    assert!(errors.borrow().is_empty(), "{:?}", errors.borrow());
+    let _ = conn.disconnect();
+}
+
+/// A candidate without what may differ between the SDP line and the browser's event.
+fn identity(candidate: &str) -> String {
+    let words: Vec<&str> = candidate.split_whitespace().take(6).collect();
+    words.join(" ")
+}
+
+/// The candidates of the first offer's SDP, and those PATCHed, as the agent received them.
+fn candidates_sent(seen: &[Value]) -> (Vec<String>, Vec<String>) {
+    let offer = seen
+        .iter()
+        .find(|r| r["method"] == "POST" && r["body"]["type"] == "offer")
+        .expect("an offer");
+    let sdp = offer["body"]["sdp"].as_str().unwrap_or("");
+    let in_offer = sdp
+        .lines()
+        .filter_map(|l| l.trim_end().strip_prefix("a="))
+        .filter(|l| l.starts_with("candidate:"))
+        .map(str::to_owned)
+        .collect();
+    let patched = seen
         .iter()
         .filter(|r| r["method"] == "PATCH")
         .flat_map(|p| {
@@ -186,14 +225,108 @@ async fn pipecat_cloud_and_butter_via_start_and_connect() {
                 .cloned()
                 .unwrap_or_default()
         })
+        .map(|c| c["candidate"].as_str().unwrap_or("").to_owned())
         .collect();
-    assert!(!sent.is_empty());
+    (in_offer, patched)
+}
+
+#[wasm_bindgen_test]
+async fn the_offer_carries_the_candidates_gathered_while_the_start_was_answered() {
+    // The start takes 100 ms: the local offer is set and gathering (loopback) long done when the
+    // offer leaves, so it carries the candidates and the server can check them at once.
+    let tag = fresh_tag("offer-carries");
+    let conn = start_and_connect(with_fault(
+        "delay-start-100",
+        json!({"headers": {"x-test-tag": tag}}),
+    ))
+    .await
+    .expect("connect");
+    let errors = collect(&conn, "error");
+    sleep(300).await;
+    let seen = requests(&tag).await;
+    let (in_offer, patched) = candidates_sent(&seen);
+    assert!(!in_offer.is_empty(), "{seen:?}");
+    let carried: Vec<String> = in_offer.iter().map(|c| identity(c)).collect();
     assert!(
-        sent.iter().all(|c| c["candidate"]
-            .as_str()
-            .is_some_and(|c| c.starts_with("candidate:"))),
-        "{sent:?}"
+        patched.iter().all(|c| !carried.contains(&identity(c))),
+        "sent again by PATCH: {patched:?}"
     );
+    assert!(errors.borrow().is_empty(), "{:?}", errors.borrow());
+    let _ = conn.disconnect();
+}
+
+#[wasm_bindgen_test]
+async fn ice_servers_from_the_start_answer_gather_the_offer_again() {
+    // The offer is set (and gathering started) before the start answers; the answer brings ICE
+    // servers, so the unsent offer is made again under them (an ICE restart) before it leaves.
+    let tag = fresh_tag("start-ice");
+    // Every local description set, in order.
+    run_js(
+        "const p = RTCPeerConnection.prototype, set = p.setLocalDescription; window.__sets = [];
+         p.setLocalDescription = function (d) { window.__sets.push(d && d.sdp); return set.apply(this, arguments); };
+         window.__restore = () => { p.setLocalDescription = set; };",
+        &JsValue::NULL,
+    );
+    let conn = start_and_connect(with_fault(
+        "delay-start-100,start-ice-servers",
+        json!({"headers": {"x-test-tag": tag}}),
+    ))
+    .await;
+    let sets = json(&run_js(
+        "window.__restore(); return window.__sets",
+        &JsValue::NULL,
+    ));
+    let conn = conn.expect("connect");
+    let errors = collect(&conn, "error");
+    let pc: JsValue = conn.peer_connection().into();
+    let servers = json(&run_js("return a.getConfiguration().iceServers", &pc));
+    assert_eq!(
+        servers[0]["urls"],
+        json!(["stun:127.0.0.1:3478"]),
+        "{servers}"
+    );
+    let current = run_js("return a.localDescription.sdp", &pc)
+        .as_string()
+        .unwrap_or_default();
+    let ufrag = |sdp: &str| {
+        sdp.lines()
+            .find_map(|l| l.trim_end().strip_prefix("a=ice-ufrag:"))
+            .map(str::to_owned)
+    };
+    sleep(300).await;
+    let seen = requests(&tag).await;
+    let offers: Vec<&Value> = seen
+        .iter()
+        .filter(|r| r["method"] == "POST" && r["body"]["type"] == "offer")
+        .collect();
+    assert_eq!(offers.len(), 1, "{seen:?}");
+    let sent = ufrag(offers[0]["body"]["sdp"].as_str().unwrap_or(""));
+    assert!(sent.is_some());
+    assert_eq!(
+        sent,
+        ufrag(&current),
+        "the offer sent is the regathered one"
+    );
+    let set: Vec<Option<String>> = sets
+        .as_array()
+        .map(|a| a.iter().map(|s| ufrag(s.as_str().unwrap_or(""))).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        set.len(),
+        2,
+        "set, then set again under the new servers: {sets}"
+    );
+    assert_ne!(set[0], set[1], "new ICE credentials");
+    assert_eq!(set[1], sent);
+    // No candidate of the first gathering reached the server (Chromium names the ufrag in each).
+    let (_, patched) = candidates_sent(&seen);
+    for c in &patched {
+        let words: Vec<&str> = c.split_whitespace().collect();
+        if let Some(i) = words.iter().position(|w| *w == "ufrag") {
+            assert_eq!(words.get(i + 1).copied(), sent.as_deref(), "{c}");
+        }
+    }
+    assert_echo(&conn).await;
     assert!(errors.borrow().is_empty(), "{:?}", errors.borrow());
     let _ = conn.disconnect();
 }

@@ -30,6 +30,9 @@ pub struct Faults {
     pub start_hang: bool,
     pub start_nonjson: bool,
     pub start_nosession: bool,
+    /// `start-ice-servers`: the start answer carries an `iceConfig` (a loopback STUN URL that
+    /// nothing answers), as a cloud start with ICE servers does.
+    pub start_ice_servers: bool,
     pub offer_status: Option<StatusFault>,
     pub offer_hang: bool,
     pub offer_badsdp: bool,
@@ -78,6 +81,7 @@ impl Faults {
             "start-hang" => self.start_hang = true,
             "start-nonjson" => self.start_nonjson = true,
             "start-nosession" => self.start_nosession = true,
+            "start-ice-servers" => self.start_ice_servers = true,
             "offer-hang" => self.offer_hang = true,
             "offer-badsdp" => self.offer_badsdp = true,
             "offer-nopcid" => self.offer_nopcid = true,
@@ -177,7 +181,7 @@ mod tests {
     #[test]
     fn parses_every_item() {
         let f = Faults::parse(
-            "start-503, start-hang,start-nonjson,start-nosession,offer-500-detail,offer-hang,\
+            "start-503, start-hang,start-nonjson,start-nosession,start-ice-servers,offer-500-detail,offer-hang,\
              offer-badsdp,offer-nopcid,patch-400-text,ice-never,no-bot-ready,silent,drop-after-1.5,\
              peer-left-after-2,renegotiate-after-0.25,delay-start-100,delay-offer-7,blackout-3s,\
              rtvi-version-1.0.0,function-call-legacy,client-message-strict",
@@ -194,7 +198,7 @@ mod tests {
         assert_eq!(f.offer_status.map(|s| s.style), Some(ErrorStyle::Detail));
         assert!(f.offer_hang && f.offer_badsdp && f.offer_nopcid);
         assert_eq!(f.patch_status.map(|s| s.style), Some(ErrorStyle::Text));
-        assert!(f.ice_never && f.no_bot_ready && f.silent);
+        assert!(f.ice_never && f.no_bot_ready && f.silent && f.start_ice_servers);
         assert_eq!(f.drop_after, Some(Duration::from_millis(1500)));
         assert_eq!(f.peer_left_after, Some(Duration::from_secs(2)));
         assert_eq!(f.renegotiate_after, Some(Duration::from_millis(250)));

@@ -57,6 +57,8 @@ pub struct PeerDebug {
     /// Messages the bot had for the client while it was away (not sent, as Pipecat does).
     pub messages_dropped: u64,
     pub candidates_received: u64,
+    /// The offer said `a=end-of-candidates`: a PATCH with candidates is refused (500), as aiortc.
+    pub candidates_ended: bool,
     pub renegotiations: u64,
     pub request_data: Value,
     /// Whether this peer took over a bot with `restart_pc`.
@@ -109,6 +111,7 @@ impl PeerHandle {
 }
 
 pub struct PeerOptions {
+    pub candidates_ended: bool,
     pub faults: Faults,
     pub ping_timeout: Duration,
     pub consent_timeout: Duration,
@@ -167,6 +170,7 @@ pub fn start(
         messages_received: VecDeque::new(),
         messages_dropped: 0,
         candidates_received: 0,
+        candidates_ended: opts.candidates_ended,
         renegotiations: 0,
         request_data,
         restarted: opts.restarted,

@@ -636,6 +636,36 @@ async fn renegotiation_restart_and_trickle() {
 }
 
 #[tokio::test]
+async fn no_trickle_after_an_offer_that_ended_its_candidates() {
+    // Firefox's local description says `a=end-of-candidates` once gathering is done; aiortc then
+    // refuses any trickled candidate (ValueError → 500) and adds none.
+    let a = Agent::start(&[]).await;
+    let id = a.session().await;
+    let path = format!("/sessions/{id}/api/offer");
+    let ended = OFFER.replacen("a=ice-ufrag:", "a=end-of-candidates\r\na=ice-ufrag:", 1);
+    assert_ne!(ended, OFFER);
+    let mut body = offer_body();
+    body["sdp"] = json!(ended);
+    let pc = check_answer(&a.post(&path, &body).await);
+    let candidate = json!({"pc_id": pc, "candidates": [
+        {"candidate": "candidate:1 1 udp 2113937151 127.0.0.1 50000 typ host", "sdp_mid": "0", "sdp_mline_index": 0}
+    ]});
+    assert_eq!(a.patch(&path, &candidate).await.status, 500);
+    let none = json!({"pc_id": pc, "candidates": []});
+    assert_eq!(a.patch(&path, &none).await.status, 200);
+    let d = a.get(&format!("/debug/sessions/{id}")).await.json();
+    assert_eq!(d["peers"][0]["candidatesEnded"], true);
+    assert_eq!(d["peers"][0]["candidatesReceived"], 0);
+
+    // An offer without it takes them, as before.
+    let id = a.session().await;
+    let path = format!("/sessions/{id}/api/offer");
+    let pc = check_answer(&a.post(&path, &offer_body()).await);
+    let candidate = json!({"pc_id": pc, "candidates": candidate["candidates"]});
+    assert_eq!(a.patch(&path, &candidate).await.status, 200);
+}
+
+#[tokio::test]
 async fn patch_and_post_refusals() {
     let a = Agent::start(&[]).await;
     // Unknown pc_id: 404 with FastAPI detail on /api/offer, 400 on the session routes.

@@ -217,6 +217,52 @@ fn candidates_wait_for_the_answer_then_go_out_one_patch_at_a_time() {
 }
 
 #[test]
+fn the_offer_leaves_with_the_candidates_gathered_and_they_are_not_patched() {
+    let mut m = Machine::new(setup(true, true));
+    let cand = |n: u32| {
+        Input::Candidate(Some(Candidate {
+            candidate: format!("candidate:{n} 1 udp 1 192.0.2.1 {n} typ host ufrag u"),
+            sdp_mid: Some("0".into()),
+            sdp_mline_index: Some(0),
+        }))
+    };
+    m.handle(Input::MediaReady);
+    m.handle(Input::LocalOffer("v=0\r\n".into()));
+    m.handle(cand(1));
+    let Some(Output::PostOffer(mut body)) = m.handle(Input::Started).pop() else {
+        panic!("the offer leaves once started")
+    };
+    let gathered = "v=0\r\na=candidate:1 1 udp 1 192.0.2.1 1 typ host\r\n";
+    m.offer_leaves(None, &mut body, gathered.into());
+    assert_eq!(Json::from(&body)["sdp"], gathered);
+    // Still announced by the browser after the offer left: already the server's.
+    m.handle(cand(1));
+    m.handle(cand(2));
+    let out = m.handle(answered(ANSWER));
+    let patched: Vec<Json> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Patch(b) => Some(Json::from(b)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(patched.len(), 1, "{out:?}");
+    let list = patched[0]["candidates"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(
+        list[0]["candidate"],
+        "candidate:2 1 udp 1 192.0.2.1 2 typ host ufrag u"
+    );
+    // Another attempt's offer is not this call's: nothing changes.
+    let mut other = body.clone();
+    m.offer_leaves(Some(9), &mut other, "v=1".into());
+    assert_eq!(other, body);
+}
+
+#[test]
 fn channel_open_sends_track_status_client_ready_and_ping_then_bot_ready_resolves() {
     let mut m = up_to_channel(true);
     let out = m.handle(Input::ChannelOpen { now_ms: 1000.0 });

@@ -25,7 +25,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
-use web_sys::{AbortController, MediaStreamTrack};
+use web_sys::{AbortController, MediaStreamTrack, RtcOfferOptions};
 
 use super::wait::Slot;
 
@@ -293,8 +293,11 @@ impl Call {
                 self.connected.set(Ok(()))
             }
             Output::ConnectFailed(e) => self.connected.set(Err(e)),
-            Output::Offer { .. } if live => self.make_offer(None),
-            Output::PostOffer(body) if live => self.post_offer(body),
+            Output::Offer { .. } if live => self.make_offer(false),
+            Output::PostOffer(mut body) if live => {
+                self.with_gathered(None, &self.peer(), &mut body);
+                self.post_offer(body)
+            }
             Output::SetRemote(sdp) if live => self.set_remote(sdp),
             Output::Patch(body) if live => self.patch(body),
             Output::StartPing if live => {
@@ -311,17 +314,35 @@ impl Call {
         }
     }
 
+    /// The offer leaves with the candidates gathered so far (`Machine::offer_leaves`).
+    pub fn with_gathered(&self, attempt: Option<u32>, peer: &Peer, body: &mut crate::json::Value) {
+        let sdp = Reflect::get(&peer.pc, &"localDescription".into())
+            .and_then(|d| Reflect::get(&d, &"sdp".into()))
+            .ok()
+            .and_then(|s| s.as_string());
+        if let Some(sdp) = sdp {
+            self.machine.borrow_mut().offer_leaves(attempt, body, sdp);
+        }
+    }
+
     fn send(self: &Rc<Self>, text: &str) {
         if let Err(e) = self.peer().channel.send_with_str(text) {
             self.input(Input::SendFailed(browser_error("send", &e)));
         }
     }
 
-    /// Creates a local offer (or finishes one created early) and sets it.
-    pub fn make_offer(self: &Rc<Self>, created: Option<js_sys::Promise>) {
+    /// Creates a local offer and sets it. `regather`: with new ICE credentials, so gathering
+    /// starts again under the configuration now in force (`Input::RegatheredOffer`).
+    pub fn make_offer(self: &Rc<Self>, regather: bool) {
         let peer = self.peer();
+        let created = regather.then(|| {
+            let options = RtcOfferOptions::new();
+            options.set_ice_restart(true);
+            peer.pc.create_offer_with_rtc_offer_options(&options)
+        });
         self.feed(Box::pin(async move {
             Some(match local_offer(&peer.pc, created).await {
+                Ok(sdp) if regather => Input::RegatheredOffer(sdp),
                 Ok(sdp) => Input::LocalOffer(sdp),
                 Err(e) => Input::Failure(e),
             })

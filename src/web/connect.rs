@@ -118,7 +118,7 @@ pub async fn connect_web_rtc(
     );
     call.set_budget(plan.signal.as_ref());
     attach(&call, plan.audio, plan.video);
-    call.make_offer(None);
+    call.make_offer(false);
     complete(call).await
 }
 
@@ -153,8 +153,6 @@ pub async fn start_and_connect(
     let explicit_ice = plan.options.ice_servers.clone();
     let initial = choose_ice_servers(explicit_ice.as_deref(), &[]);
     let peer = Peer::new(initial, None, &[plan.audio.given(), plan.video.given()])?;
-    // Created now, set once the start answered (its ICE servers must be in place first).
-    let created = peer.pc.create_offer();
     let call = Call::new(
         Machine::new(plan.setup(true)),
         peer,
@@ -165,6 +163,9 @@ pub async fn start_and_connect(
     *call.ice.borrow_mut() = initial.to_vec();
     call.set_budget(plan.signal.as_ref());
     attach(&call, plan.audio, plan.video);
+    // Set now, so gathering overlaps the start request and the offer carries its candidates. If
+    // the start answer brings other ICE servers, gathering starts again with them (below).
+    call.make_offer(false);
     let connect_options = plan.options;
     let weak = Rc::downgrade(&call);
     spawn_local(async move {
@@ -197,16 +198,19 @@ pub async fn start_and_connect(
         };
         let initial = choose_ice_servers(explicit_ice.as_deref(), &[]);
         let chosen = choose_ice_servers(explicit_ice.as_deref(), &data.answer.ice_servers);
-        if chosen != initial {
-            if let Err(e) = call.peer().set_ice_servers(chosen) {
-                return call.input(Input::Failure(e));
-            }
-            *call.ice.borrow_mut() = chosen.to_vec();
-        }
+        let chosen = (chosen != initial).then(|| chosen.to_vec());
         *call.target.borrow_mut() = Some(target);
         *call.session.borrow_mut() = (JsValue::from(Session::new(data)), Some(id));
-        call.input(Input::Started);
-        call.make_offer(Some(created));
+        let Some(chosen) = chosen else {
+            return call.input(Input::Started);
+        };
+        if let Err(e) = call.peer().set_ice_servers(&chosen) {
+            return call.input(Input::Failure(e));
+        }
+        *call.ice.borrow_mut() = chosen;
+        // The offer was gathered without these servers: an ICE restart of the unsent offer
+        // gathers again with them, and the start counts once that offer is set.
+        call.make_offer(true);
     });
     complete(call).await
 }

@@ -50,10 +50,11 @@ pub fn run(call: &Rc<Call>, output: Output) {
     match output {
         Output::Timer(at) => arm(call, at),
         Output::Restart { attempt } => restart(call, attempt),
-        Output::PostRestart { attempt, body } => {
-            let Some((_, signal)) = attempt_parts(call, attempt) else {
+        Output::PostRestart { attempt, mut body } => {
+            let Some((peer, signal)) = attempt_parts(call, attempt) else {
                 return;
             };
+            call.with_gathered(Some(attempt), &peer, &mut body);
             let deadline = Deadline::new(ATTEMPT_REQUEST_MS, Some(&signal));
             let what = (Phase::Call, "offer");
             call.to_offer_url(Method::Post, &body, deadline, what, move |call, r| {

@@ -72,6 +72,13 @@ async function preparePages(dir) {
   const preload = cold.replace("</title>", `, with preload hints</title>\n${hints}`);
   if (preload === cold) throw new Error("cold-ours.html has no <title> to put the hints after");
   writeFileSync(join(dir, "cold-ours-preload.html"), preload);
+  // The floor of any wasm init on this browser and machine: a module of one empty exported
+  // function (31 bytes), fetched and compiled like ours, with and without the preload hint.
+  const tiny = [0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 7, 5, 1, 1, 102, 0, 0, 10, 4, 1, 2, 0, 11];
+  writeFileSync(join(dir, "tiny.wasm"), Uint8Array.from(tiny));
+  const tinyCold = readFileSync(join(PAGES, "cold-tiny.html"), "utf8");
+  const tinyHint = `<link rel="preload" href="/tiny.wasm" as="fetch" type="application/wasm" crossorigin />`;
+  writeFileSync(join(dir, "cold-tiny-preload.html"), tinyCold.replace("</title>", `, with the preload hint</title>\n${tinyHint}`));
   const esbuild = await import("esbuild");
   const bundle = (entry, out, minify) =>
     esbuild.build({
@@ -93,7 +100,14 @@ async function preparePages(dir) {
 // 1. Cold start
 
 async function coldRound(browser, base, kind) {
-  const page = { ours: "cold-ours.html", preload: "cold-ours-preload.html", official: "cold-official.html", blank: "blank.html" }[kind];
+  const page = {
+    ours: "cold-ours.html",
+    preload: "cold-ours-preload.html",
+    official: "cold-official.html",
+    blank: "blank.html",
+    tiny: "cold-tiny.html",
+    tinyPreload: "cold-tiny-preload.html",
+  }[kind];
   // A new context is a new profile in memory: empty HTTP cache, so no wasm code cache either, and
   // its own renderer process.
   const context = await browser.newContext();
@@ -119,7 +133,7 @@ async function coldRound(browser, base, kind) {
     // Still connected: what the page holds with a live connection, after a full GC.
     await cdp.send("HeapProfiler.collectGarbage");
     const heap = await cdp.send("Runtime.getHeapUsage");
-    if (kind !== "blank") await p.evaluate(() => window.__cold.disconnect());
+    await p.evaluate(() => window.__cold.disconnect && window.__cold.disconnect());
     const wasm = data.resources.find((r) => r.path.endsWith(".wasm"));
     const glue = data.resources.find((r) => r.path.endsWith("/agent_rtc.js"));
     const bundle = data.resources.find((r) => r.path.endsWith("/official-cold.bundle.js"));
@@ -147,9 +161,9 @@ async function coldRound(browser, base, kind) {
 }
 
 async function coldStart(browser, base) {
-  const rounds = { ours: [], official: [], preload: [], blank: [] };
+  const rounds = { ours: [], official: [], preload: [], tiny: [], tinyPreload: [], blank: [] };
   for (let i = 0; i < COLD_WARMUP + COLD_RUNS; i++) {
-    for (const kind of orderFor(["ours", "official", "preload"], i)) {
+    for (const kind of orderFor(["ours", "official", "preload", "tiny", "tinyPreload"], i)) {
       const r = await coldRound(browser, base, kind);
       if (i >= COLD_WARMUP) rounds[kind].push(r);
       await sleep(PAUSE_MS);
@@ -372,6 +386,8 @@ try {
   const pl = cold.preload;
   coldRow("agent-rtc, page with preload hints: init()", pick(pl, "initMs"));
   coldRow("agent-rtc, page with preload hints: navigation → bot-ready", pick(pl, "botReady"));
+  coldRow("the floor: a 31-byte wasm module, fetch + compile + instantiate", pick(cold.tiny, "initMs"));
+  coldRow("the floor, with the preload hint", pick(cold.tinyPreload, "initMs"));
   const ratioPre = pl.map((r, i) => r.botReady / f[i]?.botReady);
   say(`   ${"ratio agent-rtc with preload hints / official".padEnd(58)}${`${median(ratioPre).toFixed(2)} (${pct(ratioPre, 0.9).toFixed(2)})`.padStart(16)}`);
   const fromNet = o.filter((r) => r.wasmFromNetwork).length;
@@ -454,6 +470,8 @@ try {
         official: Object.fromEntries(["scriptStart", "botReady", "heapUsed"].map((k) => [k, summary(pick(f, k))])),
         preload: Object.fromEntries(["scriptStart", "wasmFetch", "initMs", "afterLastByte", "botReady"].map((k) => [k, summary(pick(cold.preload, k))])),
         blank: { heapUsed: summary(pick(cold.blank, "heapUsed")) },
+        tinyWasmInit: summary(pick(cold.tiny, "initMs")),
+        tinyWasmInitPreload: summary(pick(cold.tinyPreload, "initMs")),
         ratioOursToOfficial: summary(ratioCold),
         wasmFromNetworkRounds: fromNet,
       },

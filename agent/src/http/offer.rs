@@ -210,6 +210,8 @@ async fn offer_inner(
     let serial = app.registry().next_serial();
     let weak = Arc::downgrade(app);
     let opts = PeerOptions {
+        // As aioice: an offer that ends its candidates takes no trickled ones after it.
+        candidates_ended: sdp.contains("a=end-of-candidates"),
         faults: faults.clone(),
         ping_timeout: app.cfg.ping_timeout,
         consent_timeout: app.cfg.consent_timeout,
@@ -292,18 +294,29 @@ async fn patch_inner(
     if let Some(i) = unparsable {
         candidates.truncate(i);
     }
-    let tx = {
+    let peer = {
         let mut reg = app.registry();
         let sid = match session {
             Some(id) => Some(id.to_string()),
             None => reg.plain_session_of(pc_id),
         };
         sid.and_then(|sid| {
-            reg.live(&sid)
-                .and_then(|s| s.live_peer(pc_id).map(|p| p.tx.clone()))
+            reg.live(&sid).and_then(|s| {
+                s.live_peer(pc_id).map(|p| {
+                    (
+                        p.tx.clone(),
+                        p.debug.lock().is_ok_and(|d| d.candidates_ended),
+                    )
+                })
+            })
         })
     };
-    let sent = tx.is_some_and(|tx| tx.send(PeerCmd::Candidates(candidates)).is_ok());
+    // aiortc refuses a candidate after the offer's `a=end-of-candidates` (ValueError → 500).
+    let ended = peer.as_ref().is_some_and(|(_, ended)| *ended) && !candidates.is_empty();
+    if ended {
+        candidates.clear();
+    }
+    let sent = peer.is_some_and(|(tx, _)| tx.send(PeerCmd::Candidates(candidates)).is_ok());
     if !sent {
         let msg = "Peer connection not found";
         return Err(match route {
@@ -317,7 +330,7 @@ async fn patch_inner(
                 .into_response(),
         });
     }
-    if unparsable.is_some() {
+    if unparsable.is_some() || ended {
         return Err((StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response());
     }
     Ok(Json(json!({"status": "success"})).into_response())

@@ -140,5 +140,8 @@ async fn start_inner(
     if !app.cfg.ice_servers.is_empty() {
         out["iceConfig"] = json!({"iceServers": [{"urls": app.cfg.ice_servers}]});
     }
+    if faults.start_ice_servers {
+        out["iceConfig"] = json!({"iceServers": [{"urls": ["stun:127.0.0.1:3478"]}]});
+    }
     Ok(Json(out).into_response())
 }
