@@ -23,6 +23,11 @@ fn with_fault(fault: &str, extra: Value) -> JsValue {
     js(options)
 }
 
+/// A runner connect with `fault`, its requests tagged `tag` for the agent's request log.
+fn tagged(fault: &str, tag: &str) -> JsValue {
+    with_fault(fault, json!({"headers": {"x-test-tag": tag}}))
+}
+
 async fn debug_session(id: &str) -> Value {
     get_json(&format!("{}/debug/sessions/{id}", agent())).await
 }
@@ -235,12 +240,9 @@ async fn the_offer_carries_the_candidates_gathered_while_the_start_was_answered(
     // The start takes 100 ms: the local offer is set and gathering (loopback) long done when the
     // offer leaves, so it carries the candidates and the server can check them at once.
     let tag = fresh_tag("offer-carries");
-    let conn = start_and_connect(with_fault(
-        "delay-start-100",
-        json!({"headers": {"x-test-tag": tag}}),
-    ))
-    .await
-    .expect("connect");
+    let conn = start_and_connect(tagged("delay-start-100", &tag))
+        .await
+        .expect("connect");
     let errors = collect(&conn, "error");
     sleep(300).await;
     let seen = requests(&tag).await;
@@ -267,11 +269,7 @@ async fn ice_servers_from_the_start_answer_gather_the_offer_again() {
          window.__restore = () => { p.setLocalDescription = set; };",
         &JsValue::NULL,
     );
-    let conn = start_and_connect(with_fault(
-        "delay-start-100,start-ice-servers",
-        json!({"headers": {"x-test-tag": tag}}),
-    ))
-    .await;
+    let conn = start_and_connect(tagged("delay-start-100,start-ice-servers", &tag)).await;
     let sets = json(&run_js(
         "window.__restore(); return window.__sets",
         &JsValue::NULL,
@@ -443,12 +441,9 @@ async fn peer_left_and_renegotiate_from_the_server() {
     assert_eq!(conn.state(), "disconnected");
 
     let tag = fresh_tag("reneg");
-    let conn = start_and_connect(with_fault(
-        "renegotiate-after-1",
-        json!({"headers": {"x-test-tag": tag}}),
-    ))
-    .await
-    .expect("connect");
+    let conn = start_and_connect(tagged("renegotiate-after-1", &tag))
+        .await
+        .expect("connect");
     sleep(2000).await;
     let posts: Vec<Value> = requests(&tag)
         .await
