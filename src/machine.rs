@@ -435,10 +435,8 @@ impl Machine {
             | Input::AttemptConnected(_)
             | Input::AttemptFailed { .. } => self.attempt_input(&mut out, input),
             Input::RegatheredOffer(sdp) => {
-                self.trickle.restart();
-                self.pending_offer = Some(sdp);
                 self.started = true;
-                self.post_offer_if_ready(&mut out);
+                self.local_offer(&mut out, sdp);
             }
             Input::Started => {
                 self.started = true;
@@ -448,14 +446,7 @@ impl Machine {
                 self.media_ready = true;
                 self.post_offer_if_ready(&mut out);
             }
-            Input::LocalOffer(sdp) => {
-                if self.pc_id.is_some() {
-                    // A new offer gathers anew.
-                    self.trickle.restart();
-                }
-                self.pending_offer = Some(sdp);
-                self.post_offer_if_ready(&mut out);
-            }
+            Input::LocalOffer(sdp) => self.local_offer(&mut out, sdp),
             Input::OfferAnswered(body) => match parse_answer(body.as_ref()) {
                 Ok(answer) => {
                     self.trickle.set_pc_id(answer.pc_id.clone());
@@ -640,6 +631,15 @@ impl Machine {
                 self.renegotiate(out);
             }
         }
+    }
+
+    fn local_offer(&mut self, out: &mut Vec<Output>, sdp: String) {
+        if self.pc_id.is_some() || self.pending_offer.is_some() {
+            // A new offer (a renegotiation, or one replacing an offer not sent) gathers anew.
+            self.trickle.restart();
+        }
+        self.pending_offer = Some(sdp);
+        self.post_offer_if_ready(out);
     }
 
     /// The offer goes out once it exists, the start answered (when part of this connect) and

@@ -202,6 +202,11 @@ async fn pipecat_cloud_and_butter_via_start_and_connect() {
     let _ = conn.disconnect();
 }
 
+/// The `urls` of the peer connection's first ICE server.
+fn first_ice_urls(pc: &JsValue) -> Value {
+    json(&run_js("return a.getConfiguration().iceServers", pc))[0]["urls"].clone()
+}
+
 /// A candidate without what may differ between the SDP line and the browser's event.
 fn identity(candidate: &str) -> String {
     let words: Vec<&str> = candidate.split_whitespace().take(6).collect();
@@ -277,12 +282,7 @@ async fn ice_servers_from_the_start_answer_gather_the_offer_again() {
     let conn = conn.expect("connect");
     let errors = collect(&conn, "error");
     let pc: JsValue = conn.peer_connection().into();
-    let servers = json(&run_js("return a.getConfiguration().iceServers", &pc));
-    assert_eq!(
-        servers[0]["urls"],
-        json!(["stun:127.0.0.1:3478"]),
-        "{servers}"
-    );
+    assert_eq!(first_ice_urls(&pc), json!(["stun:127.0.0.1:3478"]));
     let current = run_js("return a.localDescription.sdp", &pc)
         .as_string()
         .unwrap_or_default();
@@ -558,12 +558,7 @@ async fn options_shape_the_peer_connection_and_handlers_unsubscribe() {
     );
     let conn = start_and_connect(options).await.expect("connect");
     let pc: JsValue = conn.peer_connection().into();
-    let servers = json(&run_js("return a.getConfiguration().iceServers", &pc));
-    assert_eq!(
-        servers[0]["urls"],
-        json!(["stun:127.0.0.1:3478"]),
-        "{servers}"
-    );
+    assert_eq!(first_ice_urls(&pc), json!(["stun:127.0.0.1:3478"]));
     assert_eq!(
         conn.local_stream().get_video_tracks().length(),
         1,

@@ -263,6 +263,42 @@ fn the_offer_leaves_with_the_candidates_gathered_and_they_are_not_patched() {
 }
 
 #[test]
+fn a_regathered_offer_replaces_the_unsent_one_and_its_candidates() {
+    let mut m = Machine::new(setup(true, true));
+    let cand = |n: u32| {
+        Input::Candidate(Some(Candidate {
+            candidate: format!("candidate:{n} 1 udp 1 192.0.2.1 {n} typ host"),
+            sdp_mid: Some("0".into()),
+            sdp_mline_index: Some(0),
+        }))
+    };
+    m.handle(Input::MediaReady);
+    assert!(m.handle(Input::LocalOffer("v=0 first".into())).is_empty());
+    m.handle(cand(1));
+    let out = m.handle(Input::RegatheredOffer("v=0 again".into()));
+    assert_eq!(
+        posted(&out),
+        Some(json!({"sdp":"v=0 again","type":"offer","pc_id":null,"restart_pc":false})),
+        "it counts as started: {out:?}"
+    );
+    m.handle(cand(2));
+    let out = m.handle(answered(ANSWER));
+    let Some(Output::Patch(body)) = out.iter().find(|o| matches!(o, Output::Patch(_))) else {
+        panic!("{out:?}")
+    };
+    let body = Json::from(body);
+    assert_eq!(
+        body["candidates"][0]["candidate"],
+        "candidate:2 1 udp 1 192.0.2.1 2 typ host"
+    );
+    assert_eq!(
+        body["candidates"].as_array().map(Vec::len),
+        Some(1),
+        "the first gathering's candidate is void: {body:?}"
+    );
+}
+
+#[test]
 fn channel_open_sends_track_status_client_ready_and_ping_then_bot_ready_resolves() {
     let mut m = up_to_channel(true);
     let out = m.handle(Input::ChannelOpen { now_ms: 1000.0 });

@@ -25,7 +25,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
-use web_sys::{AbortController, MediaStreamTrack, RtcOfferOptions};
+use web_sys::{AbortController, MediaStreamTrack};
 
 use super::wait::Slot;
 
@@ -331,17 +331,12 @@ impl Call {
         }
     }
 
-    /// Creates a local offer and sets it. `regather`: with new ICE credentials, so gathering
-    /// starts again under the configuration now in force (`Input::RegatheredOffer`).
+    /// Creates a local offer and sets it. `regather`: an ICE restart of the unsent offer, so
+    /// gathering starts again under the ICE servers now in force (`Input::RegatheredOffer`).
     pub fn make_offer(self: &Rc<Self>, regather: bool) {
         let peer = self.peer();
-        let created = regather.then(|| {
-            let options = RtcOfferOptions::new();
-            options.set_ice_restart(true);
-            peer.pc.create_offer_with_rtc_offer_options(&options)
-        });
         self.feed(Box::pin(async move {
-            Some(match local_offer(&peer.pc, created).await {
+            Some(match local_offer(&peer.pc, regather).await {
                 Ok(sdp) if regather => Input::RegatheredOffer(sdp),
                 Ok(sdp) => Input::LocalOffer(sdp),
                 Err(e) => Input::Failure(e),

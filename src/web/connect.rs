@@ -196,9 +196,9 @@ pub async fn start_and_connect(
             Ok(t) => t,
             Err(e) => return call.input(Input::Failure(e.with_phase(Phase::Start))),
         };
-        let initial = choose_ice_servers(explicit_ice.as_deref(), &[]);
         let chosen = choose_ice_servers(explicit_ice.as_deref(), &data.answer.ice_servers);
-        let chosen = (chosen != initial).then(|| chosen.to_vec());
+        // The offer was gathered with `call.ice`.
+        let chosen = (*call.ice.borrow() != chosen).then(|| chosen.to_vec());
         *call.target.borrow_mut() = Some(target);
         *call.session.borrow_mut() = (JsValue::from(Session::new(data)), Some(id));
         let Some(chosen) = chosen else {

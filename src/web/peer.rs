@@ -17,9 +17,9 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     MediaStream, MediaStreamTrack, MessageEvent, RtcBundlePolicy, RtcConfiguration, RtcDataChannel,
-    RtcDataChannelInit, RtcPeerConnection, RtcPeerConnectionIceEvent, RtcRtpSender,
-    RtcRtpTransceiverDirection, RtcRtpTransceiverInit, RtcSdpType, RtcSessionDescriptionInit,
-    RtcTrackEvent,
+    RtcDataChannelInit, RtcOfferOptions, RtcPeerConnection, RtcPeerConnectionIceEvent,
+    RtcRtpSender, RtcRtpTransceiverDirection, RtcRtpTransceiverInit, RtcSdpType,
+    RtcSessionDescriptionInit, RtcTrackEvent,
 };
 
 pub struct Peer {
@@ -48,12 +48,13 @@ pub async fn promise(p: js_sys::Promise, what: &'static str) -> Result<JsValue, 
         .map_err(|e| webrtc_error(Phase::Offer, what, &e))
 }
 
-/// Creates an offer (or finishes one created early), sets it, and returns its SDP.
-pub async fn local_offer(
-    pc: &RtcPeerConnection,
-    created: Option<js_sys::Promise>,
-) -> Result<String, Error> {
-    let offer = promise(created.unwrap_or_else(|| pc.create_offer()), "createOffer").await?;
+/// Creates an offer (`ice_restart`: with new ICE credentials, so gathering starts again under
+/// the configuration now in force), sets it, and returns its SDP.
+pub async fn local_offer(pc: &RtcPeerConnection, ice_restart: bool) -> Result<String, Error> {
+    let options = RtcOfferOptions::new();
+    options.set_ice_restart(ice_restart);
+    let created = pc.create_offer_with_rtc_offer_options(&options);
+    let offer = promise(created, "createOffer").await?;
     let sdp = Reflect::get(&offer, &"sdp".into())
         .ok()
         .and_then(|s| s.as_string())

@@ -164,7 +164,7 @@ fn restart(call: &Rc<Call>, number: u32) {
         close(a);
     }
     call.feed(Box::pin(async move {
-        Some(match local_offer(&peer.pc, None).await {
+        Some(match local_offer(&peer.pc, false).await {
             Ok(sdp) => Input::AttemptOffer {
                 attempt: number,
                 sdp,
