@@ -184,6 +184,7 @@ const STEPS = [
   ["localOfferSet", "local offer set"],
   ["offerSent", "offer POSTed"],
   ["offerAnswered", "answer back"],
+  ["remoteAnswerCalled", "setRemoteDescription called"],
   ["remoteAnswerSet", "remote answer set"],
   ["iceConnected", "ICE connected"],
   ["pcConnected", "peer connected (DTLS)"],

@@ -64,10 +64,12 @@
     }
   };
   // createOffer() only builds the SDP; setLocalDescription() applies it and starts ICE gathering.
-  const wrapDescription = (name, key) => {
+  // `calledKey`: also when the call was made (the client's own work before it shows there).
+  const wrapDescription = (name, key, calledKey) => {
     const orig = proto[name];
     proto[name] = function (...args) {
       const r = this.__benchRun;
+      if (calledKey) mark(r, calledKey);
       const p = orig.apply(this, args);
       p.then(() => mark(r, key), () => {});
       return p;
@@ -75,7 +77,7 @@
   };
   wrapDescription("createOffer", "offerCreated");
   wrapDescription("setLocalDescription", "localOfferSet");
-  wrapDescription("setRemoteDescription", "remoteAnswerSet");
+  wrapDescription("setRemoteDescription", "remoteAnswerSet", "remoteAnswerCalled");
   const createDataChannel = proto.createDataChannel;
   proto.createDataChannel = function (...args) {
     const r = this.__benchRun;
