@@ -41,6 +41,15 @@ fn sent(out: &[Output]) -> Vec<Json> {
         .collect()
 }
 
+/// A gathered host candidate `n` (port `n`), its line ending in `tail`.
+fn candidate(n: u32, tail: &str) -> Input {
+    Input::Candidate(Some(Candidate {
+        candidate: format!("candidate:{n} 1 udp 1 192.0.2.1 {n} typ host{tail}"),
+        sdp_mid: Some("0".into()),
+        sdp_mline_index: Some(0),
+    }))
+}
+
 fn failed(out: &[Output]) -> Option<&Error> {
     out.iter().find_map(|o| match o {
         Output::ConnectFailed(e) => Some(e),
@@ -163,13 +172,7 @@ fn a_bad_offer_answer_fails_the_connect_with_bad_response() {
 #[test]
 fn candidates_wait_for_the_answer_then_go_out_one_patch_at_a_time() {
     let mut m = Machine::new(setup(false, true));
-    let cand = |n: u32| {
-        Input::Candidate(Some(Candidate {
-            candidate: format!("candidate:{n} 1 udp 1 192.0.2.1 {n} typ host"),
-            sdp_mid: Some("0".into()),
-            sdp_mline_index: Some(0),
-        }))
-    };
+    let cand = |n| candidate(n, "");
     m.handle(Input::MediaReady);
     m.handle(Input::LocalOffer("v=0".into()));
     assert!(m.handle(cand(1)).is_empty(), "no pc_id yet");
@@ -219,13 +222,7 @@ fn candidates_wait_for_the_answer_then_go_out_one_patch_at_a_time() {
 #[test]
 fn the_offer_leaves_with_the_candidates_gathered_and_they_are_not_patched() {
     let mut m = Machine::new(setup(true, true));
-    let cand = |n: u32| {
-        Input::Candidate(Some(Candidate {
-            candidate: format!("candidate:{n} 1 udp 1 192.0.2.1 {n} typ host ufrag u"),
-            sdp_mid: Some("0".into()),
-            sdp_mline_index: Some(0),
-        }))
-    };
+    let cand = |n| candidate(n, " ufrag u");
     m.handle(Input::MediaReady);
     m.handle(Input::LocalOffer("v=0\r\n".into()));
     m.handle(cand(1));
@@ -265,13 +262,7 @@ fn the_offer_leaves_with_the_candidates_gathered_and_they_are_not_patched() {
 #[test]
 fn a_regathered_offer_replaces_the_unsent_one_and_its_candidates() {
     let mut m = Machine::new(setup(true, true));
-    let cand = |n: u32| {
-        Input::Candidate(Some(Candidate {
-            candidate: format!("candidate:{n} 1 udp 1 192.0.2.1 {n} typ host"),
-            sdp_mid: Some("0".into()),
-            sdp_mline_index: Some(0),
-        }))
-    };
+    let cand = |n| candidate(n, "");
     m.handle(Input::MediaReady);
     assert!(m.handle(Input::LocalOffer("v=0 first".into())).is_empty());
     m.handle(cand(1));
