@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f pkg/package.json ] || { echo "package.sh: run wasm-pack build first (make pkg)" >&2; exit 1; }
 
+# Short names between the glue and the wasm (see the script): −6.5 KB gzip for every page.
+node scripts/minify-names.mjs pkg
+
 cp www/agent-preview.js www/agent-preview.d.ts pkg/
 cp LICENSE-MIT LICENSE-APACHE pkg/
 
