@@ -2,33 +2,52 @@
 //! `ConnectionStats` out.
 
 use crate::json::Value;
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ConnectionStats {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rtt_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub jitter_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub packets_received: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub packets_lost: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub packets_sent: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_received: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_sent: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub inbound_audio_level: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub outbound_audio_level: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub candidate_pair_type: Option<String>,
+}
+
+/// API.md's shape: camelCase keys, absent values left out. Written as a map, not derived as a
+/// struct: serde-wasm-bindgen turns a struct's field names into JS strings through a cache (a
+/// `HashMap`) that cost the wasm ~3 KB; its serializer with `serialize_maps_as_objects` makes the
+/// same plain object from a map.
+impl Serialize for ConnectionStats {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let numbers = [
+            ("timestamp", self.timestamp),
+            ("rttMs", self.rtt_ms),
+            ("jitterMs", self.jitter_ms),
+            ("packetsReceived", self.packets_received),
+            ("packetsLost", self.packets_lost),
+            ("packetsSent", self.packets_sent),
+            ("bytesReceived", self.bytes_received),
+            ("bytesSent", self.bytes_sent),
+            ("inboundAudioLevel", self.inbound_audio_level),
+            ("outboundAudioLevel", self.outbound_audio_level),
+        ];
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in numbers {
+            if let Some(value) = value {
+                map.serialize_entry(key, &value)?;
+            }
+        }
+        if let Some(kind) = &self.candidate_pair_type {
+            map.serialize_entry("candidatePairType", kind)?;
+        }
+        map.end()
+    }
 }
 
 fn num(v: &Value, key: &str) -> Option<f64> {
@@ -131,9 +150,13 @@ mod tests {
         );
         assert_eq!(s.candidate_pair_type.as_deref(), Some("host"));
         assert_eq!(s.timestamp, Some(1001.0));
+        // Every key of API.md's ConnectionStats, camelCase, numbers as numbers.
         let js = serde_json::to_value(&s).unwrap();
-        assert_eq!(js["rttMs"], json!(4.0));
-        assert_eq!(js["candidatePairType"], json!("host"));
+        let expected = json!({"timestamp": 1001.0, "rttMs": 4.0, "jitterMs": 2.5,
+            "packetsReceived": 110.0, "packetsLost": 3.0, "packetsSent": 120.0,
+            "bytesReceived": 9000.0, "bytesSent": 9000.0, "inboundAudioLevel": 0.3,
+            "outboundAudioLevel": 0.1, "candidatePairType": "host"});
+        assert_eq!(js, expected);
     }
 
     #[test]

@@ -221,9 +221,10 @@ impl Connection {
             }
         });
         let stats = crate::stats::summarize(&entries);
-        // A typed struct straight to a JS object: serde-wasm-bindgen's serializer is small; only its
-        // deserializer (for arbitrary JSON) is costly, which is why `json.rs` uses the browser's JSON.
-        Ok(serde_wasm_bindgen::to_value(&stats).unwrap_or(JsValue::UNDEFINED))
+        // Typed stats straight to a plain JS object: serde-wasm-bindgen's serializer is small; only
+        // its deserializer (for arbitrary JSON) is costly, which is why `json.rs` uses the browser's JSON.
+        let to_js = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true);
+        Ok(serde::Serialize::serialize(&stats, &to_js).unwrap_or(JsValue::UNDEFINED))
     }
 
     /// Ends the connection; calling it again does nothing. Everything is released before the
