@@ -107,6 +107,7 @@ async function coldRound(browser, base, kind) {
     blank: "blank.html",
     tiny: "cold-tiny.html",
     tinyPreload: "cold-tiny-preload.html",
+    parts: "cold-parts.html",
   }[kind];
   // A new context is a new profile in memory: empty HTTP cache, so no wasm code cache either, and
   // its own renderer process.
@@ -161,9 +162,9 @@ async function coldRound(browser, base, kind) {
 }
 
 async function coldStart(browser, base) {
-  const rounds = { ours: [], official: [], preload: [], tiny: [], tinyPreload: [], blank: [] };
+  const rounds = { ours: [], official: [], preload: [], tiny: [], tinyPreload: [], parts: [], blank: [] };
   for (let i = 0; i < COLD_WARMUP + COLD_RUNS; i++) {
-    for (const kind of orderFor(["ours", "official", "preload", "tiny", "tinyPreload"], i)) {
+    for (const kind of orderFor(["ours", "official", "preload", "tiny", "tinyPreload", "parts"], i)) {
       const r = await coldRound(browser, base, kind);
       if (i >= COLD_WARMUP) rounds[kind].push(r);
       await sleep(PAUSE_MS);
@@ -389,6 +390,9 @@ try {
   coldRow("agent-rtc, page with preload hints: navigation → bot-ready", pick(pl, "botReady"));
   coldRow("the floor: a 31-byte wasm module, fetch + compile + instantiate", pick(cold.tiny, "initMs"));
   coldRow("the floor, with the preload hint", pick(cold.tinyPreload, "initMs"));
+  coldRow("our module alone, bytes in memory: WebAssembly.validate", pick(cold.parts, "validateMs"));
+  coldRow("our module alone, bytes in memory: WebAssembly.compile", pick(cold.parts, "compileMs"));
+  coldRow("our module alone: instantiate (initSync, compiled module)", pick(cold.parts, "instantiateMs"));
   const ratioPre = pl.map((r, i) => r.botReady / f[i]?.botReady);
   say(`   ${"ratio agent-rtc with preload hints / official".padEnd(58)}${`${median(ratioPre).toFixed(2)} (${pct(ratioPre, 0.9).toFixed(2)})`.padStart(16)}`);
   const fromNet = o.filter((r) => r.wasmFromNetwork).length;
@@ -473,6 +477,7 @@ try {
         blank: { heapUsed: summary(pick(cold.blank, "heapUsed")) },
         tinyWasmInit: summary(pick(cold.tiny, "initMs")),
         tinyWasmInitPreload: summary(pick(cold.tinyPreload, "initMs")),
+        parts: Object.fromEntries(["validateMs", "compileMs", "instantiateMs"].map((k) => [k, summary(pick(cold.parts, k))])),
         ratioOursToOfficial: summary(ratioCold),
         wasmFromNetworkRounds: fromNet,
       },
