@@ -45,7 +45,7 @@ pub fn disconnect_bot(id: &str) -> Value {
 /// `dtmf` in the RTVI 2.1 form: every key of `digits` in one message, `{buttons: [..]}`.
 pub fn dtmf(id: &str, digits: &str) -> Result<Value, Error> {
     let ok = |c: char| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D');
-    if digits.is_empty() || digits.chars().count() > 64 || !digits.chars().all(ok) {
+    if digits.is_empty() || digits.len() > 64 || !digits.chars().all(ok) {
         return Err(Error::invalid(
             "sendDtmf: the digits must be 1 to 64 of 0-9, *, # and A-D",
         ));
@@ -218,7 +218,8 @@ mod tests {
             dtmf("t", "12#*A").unwrap(),
             json!({"label":"rtvi-ai","type":"dtmf","id":"t","data":{"buttons":["1","2","#","*","A"]}})
         );
-        for bad in ["", "12x", "1 2", &"1".repeat(65)] {
+        assert!(dtmf("t", &"#".repeat(64)).is_ok(), "64 keys are allowed");
+        for bad in ["", "12x", "1 2", &"1".repeat(65), "١٢"] {
             assert_eq!(
                 dtmf("t", bad).unwrap_err().code,
                 ErrorCode::InvalidOptions,

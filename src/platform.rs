@@ -70,10 +70,21 @@ impl Platform {
 pub fn offer_template_from_start_url(start: &HttpUrl) -> Option<String> {
     let segments: Vec<&str> = start.path().split('/').collect();
     let last = segments.iter().rposition(|s| *s == "start")?;
-    let mut out: Vec<&str> = segments[..last].to_vec();
-    out.extend(["sessions", SESSION_ID_PLACEHOLDER, "api", "offer"]);
-    out.extend(&segments[last + 1..]);
-    Some(start.with_path(out.join("/")).to_string())
+    let middle = ["sessions", SESSION_ID_PLACEHOLDER, "api", "offer"];
+    let mut out = String::new();
+    // Joined by hand: `[&str]::join` is a generic copy loop of its own in the wasm (~1 KB).
+    for (i, s) in segments[..last]
+        .iter()
+        .chain(&middle)
+        .chain(&segments[last + 1..])
+        .enumerate()
+    {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(s);
+    }
+    Some(start.with_path(out).to_string())
 }
 
 /// Checks an agent name or id: anything that could change the URL's path is refused, the rest is

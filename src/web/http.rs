@@ -52,7 +52,15 @@ pub async fn send_json(
         })?;
     let response = request.send().await.map_err(|_| failed())?;
     let status = response.status();
-    let text = response.text().await.map_err(|_| failed())?;
+    // The body through web-sys: gloo's `Response::text` unwraps `text()`'s Result, which links a
+    // panic path and JsValue's Debug (with the glue's debugString) into every page.
+    let raw: web_sys::Response = response.into();
+    let body = raw.text().map_err(|_| failed())?;
+    let text = wasm_bindgen_futures::JsFuture::from(body)
+        .await
+        .ok()
+        .and_then(|t| t.as_string())
+        .ok_or_else(failed)?;
     deadline.check(phase)?;
     if (200..300).contains(&status) {
         Ok(text)
