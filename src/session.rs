@@ -186,7 +186,7 @@ fn check_ice_url(url: &str) -> Result<bool, &'static str> {
         Some("transport=udp" | "transport=tcp") if turn => {}
         Some(_) => return Err("the only query allowed is ?transport=udp|tcp on TURN"),
     }
-    let (host, port) = match hostport.rsplit_once(':') {
+    let (host, port) = match crate::substring::rsplit_once_ascii(hostport, b':') {
         // A bracketed IPv6 literal holds colons of its own.
         Some((h, p)) if !p.contains(']') => (h, Some(p)),
         _ => (hostport, None),

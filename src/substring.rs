@@ -22,6 +22,13 @@ pub fn split_once<'a>(hay: &'a str, needle: &str) -> Option<(&'a str, &'a str)> 
     Some((hay.get(..i)?, hay.get(i + needle.len()..)?))
 }
 
+/// `hay` split around the last `byte`, an ASCII byte (`str::rsplit_once` with a char pattern is a
+/// reverse char searcher of its own in the wasm).
+pub fn rsplit_once_ascii(hay: &str, byte: u8) -> Option<(&str, &str)> {
+    let i = hay.bytes().rposition(|b| b == byte)?;
+    Some((hay.get(..i)?, hay.get(i + 1..)?))
+}
+
 /// Every non-overlapping occurrence of `needle`, left to right, replaced by `with`; an empty
 /// needle matches before every char and at the end, as `str::replace` does.
 pub fn replace(hay: &str, needle: &str, with: &str) -> String {
@@ -67,6 +74,9 @@ mod tests {
             assert_eq!(contains(hay, needle), hay.contains(needle));
             assert_eq!(split_once(hay, needle), hay.split_once(needle));
             assert_eq!(replace(hay, needle, "<r>"), hay.replace(needle, "<r>"));
+        }
+        for hay in ["", ":", "a:b:c", "[::1]:80", "héllo:wörld", "no colon", "é:"] {
+            assert_eq!(rsplit_once_ascii(hay, b':'), hay.rsplit_once(':'), "{hay:?}");
         }
     }
 }

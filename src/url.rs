@@ -152,7 +152,7 @@ fn split_host_port(authority: &str) -> Option<(String, Option<u16>)> {
         };
         (format!("[{}]", inner.to_ascii_lowercase()), port)
     } else {
-        let (h, p) = match authority.rsplit_once(':') {
+        let (h, p) = match crate::substring::rsplit_once_ascii(authority, b':') {
             Some((h, p)) => (h, Some(p)),
             None => (authority, None),
         };
