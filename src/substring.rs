@@ -75,8 +75,20 @@ mod tests {
             assert_eq!(split_once(hay, needle), hay.split_once(needle));
             assert_eq!(replace(hay, needle, "<r>"), hay.replace(needle, "<r>"));
         }
-        for hay in ["", ":", "a:b:c", "[::1]:80", "héllo:wörld", "no colon", "é:"] {
-            assert_eq!(rsplit_once_ascii(hay, b':'), hay.rsplit_once(':'), "{hay:?}");
+        for hay in [
+            "",
+            ":",
+            "a:b:c",
+            "[::1]:80",
+            "héllo:wörld",
+            "no colon",
+            "é:",
+        ] {
+            assert_eq!(
+                rsplit_once_ascii(hay, b':'),
+                hay.rsplit_once(':'),
+                "{hay:?}"
+            );
         }
     }
 }

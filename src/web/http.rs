@@ -5,6 +5,8 @@ use super::deadline::Deadline;
 use crate::error::{Error, Phase};
 use crate::options::Credentials;
 use gloo_net::http::{Headers, Request, RequestBuilder};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
 
 #[derive(Clone, Copy)]
 pub enum Method {
@@ -50,13 +52,20 @@ pub async fn send_json(
         .map_err(|_| {
             Error::invalid(format!("the {what} request could not be built")).with_phase(phase)
         })?;
-    let response = request.send().await.map_err(|_| failed())?;
+    // gloo-net builds the request; the fetch and the body go through web-sys, so that what the
+    // network does only ever becomes our `network` error: gloo's `send()` and `text()` have panic
+    // paths (a non-Response, an Err unwrapped) that would bring JsValue's Debug and the glue's
+    // debugString into every page.
+    let request: web_sys::Request = request.into();
+    let window = web_sys::window().ok_or_else(failed)?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
+        .await
+        .ok()
+        .and_then(|r| r.dyn_into().ok())
+        .ok_or_else(failed)?;
     let status = response.status();
-    // The body through web-sys: gloo's `Response::text` unwraps `text()`'s Result, which links a
-    // panic path and JsValue's Debug (with the glue's debugString) into every page.
-    let raw: web_sys::Response = response.into();
-    let body = raw.text().map_err(|_| failed())?;
-    let text = wasm_bindgen_futures::JsFuture::from(body)
+    let body = response.text().map_err(|_| failed())?;
+    let text = JsFuture::from(body)
         .await
         .ok()
         .and_then(|t| t.as_string())
