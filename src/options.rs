@@ -48,23 +48,29 @@ pub struct Credentials {
 impl Credentials {
     /// Every value that must not leak into errors or logs.
     pub fn secrets(&self) -> Vec<&str> {
-        self.api_key
-            .iter()
-            .map(String::as_str)
-            .chain(self.headers.iter().map(|(_, v)| v.as_str()))
-            .collect()
+        // Plain loops: iterator chains here were adapters of their own in the wasm.
+        let mut out = Vec::new();
+        if let Some(key) = &self.api_key {
+            out.push(key.as_str());
+        }
+        for (_, value) in &self.headers {
+            out.push(value.as_str());
+        }
+        out
     }
 
     /// Request headers: the caller's extras, then `Authorization` from the key (the key wins).
     pub fn request_headers(&self) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = self
-            .headers
-            .iter()
-            .filter(|(k, _)| !(self.api_key.is_some() && k.eq_ignore_ascii_case("authorization")))
-            .cloned()
-            .collect();
+        let mut out = Vec::new();
+        for (name, value) in &self.headers {
+            if self.api_key.is_none() || !name.eq_ignore_ascii_case("authorization") {
+                out.push((name.clone(), value.clone()));
+            }
+        }
         if let Some(key) = &self.api_key {
-            out.push(("Authorization".to_owned(), format!("Bearer {key}")));
+            let mut bearer = String::from("Bearer ");
+            bearer.push_str(key);
+            out.push(("Authorization".to_owned(), bearer));
         }
         out
     }
