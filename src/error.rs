@@ -187,7 +187,9 @@ impl Error {
         json: Option<&Value>,
         secrets: &[&str],
     ) -> Self {
-        let secrets: Vec<&str> = secrets.iter().copied().filter(|s| !s.is_empty()).collect();
+        let mut kept: Vec<&str> = secrets.to_vec();
+        kept.retain(|s| !s.is_empty());
+        let secrets = kept;
         let mut details = Box::new(Details {
             phase: Some(phase),
             ..Details::default()

@@ -84,29 +84,25 @@ impl Credentials {
                 ));
             }
         }
-        let headers = match fields.object("headers")? {
-            None => Vec::new(),
-            Some(map) => map
-                .iter()
-                .map(|(name, value)| {
-                    if !is_header_name(name) {
-                        return Err(Error::invalid(format!(
-                            "`headers` has an invalid header name {}",
-                            crate::error::quoted(name)
-                        )));
-                    }
-                    let Some(v) = value.as_str() else {
-                        return Err(Error::invalid(format!("`headers.{name}` must be a string")));
-                    };
-                    if !is_header_value(v) {
-                        return Err(Error::invalid(format!(
-                            "`headers.{name}` must be Latin-1 text without control characters"
-                        )));
-                    }
-                    Ok((name.clone(), v.to_owned()))
-                })
-                .collect::<Result<_, _>>()?,
-        };
+        let mut headers = Vec::new();
+        let none = Map::new();
+        for (name, value) in fields.object("headers")?.unwrap_or(&none).iter() {
+            if !is_header_name(name) {
+                return Err(Error::invalid(format!(
+                    "`headers` has an invalid header name {}",
+                    crate::error::quoted(name)
+                )));
+            }
+            let Some(v) = value.as_str() else {
+                return Err(Error::invalid(format!("`headers.{name}` must be a string")));
+            };
+            if !is_header_value(v) {
+                return Err(Error::invalid(format!(
+                    "`headers.{name}` must be Latin-1 text without control characters"
+                )));
+            }
+            headers.push((name.clone(), v.to_owned()));
+        }
         Ok(Credentials { api_key, headers })
     }
 }

@@ -112,33 +112,38 @@ pub fn parse_ice_servers(value: &Value) -> Vec<IceServer> {
     let Some(list) = value.as_array() else {
         return Vec::new();
     };
-    list.iter().filter_map(|e| ice_server(e).ok()).collect()
+    let mut out = Vec::new();
+    for entry in list {
+        if let Ok(server) = ice_server(entry) {
+            out.push(server);
+        }
+    }
+    out
 }
 
 /// A caller's `iceServers`: every entry must be one the browser accepts, or nothing is sent.
 pub fn parse_ice_servers_strict(items: &[Value]) -> Result<Vec<IceServer>, Error> {
-    items
-        .iter()
-        .map(|e| ice_server(e).map_err(|why| Error::invalid(format!("`iceServers`: {why}"))))
-        .collect()
+    let mut out = Vec::new();
+    for entry in items {
+        out.push(ice_server(entry).map_err(|why| Error::invalid(format!("`iceServers`: {why}")))?);
+    }
+    Ok(out)
 }
 
 /// One entry, checked as `new RTCPeerConnection()` checks it (WebRTC §4.4.1.2 "validate an ICE
 /// server"): `urls` a non-empty string or list of `stun:`/`stuns:`/`turn:`/`turns:` URLs, and a
 /// `username` and `credential` for TURN.
 fn ice_server(entry: &Value) -> Result<IceServer, String> {
-    let urls: Vec<String> = match entry.get("urls") {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|u| {
-                u.as_str()
-                    .map(str::to_owned)
-                    .ok_or("`urls` must hold strings")
-            })
-            .collect::<Result<_, _>>()?,
+    let mut urls = Vec::new();
+    match entry.get("urls") {
+        Some(Value::String(s)) => urls.push(s.clone()),
+        Some(Value::Array(items)) => {
+            for u in items {
+                urls.push(u.as_str().ok_or("`urls` must hold strings")?.to_owned());
+            }
+        }
         _ => return Err("each entry needs `urls` (a string or an array of strings)".into()),
-    };
+    }
     if urls.is_empty() {
         return Err("`urls` must not be empty".into());
     }

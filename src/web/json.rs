@@ -107,11 +107,11 @@ fn walk(v: &JsValue, depth: u32) -> Option<Value> {
     let depth = depth.checked_sub(1)?;
     if Array::is_array(v) {
         let items: &Array = v.unchecked_ref();
-        return items
-            .iter()
-            .map(|x| walk(&x, depth))
-            .collect::<Option<Vec<_>>>()
-            .map(Value::Array);
+        let mut out = Vec::new();
+        for x in items.iter() {
+            out.push(walk(&x, depth)?);
+        }
+        return Some(Value::Array(out));
     }
     let mut map = Map::new();
     for key in Object::keys(v.unchecked_ref::<Object>()).iter() {
