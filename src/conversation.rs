@@ -50,7 +50,10 @@ pub fn dtmf(id: &str, digits: &str) -> Result<Value, Error> {
             "sendDtmf: the digits must be 1 to 64 of 0-9, *, # and A-D",
         ));
     }
-    let buttons = digits.chars().map(|c| Value::String(c.into())).collect();
+    let mut buttons = Vec::new();
+    for c in digits.chars() {
+        buttons.push(Value::String(c.into()));
+    }
     Ok(envelope(
         "dtmf",
         id,

@@ -68,22 +68,26 @@ impl Platform {
 /// Pipecat's own client derives the offer URL from a custom start URL: its last `start` path
 /// segment becomes `sessions/{sessionId}/api/offer`. `None` when the path has no such segment.
 pub fn offer_template_from_start_url(start: &HttpUrl) -> Option<String> {
-    let segments: Vec<&str> = start.path().split('/').collect();
-    let last = segments.iter().rposition(|s| *s == "start")?;
-    let middle = ["sessions", SESSION_ID_PLACEHOLDER, "api", "offer"];
-    let mut out = String::new();
-    // Joined by hand: `[&str]::join` is a generic copy loop of its own in the wasm (~1 KB).
-    for (i, s) in segments[..last]
-        .iter()
-        .chain(&middle)
-        .chain(&segments[last + 1..])
-        .enumerate()
-    {
-        if i > 0 {
-            out.push('/');
+    let path = start.path();
+    // The last segment that is exactly `start` (a segment is what lies between slashes).
+    let mut at = None;
+    let mut from = 0;
+    let bytes = path.as_bytes();
+    for i in 0..=bytes.len() {
+        if bytes.get(i).is_none_or(|b| *b == b'/') {
+            if path.get(from..i) == Some("start") {
+                at = Some((from, i));
+            }
+            from = i + 1;
         }
-        out.push_str(s);
     }
+    let (begin, end) = at?;
+    // Built by hand: `[&str]::join` and `format!` are generic copies of their own in the wasm.
+    let mut out = String::from(path.get(..begin)?);
+    out.push_str("sessions/");
+    out.push_str(SESSION_ID_PLACEHOLDER);
+    out.push_str("/api/offer");
+    out.push_str(path.get(end..)?);
     Some(start.with_path(out).to_string())
 }
 

@@ -125,10 +125,13 @@ impl Ids {
         x ^= x << 17;
         self.0 = x;
         let bits = (x >> 16) as u32;
-        (0..8)
-            .rev()
-            .map(|i| char::from(b"0123456789abcdef"[((bits >> (i * 4)) & 0xf) as usize]))
-            .collect()
+        let mut id = String::new();
+        for i in (0..8).rev() {
+            id.push(char::from(
+                b"0123456789abcdef"[((bits >> (i * 4)) & 0xf) as usize],
+            ));
+        }
+        id
     }
 }
 

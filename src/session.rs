@@ -27,10 +27,11 @@ impl IceServer {
     /// As an `RTCIceServer` dictionary.
     pub fn to_value(&self) -> Value {
         let mut m = Map::new();
-        m.insert(
-            "urls",
-            Value::Array(self.urls.iter().map(|u| u.as_str().into()).collect()),
-        );
+        let mut urls = Vec::new();
+        for url in &self.urls {
+            urls.push(Value::from(url.as_str()));
+        }
+        m.insert("urls", Value::Array(urls));
         for (key, value) in [
             ("username", &self.username),
             ("credential", &self.credential),
@@ -44,7 +45,11 @@ impl IceServer {
 }
 
 pub fn ice_servers_value(servers: &[IceServer]) -> Value {
-    Value::Array(servers.iter().map(IceServer::to_value).collect())
+    let mut out = Vec::new();
+    for server in servers {
+        out.push(server.to_value());
+    }
+    Value::Array(out)
 }
 
 #[derive(Clone, Debug, PartialEq)]

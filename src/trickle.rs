@@ -112,7 +112,10 @@ impl TrickleQueue {
         if self.in_flight || self.queue.is_empty() {
             return None;
         }
-        let candidates: Vec<Value> = self.queue.drain(..).map(|c| c.to_json()).collect();
+        let mut candidates = Vec::new();
+        for c in std::mem::take(&mut self.queue) {
+            candidates.push(c.to_json());
+        }
         self.in_flight = true;
         self.sent_requests += 1;
         Some(obj([

@@ -77,12 +77,15 @@ impl HttpUrl {
         if h == "localhost" || h.ends_with(".localhost") || h == "[::1]" {
             return true;
         }
-        let octets: Vec<&str> = h.split('.').collect();
-        octets.len() == 4
-            && octets[0] == "127"
-            && octets
-                .iter()
-                .all(|o| !o.is_empty() && o.parse::<u8>().is_ok())
+        // 127.x.y.z: four decimal octets, the first 127.
+        let mut count = 0;
+        for octet in h.split('.') {
+            count += 1;
+            if (count == 1 && octet != "127") || octet.is_empty() || octet.parse::<u8>().is_err() {
+                return false;
+            }
+        }
+        count == 4
     }
 
     /// Rejects plain http to anything but loopback: keys and SDP must not cross a network unencrypted.

@@ -106,14 +106,14 @@ impl Events {
 
     /// Delivers the early events of one name (and those that joined them meanwhile).
     fn replay(&self, event: &str) {
-        let mine: Vec<JsValue> = {
-            let mut early = self.early.borrow_mut();
-            let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut *early)
-                .into_iter()
-                .partition(|(n, _)| n == event);
-            *early = rest;
-            mine.into_iter().map(|(_, arg)| arg).collect()
-        };
+        let mut mine: Vec<JsValue> = Vec::new();
+        self.early.borrow_mut().retain(|(name, arg)| {
+            let taken = name == event;
+            if taken {
+                mine.push(arg.clone());
+            }
+            !taken
+        });
         for arg in mine {
             self.deliver(event, &arg);
         }

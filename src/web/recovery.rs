@@ -272,20 +272,19 @@ pub fn network_listeners(call: &Rc<Call>) -> Vec<EventListener> {
     let Some(window) = window else {
         return Vec::new();
     };
-    [
+    let mut listeners = Vec::new();
+    for (name, input) in [
         ("online", recovery::Input::Online),
         ("offline", recovery::Input::Offline),
-    ]
-    .into_iter()
-    .map(|(name, input)| {
+    ] {
         let weak = Rc::downgrade(call);
-        EventListener::new(&window, name, move |_| {
+        listeners.push(EventListener::new(&window, name, move |_| {
             if let Some(call) = weak.upgrade() {
                 call.input(Input::Net(input.clone()));
             }
-        })
-    })
-    .collect()
+        }));
+    }
+    listeners
 }
 
 /// Once the call is up, and unless recovery is off: every `SAMPLE_MS` the current connection's
