@@ -1,6 +1,6 @@
 //! The one error type of the SDK. The web layer turns it into a JS `AgentRtcError`.
 
-use crate::json::Value;
+use crate::json::{Map, Value};
 use std::fmt;
 
 /// What went wrong, as a stable string code (API.md's table).
@@ -204,10 +204,13 @@ impl Error {
         let (error, server_code, detail) = (field("error"), field("code"), field("detail"));
         if error.is_none() && server_code.is_none() && detail.is_none() {
             // Secrets out first: a cut through one would keep its first part.
-            let excerpt: String = redact_text(body, &secrets)
-                .chars()
-                .take(MAX_BODY_EXCERPT)
-                .collect();
+            let mut excerpt = String::new();
+            for (n, c) in redact_text(body, &secrets).chars().enumerate() {
+                if n == MAX_BODY_EXCERPT {
+                    break;
+                }
+                excerpt.push(c);
+            }
             if !excerpt.is_empty() {
                 details.body = Some(excerpt);
             }
@@ -264,13 +267,12 @@ fn redact_value(value: &mut Value, secrets: &[&str]) {
         Value::String(s) => *s = redact_text(s, secrets),
         Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, secrets)),
         Value::Object(map) => {
-            *map = std::mem::take(map)
-                .into_iter()
-                .map(|(key, mut v)| {
-                    redact_value(&mut v, secrets);
-                    (redact_text(&key, secrets), v)
-                })
-                .collect();
+            let mut redacted = Map::new();
+            for (key, mut v) in std::mem::take(map) {
+                redact_value(&mut v, secrets);
+                redacted.put(redact_text(&key, secrets), v);
+            }
+            *map = redacted;
         }
         _ => {}
     }

@@ -45,7 +45,7 @@ impl Map {
     }
 
     /// `insert` without the conversions: one copy of the search whatever the callers pass.
-    fn put(&mut self, key: String, value: Value) {
+    pub fn put(&mut self, key: String, value: Value) {
         match self.0.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = value,
             None => self.0.push((key, value)),

@@ -73,7 +73,9 @@ fn push_decimal(out: &mut String, n: u64) {
             break;
         }
     }
-    out.extend(digits[i..].iter().map(|&d| d as char));
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
 }
 
 /// What an incoming text message is.

@@ -128,7 +128,13 @@ pub fn to_js(value: &Value) -> JsValue {
         Value::Bool(b) => JsValue::from_bool(*b),
         Value::Number(n) => JsValue::from_f64(*n),
         Value::String(s) => JsValue::from_str(s),
-        Value::Array(items) => items.iter().map(to_js).collect::<Array>().into(),
+        Value::Array(items) => {
+            let array = Array::new();
+            for item in items {
+                array.push(&to_js(item));
+            }
+            array.into()
+        }
         Value::Object(map) => {
             let obj = Object::new();
             for (k, v) in map.iter() {
