@@ -220,6 +220,7 @@ try {
   const rows = [...parts.values()].map((e) => {
     const without = Buffer.concat(functions.filter((f) => partOf(f.name) !== e.part).map((f) => f.body));
     e.gzipSaved = codeGz - gz(without);
+    if (process.env.SIZE_PARTS_ALL) e.all = e.biggest.slice();
     e.biggest = e.biggest
       .sort((a, b) => b[0] - a[0])
       .slice(0, 3)

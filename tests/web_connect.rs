@@ -537,7 +537,7 @@ async fn offer_failures_map_to_their_codes() {
 async fn stats_are_summarised() {
     let conn = start_and_connect(runner(json!({}))).await.expect("connect");
     sleep(1500).await;
-    let stats = json(&await_js(conn.get_stats().await.expect("stats")).await);
+    let stats = json(&await_js(conn.get_stats().into()).await);
     assert!(
         stats["packetsSent"].as_f64().unwrap_or(0.0) > 0.0,
         "{stats}"

@@ -11,7 +11,7 @@ use js_sys::{Function, Promise, Reflect};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::HtmlMediaElement;
 
 fn media_error(what: &str, e: &JsValue) -> JsValue {
@@ -124,7 +124,7 @@ fn attach(call: &Rc<Call>, element: JsValue) -> Result<HtmlMediaElement, JsValue
 #[wasm_bindgen]
 impl Connection {
     fn media(&self, op: Op) -> Promise {
-        future_to_promise(run(self.call().clone(), op))
+        super::promise(run(self.call().clone(), op))
     }
 
     /// Plays `remoteStream` in `element` (an `<audio>`/`<video>`), or in an `<audio>` the SDK

@@ -70,10 +70,24 @@ fn check_transport(data: &SessionData) -> Result<(), Error> {
 }
 
 /// Connects to a bot over WebRTC, for a `Session` or a bare `offerUrl`.
-#[wasm_bindgen(js_name = connectWebRtc)]
-pub async fn connect_web_rtc(
+#[wasm_bindgen(js_name = connectWebRtc, unchecked_return_type = "Promise<Connection>")]
+pub fn connect_web_rtc_js(
     #[wasm_bindgen(unchecked_param_type = "ConnectWebRtcOptions")] options: JsValue,
-) -> Result<Connection, JsValue> {
+) -> js_sys::Promise {
+    super::promise(connect_web_rtc(options))
+}
+
+/// Starts a session and connects to it in one call: the start request leaves first, and the
+/// peer connection, media and local offer are prepared while it is in flight.
+#[wasm_bindgen(js_name = startAndConnect, unchecked_return_type = "Promise<Connection>")]
+pub fn start_and_connect_js(
+    #[wasm_bindgen(unchecked_param_type = "StartAndConnectOptions")] options: JsValue,
+) -> js_sys::Promise {
+    super::promise(start_and_connect(options))
+}
+
+/// `connectWebRtc()` (what the export's promise resolves to).
+pub async fn connect_web_rtc(options: JsValue) -> Result<Connection, JsValue> {
     let t0 = now_ms();
     let plan = Plan::read(&options, &options_to_json(&options)?)?;
     let session_js = get(&options, "session")?;
@@ -122,12 +136,8 @@ pub async fn connect_web_rtc(
     complete(call).await
 }
 
-/// Starts a session and connects to it in one call: the start request leaves first, and the
-/// peer connection, media and local offer are prepared while it is in flight.
-#[wasm_bindgen(js_name = startAndConnect)]
-pub async fn start_and_connect(
-    #[wasm_bindgen(unchecked_param_type = "StartAndConnectOptions")] options: JsValue,
-) -> Result<Connection, JsValue> {
+/// `startAndConnect()` (what the export's promise resolves to).
+pub async fn start_and_connect(options: JsValue) -> Result<Connection, JsValue> {
     let t0 = now_ms();
     let json = options_to_json(&options)?;
     let request = StartRequest::from_options(&json, Some(Transport::Webrtc))?;

@@ -208,25 +208,10 @@ impl Connection {
     }
 
     /// Round trip, jitter, loss, counters and levels from the peer connection's stats.
-    #[wasm_bindgen(js_name = getStats, unchecked_return_type = "ConnectionStats")]
-    pub async fn get_stats(&self) -> Result<JsValue, JsValue> {
-        let report = JsFuture::from(self.call.peer().pc.get_stats())
-            .await
-            .map_err(|e| JsValue::from(webrtc_error(Phase::Call, "getStats", &e)))?;
-        let mut entries = Vec::new();
-        let map: &js_sys::Map = report.unchecked_ref();
-        map.for_each(&mut |value, _| {
-            if let Ok(v) = value_to_json(&value) {
-                entries.push(v);
-            }
-        });
-        let stats = crate::stats::summarize(&entries);
-        // Typed stats straight to a plain JS object: serde-wasm-bindgen's serializer is small; only
-        // its deserializer (for arbitrary JSON) is costly, which is why `json.rs` uses the browser's JSON.
-        let to_js = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true);
-        Ok(serde::Serialize::serialize(&stats, &to_js).unwrap_or(JsValue::UNDEFINED))
+    #[wasm_bindgen(js_name = getStats, unchecked_return_type = "Promise<ConnectionStats>")]
+    pub fn get_stats(&self) -> js_sys::Promise {
+        super::promise(stats(self.call.peer().pc.get_stats()))
     }
-
     /// Ends the connection; calling it again does nothing. Everything is released before the
     /// returned promise resolves.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
@@ -234,4 +219,23 @@ impl Connection {
         self.call.input(Input::Disconnect);
         js_sys::Promise::resolve(&JsValue::UNDEFINED)
     }
+}
+
+/// `getStats()`: the peer connection's report (`report`, its promise) summarised.
+async fn stats(report: js_sys::Promise) -> Result<JsValue, JsValue> {
+    let report = JsFuture::from(report)
+        .await
+        .map_err(|e| JsValue::from(webrtc_error(Phase::Call, "getStats", &e)))?;
+    let mut entries = Vec::new();
+    let map: &js_sys::Map = report.unchecked_ref();
+    map.for_each(&mut |value, _| {
+        if let Ok(v) = value_to_json(&value) {
+            entries.push(v);
+        }
+    });
+    let stats = crate::stats::summarize(&entries);
+    // Typed stats straight to a plain JS object: serde-wasm-bindgen's serializer is small; only
+    // its deserializer (for arbitrary JSON) is costly, which is why `json.rs` uses the browser's JSON.
+    let to_js = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true);
+    Ok(serde::Serialize::serialize(&stats, &to_js).unwrap_or(JsValue::UNDEFINED))
 }

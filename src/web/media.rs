@@ -282,9 +282,9 @@ pub async fn devices() -> Result<JsValue, Error> {
 }
 
 /// Lists the devices now available.
-#[wasm_bindgen::prelude::wasm_bindgen(js_name = listDevices, unchecked_return_type = "MediaDeviceList")]
-pub async fn list_devices() -> Result<JsValue, JsValue> {
-    devices().await.map_err(Into::into)
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = listDevices, unchecked_return_type = "Promise<MediaDeviceList>")]
+pub fn list_devices() -> js_sys::Promise {
+    super::promise(async { devices().await.map_err(JsValue::from) })
 }
 
 /// The connection's `devicechange` event, while it lives.

@@ -40,7 +40,24 @@ pub use media::list_devices;
 pub use session::Session;
 pub use start::start_session;
 
+use js_sys::Promise;
+use std::future::Future;
+use std::pin::Pin;
 use wasm_bindgen::prelude::*;
+
+/// The promise of an exported async function. Every export goes through the one
+/// `future_to_promise` below: `#[wasm_bindgen] async fn` would give each its own copy of the
+/// promise plumbing (about 300 bytes apiece in the wasm).
+pub(crate) fn promise<T: Into<JsValue>>(
+    f: impl Future<Output = Result<T, JsValue>> + 'static,
+) -> Promise {
+    boxed_promise(Box::pin(async move { f.await.map(Into::into) }))
+}
+
+#[inline(never)]
+fn boxed_promise(f: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>) -> Promise {
+    wasm_bindgen_futures::future_to_promise(f)
+}
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = include_str!("types.d.ts");

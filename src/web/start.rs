@@ -12,10 +12,15 @@ use wasm_bindgen::JsCast;
 use web_sys::AbortSignal;
 
 /// Starts a voice-agent session: one POST to the platform's start API.
-#[wasm_bindgen(js_name = startSession)]
-pub async fn start_session(
+#[wasm_bindgen(js_name = startSession, unchecked_return_type = "Promise<Session>")]
+pub fn start_session_js(
     #[wasm_bindgen(unchecked_param_type = "StartSessionOptions")] options: JsValue,
-) -> Result<Session, JsValue> {
+) -> js_sys::Promise {
+    super::promise(start_session(options))
+}
+
+/// `startSession()` (what the export's promise resolves to).
+pub async fn start_session(options: JsValue) -> Result<Session, JsValue> {
     let request = StartRequest::from_options(&options_to_json(&options)?, None)?;
     let signal = read_signal(&options)?;
     let deadline = Deadline::new(request.timeout_ms, signal.as_ref())?;
