@@ -144,6 +144,7 @@ function parse(buf) {
 
 // Modules of the crate (agent_rtc::<first>::<second>), first match wins.
 const FEATURES = [
+  ["exported async functions' bodies (startSession, connectWebRtc, ... in their promise)", /^web::(promise|boxed_promise)\b/],
   ["conversation API (RTVI 2.x requests, function calls, typed events)", /^(web::conversation|conversation|rtvi)\b/],
   ["reconnect after a drop (policy, attempts, swap)", /^(web::recovery|recovery|machine::reconnect)\b/],
   ["devices and playback (mic switch, audio element, levels)", /^(web::media|web::audio)\b/],
