@@ -411,7 +411,7 @@ async fn the_microphone_switches_mid_call_and_the_echo_goes_on() {
 
 /// `listDevices` as the page imports it.
 fn agent_rtc_list() -> JsValue {
-    let f = Closure::<dyn FnMut() -> Promise>::new(|| agent_rtc::web::list_devices());
+    let f = Closure::<dyn FnMut() -> Promise>::new(agent_rtc::web::list_devices);
     let v = f.as_ref().clone();
     f.forget(); // test-only
     v

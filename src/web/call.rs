@@ -10,7 +10,7 @@ use super::events::Events;
 use super::http::{send_json, Method};
 use super::json::{parse_text, stringify, to_js};
 use super::media::stop_all;
-use super::peer::{apply_answer, browser_error, local_offer, Of, Peer};
+use super::peer::{apply_answer, browser_error, local_offer, sdp_of, Of, Peer};
 use super::recovery::Attempt;
 use crate::error::{Error, ErrorCode, Phase};
 use crate::machine::{DisconnectReason, Event, Input, Machine, Output};
@@ -316,11 +316,8 @@ impl Call {
 
     /// The offer leaves with the candidates gathered so far (`Machine::offer_leaves`).
     pub fn with_gathered(&self, attempt: Option<u32>, peer: &Peer, body: &mut crate::json::Value) {
-        let sdp = Reflect::get(&peer.pc, &"localDescription".into())
-            .and_then(|d| Reflect::get(&d, &"sdp".into()))
-            .ok()
-            .and_then(|s| s.as_string());
-        if let Some(sdp) = sdp {
+        let sdp = sdp_of(&Reflect::get(&peer.pc, &"localDescription".into()).unwrap_or_default());
+        if !sdp.is_empty() {
             self.machine.borrow_mut().offer_leaves(attempt, body, sdp);
         }
     }
@@ -334,9 +331,9 @@ impl Call {
     /// Creates a local offer and sets it. `regather`: an ICE restart of the unsent offer, so
     /// gathering starts again under the ICE servers now in force (`Input::RegatheredOffer`).
     pub fn make_offer(self: &Rc<Self>, regather: bool) {
-        let peer = self.peer();
+        let offer = local_offer(&self.peer().pc, regather);
         self.feed(Box::pin(async move {
-            Some(match local_offer(&peer.pc, regather).await {
+            Some(match offer.await {
                 Ok(sdp) if regather => Input::RegatheredOffer(sdp),
                 Ok(sdp) => Input::LocalOffer(sdp),
                 Err(e) => Input::Failure(e),

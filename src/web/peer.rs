@@ -48,21 +48,50 @@ pub async fn promise(p: js_sys::Promise, what: &'static str) -> Result<JsValue, 
         .map_err(|e| webrtc_error(Phase::Offer, what, &e))
 }
 
-/// Creates an offer (`ice_restart`: with new ICE credentials, so gathering starts again under
-/// the configuration now in force), sets it, and returns its SDP.
-pub async fn local_offer(pc: &RtcPeerConnection, ice_restart: bool) -> Result<String, Error> {
-    let options = RtcOfferOptions::new();
-    options.set_ice_restart(ice_restart);
-    let created = pc.create_offer_with_rtc_offer_options(&options);
-    let offer = promise(created, "createOffer").await?;
-    let sdp = Reflect::get(&offer, &"sdp".into())
+#[wasm_bindgen]
+extern "C" {
+    /// An `RTCPeerConnection`, for the one call web-sys does not bind.
+    type Pc;
+    /// `setLocalDescription()` with no description: the browser creates the offer and sets it
+    /// in one step (no `createOffer` round trip through the page).
+    #[wasm_bindgen(method, js_name = setLocalDescription)]
+    fn set_local_offer(this: &Pc) -> js_sys::Promise;
+}
+
+/// Creates an offer and sets it, and returns its SDP. The browser starts at once, before the
+/// future is first polled. `ice_restart`: with new ICE credentials, so gathering starts again
+/// under the configuration now in force (through `createOffer({ iceRestart })`).
+pub fn local_offer(
+    pc: &RtcPeerConnection,
+    ice_restart: bool,
+) -> impl std::future::Future<Output = Result<String, Error>> {
+    let set = (!ice_restart).then(|| pc.unchecked_ref::<Pc>().set_local_offer());
+    let pc = pc.clone();
+    async move {
+        match set {
+            Some(set) => drop(promise(set, "setLocalDescription").await?),
+            None => {
+                let options = RtcOfferOptions::new();
+                options.set_ice_restart(true);
+                let created = pc.create_offer_with_rtc_offer_options(&options);
+                let offer = promise(created, "createOffer").await?;
+                let init = RtcSessionDescriptionInit::new(RtcSdpType::Offer);
+                init.set_sdp(&sdp_of(&offer));
+                promise(pc.set_local_description(&init), "setLocalDescription").await?;
+            }
+        }
+        Ok(sdp_of(
+            &Reflect::get(&pc, &"localDescription".into()).unwrap_or_default(),
+        ))
+    }
+}
+
+/// The `sdp` of a session description ("" when there is none).
+pub fn sdp_of(description: &JsValue) -> String {
+    Reflect::get(description, &"sdp".into())
         .ok()
         .and_then(|s| s.as_string())
-        .unwrap_or_default();
-    let init = RtcSessionDescriptionInit::new(RtcSdpType::Offer);
-    init.set_sdp(&sdp);
-    promise(pc.set_local_description(&init), "setLocalDescription").await?;
-    Ok(sdp)
+        .unwrap_or_default()
 }
 
 /// Applies the server's answer: the browser starts now (before anything else this task does,

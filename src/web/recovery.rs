@@ -163,8 +163,9 @@ fn restart(call: &Rc<Call>, number: u32) {
     if let Some(a) = previous {
         close(a);
     }
+    let offer = local_offer(&peer.pc, false);
     call.feed(Box::pin(async move {
-        Some(match local_offer(&peer.pc, false).await {
+        Some(match offer.await {
             Ok(sdp) => Input::AttemptOffer {
                 attempt: number,
                 sdp,
