@@ -144,7 +144,7 @@ function parse(buf) {
 
 // Modules of the crate (agent_rtc::<first>::<second>), first match wins.
 const FEATURES = [
-  ["exported async functions' bodies (startSession, connectWebRtc, ... in their promise)", /^web::(promise|boxed_promise)\b/],
+  ["exported async functions' bodies (startSession, connectWebRtc, ... in their promise)", /^web::(export_promise|boxed_export_promise)\b/],
   ["conversation API (RTVI 2.x requests, function calls, typed events)", /^(web::conversation|conversation|rtvi)\b/],
   ["reconnect after a drop (policy, attempts, swap)", /^(web::recovery|recovery|machine::reconnect)\b/],
   ["devices and playback (mic switch, audio element, levels)", /^(web::media|web::audio)\b/],
@@ -221,7 +221,6 @@ try {
   const rows = [...parts.values()].map((e) => {
     const without = Buffer.concat(functions.filter((f) => partOf(f.name) !== e.part).map((f) => f.body));
     e.gzipSaved = codeGz - gz(without);
-    if (process.env.SIZE_PARTS_ALL) e.all = e.biggest.slice();
     e.biggest = e.biggest
       .sort((a, b) => b[0] - a[0])
       .slice(0, 3)

@@ -124,7 +124,7 @@ fn attach(call: &Rc<Call>, element: JsValue) -> Result<HtmlMediaElement, JsValue
 #[wasm_bindgen]
 impl Connection {
     fn media(&self, op: Op) -> Promise {
-        super::promise(run(self.call().clone(), op))
+        super::export_promise(run(self.call().clone(), op))
     }
 
     /// Plays `remoteStream` in `element` (an `<audio>`/`<video>`), or in an `<audio>` the SDK

@@ -10,7 +10,7 @@ use super::events::Events;
 use super::http::{send_json, Method};
 use super::json::{parse_text, stringify, to_js};
 use super::media::stop_all;
-use super::peer::{apply_answer, browser_error, local_offer, sdp_of, Of, Peer};
+use super::peer::{apply_answer, browser_error, local_offer, local_sdp, Of, Peer};
 use super::recovery::Attempt;
 use crate::error::{Error, ErrorCode, Phase};
 use crate::machine::{DisconnectReason, Event, Input, Machine, Output};
@@ -316,7 +316,7 @@ impl Call {
 
     /// The offer leaves with the candidates gathered so far (`Machine::offer_leaves`).
     pub fn with_gathered(&self, attempt: Option<u32>, peer: &Peer, body: &mut crate::json::Value) {
-        let sdp = sdp_of(&Reflect::get(&peer.pc, &"localDescription".into()).unwrap_or_default());
+        let sdp = local_sdp(&peer.pc);
         if !sdp.is_empty() {
             self.machine.borrow_mut().offer_leaves(attempt, body, sdp);
         }

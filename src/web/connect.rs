@@ -74,7 +74,7 @@ fn check_transport(data: &SessionData) -> Result<(), Error> {
 pub fn connect_web_rtc_js(
     #[wasm_bindgen(unchecked_param_type = "ConnectWebRtcOptions")] options: JsValue,
 ) -> js_sys::Promise {
-    super::promise(connect_web_rtc(options))
+    super::export_promise(connect_web_rtc(options))
 }
 
 /// Starts a session and connects to it in one call: the start request leaves first, and the
@@ -83,7 +83,7 @@ pub fn connect_web_rtc_js(
 pub fn start_and_connect_js(
     #[wasm_bindgen(unchecked_param_type = "StartAndConnectOptions")] options: JsValue,
 ) -> js_sys::Promise {
-    super::promise(start_and_connect(options))
+    super::export_promise(start_and_connect(options))
 }
 
 /// `connectWebRtc()` (what the export's promise resolves to).

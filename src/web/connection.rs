@@ -210,8 +210,9 @@ impl Connection {
     /// Round trip, jitter, loss, counters and levels from the peer connection's stats.
     #[wasm_bindgen(js_name = getStats, unchecked_return_type = "Promise<ConnectionStats>")]
     pub fn get_stats(&self) -> js_sys::Promise {
-        super::promise(stats(self.call.peer().pc.get_stats()))
+        super::export_promise(stats(self.call.peer().pc.get_stats()))
     }
+
     /// Ends the connection; calling it again does nothing. Everything is released before the
     /// returned promise resolves.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]

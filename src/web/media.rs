@@ -284,7 +284,7 @@ pub async fn devices() -> Result<JsValue, Error> {
 /// Lists the devices now available.
 #[wasm_bindgen::prelude::wasm_bindgen(js_name = listDevices, unchecked_return_type = "Promise<MediaDeviceList>")]
 pub fn list_devices() -> js_sys::Promise {
-    super::promise(async { devices().await.map_err(JsValue::from) })
+    super::export_promise(async { devices().await.map_err(JsValue::from) })
 }
 
 /// The connection's `devicechange` event, while it lives.

@@ -48,14 +48,14 @@ use wasm_bindgen::prelude::*;
 /// The promise of an exported async function. Every export goes through the one
 /// `future_to_promise` below: `#[wasm_bindgen] async fn` would give each its own copy of the
 /// promise plumbing (about 300 bytes apiece in the wasm).
-pub(crate) fn promise<T: Into<JsValue>>(
+pub(crate) fn export_promise<T: Into<JsValue>>(
     f: impl Future<Output = Result<T, JsValue>> + 'static,
 ) -> Promise {
-    boxed_promise(Box::pin(async move { f.await.map(Into::into) }))
+    boxed_export_promise(Box::pin(async move { f.await.map(Into::into) }))
 }
 
 #[inline(never)]
-fn boxed_promise(f: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>) -> Promise {
+fn boxed_export_promise(f: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>) -> Promise {
     wasm_bindgen_futures::future_to_promise(f)
 }
 

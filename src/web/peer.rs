@@ -80,14 +80,18 @@ pub fn local_offer(
                 promise(pc.set_local_description(&init), "setLocalDescription").await?;
             }
         }
-        Ok(sdp_of(
-            &Reflect::get(&pc, &"localDescription".into()).unwrap_or_default(),
-        ))
+        Ok(local_sdp(&pc))
     }
 }
 
+/// The SDP of the local description now, with the candidates gathered so far ("" before one
+/// is set).
+pub fn local_sdp(pc: &RtcPeerConnection) -> String {
+    sdp_of(&Reflect::get(pc, &"localDescription".into()).unwrap_or_default())
+}
+
 /// The `sdp` of a session description ("" when there is none).
-pub fn sdp_of(description: &JsValue) -> String {
+fn sdp_of(description: &JsValue) -> String {
     Reflect::get(description, &"sdp".into())
         .ok()
         .and_then(|s| s.as_string())

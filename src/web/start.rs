@@ -16,7 +16,7 @@ use web_sys::AbortSignal;
 pub fn start_session_js(
     #[wasm_bindgen(unchecked_param_type = "StartSessionOptions")] options: JsValue,
 ) -> js_sys::Promise {
-    super::promise(start_session(options))
+    super::export_promise(start_session(options))
 }
 
 /// `startSession()` (what the export's promise resolves to).
