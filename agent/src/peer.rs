@@ -366,7 +366,16 @@ impl Peer {
                         destination: self.local,
                         contents,
                     });
-                    if self.rtc.accepts(&input) {
+                    // The socket is this peer's own, so any datagram on it is for this Rtc.
+                    // `accepts()` is str0m's demultiplexer for a socket that several share; for
+                    // anything but STUN it also wants a candidate pair that str0m's own check
+                    // has proven. The browser, the controlling agent, sends its DTLS
+                    // ClientHello the moment its own check succeeds, often before ours has:
+                    // refused, it waited out the browser's 50 ms DTLS retransmission (about one
+                    // connect in six, every client alike). STUN must still carry this peer's
+                    // credentials. (RFC 7983: a first byte 0..=3 is STUN.)
+                    let stun = data.first().is_some_and(|b| *b < 4);
+                    if !stun || self.rtc.accepts(&input) {
                         self.last_rx = now;
                         // A bad datagram must not end the peer; str0m already dropped it.
                         let _ = self.rtc.handle_input(input);

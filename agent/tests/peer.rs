@@ -126,6 +126,22 @@ async fn echo_bot_answers_and_echoes_audio() {
     assert_eq!(d["ended"], false);
 }
 
+/// A browser, the controlling ICE agent, starts DTLS as soon as its own check succeeds, often
+/// before the agent's check of the same pair has: its ClientHello must not be ignored then (it
+/// was, and the browser's 50 ms DTLS retransmission stalled one connect in six).
+#[tokio::test]
+async fn a_client_hello_before_the_agents_own_check_is_answered() {
+    let a = Agent::start(&[]).await;
+    let (_, path) = session(&a, "").await;
+    let mut c = Client::connect(&a, &path, Value::Null).await;
+    c.dtls_before_agent_check = true;
+    assert!(c.run_until(T, |c| c.open).await, "the chat channel opens");
+    assert_eq!(
+        c.client_hellos, 1,
+        "the first ClientHello was answered, not sent again"
+    );
+}
+
 #[tokio::test]
 async fn silent_fault_sends_silence() {
     let a = Agent::start(&[]).await;

@@ -42,6 +42,14 @@ pub struct Client {
     next_frame: Instant,
     frames_sent: u64,
     pub pc_id: String,
+    /// Hold the answers to the agent's own connectivity checks until this client's first DTLS
+    /// datagram has gone out: the order a browser (the controlling agent) often produces,
+    /// its ClientHello arriving before the agent has proven the pair itself.
+    pub dtls_before_agent_check: bool,
+    held: Vec<(SocketAddr, Vec<u8>)>,
+    /// DTLS ClientHello datagrams sent: more than one means the agent ignored one and this
+    /// client's DTLS retransmission (1 s) had to send it again.
+    pub client_hellos: u32,
 }
 
 impl Client {
@@ -102,6 +110,9 @@ impl Client {
             next_frame: now,
             frames_sent: 0,
             pc_id: j["pc_id"].as_str().unwrap().to_string(),
+            dtls_before_agent_check: false,
+            held: Vec::new(),
+            client_hellos: 0,
         };
         (Some(client), r.status, j)
     }
@@ -177,9 +188,7 @@ impl Client {
             let deadline = loop {
                 match self.rtc.poll_output().unwrap() {
                     Output::Timeout(t) => break t,
-                    Output::Transmit(t) => {
-                        let _ = self.socket.send_to(&t.contents, t.destination).await;
-                    }
+                    Output::Transmit(t) => self.transmit(t.destination, &t.contents).await,
                     Output::Event(e) => self.on_event(e),
                 }
             };
@@ -201,6 +210,28 @@ impl Client {
                 _ = tokio::time::sleep_until(wake.into()) => {
                     self.rtc.handle_input(Input::Timeout(Instant::now())).unwrap();
                 }
+            }
+        }
+    }
+
+    async fn transmit(&mut self, to: SocketAddr, data: &[u8]) {
+        // RFC 7983: 0..=3 is STUN, 20..=63 DTLS. A STUN binding success response is 0x0101;
+        // a DTLS handshake record is 22, its message type (1: ClientHello) at byte 13.
+        let dtls = matches!(data.first(), Some(20..=63));
+        if dtls && data.first() == Some(&22) && data.get(13) == Some(&1) {
+            self.client_hellos += 1;
+        }
+        if self.dtls_before_agent_check
+            && data.starts_with(&[0x01, 0x01])
+            && self.client_hellos == 0
+        {
+            self.held.push((to, data.to_vec()));
+            return;
+        }
+        let _ = self.socket.send_to(data, to).await;
+        if dtls {
+            for (to, held) in std::mem::take(&mut self.held) {
+                let _ = self.socket.send_to(&held, to).await;
             }
         }
     }
