@@ -1,7 +1,9 @@
-//! The JSON values the core reads and builds. Deliberately small: no text parser and no
-//! printer here — in the browser, text goes through the browser's own `JSON.parse` /
-//! `JSON.stringify` (which `web` walks to and from these values), so the wasm carries no number
-//! parsing or float formatting. Objects keep their keys in order, as JS does.
+//! The JSON values the core reads and builds. Deliberately small: no text parser here (in the
+//! browser, text goes through the browser's own `JSON.parse`, which `web` walks), and a printer
+//! that writes everything but fractional numbers itself: those it hands to the caller (the
+//! browser's own number formatting, in the wasm), so the wasm carries no float code. Printing
+//! here saves a value sent or emitted its walk across to JS, one property at a time. Objects
+//! keep their keys in order, as JS does.
 
 /// A JSON value. Numbers are `f64`, as in JS.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -162,6 +164,97 @@ impl Value {
     }
 }
 
+impl Value {
+    /// JSON text, as `JSON.stringify` writes it: whole numbers up to 2^53 written here, other
+    /// finite ones by `float` (which must write them as JS does), non-finite ones as `null`.
+    pub fn to_text(&self, float: &dyn Fn(f64, &mut String)) -> String {
+        let mut out = String::new();
+        self.write(&mut out, float);
+        out
+    }
+
+    fn write(&self, out: &mut String, float: &dyn Fn(f64, &mut String)) {
+        match self {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Number(n) if !n.is_finite() => out.push_str("null"),
+            Value::Number(n) if n.fract() == 0.0 && n.abs() <= 9_007_199_254_740_992.0 => {
+                if *n < 0.0 {
+                    out.push('-');
+                }
+                push_decimal(out, n.abs() as u64);
+            }
+            Value::Number(n) => float(*n, out),
+            Value::String(s) => write_string(out, s),
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.write(out, float);
+                }
+                out.push(']');
+            }
+            Value::Object(map) => {
+                out.push('{');
+                for (i, (k, v)) in map.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_string(out, k);
+                    out.push(':');
+                    v.write(out, float);
+                }
+                out.push('}');
+            }
+        }
+    }
+}
+
+/// A JSON string as `JSON.stringify` writes it: `"` and `\` escaped, control characters as
+/// `\b \f \n \r \t` or `\u00XX`, everything else as it is.
+fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if c < ' ' => {
+                out.push_str("\\u00");
+                for d in [c as u8 >> 4, c as u8 & 15] {
+                    out.push(char::from(b"0123456789abcdef"[usize::from(d)]));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Digits of `n`, without the formatting machinery.
+pub fn push_decimal(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
+}
+
 impl From<&str> for Value {
     fn from(s: &str) -> Value {
         Value::String(s.to_owned())
@@ -316,6 +409,47 @@ mod tests {
             obj([("n", Value::Null), ("o", None::<String>.into())]),
             json!({"n": null, "o": null})
         );
+    }
+
+    /// What `JSON.stringify` writes, with serde_json's shortest float text standing in for the
+    /// browser's number formatting (the same for the fractional values here).
+    fn text(v: &Value) -> String {
+        v.to_text(&|n, out| out.push_str(&serde_json::to_string(&n).unwrap()))
+    }
+
+    #[test]
+    fn text_is_what_json_stringify_writes() {
+        let source = r#"{"s":"a\"b\\c\n\r\t\b\f\u0001\u001f é 😀 \u2028 </","n":[0,-1,42,1.5,-0.25,9007199254740992,-9007199254740992],"b":[true,false,null],"o":{"k":{}},"e":[]}"#;
+        let v = parse(source).unwrap();
+        let t = text(&v);
+        // As JSON.stringify: only `"`, `\` and control characters escaped (U+2028 and `/` not).
+        assert_eq!(
+            t,
+            "{\"b\":[true,false,null],\"e\":[],\"n\":[0,-1,42,1.5,-0.25,9007199254740992,-9007199254740992],\"o\":{\"k\":{}},\"s\":\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u001f é 😀 \u{2028} </\"}"
+        );
+        // It reads back as the same value; keys keep the value's order (the test parser sorts).
+        assert_eq!(parse(&t).unwrap(), v);
+        let ordered = obj([("z", 1u32.into()), ("a", Value::Null)]);
+        assert_eq!(text(&ordered), r#"{"z":1,"a":null}"#);
+        // Whole numbers up to 2^53 are written here, the others handed over; -0 as 0 and
+        // non-finite ones as null, as JSON.stringify does.
+        let calls = std::cell::Cell::new(0);
+        let count = |_: f64, out: &mut String| {
+            calls.set(calls.get() + 1);
+            out.push('f')
+        };
+        let nums = [
+            -0.0,
+            3.0,
+            2f64.powi(53),
+            2f64.powi(53) + 2.0,
+            0.5,
+            f64::NAN,
+            f64::INFINITY,
+        ];
+        let nums = Value::Array(nums.map(Value::Number).to_vec());
+        assert_eq!(nums.to_text(&count), "[0,3,9007199254740992,f,f,null,null]");
+        assert_eq!(calls.get(), 2, "only 2^53+2 and 0.5 go to the float writer");
     }
 
     #[test]

@@ -1039,6 +1039,49 @@ fn check_message(text: &str, json: Option<Value>, seen: &mut bool) -> bool {
     false
 }
 
+/// `same`, but numbers only within a few ulps.
+fn near(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            x == y || (x - y).abs() <= 4.0 * f64::EPSILON * x.abs()
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| near(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| near(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// The value as JSON carries it: non-finite numbers as `null` (as `JSON.stringify` writes them).
+fn finite(v: &Value) -> Value {
+    match v {
+        Value::Number(n) if !n.is_finite() => Value::Null,
+        Value::Array(items) => Value::Array(items.iter().map(finite).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), finite(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// The JSON text the wasm writes itself (`Value::to_text`): serde_json reads it back as the same
+/// value, non-finite numbers as `null` (as `JSON.stringify` writes them).
+#[test]
+fn json_text() {
+    let write_float = |n: f64, out: &mut String| out.push_str(&serde_json::to_string(&n).unwrap());
+    run("json_text", 20_000, |rng| {
+        let v = value(rng, 4);
+        let text = v.to_text(&write_float);
+        let back = serde_json::from_str::<serde_json::Value>(&text);
+        let back = Value::from(back.unwrap_or_else(|e| panic!("{text:?}: {e}")));
+        // serde_json's own float reading may be an ulp off (it is not exact by default).
+        assert!(near(&back, &finite(&v)), "{text:?} read back as {back:?}");
+    });
+}
+
 #[test]
 fn data_channel_json() {
     let (mut total, mut meant) = (0u64, 0u64);

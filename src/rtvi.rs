@@ -56,26 +56,8 @@ pub fn track_status(receiver_index: u8, enabled: bool) -> Value {
 
 pub fn ping(now_ms: f64) -> String {
     let mut out = String::from("ping: ");
-    push_decimal(&mut out, now_ms.max(0.0).round() as u64);
+    crate::json::push_decimal(&mut out, now_ms.max(0.0).round() as u64);
     out
-}
-
-/// Digits of `n`, without the formatting machinery.
-fn push_decimal(out: &mut String, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
-        out.push(char::from(d));
-    }
 }
 
 /// What an incoming text message is.

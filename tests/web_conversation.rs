@@ -58,6 +58,21 @@ async fn client_requests_are_answered_refused_timed_out_and_closed() {
     .await
     .expect("answered");
     assert_eq!(json(&answer), json!({"n": 42, "s": "round trip"}));
+    // What the SDK writes and hands back is what JSON carries: fractional and large numbers
+    // exact, control and non-ASCII characters intact, and a `__proto__` key an own property of
+    // the answer, not its prototype.
+    let sent = run_js(
+        r#"return JSON.parse('{"__proto__":{"polluted":true},"f":0.1,"big":1e21,"neg":-2.5e-7,"s":"tab\\tctl\\u0001 é 😀"}')"#,
+        &JsValue::NULL,
+    );
+    let answer = settle(conn.send_client_request("echo".into(), sent, JsValue::UNDEFINED))
+        .await
+        .expect("answered");
+    let checks = run_js(
+        r#"return [Object.getPrototypeOf(a) === Object.prototype, Object.hasOwn(a, "__proto__") && a["__proto__"].polluted === true, a.f === 0.1, a.big === 1e21, a.neg === -2.5e-7, a.s === "tab\tctl\u0001 é 😀"]"#,
+        &answer,
+    );
+    assert_eq!(json(&checks), json!([true, true, true, true, true, true]));
 
     let err = expect_error(
         settle(conn.send_client_request(

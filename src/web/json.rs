@@ -121,32 +121,17 @@ fn walk(v: &JsValue, depth: u32) -> Option<Value> {
     Some(Value::Object(map))
 }
 
-/// Plain JS objects and arrays (never `Map`s).
+/// Plain JS objects and arrays (never `Map`s): the value's text, parsed by the browser. Two
+/// crossings into JS whatever the value's size, where building it here took a few per property.
 pub fn to_js(value: &Value) -> JsValue {
-    match value {
-        Value::Null => JsValue::NULL,
-        Value::Bool(b) => JsValue::from_bool(*b),
-        Value::Number(n) => JsValue::from_f64(*n),
-        Value::String(s) => JsValue::from_str(s),
-        Value::Array(items) => {
-            let array = Array::new();
-            for item in items {
-                array.push(&to_js(item));
-            }
-            array.into()
-        }
-        Value::Object(map) => {
-            let obj = Object::new();
-            for (k, v) in map.iter() {
-                // Setting a plain property on a fresh object cannot fail.
-                let _ = Reflect::set(&obj, &JsValue::from_str(k), &to_js(v));
-            }
-            obj.into()
-        }
-    }
+    JSON::parse(&stringify(value)).unwrap_or(JsValue::NULL)
 }
 
-/// JSON text, by the browser's `JSON.stringify`.
+/// JSON text, as `JSON.stringify` writes it; fractional numbers by the browser's own formatting.
 pub fn stringify(value: &Value) -> String {
-    stringify_js(&to_js(value)).unwrap_or_default()
+    value.to_text(&|n, out| {
+        if let Ok(text) = js_sys::Number::from(n).to_string_with_radix(10) {
+            out.push_str(&String::from(text));
+        }
+    })
 }
