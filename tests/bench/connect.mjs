@@ -54,10 +54,10 @@ function summary(values) {
   return { median: median(v), p90: pct(v, 0.9), min: v[0] ?? NaN, max: v[v.length - 1] ?? NaN, n: v.length };
 }
 /**
- * Rounds whose DTLS handshake finished more than 20 ms after ICE connected: a stall of ~50-60 ms
- * on this machine (the timing of a handshake retransmission; the cause is not pinned down). It
- * strikes every client now and then, the floor too, so a few such rounds move a 20-round median.
- * Counted per client; C/B is also given over the rounds where neither C nor B had one.
+ * Rounds whose DTLS handshake finished more than 20 ms after ICE connected: a stall of ~50-60 ms,
+ * the browser's DTLS retransmission. It struck every client, the floor too, while the local agent
+ * dropped a ClientHello that came before its own check of the pair had succeeded (fixed there);
+ * counted per client to show it stays gone, and C/B is also given over the rounds with none.
  */
 function stalls(clients) {
   const stalled = (r) => r.pcConnected - r.iceConnected > 20;
