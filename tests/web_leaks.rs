@@ -98,6 +98,12 @@ async fn a_hundred_calls_leave_no_connection_track_listener_or_call_behind() {
             .await
             .unwrap_or_else(|e| panic!("cycle {i}: {:?}", get(&e, "message").as_string()));
         assert_eq!(conn.state(), "connected", "cycle {i}");
+        // A page that follows the devices: the SDK listens on mediaDevices from now on.
+        conn.on(
+            "devicechange".into(),
+            js_sys::Function::new_no_args("").into(),
+        )
+        .expect("on");
         await_js(conn.disconnect().into()).await;
         assert_eq!(conn.state(), "disconnected", "cycle {i}");
         // `disconnect()` promises that everything is released once it resolves.
@@ -112,9 +118,9 @@ async fn a_hundred_calls_leave_no_connection_track_listener_or_call_behind() {
     // And the calls themselves are freed: no task or handler still holds one.
     assert_calls_freed(allocated_before, "after all cycles").await;
 
-    // Each cycle made one peer connection, opened one microphone track and listened for device
-    // changes: the recorders saw what they are meant to catch, so the zeros above are not from
-    // looking in the wrong place.
+    // Each cycle made one peer connection, opened one microphone track and (subscribed to the
+    // connection's devicechange) listened for device changes: the recorders saw what they are
+    // meant to catch, so the zeros above are not from looking in the wrong place.
     let made = |k: &str| after[k].as_u64().unwrap_or(0) - before[k].as_u64().unwrap_or(0);
     let cycles = CYCLES as u64;
     assert_eq!((made("pcs"), made("tracks")), (cycles, cycles), "{after}");

@@ -369,11 +369,27 @@ async fn with_max_attempts_zero_a_drop_ends_the_call_as_ice_failed() {
     set(&options, "reconnect", &js(json!({"maxAttempts": 0})));
     let conn = start_and_connect(options).await.expect("connect");
     let seen = Seen::new(&conn);
-    // With recovery off, no `online`/`offline` listeners: only `devicechange`.
+    // With recovery off, no `online`/`offline` listeners; and none on mediaDevices until the
+    // page subscribes to the connection's `devicechange`.
+    assert_eq!(
+        listeners().zip(before).map(|(a, b)| a - b),
+        Some(0.0),
+        "listeners added on window and mediaDevices"
+    );
+    conn.on(
+        "devicechange".into(),
+        js_sys::Function::new_no_args("").into(),
+    )
+    .expect("on");
+    conn.on(
+        "devicechange".into(),
+        js_sys::Function::new_no_args("").into(),
+    )
+    .expect("on");
     assert_eq!(
         listeners().zip(before).map(|(a, b)| a - b),
         Some(1.0),
-        "listeners added on window and mediaDevices"
+        "one devicechange listener, however many subscribe"
     );
     // Chromium calls ICE failed ~15 s into a cut, Firefox ~30 s (consent expiry); nothing is
     // attempted before or after.

@@ -119,6 +119,9 @@ impl Connection {
     #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, event: JsValue, handler: JsValue) -> Result<Function, JsValue> {
         let (event, handler) = event_and_handler(&event, &handler, "on")?;
+        if event == "devicechange" {
+            self.call.watch_devices();
+        }
         Ok(self.call.events.on(&event, &handler))
     }
 
