@@ -162,9 +162,7 @@ impl Value {
             Value::Object(_) => "an object",
         }
     }
-}
 
-impl Value {
     /// JSON text, as `JSON.stringify` writes it: whole numbers up to 2^53 written here, other
     /// finite ones by `float` (which must write them as JS does), non-finite ones as `null`.
     pub fn to_text(&self, float: &dyn Fn(f64, &mut String)) -> String {
@@ -227,14 +225,18 @@ fn write_string(out: &mut String, s: &str) {
             '\u{c}' => out.push_str("\\f"),
             c if c < ' ' => {
                 out.push_str("\\u00");
-                for d in [c as u8 >> 4, c as u8 & 15] {
-                    out.push(char::from(b"0123456789abcdef"[usize::from(d)]));
-                }
+                out.push(hex_digit(u32::from(c) >> 4));
+                out.push(hex_digit(u32::from(c)));
             }
             c => out.push(c),
         }
     }
     out.push('"');
+}
+
+/// The lowercase hex digit of `n`'s low four bits.
+pub fn hex_digit(n: u32) -> char {
+    char::from(b"0123456789abcdef"[(n & 15) as usize])
 }
 
 /// Digits of `n`, without the formatting machinery.

@@ -111,9 +111,7 @@ impl Ids {
         let bits = (x >> 16) as u32;
         let mut id = String::new();
         for i in (0..8).rev() {
-            id.push(char::from(
-                b"0123456789abcdef"[((bits >> (i * 4)) & 0xf) as usize],
-            ));
+            id.push(crate::json::hex_digit(bits >> (i * 4)));
         }
         id
     }
