@@ -20,7 +20,10 @@ setup:
 ## rustc takes -Z flags with RUSTC_BOOTSTRAP=1, which also switches it to v0 symbol names (+2.2 KB
 ## of raw glue: wasm-bindgen names closure shims after them), hence legacy mangling stated.
 ## Only this release wasm build gets any of it; if a toolchain ever refuses a flag, drop PKG_ENV.
-PKG_ENV := RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zlocation-detail=none -Zunstable-options -Csymbol-mangling-version=legacy"
+## -zstack-size=65536: a 64 KiB stack, not Rust's 1 MiB, so a page holds 128-192 KiB of wasm memory,
+## not 1.1 MiB. Nothing on the wasm path recurses without a bound (JSON: 100 levels); the deepest
+## measured is 14 KB (tests/e2e/stack.test.mjs keeps it under half the stack).
+PKG_ENV := RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zlocation-detail=none -Zunstable-options -Csymbol-mangling-version=legacy -Clink-arg=-zstack-size=65536"
 pkg: setup
 	$(PKG_ENV) $(WASM_PACK) build --target web --release --mode no-install --out-dir pkg
 	@scripts/package.sh
