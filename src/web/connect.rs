@@ -13,6 +13,7 @@ use super::wait::{started_now, Slot};
 use crate::error::{Error, Phase};
 use crate::machine::{Input, Machine, Setup};
 use crate::options::{StartRequest, Transport};
+use crate::session::IceServer;
 use crate::signalling::{choose_ice_servers, resolve_target, webrtc_session_check, ConnectOptions};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -49,6 +50,30 @@ impl Plan {
                 (js_sys::Math::random() * 9.0e15) as u64,
             ),
         }
+    }
+
+    /// The call itself: its peer connection (on `ice`), the budget, then media and the local
+    /// offer started. Returns the options the caller still needs.
+    fn begin(
+        self,
+        ice: Vec<IceServer>,
+        starting: bool,
+        closer: AbortController,
+        t0: f64,
+    ) -> Result<(Rc<Call>, ConnectOptions), Error> {
+        let peer = Peer::new(&ice, None, &[self.audio.given(), self.video.given()])?;
+        let call = Call::new(
+            Machine::new(self.setup(starting)),
+            peer,
+            closer,
+            self.options.timeout_ms,
+            t0,
+        );
+        *call.ice.borrow_mut() = ice;
+        call.set_budget(self.signal.as_ref());
+        attach(&call, self.audio, self.video);
+        call.make_offer(false);
+        Ok((call, self.options))
     }
 
     /// A signal that already fired ends the call before anything is built or sent.
@@ -116,23 +141,12 @@ pub async fn connect_web_rtc(options: JsValue) -> Result<Connection, JsValue> {
         plan.options.ice_servers.as_deref(),
         session.as_ref().map_or(&[], |d| &d.answer.ice_servers),
     );
-    let peer = Peer::new(ice, None, &[plan.audio.given(), plan.video.given()])?;
-    let call = Call::new(
-        Machine::new(plan.setup(false)),
-        peer,
-        new_closer()?,
-        plan.options.timeout_ms,
-        t0,
-    );
+    let session_id = session.as_ref().map(|d| d.answer.session_id.clone());
+    let ice = ice.to_vec();
+    let (call, _) = plan.begin(ice, false, new_closer()?, t0)?;
+    // Before the local offer is set (a later task): nothing reads them sooner.
     *call.target.borrow_mut() = Some(target);
-    *call.ice.borrow_mut() = ice.to_vec();
-    *call.session.borrow_mut() = (
-        session_js,
-        session.as_ref().map(|d| d.answer.session_id.clone()),
-    );
-    call.set_budget(plan.signal.as_ref());
-    attach(&call, plan.audio, plan.video);
-    call.make_offer(false);
+    *call.session.borrow_mut() = (session_js, session_id);
     complete(call).await
 }
 
@@ -162,21 +176,9 @@ pub async fn start_and_connect(options: JsValue) -> Result<Connection, JsValue> 
     }
     let explicit_ice = plan.options.ice_servers.clone();
     let initial = choose_ice_servers(explicit_ice.as_deref(), &[]);
-    let peer = Peer::new(initial, None, &[plan.audio.given(), plan.video.given()])?;
-    let call = Call::new(
-        Machine::new(plan.setup(true)),
-        peer,
-        closer,
-        plan.options.timeout_ms,
-        t0,
-    );
-    *call.ice.borrow_mut() = initial.to_vec();
-    call.set_budget(plan.signal.as_ref());
-    attach(&call, plan.audio, plan.video);
-    // Set now, so gathering overlaps the start request and the offer carries its candidates. If
-    // the start answer brings other ICE servers, gathering starts again with them (below).
-    call.make_offer(false);
-    let connect_options = plan.options;
+    // The offer is set now, so gathering overlaps the start request and the offer carries its
+    // candidates. If the start answer brings other ICE servers, gathering starts again (below).
+    let (call, connect_options) = plan.begin(initial.to_vec(), true, closer, t0)?;
     let weak = Rc::downgrade(&call);
     spawn_local(async move {
         let started = started.wait().await;
