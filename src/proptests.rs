@@ -464,13 +464,20 @@ fn given<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
 
 /// Equal as JSON values, a NaN equal to a NaN (the parsers pass numbers on as they are).
 fn same(a: &Value, b: &Value) -> bool {
+    alike(a, b, &|x, y| x == y || (x.is_nan() && y.is_nan()))
+}
+
+/// The same shape, keys and other values, with numbers compared by `number`.
+fn alike(a: &Value, b: &Value, number: &dyn Fn(f64, f64) -> bool) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x == y || (x.is_nan() && y.is_nan()),
+        (Value::Number(x), Value::Number(y)) => number(*x, *y),
         (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| alike(a, b, number))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| alike(v, w, number)))
         }
         _ => a == b,
     }
@@ -1041,18 +1048,9 @@ fn check_message(text: &str, json: Option<Value>, seen: &mut bool) -> bool {
 
 /// `same`, but numbers only within a few ulps.
 fn near(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            x == y || (x - y).abs() <= 4.0 * f64::EPSILON * x.abs()
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| near(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| near(v, w)))
-        }
-        _ => a == b,
-    }
+    alike(a, b, &|x, y| {
+        x == y || (x - y).abs() <= 4.0 * f64::EPSILON * x.abs()
+    })
 }
 
 /// The value as JSON carries it: non-finite numbers as `null` (as `JSON.stringify` writes them).
