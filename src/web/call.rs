@@ -227,16 +227,14 @@ impl Call {
         *self.budget.borrow_mut() = Some((timer, listener));
     }
 
-    /// A budget for one request: the connect's while connecting, then a short one; either way
-    /// cut short when the call closes.
+    /// A budget for one request, cut short when the call closes. While connecting, that is all
+    /// it needs: the connect's budget ends the call (naming the phase). Once connected, a short
+    /// one of its own.
     pub fn request_deadline(&self) -> Result<Deadline, Error> {
-        let settled = self.connected.get().is_some();
-        let ms = if settled {
-            LATE_REQUEST_MS
-        } else {
-            self.timeout_ms
-        };
-        Deadline::new(ms, Some(&self.closer.signal()))
+        if self.connected.get().is_none() {
+            return Ok(Deadline::within(self.closer.signal()));
+        }
+        Deadline::new(LATE_REQUEST_MS, Some(&self.closer.signal()))
     }
 
     /// Records the first time a step happened, in ms since the connect call.

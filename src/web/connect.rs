@@ -165,7 +165,8 @@ pub async fn start_and_connect(options: JsValue) -> Result<Connection, JsValue> 
         let signal = closer.signal();
         spawn_local(started_now(async move {
             let result = async {
-                let deadline = super::deadline::Deadline::new(request.timeout_ms, Some(&signal))?;
+                // The call's budget (set below, before this task can wait) covers it.
+                let deadline = super::deadline::Deadline::within(signal);
                 let data = start(&request, &deadline).await?;
                 check_transport(&data)?;
                 Ok((data, now_ms()))

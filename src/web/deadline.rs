@@ -1,6 +1,7 @@
-//! One budget for a whole call: the caller's `timeoutMs` and `signal` folded into a single
-//! `AbortController` that every request of the call listens to. Dropping it clears the timer and
-//! removes the listener on the caller's signal.
+//! A request's budget: its own `timeoutMs` and the caller's `signal` folded into one
+//! `AbortController` that the request listens to (dropping it clears the timer and removes the
+//! listener), or a signal that something else already watches (a connecting call's: its budget
+//! ends the call, and the call's end aborts the request).
 
 use crate::error::{Error, ErrorCode, Phase};
 use gloo_events::EventListener;
@@ -10,7 +11,12 @@ use std::rc::Rc;
 use web_sys::{AbortController, AbortSignal};
 
 pub struct Deadline {
-    controller: AbortController,
+    signal: AbortSignal,
+    own: Option<Own>,
+}
+
+/// What a deadline of its own holds.
+struct Own {
     fired: Rc<Cell<Option<ErrorCode>>>,
     timeout_ms: f64,
     _timer: Timeout,
@@ -45,22 +51,30 @@ impl Deadline {
             fire(ErrorCode::Aborted);
         }
         Ok(Deadline {
-            controller,
-            fired,
-            timeout_ms,
-            _timer: timer,
-            _listener: listener,
+            signal: controller.signal(),
+            own: Some(Own {
+                fired,
+                timeout_ms,
+                _timer: timer,
+                _listener: listener,
+            }),
         })
     }
 
-    pub fn signal(&self) -> AbortSignal {
-        self.controller.signal()
+    /// A request cut short by `signal` only: whoever aborts it reports why.
+    pub fn within(signal: AbortSignal) -> Deadline {
+        Deadline { signal, own: None }
+    }
+
+    pub fn signal(&self) -> &AbortSignal {
+        &self.signal
     }
 
     /// The error to report when the budget ran out or the caller aborted, else `None`.
     pub fn error(&self, phase: Phase) -> Option<Error> {
-        match self.fired.get()? {
-            ErrorCode::Timeout => Some(Error::timeout(phase, self.timeout_ms)),
+        let own = self.own.as_ref()?;
+        match own.fired.get()? {
+            ErrorCode::Timeout => Some(Error::timeout(phase, own.timeout_ms)),
             _ => Some(Error::aborted(phase)),
         }
     }

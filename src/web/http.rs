@@ -44,10 +44,9 @@ pub async fn send_json(
         Method::Post => Request::post(url),
         Method::Patch => Request::patch(url),
     };
-    let signal = deadline.signal();
     let request = builder
         .headers(Headers::from_raw(headers))
-        .abort_signal(Some(&signal))
+        .abort_signal(Some(deadline.signal()))
         .body(body)
         .map_err(|_| {
             Error::invalid(format!("the {what} request could not be built")).with_phase(phase)
