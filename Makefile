@@ -70,7 +70,7 @@ test: lint test-native test-browser test-browser-firefox test-e2e size
 ## Benchmark against an optimised local agent (prints numbers; not a test): cold start, connect
 ## steps beside the official client and a hand-written floor, sizes; all of it in test-output/bench.json.
 ## Then where the wasm's bytes are, by feature (scripts/size-parts.mjs, test-output/size-parts.json).
-## Knobs: RUNS (connect rounds, 20), COLD_RUNS (cold-start rounds, 15), WARMUP (3).
+## Knobs: RUNS (connect rounds, 40), COLD_RUNS (cold-start rounds, 15), WARMUP (3).
 ## Then network cuts of 3/8/12/20 s during a call, agent-rtc and the official client side by side
 ## (blackout.mjs: a private network namespace whose lo goes down; under `blackout` in bench.json).
 bench: pkg
