@@ -674,9 +674,18 @@ impl Machine {
     }
 
     fn on_message(&mut self, out: &mut Vec<Output>, incoming: Incoming) {
-        match incoming {
-            Incoming::Text(t) => out.push(Output::Emit(Event::Message(Value::String(t)))),
-            Incoming::Json(v) => out.push(Output::Emit(Event::Message(v))),
+        let meaning = match incoming {
+            Incoming::Text(t) => return out.push(Output::Emit(Event::Message(Value::String(t)))),
+            Incoming::Json(v) => return out.push(Output::Emit(Event::Message(v))),
+            Incoming::TooDeep { text, answers } => {
+                out.push(Output::Emit(Event::Message(Value::String(text))));
+                let Some(id) = answers else { return };
+                let e = Error::new(
+                    ErrorCode::BadResponse,
+                    "the bot's answer is nested too deep to read",
+                );
+                Meaning::Response(id, Err(e))
+            }
             Incoming::Rtvi(kind, v) => {
                 out.push(Output::Emit(Event::Message(v.clone())));
                 out.push(Output::Emit(Event::Rtvi(v.clone())));
@@ -689,19 +698,10 @@ impl Machine {
                     }
                     return;
                 }
-                match conversation::interpret(&kind, &v, &mut self.bot_output_seen) {
-                    Some(Meaning::Event(name, arg)) => {
-                        out.push(Output::Emit(Event::Named(name, arg)))
-                    }
-                    Some(Meaning::Response(id, result)) => {
-                        if let Some(i) = self.pending.iter().position(|p| *p == id) {
-                            self.pending.swap_remove(i);
-                            out.push(Output::Settle { id, result });
-                        }
-                    }
-                    Some(Meaning::FunctionCall(call)) => out.push(Output::CallFunction(call)),
-                    None => {}
-                }
+                let Some(m) = conversation::interpret(&kind, &v, &mut self.bot_output_seen) else {
+                    return;
+                };
+                m
             }
             Incoming::Signalling(kind, v) => {
                 out.push(Output::Emit(Event::Message(v)));
@@ -717,7 +717,19 @@ impl Machine {
                     }
                     _ => {}
                 }
+                return;
             }
+        };
+        match meaning {
+            Meaning::Event(name, arg) => out.push(Output::Emit(Event::Named(name, arg))),
+            Meaning::Response(id, result) => {
+                // The promise settles if it is still waiting.
+                if let Some(i) = self.pending.iter().position(|p| *p == id) {
+                    self.pending.swap_remove(i);
+                    out.push(Output::Settle { id, result });
+                }
+            }
+            Meaning::FunctionCall(call) => out.push(Output::CallFunction(call)),
         }
     }
 

@@ -1035,7 +1035,7 @@ fn assert_meaning(
 }
 
 fn check_message(text: &str, json: Option<Value>, seen: &mut bool) -> bool {
-    let incoming = classify(text.to_owned(), json.clone());
+    let incoming = classify(text.to_owned(), json.clone(), false);
     assert_classified(text, json.as_ref(), &incoming);
     if let Incoming::Rtvi(kind, msg) = &incoming {
         let before = *seen;
@@ -1936,9 +1936,9 @@ impl Inputs {
         if rng.one_in(10) {
             let t = mutate_text(rng, &text);
             let parsed = crate::json::parse(&t);
-            return Input::Message(classify(t, parsed));
+            return Input::Message(classify(t, parsed, false));
         }
-        Input::Message(classify(text, Some(v)))
+        Input::Message(classify(text, Some(v), false))
     }
 
     fn request(&mut self, rng: &mut Rng) -> Input {
@@ -2093,6 +2093,7 @@ impl Inputs {
         steps.push(Input::Message(classify(
             String::new(),
             Some(valid_rtvi(rng, "bot-ready", &id)),
+            false,
         )));
         let request = self.request(rng);
         let Input::Request { id, .. } = &request else {
@@ -2101,10 +2102,11 @@ impl Inputs {
         let kind = rng.pick(&["server-response", "error-response"]);
         let answer = valid_rtvi(rng, kind, id);
         steps.push(request);
-        steps.push(Input::Message(classify(String::new(), Some(answer))));
+        steps.push(Input::Message(classify(String::new(), Some(answer), false)));
         steps.push(Input::Message(classify(
             String::new(),
             Some(valid_signalling(rng)),
+            false,
         )));
         steps.push(Input::LocalOffer("v=0 offer 2".into()));
         steps.push(Input::OfferAnswered(Some(valid_offer_answer(rng))));

@@ -71,14 +71,33 @@ pub enum Incoming {
     Rtvi(String, Value),
     /// Any other JSON.
     Json(Value),
+    /// JSON nested deeper than the SDK reads (the browser layer's limit): passed on as the
+    /// string. When it is the answer to a request, `answers` is the request's id.
+    TooDeep {
+        text: String,
+        answers: Option<String>,
+    },
 }
 
-/// Classifies a message: `json` is its text parsed, `None` when it is not JSON.
-pub fn classify(text: String, json: Option<Value>) -> Incoming {
+/// Classifies a message: `json` is its text parsed, `None` when it is not JSON. `cut`: the JSON
+/// was nested too deep to read, and below the limit `json` has `null`s.
+pub fn classify(text: String, json: Option<Value>, cut: bool) -> Incoming {
     let Some(value) = json else {
         return Incoming::Text(text);
     };
-    if value.str_at("label") == Some(RTVI_LABEL) {
+    let rtvi = value.str_at("label") == Some(RTVI_LABEL);
+    if cut {
+        let answer = matches!(
+            value.str_at("type"),
+            Some("server-response" | "error-response")
+        );
+        let answers = value.str_at("id").filter(|_| rtvi && answer);
+        return Incoming::TooDeep {
+            text,
+            answers: answers.map(str::to_owned),
+        };
+    }
+    if rtvi {
         let kind = value.str_at("type").unwrap_or("").to_owned();
         return Incoming::Rtvi(kind, value);
     }
@@ -123,7 +142,7 @@ mod tests {
     use serde_json::json;
 
     pub fn parse(text: &str) -> Incoming {
-        classify(text.to_owned(), crate::json::parse(text))
+        classify(text.to_owned(), crate::json::parse(text), false)
     }
 
     #[test]
@@ -191,6 +210,35 @@ mod tests {
         ];
         for (text, expected) in cases {
             assert_eq!(parse(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_message_too_deep_to_read_answers_a_request_only_when_it_says_so() {
+        let deep = |top: serde_json::Value| classify("t".into(), Some(top.into()), true);
+        let answers = |id: &str| Incoming::TooDeep {
+            text: "t".into(),
+            answers: Some(id.into()),
+        };
+        let none = Incoming::TooDeep {
+            text: "t".into(),
+            answers: None,
+        };
+        assert_eq!(
+            deep(json!({"label":"rtvi-ai","type":"server-response","id":"a"})),
+            answers("a")
+        );
+        assert_eq!(
+            deep(json!({"label":"rtvi-ai","type":"error-response","id":"b"})),
+            answers("b")
+        );
+        for envelope in [
+            json!({"label":"rtvi-ai","type":"server-message","id":"a"}),
+            json!({"label":"other","type":"server-response","id":"a"}),
+            json!({"label":"rtvi-ai","type":"server-response"}),
+            json!({}),
+        ] {
+            assert_eq!(deep(envelope.clone()), none, "{envelope}");
         }
     }
 

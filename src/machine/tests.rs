@@ -2,7 +2,11 @@ use super::*;
 use serde_json::json;
 
 fn msg(text: &str) -> Input {
-    Input::Message(rtvi::classify(text.to_owned(), crate::json::parse(text)))
+    Input::Message(rtvi::classify(
+        text.to_owned(),
+        crate::json::parse(text),
+        false,
+    ))
 }
 
 pub(super) fn answered(text: &str) -> Input {
@@ -638,6 +642,22 @@ fn client_requests_are_answered_refused_timed_out_or_closed() {
         r#"{"label":"rtvi-ai","type":"error-response","id":"r2","data":{"error":"no"}}"#,
     ));
     assert_eq!(settled(&out), vec![("r2".into(), Err(ErrorCode::BotError))]);
+    // An answer nested too deep to read fails its request at once (it does not wait out the
+    // request's timeout) and still reaches the page as text.
+    m.handle(req("deep"));
+    let deep = crate::rtvi::classify(
+        "[deep]".into(),
+        Some(json!({"label":"rtvi-ai","type":"server-response","id":"deep","data":null}).into()),
+        true,
+    );
+    let out = m.handle(Input::Message(deep));
+    assert_eq!(
+        settled(&out),
+        vec![("deep".into(), Err(ErrorCode::BadResponse))]
+    );
+    assert!(out.contains(&Output::Emit(Event::Message(Value::String(
+        "[deep]".into()
+    )))));
     let out = m.handle(Input::RequestTimeout {
         id: "r3".into(),
         timeout_ms: 100.0,

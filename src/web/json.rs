@@ -85,13 +85,24 @@ pub fn stringify_js(value: &JsValue) -> Result<String, ()> {
     JSON::stringify(value).map_err(drop)?.as_string().ok_or(())
 }
 
-/// JSON text as a value; `None` when it is not JSON (or absurdly deep).
+/// JSON text as a value; `None` when it is not JSON (or nested deeper than the limit).
 pub fn parse_text(text: &str) -> Option<Value> {
-    walk(&JSON::parse(text).ok()?, MAX_DEPTH)
+    match parse_message(text)? {
+        (v, false) => Some(v),
+        _ => None,
+    }
+}
+
+/// JSON text as a value (`None`: not JSON), and whether it was nested deeper than the limit:
+/// then what lies below the limit reads as `null`.
+pub fn parse_message(text: &str) -> Option<(Value, bool)> {
+    let mut cut = false;
+    let v = walk(&JSON::parse(text).ok()?, MAX_DEPTH, &mut cut)?;
+    Some((v, cut))
 }
 
 /// Reads what `JSON.parse` made (plain data: no getters, proxies or cycles).
-fn walk(v: &JsValue, depth: u32) -> Option<Value> {
+fn walk(v: &JsValue, depth: u32, cut: &mut bool) -> Option<Value> {
     if v.is_null() || v.is_undefined() {
         return Some(Value::Null);
     }
@@ -104,19 +115,22 @@ fn walk(v: &JsValue, depth: u32) -> Option<Value> {
     if let Some(s) = v.as_string() {
         return Some(Value::String(s));
     }
-    let depth = depth.checked_sub(1)?;
+    let Some(depth) = depth.checked_sub(1) else {
+        *cut = true;
+        return Some(Value::Null);
+    };
     if Array::is_array(v) {
         let items: &Array = v.unchecked_ref();
         let mut out = Vec::new();
         for x in items.iter() {
-            out.push(walk(&x, depth)?);
+            out.push(walk(&x, depth, cut)?);
         }
         return Some(Value::Array(out));
     }
     let mut map = Map::new();
     for key in Object::keys(v.unchecked_ref::<Object>()).iter() {
         let value = Reflect::get(v, &key).ok()?;
-        map.insert(key.as_string()?, walk(&value, depth)?);
+        map.insert(key.as_string()?, walk(&value, depth, cut)?);
     }
     Some(Value::Object(map))
 }

@@ -2,7 +2,7 @@
 //! the machine.
 
 use super::call::{now_ms, Call};
-use super::json::{parse_text, to_js};
+use super::json::{parse_message, to_js};
 use super::media::{describe, error_name};
 use crate::error::{Error, ErrorCode, Phase};
 use crate::machine::{IceState, Input};
@@ -274,8 +274,8 @@ pub fn listen(call: &Rc<Call>, peer: &Peer, serial: u32) -> Vec<EventListener> {
                 call.count_message();
             }
             if let Some(text) = e.data().as_string() {
-                let json = parse_text(&text);
-                call.input(Input::Message(classify(text, json)));
+                let (json, cut) = parse_message(&text).unzip();
+                call.input(Input::Message(classify(text, json, cut == Some(true))));
             }
         }),
     ]

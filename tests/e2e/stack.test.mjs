@@ -88,9 +88,14 @@ test("the deepest the stack gets, JSON at the depth limit included, is under hal
   try {
     await page.goto(`${agent.url}/health`);
     const out = await page.evaluate(exercise, { base: agent.url, stack: STACK });
-    console.log(`stack ${STACK} B: used ${out.afterConnect.used} B after a connect, ${out.end.used} B at the end; echoed at levels ${out.echoed.join(", ")}`);
+    console.log(`stack ${STACK} B: used ${out.afterConnect.used} B after a connect, ${out.end.used} B at the end; echoed at levels ${out.echoed.join(", ")}; refused ${JSON.stringify(out.refused)}`);
     assert.ok(out.echoed.length >= 3 && Math.max(...out.echoed) >= 95, `the deep echoes did not come back: ${JSON.stringify(out)}`);
     assert.ok(out.refused.some(([levels]) => levels === 120), `120 levels were not refused: ${JSON.stringify(out.refused)}`);
+    // Refused on the way out (invalid_options) or, when only the answer is too deep to read,
+    // failed as soon as it arrives (bad_response): never left to wait out its timeout.
+    const echoes = out.refused.filter(([levels]) => typeof levels === "number");
+    assert.ok(echoes.every(([, code]) => code === "invalid_options" || code === "bad_response"), `echo refusals: ${JSON.stringify(echoes)}`);
+    assert.ok(echoes.some(([, code]) => code === "bad_response"), `no answer was too deep to read: ${JSON.stringify(echoes)}`);
     assert.ok(out.afterConnect.used > 0, "the stack was never seen in use: the scan is wrong");
     assert.ok(out.end.used < STACK / 2, `the stack reached ${out.end.used} of ${STACK} B`);
     assert.equal(out.end.lowKiBTouched, false, "something wrote to the first KiB of memory");
