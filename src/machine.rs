@@ -344,14 +344,17 @@ impl Machine {
             Phase::Start
         } else if !self.media_ready {
             Phase::Media
+        } else if self.channel_open {
+            // An open channel means the answer is applied and ICE is up, whichever of their
+            // events this page has seen yet: the browser may deliver the channel's `open` before
+            // `setRemoteDescription()` resolves.
+            Phase::BotReady
         } else if !self.remote_applied {
             Phase::Offer
-        } else if !self.ice_connected && !self.channel_open {
+        } else if !self.ice_connected {
             Phase::Ice
-        } else if !self.channel_open {
-            Phase::Channel
         } else {
-            Phase::BotReady
+            Phase::Channel
         }
     }
 

@@ -83,6 +83,27 @@ fn up_to_channel(wait: bool) -> Machine {
     m
 }
 
+#[test]
+fn a_channel_open_before_the_answer_is_applied_is_the_bot_ready_phase() {
+    // The browser may deliver the channel's `open` before setRemoteDescription() resolves; a
+    // client-ready lost then fails the connect in the phase it is really in.
+    let mut m = Machine::new(setup(false, true));
+    m.handle(Input::LocalOffer("v=0 offer".into()));
+    m.handle(Input::MediaReady);
+    m.handle(answered(ANSWER));
+    assert_eq!(m.phase(), Phase::Offer);
+    m.handle(Input::ChannelOpen { now_ms: 1.0 });
+    assert_eq!(m.phase(), Phase::BotReady);
+    let out = m.handle(Input::SendFailed(Error::new(
+        ErrorCode::Webrtc,
+        "send failed",
+    )));
+    assert_eq!(
+        failed(&out).map(|e| e.details.phase),
+        Some(Some(Phase::BotReady))
+    );
+}
+
 pub(super) fn live() -> Machine {
     let mut m = up_to_channel(false);
     m.handle(Input::ChannelOpen { now_ms: 1.0 });
