@@ -15,7 +15,7 @@
 // Run: make bench.  Knobs (environment): RUNS (connect rounds, default 40), COLD_RUNS (cold-start
 // rounds, default 15), WARMUP (discarded rounds before each series, default 3).
 
-import { copyFileSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { cpus } from "node:os";
 import { join } from "node:path";
@@ -81,6 +81,48 @@ const kib = (bytes) => (Number.isFinite(bytes) ? `${(bytes / 1024).toFixed(0)} K
 // ---------------------------------------------------------------------------------------------
 // Pages
 
+/**
+ * A valid module of exactly `bytes` bytes (at least ~5 KB): 1,000 functions, about as many as ours
+ * has, one of them exported, every body `i32.const 1; drop` over and over (and a `nop` or two).
+ */
+function trivialModule(bytes) {
+  const leb = (n) => {
+    const out = [];
+    do {
+      let b = n & 0x7f;
+      n >>>= 7;
+      if (n) b |= 0x80;
+      out.push(b);
+    } while (n);
+    return out;
+  };
+  const section = (id, content) => [id, ...leb(content.length), ...content];
+  const body = (length) => {
+    const out = [0];
+    while (out.length + 3 < length) out.push(0x41, 1, 0x1a);
+    while (out.length + 1 < length) out.push(0x01);
+    return [...leb(length), ...out, 0x0b];
+  };
+  const count = 1000;
+  const build = (length, first) => {
+    const code = [...leb(count), ...body(first)];
+    for (let i = 1; i < count; i++) code.push(...body(length));
+    return Uint8Array.from([
+      ...[0, 0x61, 0x73, 0x6d, 1, 0, 0, 0],
+      ...section(1, [1, 0x60, 0, 0]),
+      ...section(3, [...leb(count), ...new Array(count).fill(0)]),
+      ...section(7, [1, 1, 0x66, 0, 0]),
+      ...section(10, code),
+    ]);
+  };
+  let length = Math.floor(bytes / count);
+  while (length > 2 && build(length, length).length > bytes) length--;
+  // The rest goes to the first body (its size prefix and the section's may grow by a byte or two).
+  let first = length + bytes - build(length, length).length;
+  while (first > length && build(length, first).length > bytes) first--;
+  return build(length, first);
+}
+
 async function preparePages(dir) {
   for (const f of readdirSync(PAGES)) copyFileSync(join(PAGES, f), join(dir, f));
   // The cold page again with the two hints README's "Loading fast" recommends: the browser fetches
@@ -98,6 +140,15 @@ async function preparePages(dir) {
   const tinyCold = readFileSync(join(PAGES, "cold-tiny.html"), "utf8");
   const tinyHint = `<link rel="preload" href="/tiny.wasm" as="fetch" type="application/wasm" crossorigin />`;
   writeFileSync(join(dir, "cold-tiny-preload.html"), tinyCold.replace("</title>", `, with the preload hint</title>\n${tinyHint}`));
+  // As many bytes as our module, of code that does nothing: what the browser takes for a module of
+  // that size whatever is in it. Above it, init() pays for what our code does; below the floor
+  // and this row lies the part that only fewer bytes could win.
+  const sized = trivialModule(statSync(join(PKG, "agent_rtc_bg.wasm")).size);
+  writeFileSync(join(dir, "sized.wasm"), sized);
+  const sizedPage = tinyCold.replaceAll("/tiny.wasm", "/sized.wasm");
+  if (sizedPage === tinyCold) throw new Error("cold-tiny.html does not fetch /tiny.wasm");
+  const sizedHint = `<link rel="preload" href="/sized.wasm" as="fetch" type="application/wasm" crossorigin />`;
+  writeFileSync(join(dir, "cold-sized-preload.html"), sizedPage.replace("</title>", `, as big as ours, with the preload hint</title>\n${sizedHint}`));
   const esbuild = await import("esbuild");
   const bundle = (entry, out, minify) =>
     esbuild.build({
@@ -126,6 +177,7 @@ async function coldRound(browser, base, kind) {
     blank: "blank.html",
     tiny: "cold-tiny.html",
     tinyPreload: "cold-tiny-preload.html",
+    sizedPreload: "cold-sized-preload.html",
     parts: "cold-parts.html",
   }[kind];
   // A new context is a new profile in memory: empty HTTP cache, so no wasm code cache either, and
@@ -181,9 +233,9 @@ async function coldRound(browser, base, kind) {
 }
 
 async function coldStart(browser, base) {
-  const rounds = { ours: [], official: [], preload: [], tiny: [], tinyPreload: [], parts: [], blank: [] };
+  const rounds = { ours: [], official: [], preload: [], tiny: [], tinyPreload: [], sizedPreload: [], parts: [], blank: [] };
   for (let i = 0; i < COLD_WARMUP + COLD_RUNS; i++) {
-    for (const kind of orderFor(["ours", "official", "preload", "tiny", "tinyPreload", "parts"], i)) {
+    for (const kind of orderFor(["ours", "official", "preload", "tiny", "tinyPreload", "sizedPreload", "parts"], i)) {
       const r = await coldRound(browser, base, kind);
       if (i >= COLD_WARMUP) rounds[kind].push(r);
       await sleep(PAUSE_MS);
@@ -341,6 +393,7 @@ try {
   const base = agent.url;
   // 1. Cold start.
   const cold = await coldStart(browser, base);
+  cold.sizedBytes = statSync(join(dir, "sized.wasm")).size;
 
   // 2. Warm connects: one page per client, all in one context; loaded, initialised and given a
   //    microphone (fake device) before any clock starts.
@@ -409,6 +462,7 @@ try {
   coldRow("agent-rtc, page with preload hints: navigation → bot-ready", pick(pl, "botReady"));
   coldRow("the floor: a 31-byte wasm module, fetch + compile + instantiate", pick(cold.tiny, "initMs"));
   coldRow("the floor, with the preload hint", pick(cold.tinyPreload, "initMs"));
+  coldRow(`a module as big as ours (${cold.sizedBytes} B) of no-op code, hint`, pick(cold.sizedPreload, "initMs"));
   coldRow("our module alone, bytes in memory: WebAssembly.validate", pick(cold.parts, "validateMs"));
   coldRow("our module alone, bytes in memory: WebAssembly.compile", pick(cold.parts, "compileMs"));
   coldRow("our module alone: instantiate (initSync, compiled module)", pick(cold.parts, "instantiateMs"));
@@ -500,6 +554,7 @@ try {
         blank: { heapUsed: summary(pick(cold.blank, "heapUsed")) },
         tinyWasmInit: summary(pick(cold.tiny, "initMs")),
         tinyWasmInitPreload: summary(pick(cold.tinyPreload, "initMs")),
+        sameSizeTrivialInitPreload: { bytes: cold.sizedBytes, ...summary(pick(cold.sizedPreload, "initMs")) },
         parts: Object.fromEntries(["validateMs", "compileMs", "instantiateMs"].map((k) => [k, summary(pick(cold.parts, k))])),
         ratioOursToOfficial: summary(ratioCold),
         wasmFromNetworkRounds: fromNet,
