@@ -76,6 +76,11 @@ const ms = (x, w = 7) => (Number.isFinite(x) ? x.toFixed(1) : "-").padStart(w);
 const num = (x, w = 9) => (Number.isFinite(x) ? String(Math.round(x)) : "-").padStart(w);
 const cell = (values) => `${ms(median(values))} (${ms(pct(values, 0.9), 0)})`.padStart(16);
 const gz = (buf) => gzipSync(buf, { level: 9 }).length;
+/** JS minified as an application's bundler would (esbuild --minify). */
+const minifyJs = async (buf) => {
+  const esbuild = await import("esbuild");
+  return Buffer.from((await esbuild.transform(buf.toString(), { minify: true, format: "esm", loader: "js" })).code);
+};
 const kib = (bytes) => (Number.isFinite(bytes) ? `${(bytes / 1024).toFixed(0)} KiB` : "n/a");
 
 // ---------------------------------------------------------------------------------------------
@@ -146,10 +151,10 @@ async function preparePages(dir) {
   // as many as issue 9's 45 KB target would leave the wasm (45,000 B less the glue's min+gzip, at
   // our wasm's raw/gzip ratio): what init() could be here if the target were met.
   const ourWasm = readFileSync(join(PKG, "agent_rtc_bg.wasm"));
-  const glueMin = (await esbuild.transform(readFileSync(join(PKG, "agent_rtc.js"), "utf8"), { minify: true, format: "esm", loader: "js" })).code;
+  const glueMin = await minifyJs(readFileSync(join(PKG, "agent_rtc.js")));
   const noop = {
     sized: ourWasm.length,
-    target: Math.round(((45000 - gz(Buffer.from(glueMin))) * ourWasm.length) / gz(ourWasm)),
+    target: Math.round(((45000 - gz(glueMin)) * ourWasm.length) / gz(ourWasm)),
   };
   for (const [name, bytes] of Object.entries(noop)) {
     writeFileSync(join(dir, `${name}.wasm`), trivialModule(bytes));
@@ -344,10 +349,9 @@ async function memoryAcross(context, base) {
 
 async function sizes(dir) {
   const esbuild = await import("esbuild");
-  const minify = async (buf) => Buffer.from((await esbuild.transform(buf.toString(), { minify: true, format: "esm", loader: "js" })).code);
   const js = async (path) => {
     const raw = readFileSync(path);
-    const min = await minify(raw);
+    const min = await minifyJs(raw);
     return { raw: raw.length, gzip: gz(raw), min: min.length, minGzip: gz(min) };
   };
   const wasmBuf = readFileSync(join(PKG, "agent_rtc_bg.wasm"));
