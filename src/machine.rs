@@ -147,6 +147,11 @@ pub enum Input {
         attempt: u32,
         sdp: String,
     },
+    /// Its path probe (`Output::Probe`) settled: `Ok` for any HTTP answer, else the error.
+    AttemptProbed {
+        attempt: u32,
+        result: Result<(), Error>,
+    },
     /// Its offer POST answered 2xx with this body.
     AttemptAnswered {
         attempt: u32,
@@ -217,6 +222,12 @@ pub enum Output {
     Restart {
         attempt: u32,
     },
+    /// Probe the path to the offer URL for the attempt: a `HEAD` request that the server
+    /// answers without acting on it (opaque, no CORS needed), bounded by
+    /// `recovery::PROBE_TIMEOUT_MS`; report `AttemptProbed`.
+    Probe {
+        attempt: u32,
+    },
     /// POST the attempt's offer (`restart_pc: true`, the call's `pc_id`); report
     /// `AttemptAnswered` or `AttemptFailed`.
     PostRestart {
@@ -270,8 +281,8 @@ pub struct Machine {
     bot_output_seen: bool,
     bot_version: Option<String>,
     recovery: Recovery,
-    /// The recovery attempt under way and its candidates.
-    attempt: Option<(u32, TrickleQueue)>,
+    /// The recovery attempt under way.
+    attempt: Option<reconnect::Attempt>,
     timer: Option<f64>,
     /// The time of the input being handled (`handle_at`).
     now: f64,
@@ -385,7 +396,7 @@ impl Machine {
     pub fn offer_leaves(&mut self, attempt: Option<u32>, body: &mut Value, sdp: String) {
         let trickle = match (attempt, self.attempt.as_mut()) {
             (None, _) => &mut self.trickle,
-            (Some(n), Some((current, t))) if *current == n => t,
+            (Some(n), Some(a)) if a.number == n => &mut a.trickle,
             _ => return,
         };
         trickle.in_offer(&sdp);
@@ -432,6 +443,7 @@ impl Machine {
                 }
             }
             Input::AttemptOffer { .. }
+            | Input::AttemptProbed { .. }
             | Input::AttemptAnswered { .. }
             | Input::AttemptCandidate { .. }
             | Input::AttemptPatchDone { .. }
@@ -762,8 +774,8 @@ impl Machine {
         self.closed = true;
         self.channel_open = false;
         self.recovery.handle(recovery::Input::Disconnect, self.now);
-        if let Some((n, _)) = self.attempt.take() {
-            out.push(Output::CancelAttempt(n));
+        if let Some(a) = self.attempt.take() {
+            out.push(Output::CancelAttempt(a.number));
         }
         // Nothing pending survives the call.
         for id in std::mem::take(&mut self.pending) {

@@ -78,6 +78,13 @@ pub const RESTART_AFTER_DISCONNECTED_MS: f64 = 5_000.0;
 pub const POST_TIMEOUT_MS: f64 = 4_000.0;
 /// After the answer, the new peer connection must be ICE-connected within this.
 pub const CONNECT_TIMEOUT_MS: f64 = 4_000.0;
+/// A path probe (a `HEAD` to the offer URL) that has not answered within this counts as failed.
+pub const PROBE_TIMEOUT_MS: f64 = 1_000.0;
+/// The next probe after a failed one starts this long after the failure.
+pub const PROBE_GAP_MS: f64 = 250.0;
+/// The path is back but the old connection may still heal by itself (its ICE is not `failed`,
+/// its channel open): the restart offer waits this long for traffic to say so first.
+pub const HEAL_GRACE_MS: f64 = 500.0;
 /// Nominal delay before attempt 2; doubled for each next one up to `BACKOFF_CAP_MS`.
 pub const BACKOFF_BASE_MS: u32 = 1_000;
 pub const BACKOFF_CAP_MS: u32 = 2_000;
@@ -146,15 +153,17 @@ pub enum Input {
         packets: u64,
         messages: u64,
     },
-    /// The attempt's offer was answered with the same `pc_id`: the server dropped the old
-    /// connection for the new one.
+    /// The attempt's path probe came back: `true` when the server answered at all (any HTTP
+    /// status), `false` on a network error or after [`PROBE_TIMEOUT_MS`].
+    Probed(u32, bool),
+    /// The attempt's offer was answered: the server dropped the old connection for the new one
+    /// (Pipecat names it with a new `pc_id`; the machine adopts it).
     Answered(u32),
     /// The attempt's new peer connection is ICE-connected (its offer answered): the call is back.
     Restored(u32),
     /// The attempt failed: HTTP error, network error, unusable answer, new connection failed.
     AttemptFailed(u32),
-    /// The server's session is over: 404/410 for the `pc_id`, `peerLeft`, or an answer that
-    /// carries another `pc_id`.
+    /// The server's session is over: 404/410 on the session's offer route, or `peerLeft`.
     SessionGone,
     /// The app called `disconnect()`: nothing more comes out.
     Disconnect,
@@ -168,9 +177,14 @@ pub enum Action {
     Healed,
     /// Attempt `attempt` starts in `delay_ms`: the `reconnecting` event `{attempt, delayMs}`.
     Reconnecting { attempt: u32, delay_ms: u32 },
-    /// Start attempt `attempt`: a new peer connection, its offer POSTed with `restart_pc: true`
-    /// and the call's `pc_id`. Report `Answered`, `Restored` or `AttemptFailed` with the number.
+    /// Start attempt `attempt`: a new peer connection and its offer; the offer is not posted
+    /// before a probe shows the path to the server works (`Probe`, then `Post`).
     Restart { attempt: u32 },
+    /// Probe the path for attempt `attempt` again; report `Probed`.
+    Probe { attempt: u32 },
+    /// POST attempt `attempt`'s offer (`restart_pc: true`, the call's `pc_id`) now. Report
+    /// `Answered`, `Restored` or `AttemptFailed` with the number.
+    Post { attempt: u32 },
     /// Drop attempt `attempt`: abort its request if still running, close its peer connection.
     Cancel { attempt: u32 },
     /// The attempt's connection is the call's now (close the old one): state `connected`, the
@@ -213,8 +227,31 @@ enum Step {
     Waiting(f64),
     /// Attempt `attempts + 1` is announced and starts at this time.
     Scheduled(f64),
-    /// Attempt `attempts` is under way until `deadline`.
-    InFlight { deadline: f64, answered: bool },
+    /// Attempt `attempts` is under way; what happens at `deadline` depends on its leg.
+    InFlight { deadline: f64, leg: Leg },
+}
+
+/// Where an attempt is. Its offer reaches the server only once a probe got through: an offer
+/// POSTed into a dead path may still arrive after the path returns (its bytes wait in the send
+/// queue of a kept-alive connection even once the page aborted it) and replace the connection
+/// that a later offer restored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Leg {
+    /// Probing the path; at `deadline` (never while a probe is out) the next probe.
+    Probing,
+    /// A probe got through while the old connection may still heal: at `deadline` the POST.
+    Ready,
+    /// The offer is POSTed: at `deadline` it has taken too long.
+    Posted,
+    /// Answered: at `deadline` the new connection has taken too long to connect.
+    Answered,
+}
+
+impl Leg {
+    /// Nothing of the attempt has reached the server.
+    fn unsent(self) -> bool {
+        matches!(self, Leg::Probing | Leg::Ready)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -347,14 +384,36 @@ impl Recovery {
             }
             Input::Online => {
                 if std::mem::take(&mut self.offline) {
+                    // The interface went away: the old connection's candidate pairs went with it.
+                    if let Some(d) = &mut self.down {
+                        d.old_is_dead(now);
+                    }
                     self.retry_now(&mut out, now);
+                }
+            }
+            Input::Probed(n, alive) => {
+                let can_heal = self.last_growth.is_some();
+                if let Some(d) = self.down_with(n) {
+                    if let Step::InFlight { deadline, leg } = &mut d.step {
+                        if *leg == Leg::Probing {
+                            if !alive {
+                                *deadline = now + PROBE_GAP_MS;
+                            } else if can_heal && !d.old_dead {
+                                *leg = Leg::Ready;
+                                *deadline = now + HEAL_GRACE_MS;
+                            } else {
+                                *deadline = now;
+                                *leg = Leg::Ready;
+                            }
+                        }
+                    }
                 }
             }
             Input::Answered(n) => {
                 if let Some(d) = self.down_with(n) {
-                    if let Step::InFlight { deadline, answered } = &mut d.step {
-                        if !*answered {
-                            *answered = true;
+                    if let Step::InFlight { deadline, leg } = &mut d.step {
+                        if *leg == Leg::Posted {
+                            *leg = Leg::Answered;
                             *deadline = now + CONNECT_TIMEOUT_MS;
                         }
                     }
@@ -398,8 +457,10 @@ impl Recovery {
                 // Traffic proves a path, whatever `navigator.onLine` said.
                 self.offline = false;
                 if let Some(d) = &self.down {
-                    let answered = matches!(d.step, Step::InFlight { answered: true, .. });
-                    if !answered && !d.old_dead {
+                    // Once an offer went out the server drops the old connection: its traffic
+                    // is the last of it.
+                    let sent = matches!(d.step, Step::InFlight { leg, .. } if !leg.unsent());
+                    if !sent && !d.old_dead {
                         self.heal(out);
                     }
                 }
@@ -423,13 +484,18 @@ impl Recovery {
                 let armed = self.last_growth.is_some();
                 let Some(d) = &mut self.down else { return };
                 match d.step {
-                    Step::InFlight { answered: true, .. } => {}
+                    Step::InFlight {
+                        leg: Leg::Answered, ..
+                    } => {}
                     // Without traffic samples ICE is the only evidence of a heal.
                     _ if !armed && !d.old_dead => self.heal(out),
                     // The path is back: a POST in SYN back-off would answer seconds late, and a
-                    // backoff has nothing left to wait for. (Before the first attempt the drop
-                    // may still heal: traffic will tell.)
-                    Step::InFlight { .. } | Step::Scheduled(_) => self.retry_now(out, now),
+                    // backoff has nothing left to wait for. (Before the first attempt, or while
+                    // an attempt waits for a probe, the drop may still heal: traffic will tell.)
+                    Step::InFlight {
+                        leg: Leg::Posted, ..
+                    }
+                    | Step::Scheduled(_) => self.retry_now(out, now),
                     _ => {}
                 }
             }
@@ -507,18 +573,25 @@ impl Recovery {
             .filter(|d| d.attempts == n && matches!(d.step, Step::InFlight { .. }))
     }
 
-    /// Replace an attempt under way by a fresh one now (the last allowed one is kept), or bring
-    /// the next one forward.
+    /// Replace a POST under way by a fresh attempt now (the last allowed one is kept), probe
+    /// again now, or bring the next attempt forward.
     fn retry_now(&mut self, out: &mut Vec<Action>, now: f64) {
         let max = self.config.max_attempts;
         let Some(d) = &mut self.down else { return };
         match &mut d.step {
-            Step::InFlight { .. } if d.attempts < max => {
+            Step::InFlight {
+                leg: Leg::Posted, ..
+            } if d.attempts < max => {
                 out.push(Action::Cancel {
                     attempt: d.attempts,
                 });
                 d.step = Step::Waiting(now);
             }
+            // A probe still out answers for itself (a second one would change nothing).
+            Step::InFlight {
+                leg: Leg::Probing,
+                deadline,
+            } if deadline.is_finite() => *deadline = deadline.min(now),
             Step::InFlight { .. } => {}
             Step::Waiting(at) | Step::Scheduled(at) => *at = at.min(now),
         }
@@ -554,6 +627,31 @@ impl Recovery {
             return self.give_up(out, Reason::Timeout);
         }
         match d.step {
+            Step::InFlight {
+                deadline,
+                leg: Leg::Probing,
+            } if now >= deadline => {
+                out.push(Action::Probe {
+                    attempt: d.attempts,
+                });
+                // Until that probe reports.
+                d.step = Step::InFlight {
+                    deadline: f64::INFINITY,
+                    leg: Leg::Probing,
+                };
+            }
+            Step::InFlight {
+                deadline,
+                leg: Leg::Ready,
+            } if now >= deadline => {
+                out.push(Action::Post {
+                    attempt: d.attempts,
+                });
+                d.step = Step::InFlight {
+                    deadline: now + POST_TIMEOUT_MS,
+                    leg: Leg::Posted,
+                };
+            }
             Step::InFlight { deadline, .. } if now >= deadline => {
                 out.push(Action::Cancel {
                     attempt: d.attempts,
@@ -570,9 +668,10 @@ impl Recovery {
                     });
                 }
                 out.push(Action::Restart { attempt });
+                // The machine probes once the attempt's offer is made.
                 d.step = Step::InFlight {
-                    deadline: now + POST_TIMEOUT_MS,
-                    answered: false,
+                    deadline: f64::INFINITY,
+                    leg: Leg::Probing,
                 };
             }
             _ => {}

@@ -98,6 +98,9 @@ pub enum PeerCmd {
 pub struct PeerHandle {
     pub serial: u64,
     pub pc_id: String,
+    /// The ids of the peers this one replaced by `restart_pc`: as Pipecat's request handler,
+    /// an offer or PATCH naming any of them reaches this peer.
+    pub aliases: Vec<String>,
     pub tx: mpsc::UnboundedSender<PeerCmd>,
     pub debug: Arc<Mutex<PeerDebug>>,
     /// The bot behind the peer; a `restart_pc` hands it to the next peer.
@@ -105,6 +108,11 @@ pub struct PeerHandle {
 }
 
 impl PeerHandle {
+    /// Its own id or one of the ids it took over.
+    pub fn answers_to(&self, pc_id: &str) -> bool {
+        self.pc_id == pc_id || self.aliases.iter().any(|a| a == pc_id)
+    }
+
     pub fn is_live(&self) -> bool {
         !self.tx.is_closed()
     }
@@ -211,6 +219,7 @@ pub fn start(
         PeerHandle {
             serial,
             pc_id,
+            aliases: Vec::new(),
             tx,
             debug,
             bot,

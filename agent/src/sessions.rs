@@ -47,7 +47,7 @@ impl Session {
         self.peers
             .iter()
             .rev()
-            .find(|p| p.pc_id == pc_id && p.is_live())
+            .find(|p| p.answers_to(pc_id) && p.is_live())
     }
 
     /// The newest peer still running.
@@ -187,7 +187,7 @@ impl Registry {
                 .send(PeerCmd::Close("session ended".into(), Ending::Replaced));
             return;
         };
-        for old in s.peers.iter().filter(|p| p.pc_id == peer.pc_id) {
+        for old in s.peers.iter().filter(|p| peer.answers_to(&p.pc_id)) {
             let _ = old.tx.send(PeerCmd::Close(
                 "replaced (restart_pc)".into(),
                 Ending::Replaced,

@@ -610,8 +610,9 @@ async fn renegotiation_restart_and_trickle() {
     restart["pc_id"] = json!(pc);
     restart["restart_pc"] = json!(true);
     restart["requestData"] = json!({"camel": true});
+    // As Pipecat 1.14: the same bot's new peer gets a new pc_id.
     let pc2 = check_answer(&a.post(&path, &restart).await);
-    assert_eq!(pc2, pc, "the same pc_id continues");
+    assert_ne!(pc2, pc, "a restart names the new peer anew");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let d = a.get(&format!("/debug/sessions/{id}")).await.json();
     let peers = d["peers"].as_array().unwrap();
@@ -627,6 +628,20 @@ async fn renegotiation_restart_and_trickle() {
         .contains("restart_pc"));
     assert_eq!(peers[1]["requestData"], json!({"camel": true}));
     assert!(peers[1]["closedReason"].is_null());
+    assert_eq!(peers[1]["restarted"], true);
+
+    // The old id still reaches the new peer, as the runner's map keeps it: a PATCH, and a
+    // late restart offer naming it, which replaces the new peer (the bot carries on).
+    let none = json!({"pc_id": pc, "candidates": []});
+    assert_eq!(a.patch(&path, &none).await.status, 200);
+    let late = check_answer(&a.post(&path, &restart).await);
+    assert!(late != pc && late != pc2);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let d = a.get(&format!("/debug/sessions/{id}")).await.json();
+    let peers = d["peers"].as_array().unwrap();
+    assert_eq!(peers.len(), 3);
+    assert_eq!(peers[1]["state"], "closed");
+    assert_eq!(peers[2]["restarted"], true);
 
     // An unknown pc_id on POST starts a new peer with a new id.
     let mut other = offer_body();

@@ -1,14 +1,29 @@
 //! The machine's side of recovery after a network drop: it feeds the pure policy
 //! (`recovery.rs`) what the live call reports, turns the policy's actions into outputs — state,
-//! events, a new peer connection's offer with `restart_pc: true` and the call's `pc_id`, the
-//! swap to it — and ends the call with a typed error when the policy gives up.
+//! events, a new peer connection, a probe of the path, its offer with `restart_pc: true` and the
+//! call's `pc_id`, the swap to it — and ends the call with a typed error when the policy gives up.
+//!
+//! The `pc_id` of a restart's answer becomes the call's: Pipecat (1.14) names the new peer
+//! connection of the same bot with a new id on every `restart_pc` and keeps answering to the old
+//! ones, so the next restart and every PATCH use the newest. Only 404/410 on the offer route or
+//! `peerLeft` say that the session is over.
 
 use super::{DisconnectReason, Event, Input, Machine, Output, State};
 use crate::error::{Error, ErrorCode};
 use crate::json::obj;
+use crate::json::Value;
 use crate::recovery::{self, Action, Reason};
 use crate::signalling::{offer_body, parse_answer};
 use crate::trickle::TrickleQueue;
+
+/// The recovery attempt under way.
+#[derive(Debug)]
+pub(super) struct Attempt {
+    pub(super) number: u32,
+    pub(super) trickle: TrickleQueue,
+    /// The restart offer's body, from the local offer until the policy says `Post`.
+    offer: Option<Value>,
+}
 
 impl Machine {
     /// Feeds the policy and carries out its actions.
@@ -36,20 +51,39 @@ impl Machine {
                 obj([("attempt", attempt.into()), ("delayMs", delay_ms.into())]),
             ))),
             Action::Restart { attempt } => {
-                self.attempt = Some((attempt, TrickleQueue::new()));
+                self.attempt = Some(Attempt {
+                    number: attempt,
+                    trickle: TrickleQueue::new(),
+                    offer: None,
+                });
                 out.push(Output::Restart { attempt });
             }
+            Action::Probe { attempt } => {
+                if self.attempt.as_ref().is_some_and(|a| a.number == attempt) {
+                    out.push(Output::Probe { attempt });
+                }
+            }
+            Action::Post { attempt } => {
+                let body = self
+                    .attempt
+                    .as_mut()
+                    .filter(|a| a.number == attempt)
+                    .and_then(|a| a.offer.take());
+                if let Some(body) = body {
+                    out.push(Output::PostRestart { attempt, body });
+                }
+            }
             Action::Cancel { attempt } => {
-                if self.attempt.as_ref().is_some_and(|(n, _)| *n == attempt) {
+                if self.attempt.as_ref().is_some_and(|a| a.number == attempt) {
                     self.attempt = None;
                 }
                 out.push(Output::CancelAttempt(attempt));
             }
             Action::Recovered { attempts, down_ms } => {
-                if let Some((n, trickle)) = self.attempt.take() {
+                if let Some(a) = self.attempt.take() {
                     // Candidates the new connection still gathers go out with the call's own.
-                    self.trickle = trickle;
-                    out.push(Output::Swap(n));
+                    self.trickle = a.trickle;
+                    out.push(Output::Swap(a.number));
                 }
                 // The new channel's `open` sends client-ready again.
                 self.channel_open = false;
@@ -96,6 +130,7 @@ impl Machine {
     pub(super) fn attempt_input(&mut self, out: &mut Vec<Output>, input: Input) {
         let n = match &input {
             Input::AttemptOffer { attempt, .. }
+            | Input::AttemptProbed { attempt, .. }
             | Input::AttemptAnswered { attempt, .. }
             | Input::AttemptCandidate { attempt, .. }
             | Input::AttemptPatchDone { attempt }
@@ -103,28 +138,36 @@ impl Machine {
             | Input::AttemptConnected(attempt) => *attempt,
             _ => return,
         };
-        let Some((current, trickle)) = self.attempt.as_mut() else {
+        let Some(attempt) = self.attempt.as_mut().filter(|a| a.number == n) else {
             return;
         };
-        if *current != n {
-            return;
-        }
+        let trickle = &mut attempt.trickle;
         match input {
             Input::AttemptOffer { sdp, .. } => {
-                let body = offer_body(
+                attempt.offer = Some(offer_body(
                     &sdp,
                     self.pc_id.as_deref(),
                     true,
                     self.request_data.as_ref(),
-                );
-                out.push(Output::PostRestart { attempt: n, body });
+                ));
+                out.push(Output::Probe { attempt: n });
+            }
+            Input::AttemptProbed { result, .. } => {
+                let input = match result {
+                    // A network error or no answer in time: the path is still down.
+                    Err(e) if e.status.is_none() => recovery::Input::Probed(n, false),
+                    // The session's offer route is gone (the runner's answer for a session
+                    // whose bot ended).
+                    Err(e) if matches!(e.status, Some(404 | 410)) => recovery::Input::SessionGone,
+                    // Any other answer: the server is reachable.
+                    _ => recovery::Input::Probed(n, true),
+                };
+                self.recover(out, input);
             }
             Input::AttemptAnswered { body, .. } => match parse_answer(body.as_ref()) {
-                // The runner starts a new bot for a `pc_id` it does not know: not this call.
-                Ok(answer) if Some(answer.pc_id.as_str()) != self.pc_id.as_deref() => {
-                    self.recover(out, recovery::Input::SessionGone)
-                }
                 Ok(answer) => {
+                    // Pipecat's answer names the same bot's new connection with a new id.
+                    self.pc_id = Some(answer.pc_id.clone());
                     trickle.set_pc_id(answer.pc_id);
                     let batch = trickle.next_batch();
                     out.push(Output::AttemptSetRemote {

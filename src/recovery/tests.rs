@@ -12,8 +12,9 @@ const SYN_AT: [f64; 4] = [0.0, 1_000.0, 3_000.0, 7_000.0];
 
 /// A call on a simulated network: the bot's audio arrives at 50 packets/s while the path is up
 /// (on the old connection only if no cut lasted 10 s or more: longer ones never heal), the shell
-/// samples the total every `period` ms and ticks at `poll_timeout()`, and the server
-/// answers a restart POST once one of its SYNs finds the path up (answer 50 ms later, the new
+/// samples the total every `period` ms and ticks at `poll_timeout()`. A probe answers in 5 ms
+/// while the path is up and fails after `PROBE_TIMEOUT_MS` while it is down; the server answers
+/// a restart POST once one of its SYNs finds the path up (answer 50 ms later, the new
 /// connection ICE-connected 100 ms after that).
 struct Sim {
     r: Recovery,
@@ -77,7 +78,16 @@ impl Sim {
         for &a in &out {
             self.log.push((self.now, a));
             match a {
-                Restart { attempt } if self.server => {
+                // The machine probes as soon as the attempt's offer is made.
+                Restart { attempt } | Probe { attempt } => {
+                    let t = self.now;
+                    self.pending.push(if self.up(t) {
+                        (t + 5.0, Input::Probed(attempt, true))
+                    } else {
+                        (t + PROBE_TIMEOUT_MS, Input::Probed(attempt, false))
+                    });
+                }
+                Post { attempt } if self.server => {
                     let through = SYN_AT.iter().map(|d| self.now + d).find(|&t| self.up(t));
                     if let Some(t) = through {
                         self.pending.push((t + 50.0, Input::Answered(attempt)));
@@ -85,7 +95,10 @@ impl Sim {
                     }
                 }
                 Cancel { attempt } => self.pending.retain(|(_, i)| {
-                    *i != Input::Answered(attempt) && *i != Input::Restored(attempt)
+                    *i != Input::Answered(attempt)
+                        && *i != Input::Restored(attempt)
+                        && *i != Input::Probed(attempt, true)
+                        && *i != Input::Probed(attempt, false)
                 }),
                 // The new connection's counters start from zero.
                 Recovered { .. } => {
@@ -159,6 +172,16 @@ fn told_and_restarted_at_once() -> Vec<Action> {
         },
         Restart { attempt: 1 },
     ]
+}
+
+/// Attempt `n`'s probe got through at `t` and, once the old connection may no longer heal, its
+/// offer went out: the actions of both steps.
+fn probed_and_posted(r: &mut Recovery, n: u32, t: f64) -> Vec<Action> {
+    let mut out = r.handle(Input::Probed(n, true), t);
+    if !out.contains(&Post { attempt: n }) {
+        out.extend(r.handle(Input::Tick, t + HEAL_GRACE_MS));
+    }
+    out
 }
 
 fn is_restart(a: &Action) -> bool {
@@ -446,12 +469,17 @@ fn after_a_recovery_the_new_connection_is_watched_and_a_new_drop_gets_a_fresh_bu
                 delay_ms: 0
             },
             Restart { attempt: 1 },
+            // The path is back at 21 s: the probe out since 20 s fails at 21 s, the next one
+            // 250 ms later gets through, the heal grace, then the offer.
+            Probe { attempt: 1 },
+            Post { attempt: 1 },
             Recovered {
                 attempts: 1,
-                down_ms: 11_150
+                down_ms: 11_905
             },
         ]
     );
+    assert_eq!(sim.first(|a| matches!(a, Post { .. })), Some(21_755.0));
     sim.log.clear();
     sim.cut(40_000.0, 60_000.0);
     sim.run(90_000.0);
@@ -535,7 +563,14 @@ fn ice_failed_restarts_at_once() {
         told_and_restarted_at_once()
     );
     assert_eq!(r.in_flight(), Some(1));
-    assert_eq!(r.poll_timeout(), Some(1_000.0 + POST_TIMEOUT_MS));
+    // Probing: only the overall deadline is timed until the probe reports.
+    assert_eq!(r.poll_timeout(), Some(31_000.0));
+    // The old connection cannot heal: the offer goes out as soon as the path works.
+    assert_eq!(
+        r.handle(Input::Probed(1, true), 1_020.0),
+        vec![Post { attempt: 1 }]
+    );
+    assert_eq!(r.poll_timeout(), Some(1_020.0 + POST_TIMEOUT_MS));
 
     // Already interrupted by the silence, still inside the healing window.
     let mut sim = Sim::new(config(5, 30_000.0));
@@ -576,14 +611,16 @@ fn offline_tells_at_once_holds_the_attempts_and_online_restarts_at_once() {
             Restart { attempt: 1 }
         ]
     );
+    // The interface came back: the old connection's pairs are gone, so no heal grace.
     sim.run(20_000.0);
+    assert_eq!(sim.first(|a| matches!(a, Post { .. })), Some(18_005.0));
     assert_eq!(
         sim.log.last(),
         Some(&(
-            18_150.0,
+            18_155.0,
             Recovered {
                 attempts: 1,
-                down_ms: 8_150
+                down_ms: 8_155
             }
         ))
     );
@@ -616,25 +653,38 @@ fn online_aborts_a_stuck_attempt_and_retries_at_once() {
             Restart { attempt: 2 }
         ]
     );
-    // Stuck in SYN back-off when the interface goes and comes back: replaced at once.
+    // Still probing into the dead path: nothing was posted, nothing to replace; the next
+    // probe comes forward.
     sim.at(26_000.0, Input::Offline);
+    assert_eq!(sim.at(26_100.0, Input::Online), vec![Probe { attempt: 2 }]);
+    assert_eq!(sim.r.in_flight(), Some(2));
+
+    // An offer stuck in SYN back-off when the interface goes and comes back: replaced at once.
+    let mut r = Recovery::new(config(5, 30_000.0));
+    r.handle(Input::Ice(IceState::Failed), 0.0);
     assert_eq!(
-        sim.at(26_500.0, Input::Online),
+        probed_and_posted(&mut r, 1, 10.0),
+        vec![Post { attempt: 1 }]
+    );
+    r.handle(Input::Offline, 1_000.0);
+    assert_eq!(
+        r.handle(Input::Online, 1_500.0),
         vec![
-            Cancel { attempt: 2 },
+            Cancel { attempt: 1 },
             Reconnecting {
-                attempt: 3,
+                attempt: 2,
                 delay_ms: 0
             },
-            Restart { attempt: 3 }
+            Restart { attempt: 2 }
         ]
     );
     // An `online` without an `offline` before it changes nothing.
-    assert_eq!(sim.feed(Input::Online), vec![]);
+    assert_eq!(r.handle(Input::Online, 1_600.0), vec![]);
 
     // The last allowed attempt is kept: there is nothing to replace it with.
     let mut r = Recovery::new(config(1, 30_000.0));
     r.handle(Input::Ice(IceState::Failed), 0.0);
+    probed_and_posted(&mut r, 1, 10.0);
     r.handle(Input::Offline, 100.0);
     assert_eq!(r.handle(Input::Online, 200.0), vec![]);
     assert_eq!(r.in_flight(), Some(1));
@@ -651,8 +701,16 @@ fn the_old_connection_coming_back_replaces_a_stuck_post() {
     sim.at(16_500.0, Input::Ice(IceState::Disconnected));
     sim.run(21_000.0);
     assert_eq!(sim.r.in_flight(), Some(1));
+    // An attempt still probing is left alone: a probe is out, and traffic will tell.
+    assert_eq!(sim.feed(Input::Ice(IceState::Connected)), vec![]);
+    assert_eq!(sim.r.in_flight(), Some(1));
+
+    // A posted offer gets no answer (SYN back-off): the path coming back replaces it.
+    let mut r = Recovery::new(config(5, 30_000.0));
+    r.handle(Input::Ice(IceState::Failed), 0.0);
+    probed_and_posted(&mut r, 1, 10.0);
     assert_eq!(
-        sim.feed(Input::Ice(IceState::Connected)),
+        r.handle(Input::Ice(IceState::Connected), 2_000.0),
         vec![
             Cancel { attempt: 1 },
             Reconnecting {
@@ -663,10 +721,11 @@ fn the_old_connection_coming_back_replaces_a_stuck_post() {
         ]
     );
     // Once answered, the server has dropped the old connection: its ICE is no news.
-    sim.feed(Input::Answered(2));
-    sim.feed(Input::Ice(IceState::Disconnected));
-    assert_eq!(sim.feed(Input::Ice(IceState::Connected)), vec![]);
-    assert_eq!(sim.r.in_flight(), Some(2));
+    probed_and_posted(&mut r, 2, 2_010.0);
+    r.handle(Input::Answered(2), 2_050.0);
+    r.handle(Input::Ice(IceState::Disconnected), 2_100.0);
+    assert_eq!(r.handle(Input::Ice(IceState::Connected), 2_200.0), vec![]);
+    assert_eq!(r.in_flight(), Some(2));
 
     // During a backoff wait, the path coming back brings the next attempt forward.
     let mut r = Recovery::new(Config::new(5, 30_000.0, 3));
@@ -712,11 +771,15 @@ fn the_old_connection_healing_abandons_an_attempt_not_answered_yet() {
                 delay_ms: 0
             },
             Restart { attempt: 1 },
+            // Probes into the dead path (15 s, 16.25 s): none got through.
+            Probe { attempt: 1 },
+            Probe { attempt: 1 },
             Cancel { attempt: 1 },
             Healed
         ]
     );
     assert_eq!(sim.first(is_restart), Some(15_000.0));
+    assert_eq!(sim.count(|a| matches!(a, Post { .. })), 0);
     assert_eq!(sim.first(|a| *a == Healed), Some(17_500.0));
     // Its late answer is ignored.
     assert_eq!(sim.feed(Input::Answered(1)), vec![]);
@@ -739,6 +802,7 @@ fn the_old_connection_healing_abandons_an_attempt_not_answered_yet() {
         500.0,
     );
     r.handle(Input::Ice(IceState::Failed), 1_000.0);
+    probed_and_posted(&mut r, 1, 1_010.0);
     assert_eq!(r.handle(Input::Answered(1), 1_050.0), vec![]);
     assert_eq!(r.poll_timeout(), Some(1_050.0 + CONNECT_TIMEOUT_MS));
     assert_eq!(
@@ -850,6 +914,7 @@ fn attempts_time_out_and_failures_up_to_max_attempts_give_up() {
     // Every attempt times out: the POST after 4 s, the connection 4 s after the answer.
     let mut r = Recovery::new(config(2, 30_000.0));
     r.handle(Input::Ice(IceState::Failed), 0.0);
+    probed_and_posted(&mut r, 1, 0.0);
     assert_eq!(r.handle(Input::Tick, 3_999.0), vec![]);
     let out = r.handle(Input::Tick, 4_000.0);
     let [Cancel { attempt: 1 }, Reconnecting {
@@ -862,6 +927,7 @@ fn attempts_time_out_and_failures_up_to_max_attempts_give_up() {
     let start = 4_000.0 + f64::from(delay_ms);
     assert_eq!(r.poll_timeout(), Some(start));
     assert_eq!(r.handle(Input::Tick, start), vec![Restart { attempt: 2 }]);
+    probed_and_posted(&mut r, 2, start);
     r.handle(Input::Answered(2), start + 3_000.0);
     assert_eq!(r.handle(Input::Tick, start + 6_999.0), vec![]);
     assert_eq!(
@@ -871,9 +937,21 @@ fn attempts_time_out_and_failures_up_to_max_attempts_give_up() {
     // A duplicate answer does not extend the deadline.
     let mut r = Recovery::new(config(2, 30_000.0));
     r.handle(Input::Ice(IceState::Failed), 0.0);
+    probed_and_posted(&mut r, 1, 0.0);
     r.handle(Input::Answered(1), 1_000.0);
     r.handle(Input::Answered(1), 3_000.0);
     assert_eq!(r.poll_timeout(), Some(5_000.0));
+    // An answer to an offer that was never posted is nobody's.
+    let mut r = Recovery::new(config(2, 30_000.0));
+    r.handle(Input::Ice(IceState::Failed), 0.0);
+    r.handle(Input::Answered(1), 1_000.0);
+    assert_eq!(r.poll_timeout(), Some(30_000.0));
+    // Probes that fail are no failed attempt: the next one 250 ms after each failure.
+    assert_eq!(r.handle(Input::Probed(1, false), 1_000.0), vec![]);
+    assert_eq!(r.poll_timeout(), Some(1_000.0 + PROBE_GAP_MS));
+    assert_eq!(r.handle(Input::Tick, 1_250.0), vec![Probe { attempt: 1 }]);
+    assert_eq!(r.poll_timeout(), Some(30_000.0));
+    assert_eq!(r.in_flight(), Some(1));
 }
 
 #[test]
@@ -887,10 +965,12 @@ fn stale_attempt_results_are_ignored() {
     ] {
         assert_eq!(r.handle(i, 100.0), vec![]);
     }
+    probed_and_posted(&mut r, 1, 150.0);
     r.handle(Input::Offline, 200.0);
     r.handle(Input::Online, 300.0);
     assert_eq!(r.in_flight(), Some(2));
     for i in [
+        Input::Probed(1, true),
         Input::Answered(1),
         Input::Restored(1),
         Input::AttemptFailed(1),
@@ -925,7 +1005,7 @@ fn the_overall_timeout_gives_up() {
     assert!(t <= 40_000.0);
     let (_, before) = sim.log[sim.log.len() - 2];
     assert!(
-        matches!(before, Cancel { .. } | Restart { .. }),
+        matches!(before, Cancel { .. } | Restart { .. } | Probe { .. }),
         "{:?}",
         sim.log
     );
@@ -944,6 +1024,7 @@ fn the_overall_timeout_gives_up() {
     // A late input past the deadline: the deadline first, the input not at all.
     let mut r = Recovery::new(config(5, 30_000.0));
     r.handle(Input::Ice(IceState::Failed), 0.0);
+    probed_and_posted(&mut r, 1, 50.0);
     r.handle(Input::Answered(1), 100.0);
     assert_eq!(
         r.handle(Input::Restored(1), 30_000.0),
@@ -1227,6 +1308,8 @@ fn all_inputs(n: u32) -> Vec<Input> {
             packets: 0,
             messages: 0,
         },
+        Input::Probed(n, false),
+        Input::Probed(n, true),
         Input::Answered(n),
         Input::Restored(n),
         Input::AttemptFailed(n),
@@ -1258,7 +1341,7 @@ impl Rng {
 fn random_inputs_keep_the_invariants() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     // How often each kind of action came out: the loop must reach them all.
-    let mut seen = [0u32; 7];
+    let mut seen = [0u32; 9];
     for case in 0..5_000 {
         let max = rng.below(7) as u32;
         let timeout = [3_000.0, 10_000.0, 30_000.0, 60_000.0][rng.below(4) as usize];
@@ -1271,6 +1354,8 @@ fn random_inputs_keep_the_invariants() {
         let mut attempts = 0u32;
         let mut announced: Option<u32> = None;
         let mut open: Option<(u32, f64)> = None;
+        // When the open attempt's offer was posted.
+        let mut posted: Option<f64> = None;
         for step in 0..150 {
             let what = format!("case {case}, step {step}, max {max}, timeout {timeout}");
             // Time: a random step, or exactly the next tick, sometimes going nowhere.
@@ -1314,6 +1399,7 @@ fn random_inputs_keep_the_invariants() {
                     }
                 }
                 17..=18 => Input::Answered(n),
+                24..=30 => Input::Probed(n, rng.below(2) == 0),
                 19..=20 => Input::Restored(n),
                 21..=23 => Input::AttemptFailed(n),
                 _ => others[rng.below(others.len() as u64) as usize].clone(),
@@ -1333,6 +1419,8 @@ fn random_inputs_keep_the_invariants() {
                     Cancel { .. } => 4,
                     Recovered { .. } => 5,
                     GiveUp(_) => 6,
+                    Probe { .. } => 7,
+                    Post { .. } => 8,
                 }] += 1;
                 let what = format!("{what}: {input:?} -> {out:?}");
                 if let Some(since) = down_since {
@@ -1369,6 +1457,16 @@ fn random_inputs_keep_the_invariants() {
                         assert!(attempt <= max, "{what}: too many attempts");
                         attempts = attempt;
                         open = Some((attempt, now));
+                        posted = None;
+                    }
+                    Probe { attempt } => {
+                        assert_eq!(open.map(|o| o.0), Some(attempt), "{what}");
+                        assert_eq!(posted, None, "{what}: a probe after the POST");
+                    }
+                    Post { attempt } => {
+                        assert_eq!(open.map(|o| o.0), Some(attempt), "{what}");
+                        assert_eq!(posted, None, "{what}: posted twice");
+                        posted = Some(now);
                     }
                     Cancel { attempt } => {
                         assert_eq!(open.map(|o| o.0), Some(attempt), "{what}");
@@ -1407,8 +1505,9 @@ fn random_inputs_keep_the_invariants() {
                 (Some(t), Some(since)) => {
                     assert!(t > now, "{what}: overdue {t}");
                     assert!(t <= since + timeout, "{what}: deadline not timed");
-                    if let Some((_, started)) = open {
-                        let limit = started + POST_TIMEOUT_MS + CONNECT_TIMEOUT_MS;
+                    // Probing may last until the deadline; a posted offer is bounded.
+                    if let (Some(_), Some(at)) = (open, posted) {
+                        let limit = at + POST_TIMEOUT_MS + CONNECT_TIMEOUT_MS;
                         assert!(t <= limit, "{what}: attempt unbounded");
                     }
                 }
@@ -1433,8 +1532,18 @@ fn every_cut_from_ten_to_twenty_seven_seconds_is_recovered_soon_after_the_path_r
             let Some(&(t, Recovered { attempts, .. })) = sim.log.last() else {
                 panic!("{what}");
             };
-            assert!(attempts <= 5 && t - (cut + len) <= 5_500.0, "{what}");
+            // Probes every 1.25 s at worst, the heal grace, the POST, ICE.
+            assert!(attempts <= 5 && t - (cut + len) <= 2_500.0, "{what}");
             assert_eq!(sim.count(|a| *a == Healed), 0, "{what}");
+            // One offer, and only into a working path: none can arrive late.
+            let posts: Vec<f64> = sim
+                .log
+                .iter()
+                .filter(|(_, a)| matches!(a, Post { .. }))
+                .map(|&(t, _)| t)
+                .collect();
+            assert_eq!(posts.len(), 1, "{what}");
+            assert!(posts.iter().all(|&t| sim.up(t)), "{what}");
         }
     }
 }

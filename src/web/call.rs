@@ -352,6 +352,11 @@ impl Call {
     }
 
     /// Sends `body` to the offer URL within `deadline` and hands the answer's text to `done`.
+    /// Where offers go (once the connect resolved it).
+    pub fn offer_url(&self) -> Option<String> {
+        self.target.borrow().as_ref().map(|(url, _)| url.clone())
+    }
+
     pub fn to_offer_url(
         self: &Rc<Self>,
         method: Method,

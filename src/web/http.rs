@@ -84,3 +84,28 @@ pub async fn send_json(
         ))
     }
 }
+
+/// Whether the path to `url`'s server works now: a `HEAD` that any answer settles, whatever its
+/// status (`no-cors`: the answer is opaque and needs no CORS headers, and no credentials go
+/// with it). A network error, or the deadline, is an `Err`; the server acts on nothing.
+pub async fn probe(url: &str, deadline: &Deadline, phase: Phase) -> Result<(), Error> {
+    deadline.check(phase)?;
+    let failed = || {
+        deadline
+            .error(phase)
+            .unwrap_or_else(|| Error::network(phase, "path probe"))
+    };
+    let request: web_sys::Request = gloo_net::http::RequestBuilder::new(url)
+        .method(gloo_net::http::Method::HEAD)
+        .mode(web_sys::RequestMode::NoCors)
+        .cache(web_sys::RequestCache::NoStore)
+        .abort_signal(Some(deadline.signal()))
+        .build()
+        .map_err(|_| failed())?
+        .into();
+    let window = web_sys::window().ok_or_else(failed)?;
+    JsFuture::from(window.fetch_with_request(&request))
+        .await
+        .map_err(|_| failed())?;
+    deadline.check(phase)
+}

@@ -7,7 +7,7 @@
 
 use super::call::{defer_drop, now_ms, Call};
 use super::deadline::Deadline;
-use super::http::Method;
+use super::http::{probe, Method};
 use super::json::parse_text;
 use super::peer::{apply_answer, listen, local_offer, Peer};
 use crate::error::{Error, ErrorCode, Phase};
@@ -66,6 +66,21 @@ pub fn run(call: &Rc<Call>, output: Output) {
                     Err(error) => Input::AttemptFailed { attempt, error },
                 })
             });
+        }
+        Output::Probe { attempt } => {
+            let Some((_, signal)) = attempt_parts(call, attempt) else {
+                return;
+            };
+            let target = call.offer_url();
+            let deadline = Deadline::new(recovery::PROBE_TIMEOUT_MS, Some(&signal));
+            call.feed(Box::pin(async move {
+                let result = match (target, deadline) {
+                    (Some(url), Ok(d)) => probe(&url, &d, Phase::Call).await,
+                    (None, _) => Err(Error::invalid("no offer URL")),
+                    (_, Err(e)) => Err(e),
+                };
+                Some(Input::AttemptProbed { attempt, result })
+            }));
         }
         Output::AttemptSetRemote { attempt, sdp } => {
             let Some((peer, _)) = attempt_parts(call, attempt) else {

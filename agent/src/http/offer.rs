@@ -164,10 +164,15 @@ async fn offer_inner(
     let existing = pc_id.and_then(|p| {
         let mut reg = app.registry();
         let s = reg.live(&session_id)?;
-        s.live_peer(p).map(|h| (h.tx.clone(), h.bot.clone()))
+        s.live_peer(p).map(|h| {
+            let mut ids = h.aliases.clone();
+            ids.push(h.pc_id.clone());
+            (h.tx.clone(), h.bot.clone(), ids)
+        })
     });
+    let mut aliases = Vec::new();
     let (answer_pc_id, carried_bot) = match (existing, restart) {
-        (Some((tx, _)), false) => {
+        (Some((tx, _, _)), false) => {
             let (reply_tx, reply_rx) = oneshot::channel();
             let pc = pc_id.unwrap_or_default().to_string();
             if tx.send(PeerCmd::Offer(offer, reply_tx)).is_err() {
@@ -180,7 +185,13 @@ async fn offer_inner(
             };
             return Ok(answer(sdp, &pc, faults.offer_nopcid));
         }
-        (Some((_, bot)), true) => (pc_id.unwrap_or_default().to_string(), Some(bot)),
+        // A restart: the same bot on a new peer with a new id, the old ids still reaching it
+        // (Pipecat 1.14's `renegotiate(restart_pc=True)` re-initialises the connection, whose
+        // new `pc_id` the request handler maps next to the old one).
+        (Some((_, bot, ids)), true) => {
+            aliases = ids;
+            (format!("pc-{}", uuid()), Some(bot))
+        }
         // An unknown pc_id (or one whose peer has gone) starts a new peer and bot, as the
         // Pipecat runner does.
         (None, _) => (format!("pc-{}", uuid()), None),
@@ -218,7 +229,7 @@ async fn offer_inner(
         blackout,
         restarted,
     };
-    let (sdp, handle) = peer::start(
+    let (sdp, mut handle) = peer::start(
         serial,
         answer_pc_id.clone(),
         offer,
@@ -234,6 +245,7 @@ async fn offer_inner(
         },
     )
     .map_err(|e| error(StatusCode::BAD_REQUEST, "INVALID_SDP", e))?;
+    handle.aliases = aliases;
     {
         let mut reg = app.registry();
         reg.add_peer(&session_id, handle);

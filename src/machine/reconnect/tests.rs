@@ -78,9 +78,41 @@ fn candidate(n: u32) -> Option<Candidate> {
     })
 }
 
+/// Attempt `n`'s offer is made at `t`, its probe answered (any status) at `t + 10`; the
+/// outputs up to its POST, which goes out after the heal grace (the old connection could still
+/// heal).
+fn probe_through(m: &mut Machine, n: u32, t: f64, sdp: &str) -> Vec<Output> {
+    let out = m.handle_at(
+        Input::AttemptOffer {
+            attempt: n,
+            sdp: sdp.into(),
+        },
+        t,
+    );
+    // Nothing is posted before a probe shows the path works.
+    assert_eq!(out, vec![Output::Probe { attempt: n }]);
+    let err = Error::http(Phase::Call, "offer", 405, "", None, &[]);
+    let out = m.handle_at(
+        Input::AttemptProbed {
+            attempt: n,
+            result: Err(err),
+        },
+        t + 10.0,
+    );
+    assert_eq!(
+        out,
+        vec![Output::Timer(Some(t + 10.0 + recovery::HEAL_GRACE_MS))]
+    );
+    m.handle_at(
+        Input::Net(recovery::Input::Tick),
+        t + 10.0 + recovery::HEAL_GRACE_MS,
+    )
+}
+
 #[test]
-fn a_drop_restarts_with_the_same_pc_id_and_swaps_to_the_new_connection() {
+fn a_drop_probes_then_restarts_and_adopts_the_pc_id_of_the_answer() {
     let (mut m, t) = down_to_attempt_one();
+    // A probe that fails (network) is followed by another after the gap.
     let out = m.handle_at(
         Input::AttemptOffer {
             attempt: 1,
@@ -88,7 +120,33 @@ fn a_drop_restarts_with_the_same_pc_id_and_swaps_to_the_new_connection() {
         },
         t + 5.0,
     );
-    let [Output::PostRestart { attempt: 1, body }] = &out[..] else {
+    assert_eq!(out, vec![Output::Probe { attempt: 1 }]);
+    let down = Error::new(ErrorCode::Http, "network error");
+    let out = m.handle_at(
+        Input::AttemptProbed {
+            attempt: 1,
+            result: Err(down),
+        },
+        t + 1_005.0,
+    );
+    let next = t + 1_005.0 + recovery::PROBE_GAP_MS;
+    assert_eq!(out, vec![Output::Timer(Some(next))]);
+    let out = m.handle_at(Input::Net(recovery::Input::Tick), next);
+    assert!(out.contains(&Output::Probe { attempt: 1 }), "{out:?}");
+    let out = m.handle_at(
+        Input::AttemptProbed {
+            attempt: 1,
+            result: Ok(()),
+        },
+        next + 5.0,
+    );
+    assert!(!out.iter().any(|o| matches!(o, Output::PostRestart { .. })));
+    let out = m.handle_at(
+        Input::Net(recovery::Input::Tick),
+        next + 5.0 + recovery::HEAL_GRACE_MS,
+    );
+    let t = next + 5.0 + recovery::HEAL_GRACE_MS;
+    let Some(Output::PostRestart { attempt: 1, body }) = out.first() else {
         panic!("{out:?}")
     };
     assert_eq!(
@@ -104,7 +162,10 @@ fn a_drop_restarts_with_the_same_pc_id_and_swaps_to_the_new_connection() {
         t + 6.0,
     );
     assert!(out.is_empty(), "{out:?}");
-    let Input::OfferAnswered(body) = answered(ANSWER) else {
+    // Pipecat names the same bot's new connection with a new pc_id.
+    let Input::OfferAnswered(body) =
+        answered(r#"{"sdp":"v=0 answer","type":"answer","pc_id":"pc-2"}"#)
+    else {
         unreachable!()
     };
     let out = m.handle_at(Input::AttemptAnswered { attempt: 1, body }, t + 30.0);
@@ -118,7 +179,8 @@ fn a_drop_restarts_with_the_same_pc_id_and_swaps_to_the_new_connection() {
     let Output::AttemptPatch { attempt: 1, body } = &out[1] else {
         panic!("{out:?}")
     };
-    assert_eq!(Json::from(body)["pc_id"], "pc-1");
+    assert_eq!(Json::from(body)["pc_id"], "pc-2");
+    assert_eq!(m.pc_id(), Some("pc-2"));
     assert_eq!(m.state(), State::Reconnecting);
     let out = m.handle_at(Input::AttemptConnected(1), t + 60.0);
     assert_eq!(out[0], Output::Swap(1));
@@ -144,7 +206,32 @@ fn a_drop_restarts_with_the_same_pc_id_and_swaps_to_the_new_connection() {
     // reports the attempt's PATCH still in flight as the call's own once swapped).
     m.handle_at(Input::PatchDone(Ok(())), t + 75.0);
     let out = m.handle_at(Input::Candidate(candidate(2)), t + 80.0);
-    assert!(matches!(&out[..], [Output::Patch(b)] if Json::from(b)["pc_id"] == "pc-1"));
+    assert!(matches!(&out[..], [Output::Patch(b)] if Json::from(b)["pc_id"] == "pc-2"));
+
+    // The next drop's restart names the newest pc_id (a server that kept the old one would
+    // answer with it again, which changes nothing).
+    let out = m.handle_at(Input::Ice(IceState::Failed), t + 5_000.0);
+    assert!(out.contains(&Output::Restart { attempt: 1 }), "{out:?}");
+    let err = Error::http(Phase::Call, "offer", 400, "", None, &[]);
+    m.handle_at(
+        Input::AttemptOffer {
+            attempt: 1,
+            sdp: "v=0 again".into(),
+        },
+        t + 5_010.0,
+    );
+    // The old connection cannot heal (ICE failed): the offer goes out with the probe's answer.
+    let out = m.handle_at(
+        Input::AttemptProbed {
+            attempt: 1,
+            result: Err(err),
+        },
+        t + 5_020.0,
+    );
+    let Some(Output::PostRestart { attempt: 1, body }) = out.first() else {
+        panic!("{out:?}")
+    };
+    assert_eq!(Json::from(body)["pc_id"], "pc-2");
 }
 
 #[test]
@@ -160,7 +247,8 @@ fn traffic_coming_back_before_the_restart_heals_without_an_attempt() {
 
 #[test]
 fn a_session_the_server_no_longer_has_ends_the_call_with_a_typed_error() {
-    // An answer for another pc_id: the runner made a new bot, not ours.
+    // The probe of the session's offer route answered 404: the runner's answer once the
+    // session's bot has ended (or the runner restarted).
     let (mut m, t) = down_to_attempt_one();
     m.handle_at(
         Input::AttemptOffer {
@@ -169,8 +257,15 @@ fn a_session_the_server_no_longer_has_ends_the_call_with_a_typed_error() {
         },
         t,
     );
-    let body = crate::json::parse(r#"{"sdp":"v=0 x","type":"answer","pc_id":"pc-OTHER"}"#);
-    let out = m.handle_at(Input::AttemptAnswered { attempt: 1, body }, t + 1.0);
+    let err = Error::http(Phase::Call, "offer", 404, "", None, &[]);
+    let out = m.handle_at(
+        Input::AttemptProbed {
+            attempt: 1,
+            result: Err(err),
+        },
+        t + 1.0,
+    );
+    assert!(!out.iter().any(|o| matches!(o, Output::PostRestart { .. })));
     let e = error(&out).expect("an error event");
     assert_eq!(
         (e.code, e.phase(), e.details.reason, e.retryable),
@@ -188,15 +283,16 @@ fn a_session_the_server_no_longer_has_ends_the_call_with_a_typed_error() {
         .handle_at(Input::Net(recovery::Input::Tick), t + 99_000.0)
         .is_empty());
 
-    // 404 for the pc_id.
+    // 404 for the restart offer itself.
     let (mut m, t) = down_to_attempt_one();
+    probe_through(&mut m, 1, t, "v=0");
     let err = Error::http(Phase::Offer, "offer", 404, "", None, &[]);
     let out = m.handle_at(
         Input::AttemptFailed {
             attempt: 1,
             error: err,
         },
-        t + 1.0,
+        t + 600.0,
     );
     assert_eq!(
         error(&out).and_then(|e| e.details.reason),
