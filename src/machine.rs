@@ -223,7 +223,7 @@ pub enum Output {
         attempt: u32,
     },
     /// Probe the path to the offer URL for the attempt: a `HEAD` request that the server
-    /// answers without acting on it (opaque, no CORS needed), bounded by
+    /// answers without acting on it, bounded by
     /// `recovery::PROBE_TIMEOUT_MS`; report `AttemptProbed`.
     Probe {
         attempt: u32,

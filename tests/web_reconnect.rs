@@ -1,7 +1,8 @@
 //! Recovery after a drop, in the browser against the local agent's real peer: the agent cuts the
 //! media path of the call's peer (`blackout-…` fault: every datagram dropped both ways) and the
 //! connection either heals by itself (short cut) or moves to a new peer connection with a
-//! `restart_pc` offer under the same `pc_id` (long cut), keeping the page's handles; a session
+//! `restart_pc` offer under the call's `pc_id` (long cut), keeping the page's handles and taking
+//! the new `pc_id` the agent answers with (as Pipecat does); a session
 //! the server no longer has ends the call with a typed error; `disconnect()` cancels an attempt.
 #![cfg(target_arch = "wasm32")]
 
@@ -115,6 +116,7 @@ async fn a_long_cut_moves_the_call_to_a_new_peer_connection_and_the_echo_returns
         .expect("connect");
     let seen = Seen::new(&conn);
     let first_pc: JsValue = conn.peer_connection().into();
+    let first_pc_id = conn.pc_id().expect("a pc_id");
     let remote = conn.remote_stream();
     let mic = conn.local_stream().get_audio_tracks().get(0);
     play(remote.as_ref());
@@ -176,13 +178,15 @@ async fn a_long_cut_moves_the_call_to_a_new_peer_connection_and_the_echo_returns
         );
     }
 
-    // The agent: a second peer took the bot over under the same pc_id, and client-ready came
-    // again on its channel.
+    // The agent: a second peer took the bot over under a new pc_id, which the call adopted
+    // (exactly one restart offer reached it), and client-ready came again on its channel.
     let s = session(&conn).await;
     let peers = s["peers"].as_array().cloned().unwrap_or_default();
+    assert_eq!(peers.len(), 2, "one restart: {s}");
     let newest = peers.last().cloned().unwrap_or(Value::Null);
     assert_eq!(newest["restarted"], true, "{s}");
     assert_eq!(newest["pcId"].as_str(), conn.pc_id().as_deref());
+    assert_ne!(conn.pc_id(), Some(first_pc_id), "the answer's new pc_id is the call's");
     assert!(
         newest["messagesReceived"]
             .as_array()
@@ -227,8 +231,8 @@ async fn a_short_cut_heals_on_the_same_connection_without_a_restart() {
 #[wasm_bindgen_test]
 async fn a_session_the_server_dropped_ends_the_call_with_a_typed_error() {
     record_peer_connections();
-    // The agent drops the peer without a word: its pc_id is unknown afterwards, and a restart
-    // offer would get a fresh bot under another pc_id, which is not this call.
+    // The agent drops the peer without a word and the session ends with it, as the runner's does
+    // when its bot's connection closes: the restart offer is answered 404.
     let conn = start_and_connect(faulty("drop-after-1", 6000))
         .await
         .expect("connect");

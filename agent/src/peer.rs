@@ -680,7 +680,9 @@ impl Peer {
         if self.timers.drop_at.is_some_and(|t| now >= t) {
             return Some(Stop {
                 reason: "fault: drop-after".into(),
-                ending: Ending::ClientGone,
+                // The bot's connection went away: as on the runner, the bot and its session
+                // end with it, and the session's routes answer 404.
+                ending: Ending::BotEnded,
                 polite: false,
             });
         }

@@ -338,7 +338,7 @@ async fn restart_pc_during_a_blackout_continues_the_session_then_disconnect_bot_
     old.run_until(Duration::from_millis(300), |_| false).await;
     assert_eq!(old.echoed(), 0, "the old peer is cut off");
 
-    // The client restarts the peer connection: same pc_id, a new peer, the same bot.
+    // The client restarts the peer connection: a new peer under a new pc_id, the same bot.
     let (new, status, body) = Client::offer(
         &a.addr,
         &path,
@@ -347,7 +347,7 @@ async fn restart_pc_during_a_blackout_continues_the_session_then_disconnect_bot_
     .await;
     assert_eq!(status, 200, "{body}");
     let mut new = new.unwrap();
-    assert_eq!(new.pc_id, old.pc_id, "the same pc_id continues");
+    assert_ne!(new.pc_id, old.pc_id, "the runner names the new peer anew");
     let hello = new.wait_for("server-message").await;
     assert_eq!(hello["data"]["connection"], 2, "on_client_connected again");
     new.rtvi("client-ready", "r2", json!({"version": "2.1.0"}));
@@ -388,7 +388,7 @@ async fn restart_pc_during_a_blackout_continues_the_session_then_disconnect_bot_
             .unwrap()
             > 0
     );
-    assert_eq!(peers[1]["pcId"], old.pc_id.as_str());
+    assert_eq!(peers[1]["pcId"], new.pc_id.as_str());
     assert_eq!(peers[1]["restarted"], true);
     assert_eq!(peers[1]["state"], "connected");
     assert_eq!(peers[1]["blackouts"], json!([]));

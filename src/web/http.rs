@@ -85,9 +85,10 @@ pub async fn send_json(
     }
 }
 
-/// Whether the path to `url`'s server works now: a `HEAD` that any answer settles, whatever its
-/// status (`no-cors`: the answer is opaque and needs no CORS headers, and no credentials go
-/// with it). A network error, or the deadline, is an `Err`; the server acts on nothing.
+/// Whether the path to `url`'s server works now: a `HEAD` (a simple request: no preflight, no
+/// credentials) that any answer settles, whatever its status. A network error, or the
+/// deadline, is an `Err`; the server acts on nothing. (Not `no-cors`: Chromium's opaque-response
+/// blocking turns such an answer into a network error.)
 pub async fn probe(url: &str, deadline: &Deadline, phase: Phase) -> Result<(), Error> {
     deadline.check(phase)?;
     let failed = || {
@@ -97,7 +98,6 @@ pub async fn probe(url: &str, deadline: &Deadline, phase: Phase) -> Result<(), E
     };
     let request: web_sys::Request = gloo_net::http::RequestBuilder::new(url)
         .method(gloo_net::http::Method::HEAD)
-        .mode(web_sys::RequestMode::NoCors)
         .cache(web_sys::RequestCache::NoStore)
         .abort_signal(Some(deadline.signal()))
         .build()
