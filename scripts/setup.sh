@@ -52,4 +52,20 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   # satisfies package.json, `npm install` installs exactly the locked versions.
   npm install --no-audit --no-fund --loglevel=error
 fi
+# The real Pipecat development runner, for the interop tests (tests/interop/): pinned, in a
+# virtualenv of the project's own; reinstalled only when missing or another version.
+pipecat_version=1.14.0
+venv=.venv-pipecat
+if [ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("pipecat-ai"))' 2>/dev/null)" != "$pipecat_version" ]; then
+  say "installing pipecat-ai $pipecat_version into $venv (a few minutes)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "pipecat-ai[webrtc,websocket,runner]==$pipecat_version"
+fi
+
+# iproute2 (ip) for the network namespaces of the interop tests and the blackout benchmark.
+if ! command -v ip >/dev/null 2>&1; then
+  say "installing iproute2 from Debian"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq iproute2 >/dev/null
+fi
 say "ready"

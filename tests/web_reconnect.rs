@@ -186,7 +186,11 @@ async fn a_long_cut_moves_the_call_to_a_new_peer_connection_and_the_echo_returns
     let newest = peers.last().cloned().unwrap_or(Value::Null);
     assert_eq!(newest["restarted"], true, "{s}");
     assert_eq!(newest["pcId"].as_str(), conn.pc_id().as_deref());
-    assert_ne!(conn.pc_id(), Some(first_pc_id), "the answer's new pc_id is the call's");
+    assert_ne!(
+        conn.pc_id(),
+        Some(first_pc_id),
+        "the answer's new pc_id is the call's"
+    );
     assert!(
         newest["messagesReceived"]
             .as_array()

@@ -29,7 +29,11 @@
 // tests/bench/blackout.mjs. Needs root or unprivileged user namespaces (for unshare), `ip`
 // (iproute2). Knobs: BLACKOUT_CUTS (seconds, default "3,8,12,20"), BLACKOUT_AFTER_MS (longest
 // observation after the path returns, default 15000), BLACKOUT_SERIAL=1 (the clients one after
-// the other instead of on the same cut), BLACKOUT_AGENT_ARGS (extra agent flags, space-separated).
+// the other instead of on the same cut), BLACKOUT_AGENT_ARGS (extra agent flags, space-separated),
+// BLACKOUT_RUNNER=<python> (the calls go to the real Pipecat development runner, started in the
+// namespace with that interpreter and tests/interop/bot.py; the local agent then only serves
+// the pages; agent-rtc only, as the official client's page starts through the agent), and
+// BLACKOUT_OUT (the report's file name under test-output/, default blackout.json).
 
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -81,7 +85,9 @@ const GAP_MS = 300;
 const STABLE_MS = 3000;
 // Before the cut: the call must have carried audio (and echo energy) for this long.
 const STEADY_MS = 1500;
-const CLIENTS = (process.env.BLACKOUT_CLIENTS || "agent-rtc,official").split(",");
+const RUNNER_PY = process.env.BLACKOUT_RUNNER || "";
+const CLIENTS = (process.env.BLACKOUT_CLIENTS || (RUNNER_PY ? "agent-rtc" : "agent-rtc,official")).split(",");
+const OUT_FILE = process.env.BLACKOUT_OUT || "blackout.json";
 
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -149,6 +155,46 @@ async function restoreNetwork(sh) {
     readded = true;
   }
   return { at, commandMs: at - before, readded, up: /<[^>]*\bUP\b/.test(shown) };
+}
+
+/**
+ * The real Pipecat development runner with the interop echo bot, on a free port in here. Its
+ * output is kept: every bot prints a line when it starts (`bots()` counts them per session).
+ */
+async function startRunner(python) {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const proc = spawn(python, [join(ROOT, "tests/interop/bot.py"), "--host", "127.0.0.1", "--port", String(port)], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, PYTHONUNBUFFERED: "1" },
+  });
+  let log = "";
+  proc.stdout.on("data", (d) => (log += d));
+  proc.stderr.on("data", (d) => (log += d));
+  const url = `http://127.0.0.1:${port}`;
+  const t0 = now();
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`the Pipecat runner exited: ${log.slice(-2000)}`);
+    const up = await fetch(`${url}/start`, { method: "OPTIONS", signal: AbortSignal.timeout(1000) }).then(
+      () => true,
+      () => false,
+    );
+    if (up) break;
+    if (now() - t0 > 60000) throw new Error(`the Pipecat runner did not answer within 60 s: ${log.slice(-2000)}`);
+    await sleep(200);
+  }
+  return {
+    url,
+    log: () => log,
+    bots: (sessionId) => (log.match(new RegExp(`agent-rtc-interop: bot started ${sessionId}`, "g")) || []).length,
+    stop: () =>
+      new Promise((done) => {
+        if (proc.exitCode !== null) return done();
+        proc.on("exit", () => done());
+        proc.kill("SIGTERM");
+        setTimeout(() => proc.kill("SIGKILL"), 3000).unref();
+      }),
+  };
 }
 
 async function preparePages(dir) {
@@ -219,7 +265,7 @@ const TOLD = {
 // ---------------------------------------------------------------------------------------------
 // One scenario: calls up, cut for `secs`, path back, watch until every call is settled.
 
-async function openCall(context, base, client, tag) {
+async function openCall(context, base, client, tag, server) {
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
@@ -228,10 +274,11 @@ async function openCall(context, base, client, tag) {
   await page.waitForFunction(() => window.pageReady === true, null, { timeout: 15000 }).catch((e) => {
     throw new Error(`${path} did not get ready: ${errors.join("; ") || e.message}`);
   });
-  const args = client === "agent-rtc" ? { baseUrl: base, tag } : { endpoint: `${base}/start`, tag };
+  const target = server || base;
+  const args = client === "agent-rtc" ? { baseUrl: target, tag } : { endpoint: `${target}/start`, tag };
   const started = await page.evaluate((a) => window.startCall(a), args);
   let sessionId = started.sessionId;
-  if (!sessionId) {
+  if (!sessionId && !server) {
     const offer = (await offersReceived(base, tag))[0];
     sessionId = offer?.path.split("/")[2];
   }
@@ -260,11 +307,11 @@ async function untilSteady(calls) {
   }
 }
 
-async function scenario(sh, browser, base, secs, clients) {
+async function scenario(sh, browser, base, secs, clients, runner) {
   const context = await browser.newContext();
   const tag = `blackout-${secs}-${Date.now()}`;
   try {
-    const calls = await Promise.all(clients.map((c) => openCall(context, base, c, `${tag}-${c}`)));
+    const calls = await Promise.all(clients.map((c) => openCall(context, base, c, `${tag}-${c}`, runner?.url)));
     await untilSteady(calls);
 
     const cut = await cutNetwork(sh);
@@ -297,9 +344,10 @@ async function scenario(sh, browser, base, secs, clients) {
     for (const c of calls) {
       const snap = await c.page.evaluate(() => window.__blackout.snapshot());
       await c.page.evaluate(() => window.hangUp()).catch(() => {});
-      const agentView = c.sessionId ? await (await fetch(`${base}/debug/sessions/${c.sessionId}`)).json().catch(() => null) : null;
+      const agentView = c.sessionId && !runner ? await (await fetch(`${base}/debug/sessions/${c.sessionId}`)).json().catch(() => null) : null;
       if (agentView) agentView.offers = (await offersReceived(base, c.tag)).map((e) => ({ restart_pc: e.body?.restart_pc ?? null, ufrag: /a=ice-ufrag:(\S+)/.exec(e.body?.sdp || "")?.[1] ?? null }));
       results[c.client] = analyse(c.client, snap, cut.at, restore.at, end, agentView, c.errors);
+      if (runner) results[c.client].runner = { sessionId: c.sessionId, botsStarted: runner.bots(c.sessionId) };
     }
     return { secs, cut, restore, pathBackHealthy: health, observedMs: end - restore.at, results };
   } finally {
@@ -420,10 +468,12 @@ const dir = workDir("blackout");
 await preparePages(dir);
 const AGENT_ARGS = (process.env.BLACKOUT_AGENT_ARGS || "").split(/\s+/).filter(Boolean);
 const agent = await startAgent(["--www", dir, "--pkg", PKG, ...AGENT_ARGS]);
+const runner = RUNNER_PY ? await startRunner(RUNNER_PY) : null;
 const browser = await launchChromium();
 const report = {
   date: new Date().toISOString(),
   chromium: browser.version(),
+  server: runner ? "pipecat runner (pipecat-ai 1.14, tests/interop/bot.py)" : "local agent",
   config: { CUTS, AFTER_MS, SERIAL, AGENT_ARGS, GAP_MS, STABLE_MS, STEADY_MS, HOST_ADDR },
   network,
   scenarios: [],
@@ -433,10 +483,10 @@ try {
   for (const secs of CUTS) {
     if (SERIAL) {
       const parts = [];
-      for (const c of CLIENTS) parts.push(await scenario(sh, browser, agent.url, secs, [c]));
+      for (const c of CLIENTS) parts.push(await scenario(sh, browser, agent.url, secs, [c], runner));
       report.scenarios.push({ ...parts[0], perClientCuts: parts.map((p) => ({ cut: p.cut, restore: p.restore })), results: Object.assign({}, ...parts.map((p) => p.results)) });
     } else {
-      report.scenarios.push(await scenario(sh, browser, agent.url, secs, CLIENTS));
+      report.scenarios.push(await scenario(sh, browser, agent.url, secs, CLIENTS, runner));
     }
     await sleep(500);
   }
@@ -448,7 +498,7 @@ try {
   };
   say();
   say(`Blackout: the network cut for real (lo down in a private network namespace) for N s during a call,`);
-  say(`${SERIAL ? "each client on its own cut" : "both clients on calls to the same local agent, cut at the same moment"}; headless Chromium ${report.chromium}.`);
+  say(`server: ${report.server}; ${SERIAL ? "each client on its own cut" : "the clients on calls to the same server, cut at the same moment"}; headless Chromium ${report.chromium}.`);
   say(`recovered = the bot's audio flows again (inbound RTP, echo energy) at the end of the watch (≤ ${AFTER_MS / 1000} s after the path returns);`);
   say(`audio back = from lo up to the start of that flow; told = from the cut to the first thing the client tells the app.`);
   const cmdMs = report.scenarios.flatMap((s) => [s.cut.commandMs, s.restore.commandMs]);
@@ -495,10 +545,9 @@ try {
           const i = offers.findIndex((q) => q.ufrag && q.ufrag === u);
           return i < 0 ? "?" : `#${i + 1}`;
         });
-        say(
-          `     restart_pc offers the agent received, in order: ${order.join(", ") || "none"}`,
-        );
+        if (!r.runner) say(`     restart_pc offers the agent received, in order: ${order.join(", ") || "none"}`);
       }
+      if (r.runner) say(`     runner: bots started for the session: ${r.runner.botsStarted}`);
       if (r.agent) {
         say(
           `     agent: ${r.agent.peers
@@ -510,11 +559,11 @@ try {
     }
   }
   say();
-  say(`blackout benchmark took ${((performance.now() - startedAt) / 1000).toFixed(0)} s; every number above is in test-output/blackout.json`);
+  say(`blackout benchmark took ${((performance.now() - startedAt) / 1000).toFixed(0)} s; every number above is in test-output/${OUT_FILE}`);
   report.seconds = (performance.now() - startedAt) / 1000;
   report.printed = lines;
 
-  writeFileSync(join(OUT, "blackout.json"), JSON.stringify(report, null, 1) + "\n");
+  writeFileSync(join(OUT, OUT_FILE), JSON.stringify(report, null, 1) + "\n");
   // bench.json is connect.mjs's; the blackout numbers join it under their own key.
   const benchFile = join(OUT, "bench.json");
   let bench = {};
@@ -523,7 +572,7 @@ try {
   } catch {
     // no connect run before this one: bench.json holds the blackout only
   }
-  bench.blackout = report;
+  bench[runner ? "blackoutRunner" : "blackout"] = report;
   writeFileSync(benchFile, JSON.stringify(bench, null, 1) + "\n");
 } catch (e) {
   failed = true;
@@ -537,6 +586,10 @@ try {
     // the namespace goes away with the process anyway
   }
   await browser.close();
+  if (runner) {
+    writeFileSync(join(OUT, `${OUT_FILE.replace(/\.json$/, "")}-runner.log`), runner.log());
+    await runner.stop();
+  }
   await agent.stop();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -1,4 +1,4 @@
-use super::super::tests::{answered, live, ANSWER};
+use super::super::tests::{answered, live};
 use super::super::*;
 use crate::recovery::{Config, Recovery};
 use serde_json::json;
