@@ -98,7 +98,6 @@ pub async fn probe(url: &str, deadline: &Deadline, phase: Phase) -> Result<(), E
     };
     let request: web_sys::Request = gloo_net::http::RequestBuilder::new(url)
         .method(gloo_net::http::Method::HEAD)
-        .cache(web_sys::RequestCache::NoStore)
         .abort_signal(Some(deadline.signal()))
         .build()
         .map_err(|_| failed())?
