@@ -395,16 +395,13 @@ impl Recovery {
                 let can_heal = self.last_growth.is_some();
                 if let Some(d) = self.down_with(n) {
                     if let Step::InFlight { deadline, leg } = &mut d.step {
-                        if *leg == Leg::Probing {
-                            if !alive {
-                                *deadline = now + PROBE_GAP_MS;
-                            } else if can_heal && !d.old_dead {
-                                *leg = Leg::Ready;
-                                *deadline = now + HEAL_GRACE_MS;
-                            } else {
-                                *deadline = now;
-                                *leg = Leg::Ready;
-                            }
+                        if *leg == Leg::Probing && !alive {
+                            *deadline = now + PROBE_GAP_MS;
+                        } else if *leg == Leg::Probing {
+                            // The POST goes out at the end of this input, or after the grace.
+                            *leg = Leg::Ready;
+                            let grace = can_heal && !d.old_dead;
+                            *deadline = now + if grace { HEAL_GRACE_MS } else { 0.0 };
                         }
                     }
                 }
@@ -627,29 +624,21 @@ impl Recovery {
             return self.give_up(out, Reason::Timeout);
         }
         match d.step {
-            Step::InFlight {
-                deadline,
-                leg: Leg::Probing,
-            } if now >= deadline => {
-                out.push(Action::Probe {
-                    attempt: d.attempts,
-                });
-                // Until that probe reports.
-                d.step = Step::InFlight {
-                    deadline: f64::INFINITY,
-                    leg: Leg::Probing,
+            // Nothing sent yet: the next probe (timed only once it reports), or the POST.
+            Step::InFlight { deadline, leg } if leg.unsent() && now >= deadline => {
+                let attempt = d.attempts;
+                let (action, step) = if leg == Leg::Probing {
+                    (Action::Probe { attempt }, (f64::INFINITY, Leg::Probing))
+                } else {
+                    (
+                        Action::Post { attempt },
+                        (now + POST_TIMEOUT_MS, Leg::Posted),
+                    )
                 };
-            }
-            Step::InFlight {
-                deadline,
-                leg: Leg::Ready,
-            } if now >= deadline => {
-                out.push(Action::Post {
-                    attempt: d.attempts,
-                });
+                out.push(action);
                 d.step = Step::InFlight {
-                    deadline: now + POST_TIMEOUT_MS,
-                    leg: Leg::Posted,
+                    deadline: step.0,
+                    leg: step.1,
                 };
             }
             Step::InFlight { deadline, .. } if now >= deadline => {
