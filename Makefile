@@ -78,11 +78,16 @@ test: lint test-native test-browser test-browser-firefox test-e2e test-interop s
 ## Knobs: RUNS (connect rounds, 40), COLD_RUNS (cold-start rounds, 15), WARMUP (3).
 ## Then network cuts of 3/8/12/20 s during a call, agent-rtc and the official client side by side
 ## (blackout.mjs: a private network namespace whose lo goes down; under `blackout` in bench.json).
+## The warm connect steps and the cuts are also run against the real Pipecat runner (the pinned
+## pipecat-ai of .venv-pipecat; connectStepsRunner and blackoutRunner in bench.json): its 12 and
+## 20 s cuts three times each, agent-rtc alone (the official client does not restart a call).
 bench: pkg
 	cargo build --profile agent -p agent-rtc-agent
-	AGENT_BIN=target/agent/agent-rtc-agent node tests/bench/connect.mjs
+	AGENT_BIN=target/agent/agent-rtc-agent BENCH_RUNNER=.venv-pipecat/bin/python node tests/bench/connect.mjs
 	mkdir -p test-output && node scripts/size-parts.mjs --json test-output/size-parts.json
 	AGENT_BIN=target/agent/agent-rtc-agent node tests/bench/blackout.mjs
+	AGENT_BIN=target/agent/agent-rtc-agent BLACKOUT_RUNNER=.venv-pipecat/bin/python BLACKOUT_SERIAL=1 \
+	  BLACKOUT_CUTS=12,20,12,20,12,20 BLACKOUT_OUT=blackout-runner.json node tests/bench/blackout.mjs
 
 clean:
 	rm -rf pkg test-output

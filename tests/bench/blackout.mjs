@@ -39,6 +39,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { startRunner } from "./runner.mjs";
 
 const NS_FLAG = "AGENT_RTC_BLACKOUT_NETNS";
 const SELF = fileURLToPath(import.meta.url);
@@ -155,46 +156,6 @@ async function restoreNetwork(sh) {
     readded = true;
   }
   return { at, commandMs: at - before, readded, up: /<[^>]*\bUP\b/.test(shown) };
-}
-
-/**
- * The real Pipecat development runner with the interop echo bot, on a free port in here. Its
- * output is kept: every bot prints a line when it starts (`bots()` counts them per session).
- */
-async function startRunner(python) {
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const proc = spawn(python, [join(ROOT, "tests/interop/bot.py"), "--host", "127.0.0.1", "--port", String(port)], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, PYTHONUNBUFFERED: "1" },
-  });
-  let log = "";
-  proc.stdout.on("data", (d) => (log += d));
-  proc.stderr.on("data", (d) => (log += d));
-  const url = `http://127.0.0.1:${port}`;
-  const t0 = now();
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`the Pipecat runner exited: ${log.slice(-2000)}`);
-    const up = await fetch(`${url}/start`, { method: "OPTIONS", signal: AbortSignal.timeout(1000) }).then(
-      () => true,
-      () => false,
-    );
-    if (up) break;
-    if (now() - t0 > 60000) throw new Error(`the Pipecat runner did not answer within 60 s: ${log.slice(-2000)}`);
-    await sleep(200);
-  }
-  return {
-    url,
-    log: () => log,
-    bots: (sessionId) => (log.match(new RegExp(`agent-rtc-interop: bot started ${sessionId}`, "g")) || []).length,
-    stop: () =>
-      new Promise((done) => {
-        if (proc.exitCode !== null) return done();
-        proc.on("exit", () => done());
-        proc.kill("SIGTERM");
-        setTimeout(() => proc.kill("SIGKILL"), 3000).unref();
-      }),
-  };
 }
 
 async function preparePages(dir) {

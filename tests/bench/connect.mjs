@@ -7,7 +7,8 @@
 //      a page, imports the client and reaches bot-ready; wasm fetch/compile/instantiate; memory.
 //   2. connect steps, warm: ms from the call to each protocol step for the official client (A), the
 //      floor (B) and agent-rtc startAndConnect (C), all given the caller's microphone track; then
-//      the same with a start API that takes 100 ms, plus startSession → connectWebRtc (D).
+//      the same with a start API that takes 100 ms, plus startSession → connectWebRtc (D); then
+//      (BENCH_RUNNER set, as make bench does) A, B and C against the real Pipecat runner.
 //   3. sizes: what each client costs a page, raw / minified / gzip -9.
 //   4. memory across calls: JS heap (after a forced GC) and wasm memory before and after 100
 //      connect/disconnect cycles (both clients) and 20 cut/recover/disconnect cycles (agent-rtc).
@@ -20,12 +21,17 @@ import { gzipSync } from "node:zlib";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { OUT, ROOT, launchChromium, startAgent, workDir, rmSync } from "../e2e/harness.mjs";
+import { startRunner } from "./runner.mjs";
 
 // 40: two builds of the same code differ by up to 3-4 % in a per-round median over 100 rounds on
 // this 2-core machine; over 20 rounds the C/B figure moved by up to 0.08 between runs.
 const RUNS = Number(process.env.RUNS || 40);
 const COLD_RUNS = Number(process.env.COLD_RUNS || 15);
 const WARMUP = Number(process.env.WARMUP ?? 3);
+// BENCH_RUNNER=<python of .venv-pipecat>: the warm connect steps also against the real Pipecat
+// development runner (tests/interop/bot.py), RUNNER_RUNS rounds (default 20).
+const RUNNER_PY = process.env.BENCH_RUNNER || "";
+const RUNNER_RUNS = Number(process.env.RUNNER_RUNS || 20);
 const COLD_WARMUP = 1;
 const BLANK_RUNS = 3;
 // Between two connects: the agent frees the previous peer, the browser its sockets.
@@ -290,10 +296,13 @@ function orderFor(names, round) {
   return Math.floor(round / n) % 2 ? rotated.reverse() : rotated;
 }
 
-async function series(pages, clients) {
+const summarise = (list) =>
+  Object.fromEntries([...STEPS.map(([k]) => k), "sessionResolved"].map((k) => [k, summary(pick(list, k))]).filter(([, s]) => s.n));
+
+async function series(pages, clients, runs = RUNS) {
   const names = Object.keys(clients);
   const out = Object.fromEntries(names.map((n) => [n, []]));
-  for (let i = 0; i < WARMUP + RUNS; i++) {
+  for (let i = 0; i < WARMUP + runs; i++) {
     for (const name of orderFor(names, i)) {
       await sleep(PAUSE_MS);
       const { page, args } = clients[name];
@@ -429,6 +438,27 @@ try {
     C: { page: "C", args: { baseUrl: `${base}/?${fault}`, mode: "together" } },
     D: { page: "C", args: { baseUrl: `${base}/?${fault}`, mode: "sequential" } },
   });
+  // The same warm connects against the real Pipecat runner: its aiortc peer and bot start
+  // instead of the agent's str0m peer; the pages stay on the agent's origin (the runner allows
+  // any origin).
+  let real = null;
+  if (RUNNER_PY) {
+    const runner = await startRunner(RUNNER_PY);
+    try {
+      const r = runner.url;
+      real = await series(
+        pages,
+        {
+          A: { page: "A", args: { endpoint: `${r}/start` } },
+          B: { page: "B", args: { startUrl: `${r}/start`, origin: r } },
+          C: { page: "C", args: { baseUrl: r, mode: "together" } },
+        },
+        RUNNER_RUNS,
+      );
+    } finally {
+      await runner.stop();
+    }
+  }
   const leftOpen = {};
   for (const [k, p] of Object.entries(pages)) leftOpen[k] = await p.evaluate(() => window.__bench.openPcs());
   await context.close();
@@ -523,6 +553,24 @@ try {
   say(`   offer POSTed − max(start answered, local offer set): C ${cell(S.C.map(offerGap)).trim()}, B ${cell(S.B.map(offerGap)).trim()}`);
   const stallSlow = stalls(S);
   say(stallSlow.line);
+  let realSummary = null;
+  if (real) {
+    say();
+    say(`   The same against the real Pipecat runner (pipecat-ai 1.14, aiortc peer, echo bot), ${RUNNER_RUNS} rounds (+${WARMUP}):`);
+    say(`   ${"step".padEnd(28)}${"A official".padStart(16)}${"B floor".padStart(16)}${"C agent-rtc".padStart(16)}`);
+    for (const [key, label] of STEPS) say(`   ${label.padEnd(28)}${cell(pick(real.A, key))}${cell(pick(real.B, key))}${cell(pick(real.C, key))}`);
+    const qCB = real.C.map((r, i) => r.ready / real.B[i].ready);
+    const qCA = real.C.map((r, i) => r.ready / real.A[i].ready);
+    say(`   bot-ready, per-round ratio: C/B ${median(qCB).toFixed(2)} (p90 ${pct(qCB, 0.9).toFixed(2)}), C/A ${median(qCA).toFixed(2)} (p90 ${pct(qCA, 0.9).toFixed(2)})`);
+    say(`   offer POSTed − max(start answered, local offer set): C ${cell(real.C.map(offerGap)).trim()}, B ${cell(real.B.map(offerGap)).trim()}`);
+    realSummary = {
+      server: "pipecat runner (pipecat-ai 1.14, tests/interop/bot.py)",
+      summary: { A: summarise(real.A), B: summarise(real.B), C: summarise(real.C) },
+      ratioCB: summary(qCB),
+      ratioCA: summary(qCA),
+      rounds: real,
+    };
+  }
   say(`   peer connections left open after all connects: A ${leftOpen.A}, B ${leftOpen.B}, C ${leftOpen.C}`);
 
   // 3.
@@ -555,8 +603,6 @@ try {
   say();
   say(`benchmark took ${((performance.now() - startedAt) / 1000).toFixed(0)} s; every number above is in test-output/bench.json`);
 
-  const summarise = (list) =>
-    Object.fromEntries([...STEPS.map(([k]) => k), "sessionResolved"].map((k) => [k, summary(pick(list, k))]).filter(([, s]) => s.n));
   Object.assign(report, {
     coldStart: {
       summary: {
@@ -599,6 +645,7 @@ try {
       ratioCBWithoutStalls: summary(stallSlow.ratios),
       rounds: slow,
     },
+    connectStepsRunner: realSummary,
     peerConnectionsLeftOpen: leftOpen,
     memoryAcrossCalls: memory,
     sizes: size,

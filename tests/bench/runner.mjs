@@ -1,0 +1,50 @@
+// The real Pipecat development runner (pipecat-ai 1.14 in .venv-pipecat, made by `make setup`)
+// with the interop echo bot, for the benchmarks and the interop tests: one process on a free
+// port of 127.0.0.1, serving every transport the runner has. Its output is kept: every bot
+// prints a line when it starts, so `bots(sessionId)` counts the bots a call made.
+
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { ROOT } from "../e2e/harness.mjs";
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function startRunner(python, { timeoutMs = 60000 } = {}) {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const proc = spawn(python, [join(ROOT, "tests/interop/bot.py"), "--host", "127.0.0.1", "--port", String(port)], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, PYTHONUNBUFFERED: "1" },
+  });
+  let log = "";
+  proc.stdout.on("data", (d) => (log += d));
+  proc.stderr.on("data", (d) => (log += d));
+  const url = `http://127.0.0.1:${port}`;
+  const t0 = performance.now();
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`the Pipecat runner exited: ${log.slice(-2000)}`);
+    const up = await fetch(`${url}/start`, { method: "OPTIONS", signal: AbortSignal.timeout(1000) }).then(
+      () => true,
+      () => false,
+    );
+    if (up) break;
+    if (performance.now() - t0 > timeoutMs) {
+      proc.kill("SIGKILL");
+      throw new Error(`the Pipecat runner did not answer within ${timeoutMs / 1000} s: ${log.slice(-2000)}`);
+    }
+    await sleep(200);
+  }
+  return {
+    url,
+    pid: proc.pid,
+    log: () => log,
+    bots: (sessionId) => (log.match(new RegExp(`agent-rtc-interop: bot started ${sessionId}`, "g")) || []).length,
+    stop: () =>
+      new Promise((done) => {
+        if (proc.exitCode !== null) return done();
+        proc.on("exit", () => done());
+        proc.kill("SIGTERM");
+        setTimeout(() => proc.kill("SIGKILL"), 3000).unref();
+      }),
+  };
+}
