@@ -1,4 +1,4 @@
-//! The RTVI 2.x conversation (PROTOCOL.md §8, Pipecat's `rtvi/models.py`): the messages the app
+//! The RTVI 2.x conversation (docs/protocol.md §8, Pipecat's `rtvi/models.py`): the messages the app
 //! sends through `sendText`, `sendClientMessage`, `sendClientRequest`, `sendDtmf`,
 //! `disconnectBot` and function-call results, and the typed events read from what the bot sends.
 

@@ -3,7 +3,7 @@
 use crate::json::{Map, Value};
 use std::fmt;
 
-/// What went wrong, as a stable string code (API.md's table).
+/// What went wrong, as a stable string code (docs/api.md's table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidOptions,

@@ -1,4 +1,4 @@
-//! Where each platform's start and offer endpoints live (PROTOCOL.md §1–2).
+//! Where each platform's start and offer endpoints live (docs/protocol.md §1–2).
 
 use crate::error::Error;
 use crate::url::{encode_segment, HttpUrl};

@@ -1,4 +1,4 @@
-//! Messages on the `chat` data channel (PROTOCOL.md §5): what the client sends, and what an
+//! Messages on the `chat` data channel (docs/protocol.md §5): what the client sends, and what an
 //! incoming message means.
 
 use crate::json::{obj, Value};

@@ -1,4 +1,4 @@
-//! HTTP signalling (PROTOCOL.md §2): the offer body, the answer, and which credentials an offer
+//! HTTP signalling (docs/protocol.md §2): the offer body, the answer, and which credentials an offer
 //! request may carry.
 
 use crate::error::{Error, Phase};
@@ -72,7 +72,7 @@ pub struct ConnectOptions {
     pub reconnect_timeout_ms: f64,
 }
 
-/// Recovery after a drop: attempts, and the time it may take in all (API.md).
+/// Recovery after a drop: attempts, and the time it may take in all (docs/api.md).
 pub const DEFAULT_RECONNECT_ATTEMPTS: u32 = 5;
 pub const DEFAULT_RECONNECT_TIMEOUT_MS: f64 = 30_000.0;
 

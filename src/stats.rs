@@ -1,4 +1,4 @@
-//! `getStats()` summarised: the browser's `RTCStatsReport` entries in, API.md's
+//! `getStats()` summarised: the browser's `RTCStatsReport` entries in, docs/api.md's
 //! `ConnectionStats` out.
 
 use crate::json::Value;
@@ -19,7 +19,7 @@ pub struct ConnectionStats {
     pub candidate_pair_type: Option<String>,
 }
 
-/// API.md's shape: camelCase keys, absent values left out. Written as a map, not derived as a
+/// docs/api.md's shape: camelCase keys, absent values left out. Written as a map, not derived as a
 /// struct: serde-wasm-bindgen turns a struct's field names into JS strings through a cache (a
 /// `HashMap`) that cost the wasm ~3 KB; its serializer with `serialize_maps_as_objects` makes the
 /// same plain object from a map.
@@ -150,7 +150,7 @@ mod tests {
         );
         assert_eq!(s.candidate_pair_type.as_deref(), Some("host"));
         assert_eq!(s.timestamp, Some(1001.0));
-        // Every key of API.md's ConnectionStats, camelCase, numbers as numbers.
+        // Every key of docs/api.md's ConnectionStats, camelCase, numbers as numbers.
         let js = serde_json::to_value(&s).unwrap();
         let expected = json!({"timestamp": 1001.0, "rttMs": 4.0, "jitterMs": 2.5,
             "packetsReceived": 110.0, "packetsLost": 3.0, "packetsSent": 120.0,

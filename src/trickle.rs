@@ -1,4 +1,4 @@
-//! The trickle-ICE queue (PROTOCOL.md §3): local candidates wait until the server's `pc_id` is
+//! The trickle-ICE queue (docs/protocol.md §3): local candidates wait until the server's `pc_id` is
 //! known, then go out in batches — one PATCH at a time, carrying everything gathered meanwhile —
 //! so a burst of candidates costs few requests and none waits for gathering to finish.
 //! The end of gathering is not sent: the Pipecat server parses every candidate it is given

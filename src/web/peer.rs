@@ -1,4 +1,4 @@
-//! The `RTCPeerConnection` the server expects (PROTOCOL.md §4) and the browser events that feed
+//! The `RTCPeerConnection` the server expects (docs/protocol.md §4) and the browser events that feed
 //! the machine.
 
 use super::call::{now_ms, Call};
