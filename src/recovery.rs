@@ -50,11 +50,12 @@
 //!   working connection for one no browser will ever connect. So a channel that closes within
 //!   `timeout_ms` of a recovery counts as a drop whose old connection is dead: restart at once
 //!   (the server hands the bot back to our new connection); a session really over answers that
-//!   with 404 or another `pc_id` and the call ends with `SessionGone`.
+//!   with 404 and the call ends with `SessionGone`.
 //! - **Give up** after `max_attempts` attempts failed, or `timeout_ms` after the drop (default 30
 //!   s: the server's own limit), or at once when the session is gone (HTTP 404/410 for the
-//!   `pc_id`, `peerLeft`, or an answer with another `pc_id` — the runner starts a *new* bot for an
-//!   unknown `pc_id`). A backoff that would end past the deadline gives up then and there.
+//!   session or `pc_id`, or `peerLeft`). An answer with another `pc_id` is the same bot's new
+//!   connection (Pipecat 1.14 names it anew on every `restart_pc`): the call adopts it. A backoff
+//!   that would end past the deadline gives up then and there.
 //!
 //! Worst case, every attempt stuck (last packet at 0 s): `Interrupted` ≤ 2 s, attempt 1 at 10 s,
 //! 2 at ~14.5–15 s, 3 at ~19.5–20 s, 4 at ~24.5–26 s, 5 at ~29–30 s, `GiveUp` at 30 s. Simulated
