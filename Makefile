@@ -61,7 +61,8 @@ test-e2e: pkg agent
 	AGENT_BIN="$(AGENT_BIN)" node --test tests/e2e/
 
 ## Against the real Pipecat runner (pinned pipecat-ai in .venv-pipecat, made by setup): real
-## network cuts of 3/12/20 s during a call in Chromium; the call must come back on the same bot.
+## network cuts of 3/12/20 s during a call in Chromium (lo down) and Firefox (nftables); the call
+## must come back on the same bot; a runner restarted during a cut ends the call, typed.
 test-interop: pkg agent
 	AGENT_BIN="$(AGENT_BIN)" PIPECAT_PYTHON=.venv-pipecat/bin/python node --test tests/interop/
 

@@ -30,6 +30,8 @@ fi
 apt_pkgs=()
 { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || apt_pkgs+=(chromium chromium-driver)
 [ -x /usr/bin/firefox-esr ] || apt_pkgs+=(firefox-esr)
+# nftables: the interop tests cut UDP and one TCP port in a private network namespace.
+command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || apt_pkgs+=(nftables)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   say "installing ${apt_pkgs[*]} from Debian"
   export DEBIAN_FRONTEND=noninteractive

@@ -33,7 +33,16 @@
 // BLACKOUT_RUNNER=<python> (the calls go to the real Pipecat development runner, started in the
 // namespace with that interpreter and tests/interop/bot.py; the local agent then only serves
 // the pages; agent-rtc only, as the official client's page starts through the agent), and
-// BLACKOUT_OUT (the report's file name under test-output/, default blackout.json).
+// BLACKOUT_OUT (the report's file name under test-output/, default blackout.json), and
+// BLACKOUT_BROWSER=firefox (Firefox ESR through geckodriver instead of Chromium; agent-rtc only),
+// BLACKOUT_RESTART_RUNNER=1 (the runner restarted during every cut: the session is gone).
+//
+// Firefox is driven over WebDriver, a TCP connection of its own on `lo`, which `lo` down would cut
+// too. With Firefox the cut is therefore made by nftables in the namespace (BLACKOUT_CUT=nft, the
+// default there; Chromium uses `lo` unless told): every UDP packet (all media) and every TCP packet
+// to or from the server's port are dropped, both ways, while the driver's port stays open. No
+// interface changes, so the browser sees no `offline`: it has only ICE to go by, as behind a
+// router that lost its uplink.
 
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -89,6 +98,10 @@ const STEADY_MS = 1500;
 const RUNNER_PY = process.env.BLACKOUT_RUNNER || "";
 const CLIENTS = (process.env.BLACKOUT_CLIENTS || (RUNNER_PY ? "agent-rtc" : "agent-rtc,official")).split(",");
 const OUT_FILE = process.env.BLACKOUT_OUT || "blackout.json";
+const BROWSER = process.env.BLACKOUT_BROWSER || "chromium";
+const CUT = process.env.BLACKOUT_CUT || (BROWSER === "firefox" ? "nft" : "lo");
+// With a runner: restart it during each cut, so the call's session is gone when the path returns.
+const RESTART_RUNNER = process.env.BLACKOUT_RESTART_RUNNER === "1";
 
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -105,6 +118,9 @@ function setUpNetwork() {
   ip("addr", "add", HOST_ADDR, "dev", "bench0");
   ip("link", "set", "bench1", "up");
   ip("link", "set", "bench0", "up");
+  // Firefox gathers no candidate at all in a namespace without a default route (seen: none, not
+  // even loopback); one that leads nowhere (no such neighbour) is enough.
+  if (BROWSER === "firefox") ip("route", "add", "default", "via", "192.0.2.254", "dev", "bench0");
   return { addresses: ip("-brief", "addr").trim().split("\n"), routes: ip("route", "show", "table", "all").trim().split("\n") };
 }
 
@@ -134,6 +150,33 @@ function ipShell() {
       }),
     close: () => proc.stdin.end(),
   };
+}
+
+/**
+ * The nftables cut: all UDP and the server's TCP port dropped on output (every packet in here
+ * leaves through output, on `lo`), applied by one `nft -f` run; its end is the cut's time.
+ */
+function nftCut(port) {
+  const before = now();
+  const rules = `table inet blackout {
+  chain out {
+    type filter hook output priority 0; policy accept;
+    meta l4proto udp drop
+    tcp dport ${port} drop
+    tcp sport ${port} drop
+  }
+}
+`;
+  execFileSync("nft", ["-f", "-"], { input: rules });
+  const at = now();
+  return { at, commandMs: at - before, method: `nft: udp and tcp port ${port} dropped` };
+}
+
+function nftRestore() {
+  const before = now();
+  execFileSync("nft", ["delete", "table", "inet", "blackout"]);
+  const at = now();
+  return { at, commandMs: at - before };
 }
 
 /** `lo` down; the cut's time (when `ip` said it was done). */
@@ -275,12 +318,14 @@ async function scenario(sh, browser, base, secs, clients, runner) {
     const calls = await Promise.all(clients.map((c) => openCall(context, base, c, `${tag}-${c}`, runner?.url)));
     await untilSteady(calls);
 
-    const cut = await cutNetwork(sh);
+    const serverPort = Number(new URL(runner?.url || base).port);
+    const cut = CUT === "nft" ? nftCut(serverPort) : await cutNetwork(sh);
     let restore;
     try {
+      if (runner && RESTART_RUNNER) await runner.restart();
       await sleep(secs * 1000 - (now() - cut.at));
     } finally {
-      restore = await restoreNetwork(sh);
+      restore = CUT === "nft" ? nftRestore() : await restoreNetwork(sh);
     }
     const health = await fetch(`${base}/health`, { signal: AbortSignal.timeout(3000) }).then(
       (r) => r.ok,
@@ -421,6 +466,31 @@ function iceText(pcs) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Firefox (geckodriver, tests/e2e/webdriver.mjs) behind the few calls this script makes of a
+// playwright browser: a context is one Firefox session with one page.
+
+function firefoxBrowser() {
+  return {
+    newContext: async () => {
+      const { launchFirefox } = await import("../e2e/webdriver.mjs");
+      const driver = await launchFirefox();
+      report.browserVersion = driver.version;
+      return {
+        newPage: async () => ({
+          // WebDriver reports no page errors: a failing evaluate carries the page's error instead.
+          on: () => {},
+          goto: (url) => driver.goto(url),
+          waitForFunction: (fn, arg, { timeout }) => driver.waitFor(fn, arg, { timeoutMs: timeout, what: "the page" }),
+          evaluate: (fn, arg) => driver.run(fn, arg),
+        }),
+        close: () => driver.close(),
+      };
+    },
+    close: async () => {},
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 
 const startedAt = performance.now();
 const network = setUpNetwork();
@@ -430,12 +500,14 @@ await preparePages(dir);
 const AGENT_ARGS = (process.env.BLACKOUT_AGENT_ARGS || "").split(/\s+/).filter(Boolean);
 const agent = await startAgent(["--www", dir, "--pkg", PKG, ...AGENT_ARGS]);
 const runner = RUNNER_PY ? await startRunner(RUNNER_PY) : null;
-const browser = await launchChromium();
+const browser = BROWSER === "firefox" ? firefoxBrowser() : await launchChromium();
 const report = {
   date: new Date().toISOString(),
-  chromium: browser.version(),
+  browser: BROWSER,
+  browserVersion: BROWSER === "firefox" ? null : browser.version(),
+  cut: CUT === "nft" ? "nftables: udp and the server's tcp port dropped" : "lo down",
   server: runner ? "pipecat runner (pipecat-ai 1.14, tests/interop/bot.py)" : "local agent",
-  config: { CUTS, AFTER_MS, SERIAL, AGENT_ARGS, GAP_MS, STABLE_MS, STEADY_MS, HOST_ADDR },
+  config: { CUTS, AFTER_MS, SERIAL, AGENT_ARGS, GAP_MS, STABLE_MS, STEADY_MS, HOST_ADDR, BROWSER, CUT },
   network,
   scenarios: [],
 };
@@ -458,12 +530,13 @@ try {
     console.log(s);
   };
   say();
-  say(`Blackout: the network cut for real (lo down in a private network namespace) for N s during a call,`);
-  say(`server: ${report.server}; ${SERIAL ? "each client on its own cut" : "the clients on calls to the same server, cut at the same moment"}; headless Chromium ${report.chromium}.`);
+  say(`Blackout: the network cut for real (${CUT === "nft" ? "nftables" : "lo down"} in a private network namespace) for N s during a call,`);
+  say(`server: ${report.server}; ${SERIAL ? "each client on its own cut" : "the clients on calls to the same server, cut at the same moment"}; headless ${BROWSER === "firefox" ? "Firefox" : "Chromium"} ${report.browserVersion || ""}; cut: ${report.cut}.`);
   say(`recovered = the bot's audio flows again (inbound RTP, echo energy) at the end of the watch (≤ ${AFTER_MS / 1000} s after the path returns);`);
   say(`audio back = from lo up to the start of that flow; told = from the cut to the first thing the client tells the app.`);
   const cmdMs = report.scenarios.flatMap((s) => [s.cut.commandMs, s.restore.commandMs]);
-  say(`(cut and return timed by a running \`ip -batch\`, to ${Math.max(...cmdMs).toFixed(1)} ms; audio sampled every ~20 ms)`);
+  say(`(cut and return timed to ${Math.max(...cmdMs).toFixed(1)} ms, by ${CUT === "nft" ? "\`nft -f\`" : "a running \`ip -batch\`"}; audio sampled every ~20 ms)`);
+  if (RESTART_RUNNER) say("(the runner was restarted during every cut: no call can come back to its session)");
   say(`   ${"cut".padEnd(5)}${"client".padEnd(11)}${"recovered".padEnd(11)}${"audio back".padStart(11)}${"told".padStart(8)}  by; notes`);
   for (const s of report.scenarios) {
     for (const c of CLIENTS) {
@@ -543,6 +616,7 @@ try {
   try {
     sh.close();
     ip("link", "set", "lo", "up");
+    if (CUT === "nft") execFileSync("nft", ["flush", "ruleset"]);
   } catch {
     // the namespace goes away with the process anyway
   }

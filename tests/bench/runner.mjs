@@ -11,15 +11,26 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export async function startRunner(python, { timeoutMs = 60000 } = {}) {
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const proc = spawn(python, [join(ROOT, "tests/interop/bot.py"), "--host", "127.0.0.1", "--port", String(port)], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, PYTHONUNBUFFERED: "1" },
-  });
-  let log = "";
-  proc.stdout.on("data", (d) => (log += d));
-  proc.stderr.on("data", (d) => (log += d));
   const url = `http://127.0.0.1:${port}`;
+  let log = "";
+  const launch = () => {
+    const p = spawn(python, [join(ROOT, "tests/interop/bot.py"), "--host", "127.0.0.1", "--port", String(port)], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, PYTHONUNBUFFERED: "1" },
+    });
+    p.stdout.on("data", (d) => (log += d));
+    p.stderr.on("data", (d) => (log += d));
+    return p;
+  };
+  const stop = (p) =>
+    new Promise((done) => {
+      if (p.exitCode !== null || p.signalCode !== null) return done();
+      p.on("exit", () => done());
+      p.kill("SIGTERM");
+      setTimeout(() => p.kill("SIGKILL"), 3000).unref();
+    });
+  let proc = launch();
   const t0 = performance.now();
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`the Pipecat runner exited: ${log.slice(-2000)}`);
@@ -36,15 +47,17 @@ export async function startRunner(python, { timeoutMs = 60000 } = {}) {
   }
   return {
     url,
-    pid: proc.pid,
     log: () => log,
     bots: (sessionId) => (log.match(new RegExp(`agent-rtc-interop: bot started ${sessionId}`, "g")) || []).length,
-    stop: () =>
-      new Promise((done) => {
-        if (proc.exitCode !== null) return done();
-        proc.on("exit", () => done());
-        proc.kill("SIGTERM");
-        setTimeout(() => proc.kill("SIGKILL"), 3000).unref();
-      }),
+    /**
+     * Stops the runner and starts a new one on the same port, without waiting for it to answer
+     * (the network may be cut): every session of the old one is gone, as after a deploy.
+     */
+    restart: async () => {
+      await stop(proc);
+      log += "agent-rtc-interop: runner restarted\n";
+      proc = launch();
+    },
+    stop: () => stop(proc),
   };
 }

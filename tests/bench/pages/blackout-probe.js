@@ -71,7 +71,13 @@
     let packets = 0;
     let energy = 0;
     let sent = 0;
-    const stats = await pc.getStats();
+    // Firefox can leave a getStats() of a peer connection closed meanwhile pending for ever (seen
+    // after a restart's swap): give up on it and sample the current one.
+    let timer;
+    const stats = await Promise.race([
+      pc.getStats(),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("getStats hung")), 500))),
+    ]).finally(() => clearTimeout(timer));
     stats.forEach((s) => {
       if (s.type === "inbound-rtp" && s.kind === "audio") {
         packets += s.packetsReceived || 0;
