@@ -12,6 +12,8 @@ use crate::recovery::{self, Recovery};
 use crate::rtvi::{self, Ids, Incoming};
 use crate::signalling::{offer_body, parse_answer};
 use crate::trickle::{Candidate, TrickleQueue};
+// Where the browser's ICE states are read; the recovery policy reads them too.
+pub use crate::trickle::IceState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -55,30 +57,6 @@ impl DisconnectReason {
     }
 }
 
-/// `RTCIceConnectionState` / `RTCPeerConnectionState` values that matter here.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IceState {
-    Checking,
-    Connected,
-    Disconnected,
-    Failed,
-    Closed,
-    Other,
-}
-
-impl IceState {
-    pub fn parse(s: &str) -> IceState {
-        match s {
-            "checking" => IceState::Checking,
-            "connected" | "completed" => IceState::Connected,
-            "disconnected" => IceState::Disconnected,
-            "failed" => IceState::Failed,
-            "closed" => IceState::Closed,
-            _ => IceState::Other,
-        }
-    }
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
     /// `startAndConnect`: the start request answered and the offer target is known.
@@ -106,29 +84,25 @@ pub enum Input {
     ChannelClosed,
     /// A message on the channel, classified by `rtvi::classify`.
     Message(Incoming),
-    PingTick {
-        now_ms: f64,
-    },
     SetTrack {
         index: u8,
         enabled: bool,
     },
-    /// The connect budget ran out (`Timeout`) or the caller aborted (`Aborted`).
-    Deadline(ErrorCode, f64),
+    /// The call's timer fired (`Output::Timer`), or the call begins (which arms it): whatever
+    /// is due at the time given to `handle_at` is done.
+    Timeout,
+    /// The caller's `signal` aborted the connect.
+    Aborted,
     /// A step the web layer carried out failed (a request, a browser API, getUserMedia). An
     /// error without a phase gets the current one.
     Failure(Error),
     /// Sending on the channel failed.
     SendFailed(Error),
-    /// `sendClientRequest`: send it and wait for the answer with this id.
+    /// `sendClientRequest`: send it and wait for the answer with this id, at most `timeout_ms`.
     Request {
         id: String,
         kind: String,
         data: Option<Value>,
-    },
-    /// A request's own timer ran out.
-    RequestTimeout {
-        id: String,
         timeout_ms: f64,
     },
     /// A function handler finished (its result, or `conversation::error_result` if it threw).
@@ -138,9 +112,9 @@ pub enum Input {
     },
     /// The bot asked for a function no handler is registered for.
     FunctionMissing(String),
-    /// For the reconnect policy, about the call's current peer connection: a `Tick` at the time
-    /// of `Output::Timer`, `offline`/`online`, traffic totals (`Ice` and `ChannelClosed` come
-    /// through their own inputs).
+    /// For the reconnect policy, about the call's current peer connection: `offline`/`online`,
+    /// traffic totals after `Output::Sample` (`Ice` and `ChannelClosed` come through their own
+    /// inputs; its `Tick` comes from the call's clock).
     Net(recovery::Input),
     /// Recovery attempt `attempt`'s new peer connection has this local offer set.
     AttemptOffer {
@@ -197,17 +171,14 @@ pub enum Output {
     Connected,
     /// Reject the connect call (everything is closed by the `Close` that follows).
     ConnectFailed(Error),
-    /// Create a new local offer and report it with `LocalOffer`.
-    Offer {
-        restart: bool,
-    },
+    /// Create a new local offer (a renegotiation) and report it with `LocalOffer`.
+    Offer,
     /// POST this offer body to the offer URL; report `OfferAnswered` or `Failure`.
     PostOffer(Value),
     /// Apply the server's answer SDP; report `RemoteApplied` or `Failure`.
     SetRemote(String),
     /// PATCH this trickle body to the offer URL; report `PatchDone`.
     Patch(Value),
-    StartPing,
     /// Settle the `sendClientRequest` promise with this id.
     Settle {
         id: String,
@@ -215,8 +186,12 @@ pub enum Output {
     },
     /// Run the page's handler for this function call and report `FunctionDone`.
     CallFunction(FunctionCall),
-    /// Send `Input::Net(Tick)` at this time (`Date.now()` clock); `None`: no timer.
+    /// The call's one timer: feed `Input::Timeout` at this time (`Date.now()` clock), replacing
+    /// any time set before; `None`: no timer.
     Timer(Option<f64>),
+    /// Read the current peer connection's inbound audio packets (`getStats`) and report
+    /// `Input::Net(Traffic)` with them and the channel's message count.
+    Sample,
     /// Start recovery attempt `attempt`: a new peer connection sending the same tracks, with a
     /// new channel; create and set its offer, report `AttemptOffer`.
     Restart {
@@ -276,14 +251,13 @@ pub struct Machine {
     tracks: [bool; 2],
     ids: Ids,
     client_ready_id: Option<String>,
-    /// `sendClientRequest` ids waiting for an answer.
-    pending: Vec<String>,
     bot_output_seen: bool,
     bot_version: Option<String>,
     recovery: Recovery,
     /// The recovery attempt under way.
     attempt: Option<reconnect::Attempt>,
-    timer: Option<f64>,
+    /// Everything due at a time, `sendClientRequest`s waiting included.
+    clock: clock::Clock,
     /// The time of the input being handled (`handle_at`).
     now: f64,
 }
@@ -302,6 +276,9 @@ pub struct Setup {
     pub seed: u64,
     /// The reconnect policy's settings (`max_attempts: 0` turns it off).
     pub reconnect: recovery::Config,
+    /// When the connect began (`Date.now()`) and how long it may take.
+    pub now_ms: f64,
+    pub timeout_ms: f64,
 }
 
 impl Machine {
@@ -327,13 +304,12 @@ impl Machine {
             tracks: setup.tracks,
             ids: Ids::new(setup.seed),
             client_ready_id: None,
-            pending: Vec::new(),
             bot_output_seen: false,
             bot_version: None,
             recovery: Recovery::new(setup.reconnect),
             attempt: None,
-            timer: None,
-            now: 0.0,
+            clock: clock::Clock::new(setup.now_ms, setup.timeout_ms),
+            now: setup.now_ms,
         }
     }
 
@@ -425,21 +401,27 @@ impl Machine {
         if self.closed {
             return out;
         }
+        self.step(&mut out, input);
+        self.rearm(&mut out);
+        out
+    }
+
+    fn step(&mut self, out: &mut Vec<Output>, input: Input) {
         match input {
             // A live call: the reconnect policy decides.
             Input::Ice(state) if self.settled => {
                 if state == IceState::Connected {
                     self.ice_connected = true;
                 }
-                self.recover(&mut out, recovery::Input::Ice(state));
+                self.recover(out, recovery::Input::Ice(state));
             }
             Input::ChannelClosed if self.settled => {
                 self.channel_open = false;
-                self.recover(&mut out, recovery::Input::ChannelClosed);
+                self.recover(out, recovery::Input::ChannelClosed);
             }
             Input::Net(net) => {
                 if self.settled {
-                    self.recover(&mut out, net);
+                    self.recover(out, net);
                 }
             }
             Input::AttemptOffer { .. }
@@ -448,20 +430,20 @@ impl Machine {
             | Input::AttemptCandidate { .. }
             | Input::AttemptPatchDone { .. }
             | Input::AttemptConnected(_)
-            | Input::AttemptFailed { .. } => self.attempt_input(&mut out, input),
+            | Input::AttemptFailed { .. } => self.attempt_input(out, input),
             Input::RegatheredOffer(sdp) => {
                 self.started = true;
-                self.local_offer(&mut out, sdp);
+                self.local_offer(out, sdp);
             }
             Input::Started => {
                 self.started = true;
-                self.post_offer_if_ready(&mut out);
+                self.post_offer_if_ready(out);
             }
             Input::MediaReady => {
                 self.media_ready = true;
-                self.post_offer_if_ready(&mut out);
+                self.post_offer_if_ready(out);
             }
-            Input::LocalOffer(sdp) => self.local_offer(&mut out, sdp),
+            Input::LocalOffer(sdp) => self.local_offer(out, sdp),
             Input::OfferAnswered(body) => match parse_answer(body.as_ref()) {
                 Ok(answer) => {
                     self.trickle.set_pc_id(answer.pc_id.clone());
@@ -469,21 +451,21 @@ impl Machine {
                     out.push(Output::SetRemote(answer.sdp));
                     // The server has its peer as soon as it answered: candidates need not wait
                     // for the answer to be applied here.
-                    self.flush_trickle(&mut out);
+                    self.flush_trickle(out);
                 }
-                Err(e) => self.failure(&mut out, e),
+                Err(e) => self.failure(out, e),
             },
             Input::RemoteApplied => {
                 self.remote_applied = true;
                 self.negotiating = false;
-                self.flush_trickle(&mut out);
+                self.flush_trickle(out);
                 if std::mem::take(&mut self.renegotiate_pending) {
-                    self.renegotiate(&mut out);
+                    self.renegotiate(out);
                 }
             }
             Input::Candidate(c) => {
                 self.trickle.push(c);
-                self.flush_trickle(&mut out);
+                self.flush_trickle(out);
             }
             Input::PatchDone(result) => {
                 self.trickle.batch_done();
@@ -491,7 +473,7 @@ impl Machine {
                     // ICE may still connect through the server's own candidates: report, go on.
                     out.push(Output::Emit(Event::Error(self.with_phase(e))));
                 }
-                self.flush_trickle(&mut out);
+                self.flush_trickle(out);
             }
             Input::Ice(IceState::Connected) => self.ice_connected = true,
             Input::Ice(IceState::Failed) => {
@@ -500,12 +482,12 @@ impl Machine {
                     "ICE failed: no network path to the bot",
                 )
                 .with_phase(self.phase());
-                self.fail(&mut out, err, State::Failed, DisconnectReason::IceFailed);
+                self.fail(out, err, State::Failed, DisconnectReason::IceFailed);
             }
             Input::Ice(_) => {}
             Input::ChannelOpen { now_ms } => {
                 if self.channel_open {
-                    return out;
+                    return;
                 }
                 self.channel_open = true;
                 for (index, enabled) in self.tracks.into_iter().enumerate() {
@@ -515,9 +497,9 @@ impl Machine {
                 out.push(Output::Send(rtvi::client_ready(&id)));
                 self.client_ready_id = Some(id);
                 out.push(Output::SendText(rtvi::ping(now_ms)));
-                out.push(Output::StartPing);
+                self.start_ping();
                 if !self.wait_for_bot_ready && !self.settled {
-                    self.settle(&mut out);
+                    self.settle(out);
                 }
             }
             Input::ChannelClosed => {
@@ -525,18 +507,13 @@ impl Machine {
                     .with_phase(self.phase());
                 self.channel_open = false;
                 self.fail(
-                    &mut out,
+                    out,
                     err,
                     State::Disconnected,
                     DisconnectReason::ChannelClosed,
                 );
             }
-            Input::Message(incoming) => self.on_message(&mut out, incoming),
-            Input::PingTick { now_ms } => {
-                if self.channel_open {
-                    out.push(Output::SendText(rtvi::ping(now_ms)));
-                }
-            }
+            Input::Message(incoming) => self.on_message(out, incoming),
             Input::SetTrack { index, enabled } => {
                 if let Some(slot) = self.tracks.get_mut(index as usize) {
                     *slot = enabled;
@@ -545,47 +522,38 @@ impl Machine {
                     }
                 }
             }
-            Input::Deadline(code, timeout_ms) => {
+            Input::Timeout => self.on_timeout(out),
+            Input::Aborted => {
                 if !self.settled {
-                    let phase = self.phase();
-                    let (err, reason) = if code == ErrorCode::Timeout {
-                        (Error::timeout(phase, timeout_ms), DisconnectReason::Timeout)
-                    } else {
-                        (Error::aborted(phase), DisconnectReason::Local)
-                    };
-                    self.fail(&mut out, err, State::Disconnected, reason);
+                    let err = Error::aborted(self.phase());
+                    self.fail(out, err, State::Disconnected, DisconnectReason::Local);
                 }
             }
-            Input::Failure(err) => self.failure(&mut out, err),
+            Input::Failure(err) => self.failure(out, err),
             Input::SendFailed(err) => {
                 let err = self.with_phase(err);
                 if self.settled {
                     out.push(Output::Emit(Event::Error(err)));
                 } else {
                     // A lost client-ready would only wait out the budget: fail now.
-                    self.fail(&mut out, err, State::Failed, DisconnectReason::Local);
+                    self.fail(out, err, State::Failed, DisconnectReason::Local);
                 }
             }
-            Input::Request { id, kind, data } => {
+            Input::Request {
+                id,
+                kind,
+                data,
+                timeout_ms,
+            } => {
                 if self.channel_open {
                     out.push(Output::Send(conversation::client_message(&id, &kind, data)));
-                    self.pending.push(id);
+                    self.clock.wait(id, self.now, timeout_ms);
                 } else {
                     let err = Error::new(
                         ErrorCode::Closed,
                         "sendClientRequest: the channel is not open",
                     )
                     .with_phase(self.phase());
-                    out.push(Output::Settle {
-                        id,
-                        result: Err(err),
-                    });
-                }
-            }
-            Input::RequestTimeout { id, timeout_ms } => {
-                if let Some(i) = self.pending.iter().position(|p| *p == id) {
-                    self.pending.swap_remove(i);
-                    let err = Error::timeout(Phase::Call, timeout_ms);
                     out.push(Output::Settle {
                         id,
                         result: Err(err),
@@ -616,10 +584,9 @@ impl Machine {
                     out.push(Output::ConnectFailed(err));
                     self.settled = true;
                 }
-                self.close(&mut out, State::Disconnected, DisconnectReason::Local);
+                self.close(out, State::Disconnected, DisconnectReason::Local);
             }
         }
-        out
     }
 
     fn with_phase(&self, err: Error) -> Error {
@@ -678,7 +645,7 @@ impl Machine {
             self.renegotiate_pending = true;
         } else {
             self.negotiating = true;
-            out.push(Output::Offer { restart: false });
+            out.push(Output::Offer);
         }
     }
 
@@ -739,8 +706,7 @@ impl Machine {
             Meaning::Event(name, arg) => out.push(Output::Emit(Event::Named(name, arg))),
             Meaning::Response(id, result) => {
                 // The promise settles if it is still waiting.
-                if let Some(i) = self.pending.iter().position(|p| *p == id) {
-                    self.pending.swap_remove(i);
+                if self.clock.answered(&id) {
                     out.push(Output::Settle { id, result });
                 }
             }
@@ -750,6 +716,7 @@ impl Machine {
 
     fn settle(&mut self, out: &mut Vec<Output>) {
         self.settled = true;
+        self.connect_done();
         self.set_state(out, State::Connected);
         out.push(Output::Connected);
     }
@@ -778,17 +745,7 @@ impl Machine {
             out.push(Output::CancelAttempt(a.number));
         }
         // Nothing pending survives the call.
-        for id in std::mem::take(&mut self.pending) {
-            let err = Error::new(
-                ErrorCode::Closed,
-                "the connection closed before the bot answered",
-            )
-            .with_phase(Phase::Call);
-            out.push(Output::Settle {
-                id,
-                result: Err(err),
-            });
-        }
+        self.stop_clock(out);
         out.push(Output::Close(reason));
     }
 
@@ -800,6 +757,7 @@ impl Machine {
     }
 }
 
+mod clock;
 mod reconnect;
 #[cfg(test)]
 mod tests;

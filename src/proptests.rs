@@ -1949,6 +1949,7 @@ impl Inputs {
             id,
             kind: ident(rng),
             data: rng.coin().then(|| value(rng, 2)),
+            timeout_ms: rng.pick(&[100.0, 1_000.0, 10_000.0]),
         }
     }
 
@@ -2028,31 +2029,15 @@ impl Inputs {
             },
             9 => Input::ChannelClosed,
             10 | 11 => self.message(rng),
-            12 => Input::PingTick {
-                now_ms: number(rng),
-            },
+            12 | 18 => Input::Timeout,
             13 => Input::SetTrack {
                 index: rng.pick(&[0, 1, 2, 255]),
                 enabled: rng.coin(),
             },
-            14 => Input::Deadline(
-                rng.pick(&[ErrorCode::Timeout, ErrorCode::Aborted]),
-                number(rng),
-            ),
+            14 => Input::Aborted,
             15 => Input::Failure(random_error(rng)),
             16 => Input::SendFailed(random_error(rng)),
             17 => self.request(rng),
-            18 => {
-                let id = if self.requests.is_empty() || rng.one_in(4) {
-                    ident(rng)
-                } else {
-                    self.requests[rng.below(self.requests.len())].clone()
-                };
-                Input::RequestTimeout {
-                    id,
-                    timeout_ms: number(rng),
-                }
-            }
             19 => Input::FunctionDone {
                 call: crate::conversation::FunctionCall {
                     name: ident(rng),
@@ -2254,6 +2239,8 @@ fn machine_survives_any_input_sequence() {
                 [1.0, 3_000.0, 30_000.0][rng.below(3)],
                 rng.next_u64(),
             ),
+            now_ms: 0.0,
+            timeout_ms: rng.pick(&[1_000.0, 5_000.0, 30_000.0]),
         });
         let mut gen = Inputs {
             requests: Vec::new(),

@@ -66,7 +66,7 @@
 //!
 //! `max_attempts: 0` turns all this off: ICE `failed` or a closed channel end the call as before.
 
-use crate::machine::IceState;
+use crate::trickle::IceState;
 use crate::signalling::{ConnectOptions, DEFAULT_RECONNECT_TIMEOUT_MS};
 
 /// No new inbound packet or message for this long (seen on a sample) means the path is down.

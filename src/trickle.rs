@@ -11,6 +11,30 @@
 
 use crate::json::{obj, Value};
 
+/// `RTCIceConnectionState` / `RTCPeerConnectionState` values that matter here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IceState {
+    Checking,
+    Connected,
+    Disconnected,
+    Failed,
+    Closed,
+    Other,
+}
+
+impl IceState {
+    pub fn parse(s: &str) -> IceState {
+        match s {
+            "checking" => IceState::Checking,
+            "connected" | "completed" => IceState::Connected,
+            "disconnected" => IceState::Disconnected,
+            "failed" => IceState::Failed,
+            "closed" => IceState::Closed,
+            _ => IceState::Other,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Candidate {
     /// Empty means the end of gathering (never sent).

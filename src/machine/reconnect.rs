@@ -31,12 +31,6 @@ impl Machine {
         for action in self.recovery.handle(input, self.now) {
             self.act(out, action);
         }
-        // A closed call's timer goes with everything else it held.
-        let timer = self.recovery.poll_timeout();
-        if !self.closed && timer != self.timer {
-            self.timer = timer;
-            out.push(Output::Timer(timer));
-        }
     }
 
     fn act(&mut self, out: &mut Vec<Output>, action: Action) {

@@ -21,7 +21,19 @@ fn setup(starting: bool, wait: bool) -> Setup {
         request_data: None,
         seed: 7,
         reconnect: crate::recovery::Config::new(0, 30_000.0, 1),
+        now_ms: 0.0,
+        timeout_ms: BUDGET_MS,
     }
+}
+
+/// The connect budget of these tests' machines.
+const BUDGET_MS: f64 = 30_000.0;
+
+/// `out` without the timer's re-arming (for tests about something else).
+fn untimed(out: Vec<Output>) -> Vec<Output> {
+    out.into_iter()
+        .filter(|o| !matches!(o, Output::Timer(_)))
+        .collect()
 }
 
 pub(super) const ANSWER: &str = r#"{"sdp":"v=0 answer","type":"answer","pc_id":"pc-1"}"#;
@@ -329,7 +341,10 @@ fn channel_open_sends_track_status_client_ready_and_ping_then_bot_ready_resolves
     );
     assert_eq!(msgs[2]["type"], "client-ready");
     assert_eq!(msgs[3], json!("ping: 1000"));
-    assert!(out.contains(&Output::StartPing));
+    assert!(
+        out.contains(&Output::Timer(Some(1000.0))),
+        "the timer now follows the ping, a second after the channel opened (the budget is over)"
+    );
     assert!(!out.contains(&Output::Connected), "waits for bot-ready");
     assert_eq!(m.phase(), Phase::BotReady);
     assert_eq!(m.state(), State::Connecting);
@@ -359,7 +374,7 @@ fn channel_open_sends_track_status_client_ready_and_ping_then_bot_ready_resolves
 #[test]
 fn without_waiting_the_channel_open_resolves() {
     let mut m = up_to_channel(false);
-    let out = m.handle(Input::ChannelOpen { now_ms: 5.0 });
+    let out = untimed(m.handle(Input::ChannelOpen { now_ms: 5.0 }));
     assert_eq!(out.last(), Some(&Output::Connected));
     assert_eq!(m.state(), State::Connected);
 }
@@ -408,7 +423,7 @@ fn messages_pass_through_with_their_kinds() {
 #[test]
 fn pings_only_while_open_and_mute_sends_track_status() {
     let mut m = up_to_channel(false);
-    assert!(m.handle(Input::PingTick { now_ms: 1.0 }).is_empty());
+    assert!(untimed(m.handle_at(Input::Timeout, 1_000.0)).is_empty());
     assert!(
         m.handle(Input::SetTrack {
             index: 0,
@@ -417,15 +432,27 @@ fn pings_only_while_open_and_mute_sends_track_status() {
         .is_empty(),
         "not open yet"
     );
-    let msgs = sent(&m.handle(Input::ChannelOpen { now_ms: 5.0 }));
+    let msgs = sent(&m.handle_at(Input::ChannelOpen { now_ms: 5.0 }, 5.0));
     assert_eq!(
         msgs[0]["message"]["enabled"],
         json!(false),
         "remembered while closed"
     );
     assert_eq!(
-        m.handle(Input::PingTick { now_ms: 2000.0 }),
-        vec![Output::SendText("ping: 2000".into())]
+        m.poll_timeout(),
+        Some(1_005.0),
+        "a ping is due a second later"
+    );
+    assert!(
+        untimed(m.handle_at(Input::Timeout, 1_004.0)).is_empty(),
+        "not before"
+    );
+    assert_eq!(
+        m.handle_at(Input::Timeout, 1_005.0),
+        vec![
+            Output::SendText("ping: 1005".into()),
+            Output::Timer(Some(2_005.0))
+        ]
     );
     let msgs = sent(&m.handle(Input::SetTrack {
         index: 1,
@@ -508,7 +535,19 @@ fn deadlines_and_failures_name_the_first_step_not_done() {
             for s in steps {
                 m.handle(s.clone());
             }
-            let out = m.handle(Input::Deadline(code, 3000.0));
+            let out = if code == ErrorCode::Timeout {
+                assert!(
+                    m.poll_timeout().is_some_and(|t| t <= BUDGET_MS),
+                    "the budget is due"
+                );
+                assert!(
+                    failed(&m.handle_at(Input::Timeout, BUDGET_MS - 1.0)).is_none(),
+                    "not before it runs out"
+                );
+                m.handle_at(Input::Timeout, BUDGET_MS)
+            } else {
+                m.handle(Input::Aborted)
+            };
             let e = failed(&out).unwrap();
             assert_eq!((e.code, e.phase()), (code, Some(*phase)));
             assert_eq!(out.last(), Some(&Output::Close(reason)));
@@ -578,10 +617,15 @@ fn ends_of_a_live_connection() {
     assert!(m.handle(Input::Disconnect).is_empty(), "idempotent");
 
     let mut m = live();
+    let out = m.handle_at(Input::Timeout, BUDGET_MS + 1.0);
     assert!(
-        m.handle(Input::Deadline(ErrorCode::Timeout, 1.0))
-            .is_empty(),
-        "the budget only covers the connect"
+        !out.iter()
+            .any(|o| matches!(o, Output::Close(_) | Output::Emit(Event::Error(_)))),
+        "the budget only covers the connect: {out:?}"
+    );
+    assert!(
+        untimed(m.handle(Input::Aborted)).is_empty(),
+        "so does the signal"
     );
     assert!(
         m.handle(Input::Ice(IceState::Disconnected)).is_empty(),
@@ -592,7 +636,7 @@ fn ends_of_a_live_connection() {
 #[test]
 fn renegotiation_needs_a_pc_id_runs_one_at_a_time_and_survives_a_failure() {
     let reneg = r#"{"type":"signalling","message":{"type":"renegotiate"}}"#;
-    let is_offer = |out: &[Output]| out.contains(&Output::Offer { restart: false });
+    let is_offer = |out: &[Output]| out.contains(&Output::Offer);
     let mut m = Machine::new(setup(false, true));
     assert!(!is_offer(&m.handle(msg(reneg))), "no pc_id yet");
 
@@ -635,11 +679,13 @@ fn settled(out: &[Output]) -> Vec<(String, Result<Json, ErrorCode>)> {
 #[test]
 fn client_requests_are_answered_refused_timed_out_or_closed() {
     let mut m = live();
-    let req = |id: &str| Input::Request {
+    let req_within = |id: &str, timeout_ms: f64| Input::Request {
         id: id.into(),
         kind: "echo".into(),
         data: Some(json!({"n": 1}).into()),
+        timeout_ms,
     };
+    let req = |id: &str| req_within(id, 60_000.0);
     let out = m.handle(req("r1"));
     assert_eq!(
         sent(&out),
@@ -648,7 +694,7 @@ fn client_requests_are_answered_refused_timed_out_or_closed() {
         ]
     );
     m.handle(req("r2"));
-    m.handle(req("r3"));
+    m.handle(req_within("r3", 100.0));
     m.handle(req("r4"));
     let out = m.handle(msg(
         r#"{"label":"rtvi-ai","type":"server-response","id":"r1","data":{"t":"echo","d":{"n":1}}}"#,
@@ -679,16 +725,10 @@ fn client_requests_are_answered_refused_timed_out_or_closed() {
     assert!(out.contains(&Output::Emit(Event::Message(Value::String(
         "[deep]".into()
     )))));
-    let out = m.handle(Input::RequestTimeout {
-        id: "r3".into(),
-        timeout_ms: 100.0,
-    });
+    assert!(settled(&m.handle_at(Input::Timeout, 99.0)).is_empty());
+    let out = m.handle_at(Input::Timeout, 100.0);
     assert_eq!(settled(&out), vec![("r3".into(), Err(ErrorCode::Timeout))]);
-    assert!(settled(&m.handle(Input::RequestTimeout {
-        id: "r3".into(),
-        timeout_ms: 100.0
-    }))
-    .is_empty());
+    assert!(settled(&m.handle_at(Input::Timeout, 200.0)).is_empty());
     // disconnect() rejects what is still pending, before the close.
     let out = m.handle(Input::Disconnect);
     assert_eq!(settled(&out), vec![("r4".into(), Err(ErrorCode::Closed))]);
@@ -744,5 +784,121 @@ fn function_calls_and_the_bot_version() {
     let out = m.handle(Input::FunctionMissing("nope".into()));
     assert!(
         matches!(&out[..], [Output::Emit(Event::Error(e))] if e.code == ErrorCode::BotError && e.message.contains("nope"))
+    );
+}
+
+/// The call's one timer, driven through `Input::Timeout` the way the shell drives it: armed at
+/// `poll_timeout()` when made, then wherever `Output::Timer` says; returns every output.
+fn run_clock_until(m: &mut Machine, end: f64) -> Vec<(f64, Output)> {
+    let mut seen = Vec::new();
+    let mut armed = m.poll_timeout();
+    while let Some(at) = armed.filter(|at| *at <= end) {
+        for o in m.handle_at(Input::Timeout, at) {
+            if let Output::Timer(next) = o {
+                armed = next;
+            } else {
+                seen.push((at, o));
+            }
+        }
+        if m.is_closed() {
+            break;
+        }
+    }
+    seen
+}
+
+#[test]
+fn one_timer_carries_the_budget_and_a_connect_that_hangs_ends_when_it_runs_out() {
+    let mut m = Machine::new(setup(true, true));
+    assert_eq!(m.poll_timeout(), Some(BUDGET_MS), "armed when made");
+    // Nothing ever answers: the timer alone ends the connect, naming the first step not done.
+    let seen = run_clock_until(&mut m, 1e9);
+    let outs: Vec<Output> = seen.iter().map(|(_, o)| o.clone()).collect();
+    let e = failed(&outs).expect("the budget ran out");
+    assert_eq!((e.code, e.phase()), (ErrorCode::Timeout, Some("start")));
+    assert_eq!(seen.last().map(|s| s.0), Some(BUDGET_MS));
+    assert_eq!(outs.last(), Some(&Output::Close(DisconnectReason::Timeout)));
+    assert!(m.is_closed());
+}
+
+#[test]
+fn once_up_the_timer_pings_every_second_and_samples_traffic_when_recovery_is_on() {
+    // Recovery off: pings only, one a second from the channel's open.
+    let mut m = up_to_channel(false);
+    m.handle_at(Input::ChannelOpen { now_ms: 100.0 }, 100.0);
+    let seen = run_clock_until(&mut m, 3_200.0);
+    assert_eq!(
+        seen,
+        vec![
+            (1_100.0, Output::SendText("ping: 1100".into())),
+            (2_100.0, Output::SendText("ping: 2100".into())),
+            (3_100.0, Output::SendText("ping: 3100".into())),
+        ]
+    );
+
+    // Recovery on: a sample every 250 ms from the connect, beside the pings.
+    let mut s = setup(false, false);
+    s.reconnect = crate::recovery::Config::new(3, 30_000.0, 1);
+    let mut m = Machine::new(s);
+    for input in [
+        Input::LocalOffer("v=0".into()),
+        Input::MediaReady,
+        answered(ANSWER),
+        Input::RemoteApplied,
+        Input::Ice(IceState::Connected),
+    ] {
+        m.handle_at(input, 10.0);
+    }
+    let out = m.handle_at(Input::ChannelOpen { now_ms: 10.0 }, 10.0);
+    assert!(out.contains(&Output::Connected));
+    assert!(
+        out.contains(&Output::Timer(Some(260.0))),
+        "the first sample is next: {out:?}"
+    );
+    let seen = run_clock_until(&mut m, 1_010.0);
+    let samples: Vec<f64> = seen
+        .iter()
+        .filter(|(_, o)| *o == Output::Sample)
+        .map(|s| s.0)
+        .collect();
+    assert_eq!(samples, vec![260.0, 510.0, 760.0, 1_010.0]);
+    assert!(seen.contains(&(1_010.0, Output::SendText("ping: 1010".into()))));
+    // The budget went with the connect: no timeout however long the call lasts.
+    let seen = run_clock_until(&mut m, BUDGET_MS * 3.0);
+    assert!(!seen
+        .iter()
+        .any(|(_, o)| matches!(o, Output::Close(_) | Output::Emit(Event::Error(_)))));
+    // Closed: no timer, nothing more.
+    assert!(!untimed(m.handle_at(Input::Disconnect, BUDGET_MS * 3.0)).is_empty());
+    assert!(m.handle_at(Input::Timeout, BUDGET_MS * 4.0).is_empty());
+}
+
+#[test]
+fn each_client_request_has_its_own_limit_on_the_same_timer() {
+    let mut m = live();
+    for (id, ms) in [("slow", 5_000.0), ("quick", 300.0)] {
+        m.handle_at(
+            Input::Request {
+                id: id.into(),
+                kind: "k".into(),
+                data: None,
+                timeout_ms: ms,
+            },
+            0.0,
+        );
+    }
+    let seen = run_clock_until(&mut m, 6_000.0);
+    let timed_out: Vec<(f64, String)> = seen
+        .iter()
+        .filter_map(|(at, o)| match o {
+            Output::Settle { id, result: Err(e) } if e.code == ErrorCode::Timeout => {
+                Some((*at, id.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        timed_out,
+        vec![(300.0, "quick".to_string()), (5_000.0, "slow".to_string())]
     );
 }

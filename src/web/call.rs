@@ -17,7 +17,7 @@ use crate::machine::{DisconnectReason, Event, Input, Machine, Output};
 use crate::options::Credentials;
 use crate::session::IceServer;
 use gloo_events::EventListener;
-use gloo_timers::callback::{Interval, Timeout};
+use gloo_timers::callback::Timeout;
 use js_sys::Reflect;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -42,14 +42,14 @@ thread_local! {
 pub struct Call {
     pub machine: RefCell<Machine>,
     /// The peer connection carrying the call (replaced when a recovery succeeds), its listeners
-    /// and its serial number (`listen`).
+    /// and the machine's number for it (0, or the recovery attempt that made it).
     peer: RefCell<Rc<Peer>>,
     peer_listeners: RefCell<Vec<EventListener>>,
-    serial: Cell<u32>,
-    /// A recovery attempt under way (`recovery.rs`), its timer and the traffic sampler.
+    current: Cell<u32>,
+    /// A recovery attempt under way (`recovery.rs`): the machine's number for it, its peer.
     pub attempt: RefCell<Option<Attempt>>,
-    pub recovery_timer: RefCell<Option<Timeout>>,
-    pub sampler: RefCell<Option<Interval>>,
+    /// The call's one timer, armed where the machine says (`Output::Timer`).
+    timer: RefCell<Option<Timeout>>,
     /// Messages received on the current channel (traffic for the reconnect policy).
     messages: Cell<u64>,
     /// The ICE servers in force (a recovery's peer connection uses them too).
@@ -66,19 +66,18 @@ pub struct Call {
     listeners: RefCell<Vec<EventListener>>,
     /// The browser's `devicechange` is listened to (`watch_devices`).
     watching_devices: Cell<bool>,
-    ping: RefCell<Option<Interval>>,
-    /// The connect's budget: its timer and the listener on the caller's signal.
-    budget: RefCell<Option<(Timeout, Option<EventListener>)>>,
+    /// The listener on the caller's `signal`, for as long as the connect runs.
+    signal_listener: RefCell<Option<EventListener>>,
     /// Aborted on close: every request of this call listens to it.
     closer: AbortController,
     pub connected: Slot<Result<(), Error>>,
-    /// `sendClientRequest`s waiting: id, the promise's resolve and reject, its timer.
-    pub requests: RefCell<Vec<(String, js_sys::Function, js_sys::Function, Timeout)>>,
+    /// `sendClientRequest`s waiting: id, the promise's resolve and reject (the machine keeps
+    /// their limits).
+    pub requests: RefCell<Vec<(String, js_sys::Function, js_sys::Function)>>,
     /// Function name → the page's handler.
     pub functions: js_sys::Map,
     /// Where `remoteStream` plays (`attachAudio`), and whether the SDK made that element.
     pub audio: RefCell<Option<(web_sys::HtmlMediaElement, bool)>>,
-    timeout_ms: f64,
     /// When the connect call began (`Date.now()`), and each step's time since then.
     t0: f64,
     /// Per peer connection: a recovery starts a new one.
@@ -93,21 +92,15 @@ pub fn now_ms() -> f64 {
 }
 
 impl Call {
-    pub fn new(
-        machine: Machine,
-        peer: Peer,
-        closer: AbortController,
-        timeout_ms: f64,
-        t0: f64,
-    ) -> Rc<Call> {
+    pub fn new(machine: Machine, peer: Peer, closer: AbortController, t0: f64) -> Rc<Call> {
+        let first_timer = machine.poll_timeout();
         let call = Rc::new(Call {
             machine: RefCell::new(machine),
             peer: RefCell::new(Rc::new(peer)),
             peer_listeners: RefCell::new(Vec::new()),
-            serial: Cell::new(0),
+            current: Cell::new(0),
             attempt: RefCell::new(None),
-            recovery_timer: RefCell::new(None),
-            sampler: RefCell::new(None),
+            timer: RefCell::new(None),
             messages: Cell::new(0),
             ice: RefCell::new(Vec::new()),
             target: RefCell::new(None),
@@ -117,14 +110,12 @@ impl Call {
             events: Events::new(),
             listeners: RefCell::new(Vec::new()),
             watching_devices: Cell::new(false),
-            ping: RefCell::new(None),
-            budget: RefCell::new(None),
+            signal_listener: RefCell::new(None),
             closer,
             connected: Slot::new(),
             requests: RefCell::new(Vec::new()),
             functions: js_sys::Map::new(),
             audio: RefCell::new(None),
-            timeout_ms,
             t0,
             timings: RefCell::new(js_sys::Object::new()),
         });
@@ -132,7 +123,23 @@ impl Call {
         ALLOCATED.with(|n| n.set(n.get() + 1));
         *call.peer_listeners.borrow_mut() = super::peer::listen(&call, &call.peer(), 0);
         *call.listeners.borrow_mut() = super::recovery::network_listeners(&call);
+        call.arm(first_timer);
         call
+    }
+
+    /// The call's one timer: at `at` (`Date.now()` clock) the machine gets `Input::Timeout`.
+    /// The timer it replaces is dropped after the current task (this may run inside it).
+    fn arm(self: &Rc<Self>, at: Option<f64>) {
+        let timer = at.map(|at| {
+            let weak = Rc::downgrade(self);
+            let ms = (at - now_ms()).clamp(0.0, i32::MAX as f64) as u32;
+            Timeout::new(ms, move || {
+                if let Some(call) = weak.upgrade() {
+                    call.input(Input::Timeout);
+                }
+            })
+        });
+        defer_drop(self.timer.replace(timer));
     }
 
     /// Listens for the browser's `devicechange` from the first subscription to the connection's:
@@ -151,16 +158,16 @@ impl Call {
         self.peer.borrow().clone()
     }
 
-    /// Whose events a listener of the peer connection `serial` delivers: the call's, the
+    /// Whose events a listener of the peer connection numbered `n` delivers: the call's, the
     /// recovery attempt's, or nobody's (a connection already replaced or dropped).
-    pub fn which(&self, serial: u32) -> Option<Of> {
-        if serial == self.serial.get() {
+    pub fn which(&self, n: u32) -> Option<Of> {
+        if n == self.current.get() {
             return Some(Of::Call);
         }
         let attempt = self.attempt.borrow();
         attempt
             .as_ref()
-            .filter(|a| a.serial == serial)
+            .filter(|a| a.number == n)
             .map(|a| Of::Attempt(a.number))
     }
 
@@ -171,15 +178,15 @@ impl Call {
         }
     }
 
-    /// Makes `peer` (with its listeners, numbered `serial`) the call's peer connection and
-    /// returns the old one with its listeners.
+    /// Makes `peer` (with its listeners, numbered `n`) the call's peer connection and returns
+    /// the old one with its listeners.
     pub fn replace_peer(
         &self,
         peer: Rc<Peer>,
         listeners: Vec<EventListener>,
-        serial: u32,
+        n: u32,
     ) -> (Rc<Peer>, Vec<EventListener>) {
-        self.serial.set(serial);
+        self.current.set(n);
         self.messages.set(0);
         *self.timings.borrow_mut() = js_sys::Object::new();
         let old = self.peer.replace(peer);
@@ -204,27 +211,17 @@ impl Call {
         self.events.emit("track", &arg);
     }
 
-    /// The connect's budget: `timeoutMs` and the caller's `signal` end it through the machine,
-    /// which names the phase it stopped in.
-    pub fn set_budget(self: &Rc<Self>, signal: Option<&web_sys::AbortSignal>) {
+    /// The caller's `signal` ends the connect through the machine, which names the phase it
+    /// stopped in (the machine's clock does the same for `timeoutMs`).
+    pub fn listen_signal(self: &Rc<Self>, signal: Option<&web_sys::AbortSignal>) {
         let weak = Rc::downgrade(self);
-        let ms = self.timeout_ms;
-        let timer = {
-            let weak = weak.clone();
-            Timeout::new(ms.clamp(1.0, i32::MAX as f64) as u32, move || {
-                if let Some(call) = weak.upgrade() {
-                    call.input(Input::Deadline(ErrorCode::Timeout, ms));
-                }
-            })
-        };
-        let listener = signal.map(|s| {
+        *self.signal_listener.borrow_mut() = signal.map(|s| {
             EventListener::once(s, "abort", move |_| {
                 if let Some(call) = weak.upgrade() {
-                    call.input(Input::Deadline(ErrorCode::Aborted, ms));
+                    call.input(Input::Aborted);
                 }
             })
         });
-        *self.budget.borrow_mut() = Some((timer, listener));
     }
 
     /// A budget for one request, cut short when the call closes. While connecting, that is all
@@ -279,12 +276,13 @@ impl Call {
         }
     }
 
+    /// Carries out one output. Every kind is named here, nothing falls through: a new
+    /// `Output` does not compile until it has a place. Side effects stop with the call; the
+    /// events that report its end still go out.
     fn run(self: &Rc<Self>, output: Output) {
-        // Side effects stop with the call; the events that report its end still go out.
+        use super::recovery as r;
         let live = !self.is_closed();
         match output {
-            Output::Send(value) if live => self.send(&stringify(&value)),
-            Output::SendText(text) if live => self.send(&text),
             Output::State(state) => self.events.emit("statechange", &state.as_str().into()),
             Output::Emit(Event::Message(v)) => self.events.emit("message", &to_js(&v)),
             Output::Emit(Event::Rtvi(v)) => self.events.emit("rtvi", &to_js(&v)),
@@ -295,32 +293,33 @@ impl Call {
             Output::Emit(Event::Error(e)) => self.events.emit("error", &to_js_error(&e)),
             Output::Emit(Event::Named(name, v)) => self.events.emit(name, &to_js(&v)),
             Output::Settle { id, result } => self.settle(&id, result),
-            Output::CallFunction(call) if live => super::conversation::call_function(self, call),
             Output::Connected => {
                 self.mark("connected");
-                defer_drop(self.budget.borrow_mut().take());
-                super::recovery::start_sampling(self);
+                defer_drop(self.signal_listener.borrow_mut().take());
                 self.connected.set(Ok(()))
             }
             Output::ConnectFailed(e) => self.connected.set(Err(e)),
-            Output::Offer { .. } if live => self.make_offer(false),
-            Output::PostOffer(mut body) if live => {
+            Output::Close(reason) => self.close(reason),
+            _ if !live => {}
+            Output::Timer(at) => self.arm(at),
+            Output::Send(value) => self.send(&stringify(&value)),
+            Output::SendText(text) => self.send(&text),
+            Output::CallFunction(call) => super::conversation::call_function(self, call),
+            Output::Offer => self.make_offer(false),
+            Output::PostOffer(mut body) => {
                 self.with_gathered(None, &self.peer(), &mut body);
                 self.post_offer(body)
             }
-            Output::SetRemote(sdp) if live => self.set_remote(sdp),
-            Output::Patch(body) if live => self.patch(body),
-            Output::StartPing if live => {
-                let weak = Rc::downgrade(self);
-                *self.ping.borrow_mut() = Some(Interval::new(1000, move || {
-                    if let Some(call) = weak.upgrade() {
-                        call.input(Input::PingTick { now_ms: now_ms() });
-                    }
-                }));
-            }
-            Output::Close(reason) => self.close(reason),
-            other if live => super::recovery::run(self, other),
-            _ => {}
+            Output::SetRemote(sdp) => self.set_remote(sdp),
+            Output::Patch(body) => self.patch(body),
+            Output::Sample => r::sample(self),
+            Output::Restart { attempt } => r::restart(self, attempt),
+            Output::Probe { attempt } => r::probe(self, attempt),
+            Output::PostRestart { attempt, body } => r::post(self, attempt, body),
+            Output::AttemptSetRemote { attempt, sdp } => r::set_remote(self, attempt, sdp),
+            Output::AttemptPatch { attempt, body } => r::patch(self, attempt, body),
+            Output::CancelAttempt(attempt) => r::cancel(self, attempt),
+            Output::Swap(attempt) => r::swap(self, attempt),
         }
     }
 
@@ -440,10 +439,9 @@ impl Call {
             let i = requests.iter().position(|r| r.0 == id);
             i.map(|i| requests.swap_remove(i))
         };
-        let Some((_, resolve, reject, timer)) = entry else {
+        let Some((_, resolve, reject)) = entry else {
             return;
         };
-        defer_drop(timer);
         let _ = match result {
             Ok(v) => resolve.call1(&JsValue::UNDEFINED, &to_js(&v)),
             Err(e) => reject.call1(&JsValue::UNDEFINED, &to_js_error(&e)),
@@ -464,10 +462,8 @@ impl Call {
         defer_drop((
             std::mem::take(&mut *self.listeners.borrow_mut()),
             std::mem::take(&mut *self.peer_listeners.borrow_mut()),
-            self.ping.borrow_mut().take(),
-            self.budget.borrow_mut().take(),
-            self.recovery_timer.borrow_mut().take(),
-            self.sampler.borrow_mut().take(),
+            self.signal_listener.borrow_mut().take(),
+            self.timer.borrow_mut().take(),
         ));
         self.closer.abort();
         super::recovery::drop_attempt(self);

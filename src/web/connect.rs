@@ -38,8 +38,10 @@ impl Plan {
         })
     }
 
-    fn setup(&self, starting: bool) -> Setup {
+    fn setup(&self, starting: bool, t0: f64) -> Setup {
         Setup {
+            now_ms: t0,
+            timeout_ms: self.options.timeout_ms,
             starting,
             wait_for_bot_ready: self.options.wait_for_bot_ready,
             tracks: [self.audio.is_on(), self.video.is_on()],
@@ -62,15 +64,9 @@ impl Plan {
         t0: f64,
     ) -> Result<(Rc<Call>, ConnectOptions), Error> {
         let peer = Peer::new(&ice, None, &[self.audio.given(), self.video.given()])?;
-        let call = Call::new(
-            Machine::new(self.setup(starting)),
-            peer,
-            closer,
-            self.options.timeout_ms,
-            t0,
-        );
+        let call = Call::new(Machine::new(self.setup(starting, t0)), peer, closer, t0);
         *call.ice.borrow_mut() = ice;
-        call.set_budget(self.signal.as_ref());
+        call.listen_signal(self.signal.as_ref());
         attach(&call, self.audio, self.video);
         call.make_offer(false);
         Ok((call, self.options))

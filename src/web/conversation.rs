@@ -9,7 +9,6 @@ use super::media::describe;
 use crate::conversation::{self, FunctionCall};
 use crate::json::Value;
 use crate::machine::Input;
-use gloo_timers::callback::Timeout;
 use js_sys::{Function, Promise, Reflect};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -152,22 +151,15 @@ impl Connection {
         let mut slots = None;
         let promise = Promise::new(&mut |resolve, reject| slots = Some((resolve, reject)));
         let (resolve, reject) = slots.ok_or_else(|| invalid("Promise is unavailable"))?;
-        let timer = {
-            let weak = Rc::downgrade(&call);
-            let id = id.clone();
-            Timeout::new(timeout_ms.min(i32::MAX as f64) as u32, move || {
-                if let Some(call) = weak.upgrade() {
-                    call.input(Input::RequestTimeout {
-                        id: id.clone(),
-                        timeout_ms,
-                    });
-                }
-            })
-        };
         call.requests
             .borrow_mut()
-            .push((id.clone(), resolve, reject, timer));
-        call.input(Input::Request { id, kind, data });
+            .push((id.clone(), resolve, reject));
+        call.input(Input::Request {
+            id,
+            kind,
+            data,
+            timeout_ms,
+        });
         Ok(promise)
     }
 

@@ -1,22 +1,21 @@
 //! The browser side of recovery after a network drop (the policy is `recovery.rs`, its use
-//! `machine/reconnect.rs`): what the policy watches — traffic sampled from `getStats`, the
-//! window's `online`/`offline` — and what it orders: a timer, and attempts. An attempt is a new
+//! `machine/reconnect.rs`): what the policy watches — traffic sampled from `getStats` when the
+//! machine asks, the window's `online`/`offline` — and the attempts it orders. An attempt is a new
 //! `RTCPeerConnection` sending the same tracks, sharing the call's `MediaStream`s, with its own
 //! channel, listeners and requests; it is either dropped whole (`CancelAttempt`) or becomes the
 //! call's connection (`Swap`), the old one then closed with everything it held.
 
 use super::call::{defer_drop, now_ms, Call};
 use super::deadline::Deadline;
-use super::http::{probe, Method};
+use super::http::Method;
 use super::json::parse_text;
 use super::peer::{apply_answer, listen, local_offer, Peer};
 use crate::error::{Error, ErrorCode, Phase};
-use crate::machine::{Input, Output};
+use crate::json::Value;
+use crate::machine::Input;
 use crate::recovery;
 use gloo_events::EventListener;
-use gloo_timers::callback::{Interval, Timeout};
 use js_sys::Reflect;
-use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -24,19 +23,10 @@ use web_sys::{AbortController, MediaStreamTrack};
 
 /// How long one request of an attempt may take at most (the policy gives up on it sooner).
 const ATTEMPT_REQUEST_MS: f64 = 10_000.0;
-/// How often the current connection's traffic is sampled.
-const SAMPLE_MS: u32 = 250;
-
-thread_local! {
-    /// Serial numbers of peer connections (0 is every call's first).
-    static SERIAL: Cell<u32> = const { Cell::new(0) };
-}
 
 pub struct Attempt {
-    /// The policy's attempt number.
+    /// The machine's attempt number, which the peer connection's listeners carry too.
     pub number: u32,
-    /// The peer connection's serial number, which its listeners carry.
-    pub serial: u32,
     pub peer: Rc<Peer>,
     listeners: Vec<EventListener>,
     abort: AbortController,
@@ -45,96 +35,81 @@ pub struct Attempt {
     channel_open: bool,
 }
 
-/// Carries out the machine's recovery outputs.
-pub fn run(call: &Rc<Call>, output: Output) {
-    match output {
-        Output::Timer(at) => arm(call, at),
-        Output::Restart { attempt } => restart(call, attempt),
-        Output::PostRestart { attempt, mut body } => {
-            let Some((peer, signal)) = attempt_parts(call, attempt) else {
-                return;
-            };
-            call.with_gathered(Some(attempt), &peer, &mut body);
-            let deadline = Deadline::new(ATTEMPT_REQUEST_MS, Some(&signal));
-            let what = (Phase::Call, "offer");
-            call.to_offer_url(Method::Post, &body, deadline, what, move |call, r| {
-                call.input(match r {
-                    Ok(text) => Input::AttemptAnswered {
-                        attempt,
-                        body: parse_text(&text),
-                    },
-                    Err(error) => Input::AttemptFailed { attempt, error },
-                })
-            });
-        }
-        Output::Probe { attempt } => {
-            let Some((_, signal)) = attempt_parts(call, attempt) else {
-                return;
-            };
-            let target = call.offer_url();
-            let deadline = Deadline::new(recovery::PROBE_TIMEOUT_MS, Some(&signal));
-            call.feed(Box::pin(async move {
-                let result = match (target, deadline) {
-                    (Some(url), Ok(d)) => probe(&url, &d, Phase::Call).await,
-                    (None, _) => Err(Error::invalid("no offer URL")),
-                    (_, Err(e)) => Err(e),
-                };
-                Some(Input::AttemptProbed { attempt, result })
-            }));
-        }
-        Output::AttemptSetRemote { attempt, sdp } => {
-            let Some((peer, _)) = attempt_parts(call, attempt) else {
-                return;
-            };
-            let applied = apply_answer(&peer.pc, &sdp);
-            call.feed(Box::pin(async move {
-                let error = applied.await.err();
-                error.map(|error| Input::AttemptFailed { attempt, error })
-            }));
-        }
-        Output::AttemptPatch { attempt, body } => {
-            let Some((peer, signal)) = attempt_parts(call, attempt) else {
-                return;
-            };
-            let deadline = Deadline::new(ATTEMPT_REQUEST_MS, Some(&signal));
-            let what = (Phase::Call, "ICE candidate");
-            call.to_offer_url(Method::Patch, &body, deadline, what, move |call, _| {
-                // Once the attempt's connection is the call's, its queue is the call's too.
-                call.input(if Rc::ptr_eq(&call.peer(), &peer) {
-                    Input::PatchDone(Ok(()))
-                } else {
-                    Input::AttemptPatchDone { attempt }
-                })
-            });
-        }
-        Output::CancelAttempt(n) => {
-            let taken = take_attempt(call, Some(n));
-            if let Some(a) = taken {
-                close(a);
-            }
-        }
-        Output::Swap(n) => swap(call, n),
-        _ => {}
+/// `Output::PostRestart`: the attempt's offer, with the candidates gathered so far.
+pub fn post(call: &Rc<Call>, attempt: u32, mut body: Value) {
+    let Some((peer, signal)) = attempt_parts(call, attempt) else {
+        return;
+    };
+    call.with_gathered(Some(attempt), &peer, &mut body);
+    let deadline = Deadline::new(ATTEMPT_REQUEST_MS, Some(&signal));
+    let what = (Phase::Call, "offer");
+    call.to_offer_url(Method::Post, &body, deadline, what, move |call, r| {
+        call.input(match r {
+            Ok(text) => Input::AttemptAnswered {
+                attempt,
+                body: parse_text(&text),
+            },
+            Err(error) => Input::AttemptFailed { attempt, error },
+        })
+    });
+}
+
+/// `Output::Probe`: a `HEAD` of the offer URL, bounded by `recovery::PROBE_TIMEOUT_MS`.
+pub fn probe(call: &Rc<Call>, attempt: u32) {
+    let Some((_, signal)) = attempt_parts(call, attempt) else {
+        return;
+    };
+    let target = call.offer_url();
+    let deadline = Deadline::new(recovery::PROBE_TIMEOUT_MS, Some(&signal));
+    call.feed(Box::pin(async move {
+        let result = match (target, deadline) {
+            (Some(url), Ok(d)) => super::http::probe(&url, &d, Phase::Call).await,
+            (None, _) => Err(Error::invalid("no offer URL")),
+            (_, Err(e)) => Err(e),
+        };
+        Some(Input::AttemptProbed { attempt, result })
+    }));
+}
+
+/// `Output::AttemptSetRemote`: the server's answer on the attempt's connection.
+pub fn set_remote(call: &Rc<Call>, attempt: u32, sdp: String) {
+    let Some((peer, _)) = attempt_parts(call, attempt) else {
+        return;
+    };
+    let applied = apply_answer(&peer.pc, &sdp);
+    call.feed(Box::pin(async move {
+        let error = applied.await.err();
+        error.map(|error| Input::AttemptFailed { attempt, error })
+    }));
+}
+
+/// `Output::AttemptPatch`: the attempt's trickled candidates.
+pub fn patch(call: &Rc<Call>, attempt: u32, body: Value) {
+    let Some((peer, signal)) = attempt_parts(call, attempt) else {
+        return;
+    };
+    let deadline = Deadline::new(ATTEMPT_REQUEST_MS, Some(&signal));
+    let what = (Phase::Call, "ICE candidate");
+    call.to_offer_url(Method::Patch, &body, deadline, what, move |call, _| {
+        // Once the attempt's connection is the call's, its queue is the call's too.
+        call.input(if Rc::ptr_eq(&call.peer(), &peer) {
+            Input::PatchDone(Ok(()))
+        } else {
+            Input::AttemptPatchDone { attempt }
+        })
+    });
+}
+
+/// `Output::CancelAttempt`.
+pub fn cancel(call: &Rc<Call>, attempt: u32) {
+    if let Some(a) = take_attempt(call, Some(attempt)) {
+        close(a);
     }
 }
 
-/// The policy's timer: one at a time, the previous one dropped after the current task (this may
-/// run inside it).
-fn arm(call: &Rc<Call>, at: Option<f64>) {
-    let timer = at.map(|at| {
-        let weak = Rc::downgrade(call);
-        let ms = (at - now_ms()).clamp(0.0, i32::MAX as f64) as u32;
-        Timeout::new(ms, move || {
-            if let Some(call) = weak.upgrade() {
-                call.input(Input::Net(recovery::Input::Tick));
-            }
-        })
-    });
-    defer_drop(call.recovery_timer.replace(timer));
-}
-
-/// A new peer connection for attempt `number`, sending the call's tracks into the same streams.
-fn restart(call: &Rc<Call>, number: u32) {
+/// `Output::Restart`: a new peer connection for attempt `number`, sending the call's tracks
+/// into the same streams.
+pub fn restart(call: &Rc<Call>, number: u32) {
     let current = call.peer();
     // `Clone::clone`: the JS `MediaStream.clone()` would copy the streams.
     let streams = (
@@ -161,14 +136,9 @@ fn restart(call: &Rc<Call>, number: u32) {
             return spawn_local(async move { call.input(input) });
         }
     };
-    let serial = SERIAL.with(|s| {
-        s.set(s.get() + 1);
-        s.get()
-    });
-    let listeners = listen(call, &peer, serial);
+    let listeners = listen(call, &peer, number);
     let previous = call.attempt.replace(Some(Attempt {
         number,
-        serial,
         peer: peer.clone(),
         listeners,
         abort,
@@ -193,14 +163,14 @@ fn restart(call: &Rc<Call>, number: u32) {
     }));
 }
 
-/// The attempt's connection becomes the call's: same `remoteStream` (the bot's new tracks
-/// replace the old ones in it), same sent tracks, the old connection closed.
-fn swap(call: &Rc<Call>, number: u32) {
+/// `Output::Swap`: the attempt's connection becomes the call's: same `remoteStream` (the bot's
+/// new tracks replace the old ones in it), same sent tracks, the old connection closed.
+pub fn swap(call: &Rc<Call>, number: u32) {
     let Some(a) = take_attempt(call, Some(number)) else {
         return;
     };
     let Attempt {
-        serial,
+        number,
         peer,
         listeners,
         abort,
@@ -208,7 +178,7 @@ fn swap(call: &Rc<Call>, number: u32) {
         channel_open,
         ..
     } = a;
-    let (old, old_listeners) = call.replace_peer(peer.clone(), listeners, serial);
+    let (old, old_listeners) = call.replace_peer(peer.clone(), listeners, number);
     defer_drop((old_listeners, abort));
     // New tracks in first: a stream left without tracks goes inactive, and an element playing
     // it stops for good.
@@ -303,47 +273,38 @@ pub fn network_listeners(call: &Rc<Call>) -> Vec<EventListener> {
     listeners
 }
 
-/// Once the call is up, and unless recovery is off: every `SAMPLE_MS` the current connection's
-/// inbound audio packets and channel messages go to the policy.
-pub fn start_sampling(call: &Rc<Call>) {
-    if !call.machine.borrow().reconnects() {
-        return;
-    }
+/// `Output::Sample`: the current connection's inbound audio packets and the channel's message
+/// count go to the policy.
+pub fn sample(call: &Rc<Call>) {
+    let peer = call.peer();
+    // Weakly held while the browser answers: a getStats that never settles (a connection
+    // closed meanwhile) must not keep the call in memory.
     let weak = Rc::downgrade(call);
-    let sampler = Interval::new(SAMPLE_MS, move || {
+    spawn_local(async move {
+        let Ok(report) = JsFuture::from(peer.pc.get_stats()).await else {
+            return;
+        };
         let Some(call) = weak.upgrade() else { return };
-        let peer = call.peer();
-        // Weakly held while the browser answers: a getStats that never settles (a connection
-        // closed meanwhile) must not keep the call in memory.
-        let weak = Rc::downgrade(&call);
-        drop(call);
-        spawn_local(async move {
-            let Ok(report) = JsFuture::from(peer.pc.get_stats()).await else {
-                return;
+        // A sample of a connection replaced meanwhile would mix two sets of counters.
+        if !Rc::ptr_eq(&call.peer(), &peer) {
+            return;
+        }
+        let mut packets = 0.0;
+        let map: &js_sys::Map = report.unchecked_ref();
+        map.for_each(&mut |stat, _| {
+            let read = |key: &str| Reflect::get(&stat, &key.into()).ok();
+            let is = |key: &str, want: &str| {
+                read(key).and_then(|v| v.as_string()).as_deref() == Some(want)
             };
-            let Some(call) = weak.upgrade() else { return };
-            // A sample of a connection replaced meanwhile would mix two sets of counters.
-            if !Rc::ptr_eq(&call.peer(), &peer) {
-                return;
+            if is("type", "inbound-rtp") && is("kind", "audio") {
+                packets += read("packetsReceived")
+                    .and_then(|v| v.as_f64())
+                    .unwrap_or(0.0);
             }
-            let mut packets = 0.0;
-            let map: &js_sys::Map = report.unchecked_ref();
-            map.for_each(&mut |stat, _| {
-                let read = |key: &str| Reflect::get(&stat, &key.into()).ok();
-                let is = |key: &str, want: &str| {
-                    read(key).and_then(|v| v.as_string()).as_deref() == Some(want)
-                };
-                if is("type", "inbound-rtp") && is("kind", "audio") {
-                    packets += read("packetsReceived")
-                        .and_then(|v| v.as_f64())
-                        .unwrap_or(0.0);
-                }
-            });
-            call.input(Input::Net(recovery::Input::Traffic {
-                packets: packets as u64,
-                messages: call.messages(),
-            }));
         });
+        call.input(Input::Net(recovery::Input::Traffic {
+            packets: packets as u64,
+            messages: call.messages(),
+        }));
     });
-    defer_drop(call.sampler.replace(Some(sampler)));
 }

@@ -57,11 +57,13 @@ fn down_to_attempt_one() -> (Machine, f64) {
     let out = m.handle_at(traffic(50), 2_500.0);
     assert_eq!(out[0], Output::State(State::Reconnecting));
     assert_eq!(m.state(), State::Reconnecting);
-    let Some(Output::Timer(Some(at))) = out.last().cloned() else {
-        panic!("no timer: {out:?}")
-    };
+    let at = m.recovery.poll_timeout().expect("the policy's timer");
     assert_eq!(at, last + recovery::RESTART_AFTER_SILENCE_MS);
-    let out = m.handle_at(Input::Net(recovery::Input::Tick), at);
+    assert!(
+        m.poll_timeout().is_some_and(|t| t <= at),
+        "the call's timer covers it"
+    );
+    let out = m.handle_at(Input::Timeout, at);
     assert_eq!(
         named(&out, "reconnecting"),
         vec![json!({"attempt": 1, "delayMs": 0})]
@@ -99,9 +101,10 @@ fn probe_through(m: &mut Machine, n: u32, t: f64, sdp: &str) -> Vec<Output> {
         },
         t + 10.0,
     );
+    assert!(out.iter().all(|o| matches!(o, Output::Timer(_))), "{out:?}");
     assert_eq!(
-        out,
-        vec![Output::Timer(Some(t + 10.0 + recovery::HEAL_GRACE_MS))]
+        m.recovery.poll_timeout(),
+        Some(t + 10.0 + recovery::HEAL_GRACE_MS)
     );
     m.handle_at(
         Input::Net(recovery::Input::Tick),
@@ -130,7 +133,8 @@ fn a_drop_probes_then_restarts_and_adopts_the_pc_id_of_the_answer() {
         t + 1_005.0,
     );
     let next = t + 1_005.0 + recovery::PROBE_GAP_MS;
-    assert_eq!(out, vec![Output::Timer(Some(next))]);
+    assert!(out.iter().all(|o| matches!(o, Output::Timer(_))), "{out:?}");
+    assert_eq!(m.recovery.poll_timeout(), Some(next));
     let out = m.handle_at(Input::Net(recovery::Input::Tick), next);
     assert!(out.contains(&Output::Probe { attempt: 1 }), "{out:?}");
     let out = m.handle_at(
@@ -242,7 +246,7 @@ fn traffic_coming_back_before_the_restart_heals_without_an_attempt() {
     let out = m.handle_at(traffic(75), 6_000.0);
     assert_eq!(out[0], Output::State(State::Connected));
     assert!(!out.iter().any(|o| matches!(o, Output::Restart { .. })));
-    assert_eq!(out.last(), Some(&Output::Timer(None)));
+    assert_eq!(m.recovery.poll_timeout(), None, "the policy wants no timer");
 }
 
 #[test]
@@ -323,10 +327,7 @@ fn failed_attempts_back_off_then_give_up_with_a_retryable_ice_failed() {
         assert_eq!(announced.len(), 1, "{out:?}");
         assert_eq!(announced[0]["attempt"], attempt + 1);
         delays.push(announced[0]["delayMs"].as_u64().unwrap());
-        let Some(Output::Timer(Some(at))) = out.last().cloned() else {
-            panic!("{out:?}")
-        };
-        t = at;
+        t = m.recovery.poll_timeout().expect("the backoff's timer");
         let out = m.handle_at(Input::Net(recovery::Input::Tick), t);
         assert!(
             out.contains(&Output::Restart {
