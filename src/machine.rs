@@ -113,7 +113,7 @@ pub enum Input {
     /// The bot asked for a function no handler is registered for.
     FunctionMissing(String),
     /// For the reconnect policy, about the call's current peer connection: `offline`/`online`,
-    /// traffic totals after `Output::Sample` (`Ice` and `ChannelClosed` come through their own
+    /// traffic totals after `Rtc::Sample` (`Ice` and `ChannelClosed` come through their own
     /// inputs; its `Tick` comes from the call's clock).
     Net(recovery::Input),
     /// Recovery attempt `attempt`'s new peer connection has this local offer set.
@@ -121,7 +121,7 @@ pub enum Input {
         attempt: u32,
         sdp: String,
     },
-    /// Its path probe (`Output::Probe`) settled: `Ok` for any HTTP answer, else the error.
+    /// Its path probe (`Rtc::Probe`) settled: `Ok` for any HTTP answer, else the error.
     AttemptProbed {
         attempt: u32,
         result: Result<(), Error>,
@@ -171,14 +171,6 @@ pub enum Output {
     Connected,
     /// Reject the connect call (everything is closed by the `Close` that follows).
     ConnectFailed(Error),
-    /// Create a new local offer (a renegotiation) and report it with `LocalOffer`.
-    Offer,
-    /// POST this offer body to the offer URL; report `OfferAnswered` or `Failure`.
-    PostOffer(Value),
-    /// Apply the server's answer SDP; report `RemoteApplied` or `Failure`.
-    SetRemote(String),
-    /// PATCH this trickle body to the offer URL; report `PatchDone`.
-    Patch(Value),
     /// Settle the `sendClientRequest` promise with this id.
     Settle {
         id: String,
@@ -189,6 +181,24 @@ pub enum Output {
     /// The call's one timer: feed `Input::Timeout` at this time (`Date.now()` clock), replacing
     /// any time set before; `None`: no timer.
     Timer(Option<f64>),
+    /// What only the WebRTC transport does: signalling, the peer connection, recovery attempts.
+    Rtc(Rtc),
+    /// Free everything and emit `disconnected` with the reason.
+    Close(DisconnectReason),
+}
+
+/// The outputs for the WebRTC transport alone (`Output::Rtc`); everything else a call does is
+/// the same whatever carries it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Rtc {
+    /// Create a new local offer (a renegotiation) and report it with `LocalOffer`.
+    Offer,
+    /// POST this offer body to the offer URL; report `OfferAnswered` or `Failure`.
+    PostOffer(Value),
+    /// Apply the server's answer SDP; report `RemoteApplied` or `Failure`.
+    SetRemote(String),
+    /// PATCH this trickle body to the offer URL; report `PatchDone`.
+    Patch(Value),
     /// Read the current peer connection's inbound audio packets (`getStats`) and report
     /// `Input::Net(Traffic)` with them and the channel's message count.
     Sample,
@@ -198,8 +208,8 @@ pub enum Output {
         attempt: u32,
     },
     /// Probe the path to the offer URL for the attempt: a `HEAD` request that the server
-    /// answers without acting on it, bounded by
-    /// `recovery::PROBE_TIMEOUT_MS`; report `AttemptProbed`.
+    /// answers without acting on it, bounded by `recovery::PROBE_TIMEOUT_MS`; report
+    /// `AttemptProbed`.
     Probe {
         attempt: u32,
     },
@@ -222,8 +232,6 @@ pub enum Output {
     /// The attempt's peer connection is the call's now: close the old one, move the remote
     /// tracks into the same `remoteStream`; its channel's `open` is `ChannelOpen` as usual.
     Swap(u32),
-    /// Free everything and emit `disconnected` with the reason.
-    Close(DisconnectReason),
 }
 
 #[derive(Debug)]
@@ -448,7 +456,7 @@ impl Machine {
                 Ok(answer) => {
                     self.trickle.set_pc_id(answer.pc_id.clone());
                     self.pc_id = Some(answer.pc_id);
-                    out.push(Output::SetRemote(answer.sdp));
+                    out.push(Output::Rtc(Rtc::SetRemote(answer.sdp)));
                     // The server has its peer as soon as it answered: candidates need not wait
                     // for the answer to be applied here.
                     self.flush_trickle(out);
@@ -631,12 +639,12 @@ impl Machine {
             return;
         }
         if let Some(sdp) = self.pending_offer.take() {
-            out.push(Output::PostOffer(offer_body(
+            out.push(Output::Rtc(Rtc::PostOffer(offer_body(
                 &sdp,
                 self.pc_id.as_deref(),
                 false,
                 self.request_data.as_ref(),
-            )));
+            ))));
         }
     }
 
@@ -645,13 +653,13 @@ impl Machine {
             self.renegotiate_pending = true;
         } else {
             self.negotiating = true;
-            out.push(Output::Offer);
+            out.push(Output::Rtc(Rtc::Offer));
         }
     }
 
     fn flush_trickle(&mut self, out: &mut Vec<Output>) {
         if let Some(body) = self.trickle.next_batch() {
-            out.push(Output::Patch(body));
+            out.push(Output::Rtc(Rtc::Patch(body)));
         }
     }
 
@@ -742,7 +750,7 @@ impl Machine {
         self.channel_open = false;
         self.recovery.handle(recovery::Input::Disconnect, self.now);
         if let Some(a) = self.attempt.take() {
-            out.push(Output::CancelAttempt(a.number));
+            out.push(Output::Rtc(Rtc::CancelAttempt(a.number)));
         }
         // Nothing pending survives the call.
         self.stop_clock(out);

@@ -12,7 +12,7 @@
 use crate::conversation::{interpret, Meaning};
 use crate::error::{Error, ErrorCode, Phase, MAX_BODY_EXCERPT};
 use crate::json::{Map, Value};
-use crate::machine::{self, IceState, Input, Machine, Output, Setup, State};
+use crate::machine::{self, IceState, Input, Machine, Output, Rtc, Setup, State};
 use crate::options::{Credentials, StartRequest, Transport, DEFAULT_TIMEOUT_MS};
 use crate::platform::{
     offer_template_from_start_url, resolve_offer_url, validate_agent, Platform,
@@ -2188,14 +2188,14 @@ impl Watch {
                     assert_ne!(Some(*s), self.state, "a state repeated");
                     self.state = Some(*s);
                 }
-                Output::PostOffer(body) => {
+                Output::Rtc(Rtc::PostOffer(body)) => {
                     assert!(
                         self.media_ready && (self.started || !starting),
                         "an offer posted early"
                     );
                     assert_eq!(body.str_at("type"), Some("offer"));
                 }
-                Output::SetRemote(sdp) => assert_eq!(Some(sdp), answered_sdp.as_ref()),
+                Output::Rtc(Rtc::SetRemote(sdp)) => assert_eq!(Some(sdp), answered_sdp.as_ref()),
                 Output::Send(_) => assert!(self.channel_opened, "sent before the channel opened"),
                 Output::SendText(t) => {
                     assert!(self.channel_opened && t.starts_with("ping: "), "{t}");

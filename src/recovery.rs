@@ -66,8 +66,8 @@
 //!
 //! `max_attempts: 0` turns all this off: ICE `failed` or a closed channel end the call as before.
 
-use crate::trickle::IceState;
 use crate::signalling::{ConnectOptions, DEFAULT_RECONNECT_TIMEOUT_MS};
+use crate::trickle::IceState;
 
 /// No new inbound packet or message for this long (seen on a sample) means the path is down.
 pub const SILENCE_MS: f64 = 1_500.0;

@@ -4,7 +4,7 @@
 //! `poll_timeout()` when the call is made, then at every `Output::Timer(at)`; when it fires the
 //! shell feeds `Input::Timeout` (`handle_at` gives the time).
 
-use super::{DisconnectReason, Machine, Output, State};
+use super::{DisconnectReason, Machine, Output, Rtc, State};
 use crate::error::{Error, ErrorCode, Phase};
 use crate::recovery;
 use crate::rtvi;
@@ -108,7 +108,7 @@ impl Machine {
         }
         if self.clock.sample.is_some_and(|at| at <= now) {
             self.clock.sample = Some(now + SAMPLE_MS);
-            out.push(Output::Sample);
+            out.push(Output::Rtc(Rtc::Sample));
         }
         let mut i = 0;
         while i < self.clock.pending.len() {

@@ -8,7 +8,7 @@
 //! ones, so the next restart and every PATCH use the newest. Only 404/410 on the offer route or
 //! `peerLeft` say that the session is over.
 
-use super::{DisconnectReason, Event, Input, Machine, Output, State};
+use super::{DisconnectReason, Event, Input, Machine, Output, Rtc, State};
 use crate::error::{Error, ErrorCode};
 use crate::json::obj;
 use crate::json::Value;
@@ -50,11 +50,11 @@ impl Machine {
                     trickle: TrickleQueue::new(),
                     offer: None,
                 });
-                out.push(Output::Restart { attempt });
+                out.push(Output::Rtc(Rtc::Restart { attempt }));
             }
             Action::Probe { attempt } => {
                 if self.attempt.as_ref().is_some_and(|a| a.number == attempt) {
-                    out.push(Output::Probe { attempt });
+                    out.push(Output::Rtc(Rtc::Probe { attempt }));
                 }
             }
             Action::Post { attempt } => {
@@ -64,20 +64,20 @@ impl Machine {
                     .filter(|a| a.number == attempt)
                     .and_then(|a| a.offer.take());
                 if let Some(body) = body {
-                    out.push(Output::PostRestart { attempt, body });
+                    out.push(Output::Rtc(Rtc::PostRestart { attempt, body }));
                 }
             }
             Action::Cancel { attempt } => {
                 if self.attempt.as_ref().is_some_and(|a| a.number == attempt) {
                     self.attempt = None;
                 }
-                out.push(Output::CancelAttempt(attempt));
+                out.push(Output::Rtc(Rtc::CancelAttempt(attempt)));
             }
             Action::Recovered { attempts, down_ms } => {
                 if let Some(a) = self.attempt.take() {
                     // Candidates the new connection still gathers go out with the call's own.
                     self.trickle = a.trickle;
-                    out.push(Output::Swap(a.number));
+                    out.push(Output::Rtc(Rtc::Swap(a.number)));
                 }
                 // The new channel's `open` sends client-ready again.
                 self.channel_open = false;
@@ -144,7 +144,7 @@ impl Machine {
                     true,
                     self.request_data.as_ref(),
                 ));
-                out.push(Output::Probe { attempt: n });
+                out.push(Output::Rtc(Rtc::Probe { attempt: n }));
             }
             Input::AttemptProbed { result, .. } => {
                 let input = match result {
@@ -164,12 +164,12 @@ impl Machine {
                     self.pc_id = Some(answer.pc_id.clone());
                     trickle.set_pc_id(answer.pc_id);
                     let batch = trickle.next_batch();
-                    out.push(Output::AttemptSetRemote {
+                    out.push(Output::Rtc(Rtc::AttemptSetRemote {
                         attempt: n,
                         sdp: answer.sdp,
-                    });
+                    }));
                     if let Some(body) = batch {
-                        out.push(Output::AttemptPatch { attempt: n, body });
+                        out.push(Output::Rtc(Rtc::AttemptPatch { attempt: n, body }));
                     }
                     self.recover(out, recovery::Input::Answered(n));
                 }
@@ -178,13 +178,13 @@ impl Machine {
             Input::AttemptCandidate { candidate, .. } => {
                 trickle.push(candidate);
                 if let Some(body) = trickle.next_batch() {
-                    out.push(Output::AttemptPatch { attempt: n, body });
+                    out.push(Output::Rtc(Rtc::AttemptPatch { attempt: n, body }));
                 }
             }
             Input::AttemptPatchDone { .. } => {
                 trickle.batch_done();
                 if let Some(body) = trickle.next_batch() {
-                    out.push(Output::AttemptPatch { attempt: n, body });
+                    out.push(Output::Rtc(Rtc::AttemptPatch { attempt: n, body }));
                 }
             }
             Input::AttemptConnected(_) => self.recover(out, recovery::Input::Restored(n)),

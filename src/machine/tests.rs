@@ -42,7 +42,7 @@ type Json = serde_json::Value;
 
 fn posted(out: &[Output]) -> Option<Json> {
     out.iter().find_map(|o| match o {
-        Output::PostOffer(b) => Some(b.into()),
+        Output::Rtc(Rtc::PostOffer(b)) => Some(b.into()),
         _ => None,
     })
 }
@@ -85,7 +85,7 @@ fn up_to_channel(wait: bool) -> Machine {
     );
     assert_eq!(m.phase(), Phase::Offer);
     let out = m.handle(answered(ANSWER));
-    assert_eq!(out, vec![Output::SetRemote("v=0 answer".into())]);
+    assert_eq!(out, vec![Output::Rtc(Rtc::SetRemote("v=0 answer".into()))]);
     assert_eq!((m.phase(), m.pc_id()), (Phase::Offer, Some("pc-1")));
     m.handle(Input::RemoteApplied);
     assert_eq!(m.phase(), Phase::Ice);
@@ -215,11 +215,11 @@ fn candidates_wait_for_the_answer_then_go_out_one_patch_at_a_time() {
     assert!(m.handle(cand(1)).is_empty(), "no pc_id yet");
     assert!(m.handle(cand(2)).is_empty(), "no pc_id yet");
     let out = m.handle(answered(ANSWER));
-    assert_eq!(out[0], Output::SetRemote("v=0 answer".into()));
+    assert_eq!(out[0], Output::Rtc(Rtc::SetRemote("v=0 answer".into())));
     let patch = out
         .iter()
         .find_map(|o| match o {
-            Output::Patch(b) => Some(Json::from(b)),
+            Output::Rtc(Rtc::Patch(b)) => Some(Json::from(b)),
             _ => None,
         })
         .expect("a patch");
@@ -243,7 +243,7 @@ fn candidates_wait_for_the_answer_then_go_out_one_patch_at_a_time() {
         matches!(&out[0], Output::Emit(Event::Error(e)) if e.code == ErrorCode::Http),
         "a failed PATCH is reported, not fatal: {out:?}"
     );
-    let Output::Patch(body) = &out[1] else {
+    let Output::Rtc(Rtc::Patch(body)) = &out[1] else {
         panic!("{out:?}")
     };
     let body = Json::from(body);
@@ -263,7 +263,7 @@ fn the_offer_leaves_with_the_candidates_gathered_and_they_are_not_patched() {
     m.handle(Input::MediaReady);
     m.handle(Input::LocalOffer("v=0\r\n".into()));
     m.handle(cand(1));
-    let Some(Output::PostOffer(mut body)) = m.handle(Input::Started).pop() else {
+    let Some(Output::Rtc(Rtc::PostOffer(mut body))) = m.handle(Input::Started).pop() else {
         panic!("the offer leaves once started")
     };
     let gathered = "v=0\r\na=candidate:1 1 udp 1 192.0.2.1 1 typ host\r\n";
@@ -276,7 +276,7 @@ fn the_offer_leaves_with_the_candidates_gathered_and_they_are_not_patched() {
     let patched: Vec<Json> = out
         .iter()
         .filter_map(|o| match o {
-            Output::Patch(b) => Some(Json::from(b)),
+            Output::Rtc(Rtc::Patch(b)) => Some(Json::from(b)),
             _ => None,
         })
         .collect();
@@ -311,7 +311,9 @@ fn a_regathered_offer_replaces_the_unsent_one_and_its_candidates() {
     );
     m.handle(cand(2));
     let out = m.handle(answered(ANSWER));
-    let Some(Output::Patch(body)) = out.iter().find(|o| matches!(o, Output::Patch(_))) else {
+    let Some(Output::Rtc(Rtc::Patch(body))) =
+        out.iter().find(|o| matches!(o, Output::Rtc(Rtc::Patch(_))))
+    else {
         panic!("{out:?}")
     };
     let body = Json::from(body);
@@ -636,7 +638,7 @@ fn ends_of_a_live_connection() {
 #[test]
 fn renegotiation_needs_a_pc_id_runs_one_at_a_time_and_survives_a_failure() {
     let reneg = r#"{"type":"signalling","message":{"type":"renegotiate"}}"#;
-    let is_offer = |out: &[Output]| out.contains(&Output::Offer);
+    let is_offer = |out: &[Output]| out.contains(&Output::Rtc(Rtc::Offer));
     let mut m = Machine::new(setup(false, true));
     assert!(!is_offer(&m.handle(msg(reneg))), "no pc_id yet");
 
@@ -858,7 +860,7 @@ fn once_up_the_timer_pings_every_second_and_samples_traffic_when_recovery_is_on(
     let seen = run_clock_until(&mut m, 1_010.0);
     let samples: Vec<f64> = seen
         .iter()
-        .filter(|(_, o)| *o == Output::Sample)
+        .filter(|(_, o)| *o == Output::Rtc(Rtc::Sample))
         .map(|s| s.0)
         .collect();
     assert_eq!(samples, vec![260.0, 510.0, 760.0, 1_010.0]);

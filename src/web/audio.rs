@@ -5,7 +5,8 @@
 
 use super::call::{closed_error, Call};
 use super::connection::Connection;
-use super::media::{describe, error_name, switch_track};
+use super::error::{describe, error_name};
+use super::media::switch_track;
 use crate::error::{Error, ErrorCode, Phase};
 use js_sys::{Function, Promise, Reflect};
 use std::rc::Rc;
@@ -111,7 +112,7 @@ fn attach(call: &Rc<Call>, element: JsValue) -> Result<HtmlMediaElement, JsValue
         (el, false)
     };
     el.set_autoplay(true);
-    el.set_src_object(Some(&call.peer().remote_stream));
+    el.set_src_object(Some(&call.rtc.peer().remote_stream));
     let old = call.audio.borrow_mut().replace((el.clone(), owned));
     if let Some((old, true)) = old {
         if old != el {

@@ -1,33 +1,32 @@
-//! `Call`: everything one connection holds in the browser — its machine, peer connection,
-//! channel, tracks, listeners, timers, requests in flight and event handlers — and the loop that
-//! feeds the machine and carries out what it decides. Every `Call` stays alive (in `LIVE`) until
+//! `Call`: everything one connection holds in the browser — its machine, its one timer, tracks,
+//! listeners, requests in flight, event handlers, and what its transport holds (`rtc`: the peer
+//! connection and channel) — and the loop that feeds the machine and carries out what it
+//! decides: what every call does here, what only its transport does there (`transport`). Every `Call` stays alive (in `LIVE`) until
 //! it is closed, whether or not the page keeps a reference to its `Connection`: garbage
 //! collection never ends a call. Closing frees everything and always tells the handlers why.
 
 use super::deadline::Deadline;
 use super::error::to_js_error;
 use super::events::Events;
-use super::http::{send_json, Method};
-use super::json::{parse_text, stringify, to_js};
-use super::media::stop_all;
-use super::peer::{apply_answer, browser_error, local_offer, local_sdp, Of, Peer};
-use super::recovery::Attempt;
-use crate::error::{Error, ErrorCode, Phase};
-use crate::machine::{DisconnectReason, Event, Input, Machine, Output};
-use crate::options::Credentials;
-use crate::session::IceServer;
+use super::json::{stringify, to_js};
+use super::webrtc::peer::{browser_error, Link};
+use crate::conversation::FunctionCall;
+use crate::error::{Error, ErrorCode};
+use crate::json::Value;
+use crate::machine::{DisconnectReason, Event, Input, Machine, Output, Rtc};
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
-use js_sys::Reflect;
+use js_sys::{Function, Promise, Reflect};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::spawn_local;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{AbortController, MediaStreamTrack};
 
-use super::wait::Slot;
+use super::wait::{defer_drop, now_ms, Slot};
 
 /// How long one request after the connect (a trickle PATCH, a renegotiation) may take.
 const LATE_REQUEST_MS: f64 = 10_000.0;
@@ -39,23 +38,16 @@ thread_local! {
     static ALLOCATED: Cell<usize> = const { Cell::new(0) };
 }
 
+/// Carries out what only the call's transport does.
+pub type Transport = fn(&Rc<Call>, Rtc);
+
 pub struct Call {
     pub machine: RefCell<Machine>,
-    /// The peer connection carrying the call (replaced when a recovery succeeds), its listeners
-    /// and the machine's number for it (0, or the recovery attempt that made it).
-    peer: RefCell<Rc<Peer>>,
-    peer_listeners: RefCell<Vec<EventListener>>,
-    current: Cell<u32>,
-    /// A recovery attempt under way (`recovery.rs`): the machine's number for it, its peer.
-    pub attempt: RefCell<Option<Attempt>>,
+    /// What the WebRTC transport holds: peer connections, ICE servers, the offer URL.
+    pub rtc: Link,
+    transport: Transport,
     /// The call's one timer, armed where the machine says (`Output::Timer`).
     timer: RefCell<Option<Timeout>>,
-    /// Messages received on the current channel (traffic for the reconnect policy).
-    messages: Cell<u64>,
-    /// The ICE servers in force (a recovery's peer connection uses them too).
-    pub ice: RefCell<Vec<IceServer>>,
-    /// The offer URL and the credentials its requests carry.
-    pub target: RefCell<Option<(String, Credentials)>>,
     /// The `Session` JS object (or undefined) and its id.
     pub session: RefCell<(JsValue, Option<String>)>,
     /// The microphone and camera tracks being sent.
@@ -63,9 +55,10 @@ pub struct Call {
     /// Tracks this library opened (stopped on close; never the caller's).
     pub own_tracks: RefCell<Vec<MediaStreamTrack>>,
     pub events: Rc<Events>,
-    listeners: RefCell<Vec<EventListener>>,
-    /// The browser's `devicechange` is listened to (`watch_devices`).
-    watching_devices: Cell<bool>,
+    /// Listeners on the window and on devices (the transport's own are in `rtc`).
+    pub listeners: RefCell<Vec<EventListener>>,
+    /// The browser's `devicechange` is listened to (`media::watch_devices`).
+    pub watching_devices: Cell<bool>,
     /// The listener on the caller's `signal`, for as long as the connect runs.
     signal_listener: RefCell<Option<EventListener>>,
     /// Aborted on close: every request of this call listens to it.
@@ -84,26 +77,20 @@ pub struct Call {
     pub timings: RefCell<js_sys::Object>,
 }
 
-/// What to do with a request's answer.
-type Answered = dyn FnOnce(&Rc<Call>, Result<String, Error>);
-
-pub fn now_ms() -> f64 {
-    js_sys::Date::now()
-}
-
 impl Call {
-    pub fn new(machine: Machine, peer: Peer, closer: AbortController, t0: f64) -> Rc<Call> {
+    pub fn new(
+        machine: Machine,
+        rtc: Link,
+        transport: Transport,
+        closer: AbortController,
+        t0: f64,
+    ) -> Rc<Call> {
         let first_timer = machine.poll_timeout();
         let call = Rc::new(Call {
             machine: RefCell::new(machine),
-            peer: RefCell::new(Rc::new(peer)),
-            peer_listeners: RefCell::new(Vec::new()),
-            current: Cell::new(0),
-            attempt: RefCell::new(None),
+            rtc,
+            transport,
             timer: RefCell::new(None),
-            messages: Cell::new(0),
-            ice: RefCell::new(Vec::new()),
-            target: RefCell::new(None),
             session: RefCell::new((JsValue::UNDEFINED, None)),
             tracks: RefCell::new([None, None]),
             own_tracks: RefCell::new(Vec::new()),
@@ -121,8 +108,6 @@ impl Call {
         });
         LIVE.with(|live| live.borrow_mut().push(call.clone()));
         ALLOCATED.with(|n| n.set(n.get() + 1));
-        *call.peer_listeners.borrow_mut() = super::peer::listen(&call, &call.peer(), 0);
-        *call.listeners.borrow_mut() = super::recovery::network_listeners(&call);
         call.arm(first_timer);
         call
     }
@@ -140,75 +125,6 @@ impl Call {
             })
         });
         defer_drop(self.timer.replace(timer));
-    }
-
-    /// Listens for the browser's `devicechange` from the first subscription to the connection's:
-    /// adding that listener has the browser start watching the devices, work on the page's main
-    /// thread that a connect need not pay for (measured: up to 2 ms of it).
-    pub fn watch_devices(self: &Rc<Self>) {
-        if self.is_closed() || self.watching_devices.replace(true) {
-            return;
-        }
-        let listener = super::media::device_listener(self);
-        self.listeners.borrow_mut().extend(listener);
-    }
-
-    /// The peer connection carrying the call now.
-    pub fn peer(&self) -> Rc<Peer> {
-        self.peer.borrow().clone()
-    }
-
-    /// Whose events a listener of the peer connection numbered `n` delivers: the call's, the
-    /// recovery attempt's, or nobody's (a connection already replaced or dropped).
-    pub fn which(&self, n: u32) -> Option<Of> {
-        if n == self.current.get() {
-            return Some(Of::Call);
-        }
-        let attempt = self.attempt.borrow();
-        attempt
-            .as_ref()
-            .filter(|a| a.number == n)
-            .map(|a| Of::Attempt(a.number))
-    }
-
-    pub fn peer_of(&self, of: Of) -> Rc<Peer> {
-        match (of, &*self.attempt.borrow()) {
-            (Of::Attempt(_), Some(a)) => a.peer.clone(),
-            _ => self.peer(),
-        }
-    }
-
-    /// Makes `peer` (with its listeners, numbered `n`) the call's peer connection and returns
-    /// the old one with its listeners.
-    pub fn replace_peer(
-        &self,
-        peer: Rc<Peer>,
-        listeners: Vec<EventListener>,
-        n: u32,
-    ) -> (Rc<Peer>, Vec<EventListener>) {
-        self.current.set(n);
-        self.messages.set(0);
-        *self.timings.borrow_mut() = js_sys::Object::new();
-        let old = self.peer.replace(peer);
-        (old, self.peer_listeners.replace(listeners))
-    }
-
-    pub fn count_message(&self) {
-        self.messages.set(self.messages.get() + 1);
-    }
-
-    pub fn messages(&self) -> u64 {
-        self.messages.get()
-    }
-
-    /// A track of the bot's joins `remoteStream`, and the page hears of it.
-    pub fn add_remote_track(&self, track: &MediaStreamTrack) {
-        let stream = Clone::clone(&self.peer().remote_stream);
-        stream.add_track(track);
-        let arg = js_sys::Object::new();
-        let _ = Reflect::set(&arg, &"track".into(), track);
-        let _ = Reflect::set(&arg, &"stream".into(), &stream);
-        self.events.emit("track", &arg);
     }
 
     /// The caller's `signal` ends the connect through the machine, which names the phase it
@@ -280,7 +196,6 @@ impl Call {
     /// `Output` does not compile until it has a place. Side effects stop with the call; the
     /// events that report its end still go out.
     fn run(self: &Rc<Self>, output: Output) {
-        use super::recovery as r;
         let live = !self.is_closed();
         match output {
             Output::State(state) => self.events.emit("statechange", &state.as_str().into()),
@@ -300,136 +215,20 @@ impl Call {
             }
             Output::ConnectFailed(e) => self.connected.set(Err(e)),
             Output::Close(reason) => self.close(reason),
+            // Guards do not count towards exhaustiveness: every kind below is still required.
             _ if !live => {}
             Output::Timer(at) => self.arm(at),
             Output::Send(value) => self.send(&stringify(&value)),
             Output::SendText(text) => self.send(&text),
-            Output::CallFunction(call) => super::conversation::call_function(self, call),
-            Output::Offer => self.make_offer(false),
-            Output::PostOffer(mut body) => {
-                self.with_gathered(None, &self.peer(), &mut body);
-                self.post_offer(body)
-            }
-            Output::SetRemote(sdp) => self.set_remote(sdp),
-            Output::Patch(body) => self.patch(body),
-            Output::Sample => r::sample(self),
-            Output::Restart { attempt } => r::restart(self, attempt),
-            Output::Probe { attempt } => r::probe(self, attempt),
-            Output::PostRestart { attempt, body } => r::post(self, attempt, body),
-            Output::AttemptSetRemote { attempt, sdp } => r::set_remote(self, attempt, sdp),
-            Output::AttemptPatch { attempt, body } => r::patch(self, attempt, body),
-            Output::CancelAttempt(attempt) => r::cancel(self, attempt),
-            Output::Swap(attempt) => r::swap(self, attempt),
-        }
-    }
-
-    /// The offer leaves with the candidates gathered so far (`Machine::offer_leaves`).
-    pub fn with_gathered(&self, attempt: Option<u32>, peer: &Peer, body: &mut crate::json::Value) {
-        let sdp = local_sdp(&peer.pc);
-        if !sdp.is_empty() {
-            self.machine.borrow_mut().offer_leaves(attempt, body, sdp);
+            Output::CallFunction(fc) => call_function(self, fc),
+            Output::Rtc(rtc) => (self.transport)(self, rtc),
         }
     }
 
     fn send(self: &Rc<Self>, text: &str) {
-        if let Err(e) = self.peer().channel.send_with_str(text) {
+        if let Err(e) = self.rtc.peer().channel.send_with_str(text) {
             self.input(Input::SendFailed(browser_error("send", &e)));
         }
-    }
-
-    /// Creates a local offer and sets it. `regather`: an ICE restart of the unsent offer, so
-    /// gathering starts again under the ICE servers now in force (`Input::RegatheredOffer`).
-    pub fn make_offer(self: &Rc<Self>, regather: bool) {
-        let offer = local_offer(&self.peer().pc, regather);
-        self.feed(Box::pin(async move {
-            Some(match offer.await {
-                Ok(sdp) if regather => Input::RegatheredOffer(sdp),
-                Ok(sdp) => Input::LocalOffer(sdp),
-                Err(e) => Input::Failure(e),
-            })
-        }));
-    }
-
-    /// Sends `body` to the offer URL within `deadline` and hands the answer's text to `done`.
-    /// Where offers go (once the connect resolved it).
-    pub fn offer_url(&self) -> Option<String> {
-        self.target.borrow().as_ref().map(|(url, _)| url.clone())
-    }
-
-    pub fn to_offer_url(
-        self: &Rc<Self>,
-        method: Method,
-        body: &crate::json::Value,
-        deadline: Result<Deadline, Error>,
-        (phase, what): (Phase, &'static str),
-        done: impl FnOnce(&Rc<Call>, Result<String, Error>) + 'static,
-    ) {
-        // One copy of the request's future for every caller.
-        self.request(method, body, deadline, (phase, what), Box::new(done))
-    }
-
-    fn request(
-        self: &Rc<Self>,
-        method: Method,
-        body: &crate::json::Value,
-        deadline: Result<Deadline, Error>,
-        (phase, what): (Phase, &'static str),
-        done: Box<Answered>,
-    ) {
-        let target = self.target.borrow().clone();
-        let body = stringify(body);
-        let weak = Rc::downgrade(self);
-        spawn_local(async move {
-            let result = match (target, deadline) {
-                (None, _) => Err(Error::invalid("no offer URL")),
-                (_, Err(e)) => Err(e),
-                (Some((url, credentials)), Ok(d)) => {
-                    send_json(method, &url, &credentials, body, &d, phase, what).await
-                }
-            };
-            // Weakly held meanwhile, as in `feed`.
-            if let Some(call) = weak.upgrade() {
-                done(&call, result)
-            }
-        });
-    }
-
-    fn post_offer(self: &Rc<Self>, body: crate::json::Value) {
-        self.mark("offerSent");
-        let deadline = self.request_deadline();
-        self.to_offer_url(
-            Method::Post,
-            &body,
-            deadline,
-            (Phase::Offer, "offer"),
-            |call, r| {
-                call.input(match r {
-                    Ok(text) => Input::OfferAnswered(parse_text(&text)),
-                    Err(e) => Input::Failure(e),
-                })
-            },
-        );
-    }
-
-    fn set_remote(self: &Rc<Self>, sdp: String) {
-        let applied = apply_answer(&self.peer().pc, &sdp);
-        self.feed(Box::pin(async move {
-            Some(match applied.await {
-                Ok(_) => Input::RemoteApplied,
-                Err(e) => Input::Failure(e),
-            })
-        }));
-    }
-
-    fn patch(self: &Rc<Self>, body: crate::json::Value) {
-        let deadline = self.request_deadline();
-        self.to_offer_url(
-            Method::Patch,
-            &body,
-            deadline,
-            (Phase::Ice, "ICE candidate"),
-            |call, r| call.input(Input::PatchDone(r.map(drop))),
-        );
     }
 
     /// Settles one `sendClientRequest` promise.
@@ -461,22 +260,21 @@ impl Call {
         // callbacks): drop them once the current task is over, never from inside themselves.
         defer_drop((
             std::mem::take(&mut *self.listeners.borrow_mut()),
-            std::mem::take(&mut *self.peer_listeners.borrow_mut()),
             self.signal_listener.borrow_mut().take(),
             self.timer.borrow_mut().take(),
         ));
         self.closer.abort();
-        super::recovery::drop_attempt(self);
+        self.rtc.close();
         if let Some((el, owned)) = self.audio.borrow_mut().take() {
             if owned {
                 el.remove();
             }
         }
         self.functions.clear();
-        let peer = self.peer();
-        peer.channel.close();
-        peer.pc.close();
-        stop_all(&self.own_tracks.borrow());
+        self.own_tracks
+            .borrow()
+            .iter()
+            .for_each(MediaStreamTrack::stop);
         let me: *const Call = self;
         // Out of the list first, dropped after the borrow ends (the drop may be the last one).
         let removed = LIVE.with(|live| {
@@ -499,16 +297,46 @@ impl Drop for Call {
     }
 }
 
-/// Drops `value` in a later task.
-pub fn defer_drop<T: 'static>(value: T) {
-    spawn_local(async move { drop(value) });
+/// Runs the page's handler for a function the bot called, and answers the bot whatever happens.
+fn call_function(call: &Rc<Call>, fc: FunctionCall) {
+    let handler = call
+        .functions
+        .get(&JsValue::from_str(&fc.name))
+        .dyn_into::<Function>();
+    let Ok(handler) = handler else {
+        return call.input(Input::FunctionMissing(fc.name));
+    };
+    let info = js_sys::Object::new();
+    let _ = Reflect::set(
+        &info,
+        &"toolCallId".into(),
+        &fc.tool_call_id.as_str().into(),
+    );
+    let _ = Reflect::set(&info, &"functionName".into(), &fc.name.as_str().into());
+    let returned = handler.call2(&JsValue::UNDEFINED, &to_js(&fc.arguments), &info);
+    // A handler's promise that never settles must not keep a closed call alive.
+    call.feed(Box::pin(async move {
+        let settled = match returned {
+            Ok(v) => JsFuture::from(Promise::resolve(&v)).await,
+            Err(e) => Err(e),
+        };
+        let result = match settled {
+            Ok(v) if v.is_undefined() => Value::Null,
+            Ok(v) => super::json::value_to_json(&v).unwrap_or_else(|_| {
+                crate::conversation::error_result("the handler's result is not JSON-serialisable")
+            }),
+            Err(e) => crate::conversation::error_result(&super::error::describe(&e)),
+        };
+        Some(Input::FunctionDone { call: fc, result })
+    }));
 }
 
-/// How many calls are not closed yet (for tests and leak checks).
+/// How many `Call`s are in memory, closed or not (for tests and leak checks).
 pub fn allocated_calls() -> usize {
     ALLOCATED.with(Cell::get)
 }
 
+/// How many calls are not closed yet.
 pub fn live_calls() -> usize {
     LIVE.with(|live| live.borrow().len())
 }

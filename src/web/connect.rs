@@ -2,14 +2,16 @@
 //! option first (nothing is sent when one is wrong), build the call, start its steps side by
 //! side, and resolve once the machine says the call is up — or reject with the first failure.
 
-use super::call::{now_ms, Call};
+use super::call::Call;
 use super::connection::Connection;
 use super::json::{get, options_to_json};
 use super::media::{attach, MediaChoice};
-use super::peer::Peer;
 use super::session::{Session, SessionData};
 use super::start::{read_signal, start};
+use super::wait::now_ms;
 use super::wait::{started_now, Slot};
+use super::webrtc::peer::{Link, Peer};
+use super::webrtc::{self, listen, recovery, signal};
 use crate::error::{Error, Phase};
 use crate::machine::{Input, Machine, Setup};
 use crate::options::{StartRequest, Transport};
@@ -64,11 +66,16 @@ impl Plan {
         t0: f64,
     ) -> Result<(Rc<Call>, ConnectOptions), Error> {
         let peer = Peer::new(&ice, None, &[self.audio.given(), self.video.given()])?;
-        let call = Call::new(Machine::new(self.setup(starting, t0)), peer, closer, t0);
-        *call.ice.borrow_mut() = ice;
+        let machine = Machine::new(self.setup(starting, t0));
+        let call = Call::new(machine, Link::new(peer), webrtc::run, closer, t0);
+        let listeners = listen::listen(&call, &call.rtc.peer(), 0);
+        *call.rtc.peer_listeners.borrow_mut() = listeners;
+        let network = recovery::network_listeners(&call);
+        call.listeners.borrow_mut().extend(network);
+        *call.rtc.ice.borrow_mut() = ice;
         call.listen_signal(self.signal.as_ref());
         attach(&call, self.audio, self.video);
-        call.make_offer(false);
+        signal::make_offer(&call, false);
         Ok((call, self.options))
     }
 
@@ -141,7 +148,7 @@ pub async fn connect_web_rtc(options: JsValue) -> Result<Connection, JsValue> {
     let ice = ice.to_vec();
     let (call, _) = plan.begin(ice, false, new_closer()?, t0)?;
     // Before the local offer is set (a later task): nothing reads them sooner.
-    *call.target.borrow_mut() = Some(target);
+    *call.rtc.target.borrow_mut() = Some(target);
     *call.session.borrow_mut() = (session_js, session_id);
     complete(call).await
 }
@@ -207,19 +214,19 @@ pub async fn start_and_connect(options: JsValue) -> Result<Connection, JsValue> 
         };
         let chosen = choose_ice_servers(explicit_ice.as_deref(), &data.answer.ice_servers);
         // The offer was gathered with `call.ice`.
-        let chosen = (*call.ice.borrow() != chosen).then(|| chosen.to_vec());
-        *call.target.borrow_mut() = Some(target);
+        let chosen = (*call.rtc.ice.borrow() != chosen).then(|| chosen.to_vec());
+        *call.rtc.target.borrow_mut() = Some(target);
         *call.session.borrow_mut() = (JsValue::from(Session::new(data)), Some(id));
         let Some(chosen) = chosen else {
             return call.input(Input::Started);
         };
-        if let Err(e) = call.peer().set_ice_servers(&chosen) {
+        if let Err(e) = call.rtc.peer().set_ice_servers(&chosen) {
             return call.input(Input::Failure(e));
         }
-        *call.ice.borrow_mut() = chosen;
+        *call.rtc.ice.borrow_mut() = chosen;
         // The offer was gathered without these servers: an ICE restart of the unsent offer
         // gathers again with them, and the start counts once that offer is set.
-        call.make_offer(true);
+        signal::make_offer(&call, true);
     });
     complete(call).await
 }

@@ -5,7 +5,7 @@
 
 use super::call::{closed_error, Call};
 use super::json::{stringify, stringify_js, value_to_json};
-use super::peer::webrtc_error;
+use super::webrtc::peer::webrtc_error;
 use crate::error::{Error, Phase};
 use crate::machine::Input;
 use js_sys::{Function, Reflect};
@@ -32,7 +32,7 @@ impl Connection {
 
     /// A message larger than the channel takes is refused before it is sent.
     pub fn check_size(&self, text: &str, what: &str) -> Result<(), JsValue> {
-        let max = Reflect::get(&self.call.peer().pc, &"sctp".into())
+        let max = Reflect::get(&self.call.rtc.peer().pc, &"sctp".into())
             .ok()
             .filter(|s| s.is_object())
             .and_then(|s| Reflect::get(&s, &"maxMessageSize".into()).ok())
@@ -100,18 +100,18 @@ impl Connection {
 
     #[wasm_bindgen(getter, js_name = peerConnection)]
     pub fn peer_connection(&self) -> RtcPeerConnection {
-        self.call.peer().pc.clone()
+        self.call.rtc.peer().pc.clone()
     }
 
     #[wasm_bindgen(getter, js_name = localStream)]
     pub fn local_stream(&self) -> MediaStream {
         // `Clone::clone`, not JS `MediaStream.clone()` (which would copy the tracks).
-        Clone::clone(&self.call.peer().local_stream)
+        Clone::clone(&self.call.rtc.peer().local_stream)
     }
 
     #[wasm_bindgen(getter, js_name = remoteStream)]
     pub fn remote_stream(&self) -> MediaStream {
-        Clone::clone(&self.call.peer().remote_stream)
+        Clone::clone(&self.call.rtc.peer().remote_stream)
     }
 
     /// Subscribes to an event; returns a function that unsubscribes. Events from before the
@@ -120,7 +120,7 @@ impl Connection {
     pub fn on(&self, event: JsValue, handler: JsValue) -> Result<Function, JsValue> {
         let (event, handler) = event_and_handler(&event, &handler, "on")?;
         if event == "devicechange" {
-            self.call.watch_devices();
+            super::media::watch_devices(&self.call);
         }
         Ok(self.call.events.on(&event, &handler))
     }
@@ -174,6 +174,7 @@ impl Connection {
         }
         self.check_size(text, what)?;
         self.call
+            .rtc
             .peer()
             .channel
             .send_with_str(text)
@@ -213,7 +214,7 @@ impl Connection {
     /// Round trip, jitter, loss, counters and levels from the peer connection's stats.
     #[wasm_bindgen(js_name = getStats, unchecked_return_type = "Promise<ConnectionStats>")]
     pub fn get_stats(&self) -> js_sys::Promise {
-        super::export_promise(stats(self.call.peer().pc.get_stats()))
+        super::export_promise(stats(self.call.rtc.peer().pc.get_stats()))
     }
 
     /// Ends the connection; calling it again does nothing. Everything is released before the

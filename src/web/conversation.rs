@@ -2,18 +2,15 @@
 //! function-call handlers. What each message looks like and what an answer means is the core's
 //! (`conversation.rs`, `machine.rs`); this file holds the JS promises and handlers.
 
-use super::call::{closed_error, Call};
+use super::call::closed_error;
 use super::connection::{invalid, Connection};
-use super::json::{get, to_js, value_to_json};
-use super::media::describe;
-use crate::conversation::{self, FunctionCall};
+use super::json::{get, value_to_json};
+use crate::conversation;
 use crate::json::Value;
 use crate::machine::Input;
 use js_sys::{Function, Promise, Reflect};
-use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 
 /// How long `sendClientRequest` waits by default.
 const DEFAULT_REQUEST_MS: f64 = 10_000.0;
@@ -36,40 +33,6 @@ fn string_arg(value: &JsValue, what: &str) -> Result<String, JsValue> {
 
 fn rejected(e: JsValue) -> Promise {
     Promise::reject(&e)
-}
-
-/// Runs the page's handler for a function the bot called, and answers the bot whatever happens.
-pub fn call_function(call: &Rc<Call>, fc: FunctionCall) {
-    let handler = call
-        .functions
-        .get(&JsValue::from_str(&fc.name))
-        .dyn_into::<Function>();
-    let Ok(handler) = handler else {
-        return call.input(Input::FunctionMissing(fc.name));
-    };
-    let info = js_sys::Object::new();
-    let _ = Reflect::set(
-        &info,
-        &"toolCallId".into(),
-        &fc.tool_call_id.as_str().into(),
-    );
-    let _ = Reflect::set(&info, &"functionName".into(), &fc.name.as_str().into());
-    let returned = handler.call2(&JsValue::UNDEFINED, &to_js(&fc.arguments), &info);
-    // A handler's promise that never settles must not keep a closed call alive.
-    call.feed(Box::pin(async move {
-        let settled = match returned {
-            Ok(v) => JsFuture::from(Promise::resolve(&v)).await,
-            Err(e) => Err(e),
-        };
-        let result = match settled {
-            Ok(v) if v.is_undefined() => Value::Null,
-            Ok(v) => value_to_json(&v).unwrap_or_else(|_| {
-                conversation::error_result("the handler's result is not JSON-serialisable")
-            }),
-            Err(e) => conversation::error_result(&describe(&e)),
-        };
-        Some(Input::FunctionDone { call: fc, result })
-    }));
 }
 
 #[wasm_bindgen]

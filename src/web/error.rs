@@ -78,3 +78,25 @@ pub fn is_agent_rtc_error(value: &JsValue) -> bool {
         && read("name").as_string().as_deref() == Some(ERROR_NAME)
         && read("code").is_string()
 }
+
+/// The `name` of a JS error ("Error" when it has none).
+pub fn error_name(e: &JsValue) -> String {
+    Reflect::get(e, &"name".into())
+        .ok()
+        .and_then(|n| n.as_string())
+        .unwrap_or_else(|| "Error".into())
+}
+
+/// "Name: message" of a JS error, or its name alone.
+pub fn describe(e: &JsValue) -> String {
+    let message = Reflect::get(e, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_default();
+    let name = error_name(e);
+    if message.is_empty() {
+        name
+    } else {
+        format!("{name}: {message}")
+    }
+}

@@ -1,19 +1,23 @@
 //! The browser shell: turns JS values, fetch, timers and events into calls on the pure core,
 //! and core results into JS values. No protocol decisions live here.
 //!
+//! What every call has, whatever carries it:
+//!
 //! | file | job |
 //! |---|---|
 //! | `connect.rs` | the `connectWebRtc` / `startAndConnect` entry points |
-//! | `call.rs` | one live call: feeds its machine, carries out its outputs, closes it |
-//! | `peer.rs` | the `RTCPeerConnection`, its channel and the listeners that feed the machine |
-//! | `recovery.rs` | reconnecting after a drop: traffic samples, the policy's timer, attempts, the swap |
-//! | `media.rs` | the `audio` / `video` options, getUserMedia, attaching tracks |
+//! | `call.rs` | one live call: feeds its machine, carries out its outputs (its transport's through `Transport`), keeps its one timer, closes it |
+//! | `media.rs` | the `audio` / `video` options, getUserMedia, attaching tracks, `devicechange` |
 //! | `events.rs` | `on` / `off` handlers and the events from before the connect resolved |
 //! | `conversation.rs` | RTVI requests, messages and function-call handlers on `Connection` |
 //! | `audio.rs` | playback (`attachAudio`, `setSpeaker`) and device switches on `Connection` |
 //! | `connection.rs` | the `Connection` class (the JS handle of a call) |
 //! | `start.rs`, `session.rs` | `startSession` and the `Session` class |
 //! | `http.rs`, `deadline.rs`, `json.rs`, `error.rs`, `wait.rs` | fetch, budgets, JS values, errors, futures |
+//!
+//! What only WebRTC has is in `webrtc/` (the peer connection, signalling, recovery): a call's
+//! `Rtc` outputs go there. Nothing outside `webrtc/` and `connect.rs` names those files but
+//! `Link`, the WebRTC state a call holds.
 
 mod audio;
 mod call;
@@ -26,11 +30,10 @@ mod events;
 mod http;
 mod json;
 mod media;
-mod peer;
-mod recovery;
 mod session;
 mod start;
 mod wait;
+mod webrtc;
 
 pub use call::{allocated_calls, live_calls};
 pub use connect::{connect_web_rtc, start_and_connect};

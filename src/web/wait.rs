@@ -1,5 +1,6 @@
 //! Tiny single-threaded future helpers, so the connect path needs no executor crates: a slot
-//! that is filled once and awaited, and a future started at once.
+//! that is filled once and awaited, a future started at once, a drop put off to a later task,
+//! and the clock every call runs on.
 
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
@@ -71,4 +72,14 @@ pub fn started_now<F: Future<Output = ()> + 'static>(fut: F) -> impl Future<Outp
             fut.await
         }
     }
+}
+
+/// Drops `value` in a later task (a listener or timer may be running the current one).
+pub fn defer_drop<T: 'static>(value: T) {
+    wasm_bindgen_futures::spawn_local(async move { drop(value) });
+}
+
+/// The calls' clock: `Date.now()`, in ms.
+pub fn now_ms() -> f64 {
+    js_sys::Date::now()
 }

@@ -68,7 +68,10 @@ fn down_to_attempt_one() -> (Machine, f64) {
         named(&out, "reconnecting"),
         vec![json!({"attempt": 1, "delayMs": 0})]
     );
-    assert!(out.contains(&Output::Restart { attempt: 1 }), "{out:?}");
+    assert!(
+        out.contains(&Output::Rtc(Rtc::Restart { attempt: 1 })),
+        "{out:?}"
+    );
     (m, at)
 }
 
@@ -92,7 +95,7 @@ fn probe_through(m: &mut Machine, n: u32, t: f64, sdp: &str) -> Vec<Output> {
         t,
     );
     // Nothing is posted before a probe shows the path works.
-    assert_eq!(out, vec![Output::Probe { attempt: n }]);
+    assert_eq!(out, vec![Output::Rtc(Rtc::Probe { attempt: n })]);
     let err = Error::http(Phase::Call, "offer", 405, "", None, &[]);
     let out = m.handle_at(
         Input::AttemptProbed {
@@ -123,7 +126,7 @@ fn a_drop_probes_then_restarts_and_adopts_the_pc_id_of_the_answer() {
         },
         t + 5.0,
     );
-    assert_eq!(out, vec![Output::Probe { attempt: 1 }]);
+    assert_eq!(out, vec![Output::Rtc(Rtc::Probe { attempt: 1 })]);
     let down = Error::new(ErrorCode::Http, "network error");
     let out = m.handle_at(
         Input::AttemptProbed {
@@ -136,7 +139,10 @@ fn a_drop_probes_then_restarts_and_adopts_the_pc_id_of_the_answer() {
     assert!(out.iter().all(|o| matches!(o, Output::Timer(_))), "{out:?}");
     assert_eq!(m.recovery.poll_timeout(), Some(next));
     let out = m.handle_at(Input::Net(recovery::Input::Tick), next);
-    assert!(out.contains(&Output::Probe { attempt: 1 }), "{out:?}");
+    assert!(
+        out.contains(&Output::Rtc(Rtc::Probe { attempt: 1 })),
+        "{out:?}"
+    );
     let out = m.handle_at(
         Input::AttemptProbed {
             attempt: 1,
@@ -144,13 +150,15 @@ fn a_drop_probes_then_restarts_and_adopts_the_pc_id_of_the_answer() {
         },
         next + 5.0,
     );
-    assert!(!out.iter().any(|o| matches!(o, Output::PostRestart { .. })));
+    assert!(!out
+        .iter()
+        .any(|o| matches!(o, Output::Rtc(Rtc::PostRestart { .. }))));
     let out = m.handle_at(
         Input::Net(recovery::Input::Tick),
         next + 5.0 + recovery::HEAL_GRACE_MS,
     );
     let t = next + 5.0 + recovery::HEAL_GRACE_MS;
-    let Some(Output::PostRestart { attempt: 1, body }) = out.first() else {
+    let Some(Output::Rtc(Rtc::PostRestart { attempt: 1, body })) = out.first() else {
         panic!("{out:?}")
     };
     assert_eq!(
@@ -175,19 +183,19 @@ fn a_drop_probes_then_restarts_and_adopts_the_pc_id_of_the_answer() {
     let out = m.handle_at(Input::AttemptAnswered { attempt: 1, body }, t + 30.0);
     assert_eq!(
         out[0],
-        Output::AttemptSetRemote {
+        Output::Rtc(Rtc::AttemptSetRemote {
             attempt: 1,
             sdp: "v=0 answer".into()
-        }
+        })
     );
-    let Output::AttemptPatch { attempt: 1, body } = &out[1] else {
+    let Output::Rtc(Rtc::AttemptPatch { attempt: 1, body }) = &out[1] else {
         panic!("{out:?}")
     };
     assert_eq!(Json::from(body)["pc_id"], "pc-2");
     assert_eq!(m.pc_id(), Some("pc-2"));
     assert_eq!(m.state(), State::Reconnecting);
     let out = m.handle_at(Input::AttemptConnected(1), t + 60.0);
-    assert_eq!(out[0], Output::Swap(1));
+    assert_eq!(out[0], Output::Rtc(Rtc::Swap(1)));
     assert_eq!(out[1], Output::State(State::Connected));
     let down_ms = (t + 60.0 - 1_000.0) as u64;
     assert_eq!(
@@ -210,12 +218,15 @@ fn a_drop_probes_then_restarts_and_adopts_the_pc_id_of_the_answer() {
     // reports the attempt's PATCH still in flight as the call's own once swapped).
     m.handle_at(Input::PatchDone(Ok(())), t + 75.0);
     let out = m.handle_at(Input::Candidate(candidate(2)), t + 80.0);
-    assert!(matches!(&out[..], [Output::Patch(b)] if Json::from(b)["pc_id"] == "pc-2"));
+    assert!(matches!(&out[..], [Output::Rtc(Rtc::Patch(b))] if Json::from(b)["pc_id"] == "pc-2"));
 
     // The next drop's restart names the newest pc_id (a server that kept the old one would
     // answer with it again, which changes nothing).
     let out = m.handle_at(Input::Ice(IceState::Failed), t + 5_000.0);
-    assert!(out.contains(&Output::Restart { attempt: 1 }), "{out:?}");
+    assert!(
+        out.contains(&Output::Rtc(Rtc::Restart { attempt: 1 })),
+        "{out:?}"
+    );
     let err = Error::http(Phase::Call, "offer", 400, "", None, &[]);
     m.handle_at(
         Input::AttemptOffer {
@@ -232,7 +243,7 @@ fn a_drop_probes_then_restarts_and_adopts_the_pc_id_of_the_answer() {
         },
         t + 5_020.0,
     );
-    let Some(Output::PostRestart { attempt: 1, body }) = out.first() else {
+    let Some(Output::Rtc(Rtc::PostRestart { attempt: 1, body })) = out.first() else {
         panic!("{out:?}")
     };
     assert_eq!(Json::from(body)["pc_id"], "pc-2");
@@ -245,7 +256,9 @@ fn traffic_coming_back_before_the_restart_heals_without_an_attempt() {
     assert_eq!(m.state(), State::Reconnecting);
     let out = m.handle_at(traffic(75), 6_000.0);
     assert_eq!(out[0], Output::State(State::Connected));
-    assert!(!out.iter().any(|o| matches!(o, Output::Restart { .. })));
+    assert!(!out
+        .iter()
+        .any(|o| matches!(o, Output::Rtc(Rtc::Restart { .. }))));
     assert_eq!(m.recovery.poll_timeout(), None, "the policy wants no timer");
 }
 
@@ -269,7 +282,9 @@ fn a_session_the_server_no_longer_has_ends_the_call_with_a_typed_error() {
         },
         t + 1.0,
     );
-    assert!(!out.iter().any(|o| matches!(o, Output::PostRestart { .. })));
+    assert!(!out
+        .iter()
+        .any(|o| matches!(o, Output::Rtc(Rtc::PostRestart { .. }))));
     let e = error(&out).expect("an error event");
     assert_eq!(
         (e.code, e.phase(), e.details.reason, e.retryable),
@@ -281,7 +296,7 @@ fn a_session_the_server_no_longer_has_ends_the_call_with_a_typed_error() {
         )
     );
     assert!(out.contains(&Output::State(State::Disconnected)));
-    assert!(out.contains(&Output::CancelAttempt(1)));
+    assert!(out.contains(&Output::Rtc(Rtc::CancelAttempt(1))));
     assert_eq!(out.last(), Some(&Output::Close(DisconnectReason::PeerLeft)));
     assert!(m
         .handle_at(Input::Net(recovery::Input::Tick), t + 99_000.0)
@@ -318,7 +333,10 @@ fn failed_attempts_back_off_then_give_up_with_a_retryable_ice_failed() {
             },
             t,
         );
-        assert!(out.contains(&Output::CancelAttempt(attempt)), "{out:?}");
+        assert!(
+            out.contains(&Output::Rtc(Rtc::CancelAttempt(attempt))),
+            "{out:?}"
+        );
         if let Some(e) = error(&out) {
             end = Some((e.clone(), out.clone()));
             break;
@@ -330,9 +348,9 @@ fn failed_attempts_back_off_then_give_up_with_a_retryable_ice_failed() {
         t = m.recovery.poll_timeout().expect("the backoff's timer");
         let out = m.handle_at(Input::Net(recovery::Input::Tick), t);
         assert!(
-            out.contains(&Output::Restart {
+            out.contains(&Output::Rtc(Rtc::Restart {
                 attempt: attempt + 1
-            }),
+            })),
             "{out:?}"
         );
     }
@@ -360,7 +378,7 @@ fn disconnect_during_an_attempt_cancels_it_and_stale_inputs_are_ignored() {
     // An input for an attempt that is not the one under way changes nothing.
     assert!(m.handle_at(Input::AttemptConnected(7), t).is_empty());
     let out = m.handle_at(Input::Disconnect, t + 1.0);
-    assert!(out.contains(&Output::CancelAttempt(1)), "{out:?}");
+    assert!(out.contains(&Output::Rtc(Rtc::CancelAttempt(1))), "{out:?}");
     assert_eq!(out.last(), Some(&Output::Close(DisconnectReason::Local)));
     assert!(error(&out).is_none());
     assert!(m.handle_at(Input::AttemptConnected(1), t + 2.0).is_empty());
@@ -384,7 +402,10 @@ fn ice_failed_mid_call_restarts_at_once_and_recovery_off_ends_the_call() {
     let mut m = flowing_until(1_000.0);
     let out = m.handle_at(Input::Ice(IceState::Failed), 1_200.0);
     assert_eq!(out[0], Output::State(State::Reconnecting));
-    assert!(out.contains(&Output::Restart { attempt: 1 }), "{out:?}");
+    assert!(
+        out.contains(&Output::Rtc(Rtc::Restart { attempt: 1 })),
+        "{out:?}"
+    );
 
     let mut m = live();
     let out = m.handle_at(Input::Ice(IceState::Failed), 5.0);

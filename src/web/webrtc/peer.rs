@@ -1,25 +1,24 @@
-//! The `RTCPeerConnection` the server expects (docs/protocol.md §4) and the browser events that feed
-//! the machine.
+//! The `RTCPeerConnection` the server expects (docs/protocol.md §4), and what a call holds of
+//! WebRTC (`Link`): its peer connection, a recovery attempt's, the ICE servers and the offer URL.
+//! Nothing here feeds the machine (`listen.rs` does) or knows the call.
 
-use super::call::{now_ms, Call};
-use super::json::{parse_message, to_js};
-use super::media::{describe, error_name};
 use crate::error::{Error, ErrorCode, Phase};
-use crate::machine::{IceState, Input};
-use crate::rtvi::classify;
+use crate::options::Credentials;
 use crate::session::{ice_servers_value, IceServer};
-use crate::trickle::Candidate;
+use crate::web::error::{describe, error_name};
+use crate::web::json::to_js;
+use crate::web::wait::defer_drop;
 use gloo_events::EventListener;
 use js_sys::{Array, Function, Reflect};
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    MediaStream, MediaStreamTrack, MessageEvent, RtcBundlePolicy, RtcConfiguration, RtcDataChannel,
-    RtcDataChannelInit, RtcOfferOptions, RtcPeerConnection, RtcPeerConnectionIceEvent,
-    RtcRtpSender, RtcRtpTransceiverDirection, RtcRtpTransceiverInit, RtcSdpType,
-    RtcSessionDescriptionInit, RtcTrackEvent,
+    AbortController, MediaStream, MediaStreamTrack, RtcBundlePolicy, RtcConfiguration,
+    RtcDataChannel, RtcDataChannelInit, RtcOfferOptions, RtcPeerConnection, RtcRtpSender,
+    RtcRtpTransceiverDirection, RtcRtpTransceiverInit, RtcSdpType, RtcSessionDescriptionInit,
 };
 
 pub struct Peer {
@@ -185,102 +184,6 @@ impl Peer {
     }
 }
 
-/// The peer connection's and channel's listeners, each feeding the call's machine. They hold the
-/// call weakly: the call owns them and drops them when it closes. `serial` names the peer
-/// connection: the call's current one feeds the machine as usual, a recovery attempt's feeds its
-/// attempt (`recovery.rs`), any other's is stale and ignored.
-pub fn listen(call: &Rc<Call>, peer: &Peer, serial: u32) -> Vec<EventListener> {
-    let weak = Rc::downgrade(call);
-    let on = |target: &web_sys::EventTarget,
-              name: &'static str,
-              f: fn(&Rc<Call>, Of, &web_sys::Event)| {
-        let weak = weak.clone();
-        EventListener::new(target, name, move |e| {
-            if let Some(call) = weak.upgrade() {
-                if let Some(of) = call.which(serial) {
-                    f(&call, of, e)
-                }
-            }
-        })
-    };
-    vec![
-        on(&peer.pc, "icecandidate", |call, of, e| {
-            let Some(e) = e.dyn_ref::<RtcPeerConnectionIceEvent>() else {
-                return;
-            };
-            let candidate = e.candidate().map(|c| Candidate {
-                candidate: c.candidate(),
-                sdp_mid: c.sdp_mid(),
-                sdp_mline_index: c.sdp_m_line_index(),
-            });
-            call.input(match of {
-                Of::Call => Input::Candidate(candidate),
-                Of::Attempt(attempt) => Input::AttemptCandidate { attempt, candidate },
-            });
-        }),
-        on(&peer.pc, "iceconnectionstatechange", |call, of, _| {
-            let peer = call.peer_of(of);
-            let state = IceState::parse(&peer.state("iceConnectionState"));
-            match (of, state) {
-                (Of::Call, _) => {
-                    if state == IceState::Connected {
-                        call.mark("iceConnected");
-                    }
-                    call.input(Input::Ice(state));
-                }
-                (Of::Attempt(n), IceState::Connected) => call.input(Input::AttemptConnected(n)),
-                (Of::Attempt(n), IceState::Failed) => call.input(attempt_failed(n)),
-                _ => {}
-            }
-        }),
-        on(&peer.pc, "connectionstatechange", |call, of, _| {
-            if call.peer_of(of).state("connectionState") == "failed" {
-                call.input(match of {
-                    Of::Call => Input::Ice(IceState::Failed),
-                    Of::Attempt(n) => attempt_failed(n),
-                });
-            }
-        }),
-        on(&peer.pc, "track", |call, of, e| {
-            let Some(e) = e.dyn_ref::<RtcTrackEvent>() else {
-                return;
-            };
-            match of {
-                Of::Call => {
-                    call.mark("remoteTrack");
-                    call.add_remote_track(&e.track());
-                }
-                // Moved into `remoteStream` when the attempt's connection becomes the call's.
-                Of::Attempt(_) => super::recovery::track(call, e.track()),
-            }
-        }),
-        on(&peer.channel, "open", |call, of, _| match of {
-            Of::Call => {
-                call.mark("channelOpen");
-                call.input(Input::ChannelOpen { now_ms: now_ms() })
-            }
-            Of::Attempt(_) => super::recovery::channel_opened(call),
-        }),
-        on(&peer.channel, "close", |call, of, _| {
-            if of == Of::Call {
-                call.input(Input::ChannelClosed)
-            }
-        }),
-        on(&peer.channel, "message", |call, of, e| {
-            let Some(e) = e.dyn_ref::<MessageEvent>() else {
-                return;
-            };
-            if of == Of::Call {
-                call.count_message();
-            }
-            if let Some(text) = e.data().as_string() {
-                let (json, cut) = parse_message(&text).unzip();
-                call.input(Input::Message(classify(text, json, cut == Some(true))));
-            }
-        }),
-    ]
-}
-
 /// Whose peer connection an event came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Of {
@@ -289,10 +192,128 @@ pub enum Of {
     Attempt(u32),
 }
 
-fn attempt_failed(attempt: u32) -> Input {
-    Input::AttemptFailed {
-        attempt,
-        error: Error::new(ErrorCode::IceFailed, "the new connection failed")
-            .with_phase(Phase::Call),
+/// A recovery attempt under way: a new peer connection with its own listeners and requests.
+pub struct Attempt {
+    /// The machine's attempt number, which the peer connection's listeners carry too.
+    pub number: u32,
+    pub peer: Rc<Peer>,
+    pub listeners: Vec<EventListener>,
+    pub abort: AbortController,
+    /// The bot's tracks on the new connection, for `remoteStream` once it is the call's.
+    pub tracks: Vec<MediaStreamTrack>,
+    pub channel_open: bool,
+}
+
+impl Attempt {
+    /// Aborts its requests and closes its connection; its listeners go after this task.
+    pub fn close(self) {
+        self.abort.abort();
+        self.peer.channel.close();
+        self.peer.pc.close();
+        defer_drop(self.listeners);
+    }
+}
+
+/// What a call holds of WebRTC.
+pub struct Link {
+    /// The peer connection carrying the call (replaced when a recovery succeeds), its listeners
+    /// and the machine's number for it (0, or the recovery attempt that made it).
+    peer: RefCell<Rc<Peer>>,
+    pub peer_listeners: RefCell<Vec<EventListener>>,
+    current: Cell<u32>,
+    /// A recovery attempt under way (`recovery.rs`).
+    pub attempt: RefCell<Option<Attempt>>,
+    /// Messages received on the current channel (traffic for the recovery policy).
+    messages: Cell<u64>,
+    /// The ICE servers in force (a recovery's peer connection uses them too).
+    pub ice: RefCell<Vec<IceServer>>,
+    /// The offer URL and the credentials its requests carry.
+    pub target: RefCell<Option<(String, Credentials)>>,
+}
+
+impl Link {
+    pub fn new(peer: Peer) -> Link {
+        Link {
+            peer: RefCell::new(Rc::new(peer)),
+            peer_listeners: RefCell::new(Vec::new()),
+            current: Cell::new(0),
+            attempt: RefCell::new(None),
+            messages: Cell::new(0),
+            ice: RefCell::new(Vec::new()),
+            target: RefCell::new(None),
+        }
+    }
+
+    /// The peer connection carrying the call now.
+    pub fn peer(&self) -> Rc<Peer> {
+        self.peer.borrow().clone()
+    }
+
+    /// Whose events a listener of the peer connection numbered `n` delivers: the call's, the
+    /// recovery attempt's, or nobody's (a connection already replaced or dropped).
+    pub fn which(&self, n: u32) -> Option<Of> {
+        if n == self.current.get() {
+            return Some(Of::Call);
+        }
+        let attempt = self.attempt.borrow();
+        attempt
+            .as_ref()
+            .filter(|a| a.number == n)
+            .map(|a| Of::Attempt(a.number))
+    }
+
+    pub fn peer_of(&self, of: Of) -> Rc<Peer> {
+        match (of, &*self.attempt.borrow()) {
+            (Of::Attempt(_), Some(a)) => a.peer.clone(),
+            _ => self.peer(),
+        }
+    }
+
+    /// Makes `peer` (with its listeners, numbered `n`) the call's peer connection and returns
+    /// the old one with its listeners.
+    pub fn replace_peer(
+        &self,
+        peer: Rc<Peer>,
+        listeners: Vec<EventListener>,
+        n: u32,
+    ) -> (Rc<Peer>, Vec<EventListener>) {
+        self.current.set(n);
+        self.messages.set(0);
+        let old = self.peer.replace(peer);
+        (old, self.peer_listeners.replace(listeners))
+    }
+
+    pub fn count_message(&self) {
+        self.messages.set(self.messages.get() + 1);
+    }
+
+    pub fn messages(&self) -> u64 {
+        self.messages.get()
+    }
+
+    /// Where offers go (once the connect resolved it).
+    pub fn offer_url(&self) -> Option<String> {
+        self.target.borrow().as_ref().map(|(url, _)| url.clone())
+    }
+
+    /// Takes the attempt under way if it is `number` (any, for `None`).
+    pub fn take_attempt(&self, number: Option<u32>) -> Option<Attempt> {
+        let mut slot = self.attempt.borrow_mut();
+        match (&*slot, number) {
+            (Some(a), Some(n)) if a.number != n => None,
+            _ => slot.take(),
+        }
+    }
+
+    /// The call is closing: the attempt under way, the peer connection and their listeners go
+    /// (the listeners after this task: one of them may be running it).
+    pub fn close(&self) {
+        if let Some(a) = self.take_attempt(None) {
+            a.close();
+        }
+        defer_drop(std::mem::take(&mut *self.peer_listeners.borrow_mut()));
+        let peer = self.peer();
+        peer.channel.close();
+        peer.pc.close();
     }
 }

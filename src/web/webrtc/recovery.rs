@@ -5,15 +5,18 @@
 //! channel, listeners and requests; it is either dropped whole (`CancelAttempt`) or becomes the
 //! call's connection (`Swap`), the old one then closed with everything it held.
 
-use super::call::{defer_drop, now_ms, Call};
-use super::deadline::Deadline;
-use super::http::Method;
-use super::json::parse_text;
-use super::peer::{apply_answer, listen, local_offer, Peer};
+use super::listen::{add_remote_track, listen};
+use super::peer::{apply_answer, local_offer, Attempt, Peer};
+use super::signal::{to_offer_url, with_gathered};
 use crate::error::{Error, ErrorCode, Phase};
 use crate::json::Value;
 use crate::machine::Input;
 use crate::recovery;
+use crate::web::call::Call;
+use crate::web::deadline::Deadline;
+use crate::web::http::Method;
+use crate::web::json::parse_text;
+use crate::web::wait::{defer_drop, now_ms};
 use gloo_events::EventListener;
 use js_sys::Reflect;
 use std::rc::Rc;
@@ -24,26 +27,15 @@ use web_sys::{AbortController, MediaStreamTrack};
 /// How long one request of an attempt may take at most (the policy gives up on it sooner).
 const ATTEMPT_REQUEST_MS: f64 = 10_000.0;
 
-pub struct Attempt {
-    /// The machine's attempt number, which the peer connection's listeners carry too.
-    pub number: u32,
-    pub peer: Rc<Peer>,
-    listeners: Vec<EventListener>,
-    abort: AbortController,
-    /// The bot's tracks on the new connection, for `remoteStream` once it is the call's.
-    tracks: Vec<MediaStreamTrack>,
-    channel_open: bool,
-}
-
-/// `Output::PostRestart`: the attempt's offer, with the candidates gathered so far.
+/// `Rtc::PostRestart`: the attempt's offer, with the candidates gathered so far.
 pub fn post(call: &Rc<Call>, attempt: u32, mut body: Value) {
     let Some((peer, signal)) = attempt_parts(call, attempt) else {
         return;
     };
-    call.with_gathered(Some(attempt), &peer, &mut body);
+    with_gathered(call, Some(attempt), &peer, &mut body);
     let deadline = Deadline::new(ATTEMPT_REQUEST_MS, Some(&signal));
     let what = (Phase::Call, "offer");
-    call.to_offer_url(Method::Post, &body, deadline, what, move |call, r| {
+    to_offer_url(call, Method::Post, &body, deadline, what, move |call, r| {
         call.input(match r {
             Ok(text) => Input::AttemptAnswered {
                 attempt,
@@ -54,16 +46,16 @@ pub fn post(call: &Rc<Call>, attempt: u32, mut body: Value) {
     });
 }
 
-/// `Output::Probe`: a `HEAD` of the offer URL, bounded by `recovery::PROBE_TIMEOUT_MS`.
+/// `Rtc::Probe`: a `HEAD` of the offer URL, bounded by `recovery::PROBE_TIMEOUT_MS`.
 pub fn probe(call: &Rc<Call>, attempt: u32) {
     let Some((_, signal)) = attempt_parts(call, attempt) else {
         return;
     };
-    let target = call.offer_url();
+    let target = call.rtc.offer_url();
     let deadline = Deadline::new(recovery::PROBE_TIMEOUT_MS, Some(&signal));
     call.feed(Box::pin(async move {
         let result = match (target, deadline) {
-            (Some(url), Ok(d)) => super::http::probe(&url, &d, Phase::Call).await,
+            (Some(url), Ok(d)) => crate::web::http::probe(&url, &d, Phase::Call).await,
             (None, _) => Err(Error::invalid("no offer URL")),
             (_, Err(e)) => Err(e),
         };
@@ -71,7 +63,7 @@ pub fn probe(call: &Rc<Call>, attempt: u32) {
     }));
 }
 
-/// `Output::AttemptSetRemote`: the server's answer on the attempt's connection.
+/// `Rtc::AttemptSetRemote`: the server's answer on the attempt's connection.
 pub fn set_remote(call: &Rc<Call>, attempt: u32, sdp: String) {
     let Some((peer, _)) = attempt_parts(call, attempt) else {
         return;
@@ -83,41 +75,48 @@ pub fn set_remote(call: &Rc<Call>, attempt: u32, sdp: String) {
     }));
 }
 
-/// `Output::AttemptPatch`: the attempt's trickled candidates.
+/// `Rtc::AttemptPatch`: the attempt's trickled candidates.
 pub fn patch(call: &Rc<Call>, attempt: u32, body: Value) {
     let Some((peer, signal)) = attempt_parts(call, attempt) else {
         return;
     };
     let deadline = Deadline::new(ATTEMPT_REQUEST_MS, Some(&signal));
     let what = (Phase::Call, "ICE candidate");
-    call.to_offer_url(Method::Patch, &body, deadline, what, move |call, _| {
-        // Once the attempt's connection is the call's, its queue is the call's too.
-        call.input(if Rc::ptr_eq(&call.peer(), &peer) {
-            Input::PatchDone(Ok(()))
-        } else {
-            Input::AttemptPatchDone { attempt }
-        })
-    });
+    to_offer_url(
+        call,
+        Method::Patch,
+        &body,
+        deadline,
+        what,
+        move |call, _| {
+            // Once the attempt's connection is the call's, its queue is the call's too.
+            call.input(if Rc::ptr_eq(&call.rtc.peer(), &peer) {
+                Input::PatchDone(Ok(()))
+            } else {
+                Input::AttemptPatchDone { attempt }
+            })
+        },
+    );
 }
 
-/// `Output::CancelAttempt`.
+/// `Rtc::CancelAttempt`.
 pub fn cancel(call: &Rc<Call>, attempt: u32) {
-    if let Some(a) = take_attempt(call, Some(attempt)) {
-        close(a);
+    if let Some(a) = call.rtc.take_attempt(Some(attempt)) {
+        a.close();
     }
 }
 
-/// `Output::Restart`: a new peer connection for attempt `number`, sending the call's tracks
+/// `Rtc::Restart`: a new peer connection for attempt `number`, sending the call's tracks
 /// into the same streams.
 pub fn restart(call: &Rc<Call>, number: u32) {
-    let current = call.peer();
+    let current = call.rtc.peer();
     // `Clone::clone`: the JS `MediaStream.clone()` would copy the streams.
     let streams = (
         Clone::clone(&current.local_stream),
         Clone::clone(&current.remote_stream),
     );
     let tracks = call.tracks.borrow().clone();
-    let built = Peer::new(&call.ice.borrow(), Some(streams), &tracks).and_then(|peer| {
+    let built = Peer::new(&call.rtc.ice.borrow(), Some(streams), &tracks).and_then(|peer| {
         let abort = AbortController::new()
             .map_err(|_| Error::new(ErrorCode::Webrtc, "AbortController is unavailable"));
         if abort.is_err() {
@@ -137,7 +136,7 @@ pub fn restart(call: &Rc<Call>, number: u32) {
         }
     };
     let listeners = listen(call, &peer, number);
-    let previous = call.attempt.replace(Some(Attempt {
+    let previous = call.rtc.attempt.replace(Some(Attempt {
         number,
         peer: peer.clone(),
         listeners,
@@ -146,7 +145,7 @@ pub fn restart(call: &Rc<Call>, number: u32) {
         channel_open: false,
     }));
     if let Some(a) = previous {
-        close(a);
+        a.close();
     }
     let offer = local_offer(&peer.pc, false);
     call.feed(Box::pin(async move {
@@ -163,10 +162,10 @@ pub fn restart(call: &Rc<Call>, number: u32) {
     }));
 }
 
-/// `Output::Swap`: the attempt's connection becomes the call's: same `remoteStream` (the bot's
+/// `Rtc::Swap`: the attempt's connection becomes the call's: same `remoteStream` (the bot's
 /// new tracks replace the old ones in it), same sent tracks, the old connection closed.
 pub fn swap(call: &Rc<Call>, number: u32) {
-    let Some(a) = take_attempt(call, Some(number)) else {
+    let Some(a) = call.rtc.take_attempt(Some(number)) else {
         return;
     };
     let Attempt {
@@ -178,13 +177,14 @@ pub fn swap(call: &Rc<Call>, number: u32) {
         channel_open,
         ..
     } = a;
-    let (old, old_listeners) = call.replace_peer(peer.clone(), listeners, number);
+    let (old, old_listeners) = call.rtc.replace_peer(peer.clone(), listeners, number);
+    *call.timings.borrow_mut() = js_sys::Object::new();
     defer_drop((old_listeners, abort));
     // New tracks in first: a stream left without tracks goes inactive, and an element playing
     // it stops for good.
     let stale = old.remote_stream.get_tracks();
     for track in &tracks {
-        call.add_remote_track(track);
+        add_remote_track(call, track);
     }
     for track in stale {
         if let Ok(track) = track.dyn_into::<MediaStreamTrack>() {
@@ -208,48 +208,12 @@ pub fn swap(call: &Rc<Call>, number: u32) {
     }
 }
 
-/// The bot's track arrived on the attempt's connection.
-pub fn track(call: &Call, track: MediaStreamTrack) {
-    if let Some(a) = call.attempt.borrow_mut().as_mut() {
-        a.tracks.push(track);
-    }
-}
-
-pub fn channel_opened(call: &Call) {
-    if let Some(a) = call.attempt.borrow_mut().as_mut() {
-        a.channel_open = true;
-    }
-}
-
-fn take_attempt(call: &Call, number: Option<u32>) -> Option<Attempt> {
-    let mut slot = call.attempt.borrow_mut();
-    match (&*slot, number) {
-        (Some(a), Some(n)) if a.number != n => None,
-        _ => slot.take(),
-    }
-}
-
 /// Attempt `number`'s peer connection and request signal, if it is the one under way.
 fn attempt_parts(call: &Call, number: u32) -> Option<(Rc<Peer>, web_sys::AbortSignal)> {
-    let slot = call.attempt.borrow();
+    let slot = call.rtc.attempt.borrow();
     slot.as_ref()
         .filter(|a| a.number == number)
         .map(|a| (a.peer.clone(), a.abort.signal()))
-}
-
-/// Aborts the attempt's requests and closes its connection; its listeners go after this task.
-fn close(a: Attempt) {
-    a.abort.abort();
-    a.peer.channel.close();
-    a.peer.pc.close();
-    defer_drop(a.listeners);
-}
-
-/// The call is closing: an attempt under way goes with it.
-pub fn drop_attempt(call: &Call) {
-    if let Some(a) = take_attempt(call, None) {
-        close(a);
-    }
 }
 
 /// `online` / `offline` on the window, owned by the call (none when recovery is off).
@@ -273,10 +237,10 @@ pub fn network_listeners(call: &Rc<Call>) -> Vec<EventListener> {
     listeners
 }
 
-/// `Output::Sample`: the current connection's inbound audio packets and the channel's message
+/// `Rtc::Sample`: the current connection's inbound audio packets and the channel's message
 /// count go to the policy.
 pub fn sample(call: &Rc<Call>) {
-    let peer = call.peer();
+    let peer = call.rtc.peer();
     // Weakly held while the browser answers: a getStats that never settles (a connection
     // closed meanwhile) must not keep the call in memory.
     let weak = Rc::downgrade(call);
@@ -286,7 +250,7 @@ pub fn sample(call: &Rc<Call>) {
         };
         let Some(call) = weak.upgrade() else { return };
         // A sample of a connection replaced meanwhile would mix two sets of counters.
-        if !Rc::ptr_eq(&call.peer(), &peer) {
+        if !Rc::ptr_eq(&call.rtc.peer(), &peer) {
             return;
         }
         let mut packets = 0.0;
@@ -304,7 +268,7 @@ pub fn sample(call: &Rc<Call>) {
         });
         call.input(Input::Net(recovery::Input::Traffic {
             packets: packets as u64,
-            messages: call.messages(),
+            messages: call.rtc.messages(),
         }));
     });
 }

@@ -1,0 +1,38 @@
+//! The WebRTC transport (SmallWebRTC): what a call carried by an `RTCPeerConnection` does that
+//! no other transport would — the peer connection and its events, the offer and answer over
+//! HTTP, trickled candidates, and recovery on a new peer connection. `run` is the `Transport`
+//! of such a call: it carries out every `Rtc` output of the machine.
+//!
+//! | file | job |
+//! |---|---|
+//! | `peer.rs` | the `RTCPeerConnection` and its channel; what a call holds of WebRTC (`Link`) |
+//! | `listen.rs` | their browser events, fed to the call's machine |
+//! | `signal.rs` | local offers, requests to the offer URL, the answer applied |
+//! | `recovery.rs` | traffic samples, `online`/`offline`, recovery attempts and the swap |
+
+pub mod listen;
+pub mod peer;
+pub mod recovery;
+pub mod signal;
+
+use crate::machine::Rtc;
+use crate::web::call::Call;
+use std::rc::Rc;
+
+/// Carries out one `Rtc` output (the call is live: `Call::run` checked).
+pub fn run(call: &Rc<Call>, output: Rtc) {
+    match output {
+        Rtc::Offer => signal::make_offer(call, false),
+        Rtc::PostOffer(body) => signal::post_offer(call, body),
+        Rtc::SetRemote(sdp) => signal::set_remote(call, sdp),
+        Rtc::Patch(body) => signal::patch(call, body),
+        Rtc::Sample => recovery::sample(call),
+        Rtc::Restart { attempt } => recovery::restart(call, attempt),
+        Rtc::Probe { attempt } => recovery::probe(call, attempt),
+        Rtc::PostRestart { attempt, body } => recovery::post(call, attempt, body),
+        Rtc::AttemptSetRemote { attempt, sdp } => recovery::set_remote(call, attempt, sdp),
+        Rtc::AttemptPatch { attempt, body } => recovery::patch(call, attempt, body),
+        Rtc::CancelAttempt(attempt) => recovery::cancel(call, attempt),
+        Rtc::Swap(attempt) => recovery::swap(call, attempt),
+    }
+}
