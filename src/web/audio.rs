@@ -3,9 +3,9 @@
 //! `AgentRtcError` (`media`, `details.name` the browser's, e.g. `NotAllowedError` when autoplay is
 //! blocked).
 
-use super::call::{closed_error, Call};
+use super::call::Call;
 use super::connection::Connection;
-use super::error::{describe, error_name};
+use super::error::{closed_error, js_failure};
 use super::media::switch_track;
 use crate::error::{Error, ErrorCode, Phase};
 use js_sys::{Function, Promise, Reflect};
@@ -16,9 +16,8 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::HtmlMediaElement;
 
 fn media_error(what: &str, e: &JsValue) -> JsValue {
-    Error::new(ErrorCode::Media, format!("{what} failed: {}", describe(e)))
+    js_failure(ErrorCode::Media, what, e)
         .with_phase(Phase::Call)
-        .with_name(error_name(e))
         .into()
 }
 

@@ -11,7 +11,7 @@ use super::events::Events;
 use super::json::{stringify, to_js};
 use super::webrtc::peer::{browser_error, Link};
 use crate::conversation::FunctionCall;
-use crate::error::{Error, ErrorCode};
+use crate::error::Error;
 use crate::json::Value;
 use crate::machine::{DisconnectReason, Event, Input, Machine, Output, Rtc};
 use gloo_events::EventListener;
@@ -339,12 +339,4 @@ pub fn allocated_calls() -> usize {
 /// How many calls are not closed yet.
 pub fn live_calls() -> usize {
     LIVE.with(|live| live.borrow().len())
-}
-
-pub fn closed_error(what: &str) -> JsValue {
-    Error::new(
-        ErrorCode::Closed,
-        format!("{what}: the connection is closed"),
-    )
-    .into()
 }

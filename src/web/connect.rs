@@ -89,7 +89,7 @@ impl Plan {
 }
 
 fn new_closer() -> Result<AbortController, Error> {
-    AbortController::new().map_err(|_| Error::invalid("AbortController is unavailable"))
+    super::wait::abort_controller()
 }
 
 /// Refuses sessions that need another kind of client.

@@ -3,10 +3,11 @@
 //! Dropping the handle (`free()`, `Symbol.dispose`, garbage collection) does not end the call:
 //! only `disconnect()` or the call's own end does.
 
-use super::call::{closed_error, Call};
+use super::call::Call;
+use super::error::{closed_error, invalid};
 use super::json::{stringify, stringify_js, value_to_json};
 use super::webrtc::peer::webrtc_error;
-use crate::error::{Error, Phase};
+use crate::error::Phase;
 use crate::machine::Input;
 use js_sys::{Function, Reflect};
 use std::rc::Rc;
@@ -48,10 +49,6 @@ impl Connection {
     pub fn send_value(&self, value: &crate::json::Value, what: &str) -> Result<(), JsValue> {
         self.send(&stringify(value), what)
     }
-}
-
-pub fn invalid(message: &str) -> JsValue {
-    Error::invalid(message).into()
 }
 
 fn event_and_handler(
@@ -122,7 +119,10 @@ impl Connection {
         if event == "devicechange" {
             super::media::watch_devices(&self.call);
         }
-        Ok(self.call.events.on(&event, &handler))
+        self.call
+            .events
+            .on(&event, &handler)
+            .ok_or_else(|| invalid("on: Set.prototype.delete is unavailable"))
     }
 
     #[wasm_bindgen(skip_typescript)]

@@ -2,13 +2,13 @@
 //! function-call handlers. What each message looks like and what an answer means is the core's
 //! (`conversation.rs`, `machine.rs`); this file holds the JS promises and handlers.
 
-use super::call::closed_error;
-use super::connection::{invalid, Connection};
+use super::connection::Connection;
+use super::error::{closed_error, invalid};
 use super::json::{get, value_to_json};
 use crate::conversation;
 use crate::json::Value;
 use crate::machine::Input;
-use js_sys::{Function, Promise, Reflect};
+use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -144,11 +144,9 @@ impl Connection {
         let functions = &self.call().functions;
         functions.set(&JsValue::from_str(&name), handler);
         // `map.delete.bind(map, name)`: no Rust closure behind it.
-        let delete: Function = Reflect::get(functions, &"delete".into())
-            .ok()
-            .and_then(|d| d.dyn_into().ok())
-            .unwrap_or_else(|| Function::new_no_args(""));
-        Ok(JsValue::from(delete.bind1(functions, &JsValue::from_str(&name))).unchecked_into())
+        super::events::bound_delete(functions, &JsValue::from_str(&name)).ok_or_else(|| {
+            invalid("registerFunctionCallHandler: Map.prototype.delete is unavailable")
+        })
     }
 
     /// RTVI `disconnect-bot`: asks the bot to end the session.

@@ -8,7 +8,7 @@ use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
 use std::cell::Cell;
 use std::rc::Rc;
-use web_sys::{AbortController, AbortSignal};
+use web_sys::AbortSignal;
 
 pub struct Deadline {
     signal: AbortSignal,
@@ -25,8 +25,7 @@ struct Own {
 
 impl Deadline {
     pub fn new(timeout_ms: f64, external: Option<&AbortSignal>) -> Result<Deadline, Error> {
-        let controller = AbortController::new()
-            .map_err(|_| Error::new(ErrorCode::Webrtc, "AbortController is unavailable"))?;
+        let controller = super::wait::abort_controller()?;
         let fired = Rc::new(Cell::new(None));
         let fire = {
             let controller = controller.clone();

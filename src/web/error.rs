@@ -1,7 +1,7 @@
 //! `AgentRtcError`: a real JS `Error` carrying `code`, `status`, `retryable` and `details`.
 
 use super::json::to_js;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -99,4 +99,24 @@ pub fn describe(e: &JsValue) -> String {
     } else {
         format!("{name}: {message}")
     }
+}
+
+/// A browser API that refused something, as an error of `code`: "`what` failed: Name: message",
+/// with the JS error's name kept.
+pub fn js_failure(code: ErrorCode, what: &str, e: &JsValue) -> Error {
+    Error::new(code, format!("{what} failed: {}", describe(e))).with_name(error_name(e))
+}
+
+/// An argument the caller got wrong (`invalid_options`), as the JS error to throw.
+pub fn invalid(message: &str) -> JsValue {
+    Error::invalid(message).into()
+}
+
+/// A method called on a connection that is closed (`closed`).
+pub fn closed_error(what: &str) -> JsValue {
+    Error::new(
+        ErrorCode::Closed,
+        format!("{what}: the connection is closed"),
+    )
+    .into()
 }

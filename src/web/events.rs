@@ -73,8 +73,9 @@ impl Events {
         }
     }
 
-    /// Adds a handler; returns the function that removes it.
-    pub fn on(self: &Rc<Self>, event: &str, handler: &Function) -> Function {
+    /// Adds a handler; returns the function that removes it (`None` only in an engine whose
+    /// `Set` has no `delete`).
+    pub fn on(self: &Rc<Self>, event: &str, handler: &Function) -> Option<Function> {
         let key = JsValue::from_str(event);
         let set = match self.set_of(event) {
             Some(s) => s,
@@ -91,11 +92,7 @@ impl Events {
             wasm_bindgen_futures::spawn_local(async move { events.replay(&event) });
         }
         // `set.delete.bind(set, handler)`: an unsubscribe with no Rust closure behind it.
-        let delete: Function = js_sys::Reflect::get(&set, &"delete".into())
-            .ok()
-            .and_then(|d| d.dyn_into().ok())
-            .unwrap_or_else(|| Function::new_no_args(""));
-        JsValue::from(delete.bind1(&set, handler)).unchecked_into()
+        bound_delete(&set, handler)
     }
 
     pub fn off(&self, event: &str, handler: &Function) {
@@ -125,4 +122,14 @@ impl Events {
         let events = self.clone();
         wasm_bindgen_futures::spawn_local(async move { events.handlers.clear() });
     }
+}
+
+/// `target.delete.bind(target, key)` (a `Set`'s or a `Map`'s): a remover with no Rust closure
+/// behind it, and no code made from a string (a strict CSP forbids that).
+pub fn bound_delete(target: &JsValue, key: &JsValue) -> Option<Function> {
+    let delete: Function = js_sys::Reflect::get(target, &"delete".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    Some(JsValue::from(delete.bind1(target, key)).unchecked_into())
 }

@@ -1,7 +1,7 @@
 //! The `audio` / `video` options and getUserMedia.
 
 use super::call::Call;
-use super::error::{describe, error_name};
+use super::error::js_failure;
 use crate::error::{Error, ErrorCode, Phase};
 use crate::machine::Input;
 use js_sys::Reflect;
@@ -135,21 +135,13 @@ pub async fn get_user_media(audio: &JsValue, video: &JsValue) -> Result<MediaStr
     constraints.set_video(video);
     let promise = devices
         .get_user_media_with_constraints(&constraints)
-        .map_err(|e| {
-            media_error(
-                format!("getUserMedia failed: {}", describe(&e)),
-                error_name(&e),
-            )
-        })?;
+        .map_err(|e| js_failure(ErrorCode::Media, "getUserMedia", &e).with_phase(Phase::Media))?;
     let mut guard = StopIfAbandoned(Some(promise.clone()));
     let result = JsFuture::from(promise).await;
     guard.0 = None;
     match result {
         Ok(stream) => Ok(stream.unchecked_into()),
-        Err(e) => Err(media_error(
-            format!("getUserMedia failed: {}", describe(&e)),
-            error_name(&e),
-        )),
+        Err(e) => Err(js_failure(ErrorCode::Media, "getUserMedia", &e).with_phase(Phase::Media)),
     }
 }
 
@@ -207,12 +199,7 @@ pub fn attach(call: &Rc<Call>, audio: MediaChoice, video: MediaChoice) {
                 match JsFuture::from(js_sys::Promise::all(&replaced)).await {
                     Ok(_) => Input::MediaReady,
                     Err(e) => Input::Failure(
-                        Error::new(
-                            ErrorCode::Media,
-                            format!("replaceTrack failed: {}", describe(&e)),
-                        )
-                        .with_phase(Phase::Media)
-                        .with_name(error_name(&e)),
+                        js_failure(ErrorCode::Media, "replaceTrack", &e).with_phase(Phase::Media),
                     ),
                 },
             )
@@ -235,16 +222,10 @@ pub async fn devices() -> Result<JsValue, Error> {
             )
         })?;
     let promise = media.enumerate_devices().map_err(|e| {
-        media_error(
-            format!("enumerateDevices failed: {}", describe(&e)),
-            error_name(&e),
-        )
+        js_failure(ErrorCode::Media, "enumerateDevices", &e).with_phase(Phase::Call)
     })?;
     let list = JsFuture::from(promise).await.map_err(|e| {
-        media_error(
-            format!("enumerateDevices failed: {}", describe(&e)),
-            error_name(&e),
-        )
+        js_failure(ErrorCode::Media, "enumerateDevices", &e).with_phase(Phase::Call)
     })?;
     let out = js_sys::Object::new();
     let kinds = ["audioinput", "audiooutput", "videoinput"].map(|k| (k, js_sys::Array::new()));
@@ -356,10 +337,7 @@ pub async fn switch_track(call: &Rc<Call>, index: usize, choice: &JsValue) -> Re
     JsFuture::from(call.rtc.peer().senders[index].replace_track(Some(&track)))
         .await
         .map_err(|e| {
-            drop_new(media_error(
-                format!("replaceTrack failed: {}", describe(&e)),
-                error_name(&e),
-            ))
+            drop_new(js_failure(ErrorCode::Media, "replaceTrack", &e).with_phase(Phase::Call))
         })?;
     let old = call.tracks.borrow_mut()[index].replace(Clone::clone(&track));
     if let Some(old) = old {

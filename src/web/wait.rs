@@ -83,3 +83,10 @@ pub fn defer_drop<T: 'static>(value: T) {
 pub fn now_ms() -> f64 {
     js_sys::Date::now()
 }
+
+/// A new `AbortController`; an engine without one cannot make requests that can be cut short,
+/// which makes the options that need them (`signal`, `timeoutMs`) impossible to honour.
+pub fn abort_controller() -> Result<web_sys::AbortController, crate::error::Error> {
+    web_sys::AbortController::new()
+        .map_err(|_| crate::error::Error::invalid("AbortController is unavailable"))
+}

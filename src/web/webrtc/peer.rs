@@ -5,7 +5,7 @@
 use crate::error::{Error, ErrorCode, Phase};
 use crate::options::Credentials;
 use crate::session::{ice_servers_value, IceServer};
-use crate::web::error::{describe, error_name};
+use crate::web::error::js_failure;
 use crate::web::json::to_js;
 use crate::web::wait::defer_drop;
 use gloo_events::EventListener;
@@ -32,8 +32,7 @@ pub struct Peer {
 
 /// A browser WebRTC API refused something; the machine gives it the phase it happened in.
 pub fn browser_error(what: &str, e: &JsValue) -> Error {
-    Error::new(ErrorCode::Webrtc, format!("{what} failed: {}", describe(e)))
-        .with_name(error_name(e))
+    js_failure(ErrorCode::Webrtc, what, e)
 }
 
 pub fn webrtc_error(phase: Phase, what: &str, e: &JsValue) -> Error {

@@ -8,7 +8,7 @@
 use super::listen::{add_remote_track, listen};
 use super::peer::{apply_answer, local_offer, Attempt, Peer};
 use super::signal::{to_offer_url, with_gathered};
-use crate::error::{Error, ErrorCode, Phase};
+use crate::error::{Error, Phase};
 use crate::json::Value;
 use crate::machine::Input;
 use crate::recovery;
@@ -22,7 +22,7 @@ use js_sys::Reflect;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_sys::{AbortController, MediaStreamTrack};
+use web_sys::MediaStreamTrack;
 
 /// How long one request of an attempt may take at most (the policy gives up on it sooner).
 const ATTEMPT_REQUEST_MS: f64 = 10_000.0;
@@ -117,8 +117,7 @@ pub fn restart(call: &Rc<Call>, number: u32) {
     );
     let tracks = call.tracks.borrow().clone();
     let built = Peer::new(&call.rtc.ice.borrow(), Some(streams), &tracks).and_then(|peer| {
-        let abort = AbortController::new()
-            .map_err(|_| Error::new(ErrorCode::Webrtc, "AbortController is unavailable"));
+        let abort = crate::web::wait::abort_controller();
         if abort.is_err() {
             peer.pc.close();
         }
