@@ -227,8 +227,10 @@ pub enum Rtc {
         attempt: u32,
         body: Value,
     },
-    /// Drop the attempt: abort its request, close its peer connection.
+    /// Drop the attempt: abort its requests, close its peer connection.
     CancelAttempt(u32),
+    /// Cut this request short: it took too long, and the machine has moved on without it.
+    Abort(Flight),
     /// The attempt's peer connection is the call's now: close the old one, move the remote
     /// tracks into the same `remoteStream`; its channel's `open` is `ChannelOpen` as usual.
     Swap(u32),
@@ -409,7 +411,9 @@ impl Machine {
         if self.closed {
             return out;
         }
+        self.landed(&input);
         self.step(&mut out, input);
+        self.track_flights(&out);
         self.rearm(&mut out);
         out
     }
@@ -767,5 +771,7 @@ impl Machine {
 
 mod clock;
 mod reconnect;
+
+pub use clock::{Flight, LATE_REQUEST_MS};
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,11 @@
 //! Every rule of a call that depends on time, in one place: the connect's budget, the ping on
 //! the channel, the sampling of traffic for the recovery policy, each `sendClientRequest`'s own
-//! limit, and the policy's timer. The shell keeps exactly one timer per call: armed at
+//! limit, the limits of the HTTP requests a call makes once it is up (`Flight`), and the
+//! policy's timer. The shell keeps exactly one timer per call: armed at
 //! `poll_timeout()` when the call is made, then at every `Output::Timer(at)`; when it fires the
 //! shell feeds `Input::Timeout` (`handle_at` gives the time).
 
+use super::Input;
 use super::{DisconnectReason, Machine, Output, Rtc, State};
 use crate::error::{Error, ErrorCode, Phase};
 use crate::recovery;
@@ -13,6 +15,33 @@ use crate::rtvi;
 pub const PING_MS: f64 = 1_000.0;
 /// How often the call's traffic is sampled for the recovery policy once it is up.
 pub const SAMPLE_MS: f64 = 250.0;
+/// How long one HTTP request of a live call (a renegotiation's offer, a trickle PATCH, a
+/// recovery's PATCH) may take. While connecting, the connect's budget covers them.
+pub const LATE_REQUEST_MS: f64 = 10_000.0;
+
+/// An HTTP request of the call, at most one of each at a time. The shell keeps what cuts each
+/// one short; `Rtc::Abort` tells it to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flight {
+    /// The call's offer (`Rtc::PostOffer`).
+    Offer,
+    /// The call's trickle PATCH (`Rtc::Patch`).
+    Patch,
+    /// Attempt N's path probe, offer and trickle PATCH.
+    Probe(u32),
+    Restart(u32),
+    AttemptPatch(u32),
+}
+
+impl Flight {
+    /// The recovery attempt the request belongs to.
+    pub fn attempt(self) -> Option<u32> {
+        match self {
+            Flight::Offer | Flight::Patch => None,
+            Flight::Probe(n) | Flight::Restart(n) | Flight::AttemptPatch(n) => Some(n),
+        }
+    }
+}
 
 /// A `sendClientRequest` waiting for the bot's answer.
 #[derive(Debug)]
@@ -30,6 +59,8 @@ pub(super) struct Clock {
     ping: Option<f64>,
     sample: Option<f64>,
     pub(super) pending: Vec<Pending>,
+    /// Requests in flight that have a limit, and when it is reached.
+    flights: Vec<(Flight, f64)>,
     /// What the shell's timer is armed for.
     armed: Option<f64>,
 }
@@ -71,7 +102,13 @@ impl Machine {
             self.recovery.poll_timeout(),
         ];
         let requests = c.pending.iter().map(|p| Some(p.at));
-        times.into_iter().chain(requests).flatten().reduce(f64::min)
+        let flights = c.flights.iter().map(|f| Some(f.1));
+        times
+            .into_iter()
+            .chain(requests)
+            .chain(flights)
+            .flatten()
+            .reduce(f64::min)
     }
 
     /// The channel opened: pings from now on.
@@ -122,8 +159,80 @@ impl Machine {
                 i += 1;
             }
         }
+        while let Some(i) = self.clock.flights.iter().position(|f| f.1 <= now) {
+            let (flight, _) = self.clock.flights.swap_remove(i);
+            out.push(Output::Rtc(Rtc::Abort(flight)));
+            // What the request's own failure would have said.
+            let late = |phase| Error::timeout(phase, LATE_REQUEST_MS);
+            let input = match flight {
+                Flight::Offer => Input::Failure(late(Phase::Offer)),
+                Flight::Patch => Input::PatchDone(Err(late(Phase::Ice))),
+                Flight::Probe(attempt) => Input::AttemptProbed {
+                    attempt,
+                    result: Err(Error::timeout(Phase::Call, recovery::PROBE_TIMEOUT_MS)),
+                },
+                Flight::AttemptPatch(attempt) => Input::AttemptPatchDone { attempt },
+                // The policy gives an attempt's offer its own limit (`POST_TIMEOUT_MS`).
+                Flight::Restart(_) => continue,
+            };
+            self.step(out, input);
+            if self.closed {
+                return;
+            }
+        }
         if self.recovery.poll_timeout().is_some_and(|at| at <= now) {
             self.recover(out, recovery::Input::Tick);
+        }
+    }
+
+    /// Before an input: the request it reports on has landed (one that timed out was answered
+    /// by the clock already, and the shell drops what it reports).
+    pub(super) fn landed(&mut self, input: &Input) {
+        let flight = match input {
+            Input::OfferAnswered(_) | Input::Failure(_) => Flight::Offer,
+            Input::PatchDone(_) => Flight::Patch,
+            Input::AttemptProbed { attempt, .. } => Flight::Probe(*attempt),
+            Input::AttemptPatchDone { attempt } => Flight::AttemptPatch(*attempt),
+            _ => return,
+        };
+        self.clock.flights.retain(|f| f.0 != flight);
+    }
+
+    /// After an input: the requests that left get their limits; a swap makes the attempt's
+    /// trickle the call's, a cancelled attempt's requests are over.
+    pub(super) fn track_flights(&mut self, out: &[Output]) {
+        let now = self.now;
+        let late = self.settled.then_some(now + LATE_REQUEST_MS);
+        let flights = &mut self.clock.flights;
+        for o in out {
+            let (flight, at) = match o {
+                Output::Rtc(Rtc::PostOffer(_)) => (Flight::Offer, late),
+                Output::Rtc(Rtc::Patch(_)) => (Flight::Patch, late),
+                Output::Rtc(Rtc::Probe { attempt }) => (
+                    Flight::Probe(*attempt),
+                    Some(now + recovery::PROBE_TIMEOUT_MS),
+                ),
+                Output::Rtc(Rtc::AttemptPatch { attempt, .. }) => {
+                    (Flight::AttemptPatch(*attempt), Some(now + LATE_REQUEST_MS))
+                }
+                Output::Rtc(Rtc::Swap(n)) => {
+                    for f in flights.iter_mut() {
+                        if f.0 == Flight::AttemptPatch(*n) {
+                            f.0 = Flight::Patch;
+                        }
+                    }
+                    continue;
+                }
+                Output::Rtc(Rtc::CancelAttempt(n)) => {
+                    flights.retain(|f| f.0.attempt() != Some(*n));
+                    continue;
+                }
+                _ => continue,
+            };
+            flights.retain(|f| f.0 != flight);
+            if let Some(at) = at {
+                flights.push((flight, at));
+            }
         }
     }
 
@@ -145,6 +254,7 @@ impl Machine {
         self.clock.budget = None;
         self.clock.ping = None;
         self.clock.sample = None;
+        self.clock.flights.clear();
         for p in std::mem::take(&mut self.clock.pending) {
             let err = Error::new(
                 ErrorCode::Closed,

@@ -904,3 +904,79 @@ fn each_client_request_has_its_own_limit_on_the_same_timer() {
         vec![(300.0, "quick".to_string()), (5_000.0, "slow".to_string())]
     );
 }
+
+#[test]
+fn requests_of_a_live_call_have_a_limit_on_the_same_timer_and_a_late_answer_is_dropped() {
+    let mut m = live();
+    // A trickle PATCH that never answers: at the limit the shell is told to abort it, and the
+    // machine goes on as if it failed (reported, the queue moves on).
+    m.handle_at(candidate(1, ""), 0.0);
+    let seen = run_clock_until(&mut m, LATE_REQUEST_MS - 1.0);
+    assert!(!seen
+        .iter()
+        .any(|(_, o)| matches!(o, Output::Rtc(Rtc::Abort(_)))));
+    let seen = run_clock_until(&mut m, LATE_REQUEST_MS);
+    let at_limit: Vec<&Output> = seen
+        .iter()
+        .filter(|(at, _)| *at == LATE_REQUEST_MS)
+        .map(|(_, o)| o)
+        .collect();
+    assert!(
+        at_limit.contains(&&Output::Rtc(Rtc::Abort(Flight::Patch))),
+        "{at_limit:?}"
+    );
+    assert!(
+        at_limit.iter().any(|o| matches!(o,
+        Output::Emit(Event::Error(e)) if e.code == ErrorCode::Timeout && e.phase() == Some("ice")))
+    );
+    // The queue moves on: the next candidate goes out at once.
+    let out = m.handle_at(candidate(2, ""), LATE_REQUEST_MS + 1.0);
+    assert!(
+        out.iter().any(|o| matches!(o, Output::Rtc(Rtc::Patch(_)))),
+        "the queue moved on: {out:?}"
+    );
+
+    // While connecting, the connect's budget covers the requests: no limit of their own.
+    let mut m = Machine::new(setup(false, true));
+    m.handle_at(Input::LocalOffer("v=0".into()), 0.0);
+    let out = m.handle_at(Input::MediaReady, 0.0);
+    assert!(posted(&out).is_some());
+    assert_eq!(m.poll_timeout(), Some(BUDGET_MS), "only the budget");
+}
+
+#[test]
+fn a_probe_that_does_not_answer_counts_as_failed_after_its_limit() {
+    use crate::recovery::{self, Config, Recovery};
+    let mut m = live();
+    m.recovery = Recovery::new(Config::new(3, 30_000.0, 1));
+    // Cut at once: ICE fails, the policy starts attempt 1, its offer is set, a probe leaves.
+    let out = m.handle_at(Input::Ice(IceState::Failed), 0.0);
+    assert!(
+        out.contains(&Output::Rtc(Rtc::Restart { attempt: 1 })),
+        "{out:?}"
+    );
+    let out = m.handle_at(
+        Input::AttemptOffer {
+            attempt: 1,
+            sdp: "v=0".into(),
+        },
+        10.0,
+    );
+    assert_eq!(untimed(out), vec![Output::Rtc(Rtc::Probe { attempt: 1 })]);
+    // Nothing answers: at its limit the probe is aborted, and after the gap the next leaves.
+    let seen = run_clock_until(&mut m, 10.0 + recovery::PROBE_TIMEOUT_MS);
+    assert!(seen.contains(&(
+        10.0 + recovery::PROBE_TIMEOUT_MS,
+        Output::Rtc(Rtc::Abort(Flight::Probe(1)))
+    )));
+    let next = 10.0 + recovery::PROBE_TIMEOUT_MS + recovery::PROBE_GAP_MS;
+    let seen = run_clock_until(&mut m, next);
+    assert!(
+        seen.contains(&(next, Output::Rtc(Rtc::Probe { attempt: 1 }))),
+        "{seen:?}"
+    );
+    // The cancelled attempt's requests are over: a late probe answer changes nothing.
+    let out = m.handle_at(Input::Disconnect, next + 1.0);
+    assert!(out.contains(&Output::Rtc(Rtc::CancelAttempt(1))));
+    assert_eq!(m.poll_timeout(), None);
+}

@@ -5,7 +5,6 @@
 //! it is closed, whether or not the page keeps a reference to its `Connection`: garbage
 //! collection never ends a call. Closing frees everything and always tells the handlers why.
 
-use super::deadline::Deadline;
 use super::error::to_js_error;
 use super::events::Events;
 use super::json::{stringify, to_js};
@@ -27,9 +26,6 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{AbortController, MediaStreamTrack};
 
 use super::wait::{defer_drop, now_ms, Slot};
-
-/// How long one request after the connect (a trickle PATCH, a renegotiation) may take.
-const LATE_REQUEST_MS: f64 = 10_000.0;
 
 thread_local! {
     /// Calls that are not closed yet.
@@ -138,16 +134,6 @@ impl Call {
                 }
             })
         });
-    }
-
-    /// A budget for one request, cut short when the call closes. While connecting, that is all
-    /// it needs: the connect's budget ends the call (naming the phase). Once connected, a short
-    /// one of its own.
-    pub fn request_deadline(&self) -> Result<Deadline, Error> {
-        if self.connected.get().is_none() {
-            return Ok(Deadline::within(self.closer.signal()));
-        }
-        Deadline::new(LATE_REQUEST_MS, Some(&self.closer.signal()))
     }
 
     /// Records the first time a step happened, in ms since the connect call.

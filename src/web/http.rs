@@ -8,13 +8,18 @@ use gloo_net::http::{Headers, Request, RequestBuilder};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 pub enum Method {
     Post,
     Patch,
+    /// A path probe: whether the server answers at all. A simple request (no body, no headers
+    /// of ours, so no preflight and no credentials) that any answer settles, whatever its
+    /// status; the server acts on nothing. (Not `no-cors`: Chromium's opaque-response blocking
+    /// turns such an answer into a network error.)
+    Head,
 }
 
-/// Sends `body` and returns the text of a 2xx answer.
+/// Sends `body` and returns the text of a 2xx answer (`Head`: `Ok("")` for any answer).
 pub async fn send_json(
     method: Method,
     url: &str,
@@ -30,27 +35,35 @@ pub async fn send_json(
             .error(phase)
             .unwrap_or_else(|| Error::network(phase, what))
     };
+    let probe = method == Method::Head;
     // `web_sys::Headers::set` reports what fetch refuses (gloo's own `header()` would throw).
     let headers = web_sys::Headers::new().map_err(|_| failed())?;
-    headers
-        .set("Content-Type", "application/json")
-        .map_err(|_| failed())?;
-    for (name, value) in credentials.request_headers() {
-        headers.set(&name, &value).map_err(|_| {
-            Error::invalid(format!("header {name} is not one fetch can send")).with_phase(phase)
-        })?;
+    if !probe {
+        headers
+            .set("Content-Type", "application/json")
+            .map_err(|_| failed())?;
+        for (name, value) in credentials.request_headers() {
+            headers.set(&name, &value).map_err(|_| {
+                Error::invalid(format!("header {name} is not one fetch can send"))
+                    .with_phase(phase)
+            })?;
+        }
     }
     let builder: RequestBuilder = match method {
         Method::Post => Request::post(url),
         Method::Patch => Request::patch(url),
+        Method::Head => RequestBuilder::new(url).method(gloo_net::http::Method::HEAD),
+    }
+    .headers(Headers::from_raw(headers))
+    .abort_signal(Some(deadline.signal()));
+    let built = if probe {
+        builder.build()
+    } else {
+        builder.body(body)
     };
-    let request = builder
-        .headers(Headers::from_raw(headers))
-        .abort_signal(Some(deadline.signal()))
-        .body(body)
-        .map_err(|_| {
-            Error::invalid(format!("the {what} request could not be built")).with_phase(phase)
-        })?;
+    let request = built.map_err(|_| {
+        Error::invalid(format!("the {what} request could not be built")).with_phase(phase)
+    })?;
     // gloo-net builds the request; the fetch and the body go through web-sys, so that what the
     // network does only ever becomes our `network` error: gloo's `send()` and `text()` have panic
     // paths (a non-Response, an Err unwrapped) that would bring JsValue's Debug and the glue's
@@ -62,6 +75,9 @@ pub async fn send_json(
         .ok()
         .and_then(|r| r.dyn_into().ok())
         .ok_or_else(failed)?;
+    if probe {
+        return deadline.check(phase).map(|_| String::new());
+    }
     let status = response.status();
     let body = response.text().map_err(|_| failed())?;
     let text = JsFuture::from(body)
@@ -83,28 +99,4 @@ pub async fn send_json(
             &credentials.secrets(),
         ))
     }
-}
-
-/// Whether the path to `url`'s server works now: a `HEAD` (a simple request: no preflight, no
-/// credentials) that any answer settles, whatever its status. A network error, or the
-/// deadline, is an `Err`; the server acts on nothing. (Not `no-cors`: Chromium's opaque-response
-/// blocking turns such an answer into a network error.)
-pub async fn probe(url: &str, deadline: &Deadline, phase: Phase) -> Result<(), Error> {
-    deadline.check(phase)?;
-    let failed = || {
-        deadline
-            .error(phase)
-            .unwrap_or_else(|| Error::network(phase, "path probe"))
-    };
-    let request: web_sys::Request = gloo_net::http::RequestBuilder::new(url)
-        .method(gloo_net::http::Method::HEAD)
-        .abort_signal(Some(deadline.signal()))
-        .build()
-        .map_err(|_| failed())?
-        .into();
-    let window = web_sys::window().ok_or_else(failed)?;
-    JsFuture::from(window.fetch_with_request(&request))
-        .await
-        .map_err(|_| failed())?;
-    deadline.check(phase)
 }

@@ -34,5 +34,6 @@ pub fn run(call: &Rc<Call>, output: Rtc) {
         Rtc::AttemptPatch { attempt, body } => recovery::patch(call, attempt, body),
         Rtc::CancelAttempt(attempt) => recovery::cancel(call, attempt),
         Rtc::Swap(attempt) => recovery::swap(call, attempt),
+        Rtc::Abort(flight) => call.rtc.abort(&|f| f == flight),
     }
 }

@@ -3,6 +3,7 @@
 //! Nothing here feeds the machine (`listen.rs` does) or knows the call.
 
 use crate::error::{Error, ErrorCode, Phase};
+use crate::machine::Flight;
 use crate::options::Credentials;
 use crate::session::{ice_servers_value, IceServer};
 use crate::web::error::js_failure;
@@ -191,22 +192,21 @@ pub enum Of {
     Attempt(u32),
 }
 
-/// A recovery attempt under way: a new peer connection with its own listeners and requests.
+/// A recovery attempt under way: a new peer connection with its own listeners (its requests
+/// are the `Link`'s flights numbered after it).
 pub struct Attempt {
     /// The machine's attempt number, which the peer connection's listeners carry too.
     pub number: u32,
     pub peer: Rc<Peer>,
     pub listeners: Vec<EventListener>,
-    pub abort: AbortController,
     /// The bot's tracks on the new connection, for `remoteStream` once it is the call's.
     pub tracks: Vec<MediaStreamTrack>,
     pub channel_open: bool,
 }
 
 impl Attempt {
-    /// Aborts its requests and closes its connection; its listeners go after this task.
+    /// Closes its connection; its listeners go after this task.
     pub fn close(self) {
-        self.abort.abort();
         self.peer.channel.close();
         self.peer.pc.close();
         defer_drop(self.listeners);
@@ -228,6 +228,8 @@ pub struct Link {
     pub ice: RefCell<Vec<IceServer>>,
     /// The offer URL and the credentials its requests carry.
     pub target: RefCell<Option<(String, Credentials)>>,
+    /// The requests in flight, each with what cuts it short.
+    flights: RefCell<Vec<(Flight, AbortController)>>,
 }
 
 impl Link {
@@ -240,7 +242,36 @@ impl Link {
             messages: Cell::new(0),
             ice: RefCell::new(Vec::new()),
             target: RefCell::new(None),
+            flights: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Request `flight` leaves, cut short by `controller`; one still out under that name is
+    /// aborted (the machine has one of each at a time).
+    pub fn fly(&self, flight: Flight, controller: AbortController) {
+        let old = {
+            let mut flights = self.flights.borrow_mut();
+            let old = take_where(&mut flights, &|f| f == flight);
+            flights.push((flight, controller));
+            old
+        };
+        old.iter().for_each(|c| c.abort());
+    }
+
+    /// Request `flight` (cut short by `controller`) answered: whether the machine still waits
+    /// for it (not if it was aborted or replaced meanwhile).
+    pub fn land(&self, flight: Flight, controller: &AbortController) -> bool {
+        let mut flights = self.flights.borrow_mut();
+        let i = flights
+            .iter()
+            .position(|(f, c)| *f == flight && c == controller);
+        i.map(|i| flights.swap_remove(i)).is_some()
+    }
+
+    /// Aborts the requests `which` picks; what they report is dropped.
+    pub fn abort(&self, which: &dyn Fn(Flight) -> bool) {
+        let aborted = take_where(&mut self.flights.borrow_mut(), which);
+        aborted.iter().for_each(|c| c.abort());
     }
 
     /// The peer connection carrying the call now.
@@ -307,6 +338,7 @@ impl Link {
     /// The call is closing: the attempt under way, the peer connection and their listeners go
     /// (the listeners after this task: one of them may be running it).
     pub fn close(&self) {
+        self.abort(&|_| true);
         if let Some(a) = self.take_attempt(None) {
             a.close();
         }
@@ -315,4 +347,21 @@ impl Link {
         peer.channel.close();
         peer.pc.close();
     }
+}
+
+/// Takes the controllers of the flights `which` picks out of `flights`.
+fn take_where(
+    flights: &mut Vec<(Flight, AbortController)>,
+    which: &dyn Fn(Flight) -> bool,
+) -> Vec<AbortController> {
+    let mut taken = Vec::new();
+    let mut i = 0;
+    while i < flights.len() {
+        if which(flights[i].0) {
+            taken.push(flights.swap_remove(i).1);
+        } else {
+            i += 1;
+        }
+    }
+    taken
 }

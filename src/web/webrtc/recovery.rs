@@ -8,12 +8,11 @@
 use super::listen::{add_remote_track, listen};
 use super::peer::{apply_answer, local_offer, Attempt, Peer};
 use super::signal::{to_offer_url, with_gathered};
-use crate::error::{Error, Phase};
+use crate::error::Phase;
 use crate::json::Value;
-use crate::machine::Input;
+use crate::machine::{Flight, Input};
 use crate::recovery;
 use crate::web::call::Call;
-use crate::web::deadline::Deadline;
 use crate::web::http::Method;
 use crate::web::json::parse_text;
 use crate::web::wait::{defer_drop, now_ms};
@@ -24,18 +23,15 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::MediaStreamTrack;
 
-/// How long one request of an attempt may take at most (the policy gives up on it sooner).
-const ATTEMPT_REQUEST_MS: f64 = 10_000.0;
-
 /// `Rtc::PostRestart`: the attempt's offer, with the candidates gathered so far.
 pub fn post(call: &Rc<Call>, attempt: u32, mut body: Value) {
-    let Some((peer, signal)) = attempt_parts(call, attempt) else {
+    let Some(peer) = attempt_peer(call, attempt) else {
         return;
     };
     with_gathered(call, Some(attempt), &peer, &mut body);
-    let deadline = Deadline::new(ATTEMPT_REQUEST_MS, Some(&signal));
     let what = (Phase::Call, "offer");
-    to_offer_url(call, Method::Post, &body, deadline, what, move |call, r| {
+    let flight = Flight::Restart(attempt);
+    to_offer_url(call, Method::Post, &body, flight, what, move |call, r| {
         call.input(match r {
             Ok(text) => Input::AttemptAnswered {
                 attempt,
@@ -46,26 +42,24 @@ pub fn post(call: &Rc<Call>, attempt: u32, mut body: Value) {
     });
 }
 
-/// `Rtc::Probe`: a `HEAD` of the offer URL, bounded by `recovery::PROBE_TIMEOUT_MS`.
+/// `Rtc::Probe`: a `HEAD` of the offer URL (the machine gives it `PROBE_TIMEOUT_MS`).
 pub fn probe(call: &Rc<Call>, attempt: u32) {
-    let Some((_, signal)) = attempt_parts(call, attempt) else {
+    if attempt_peer(call, attempt).is_none() {
         return;
-    };
-    let target = call.rtc.offer_url();
-    let deadline = Deadline::new(recovery::PROBE_TIMEOUT_MS, Some(&signal));
-    call.feed(Box::pin(async move {
-        let result = match (target, deadline) {
-            (Some(url), Ok(d)) => crate::web::http::probe(&url, &d, Phase::Call).await,
-            (None, _) => Err(Error::invalid("no offer URL")),
-            (_, Err(e)) => Err(e),
-        };
-        Some(Input::AttemptProbed { attempt, result })
-    }));
+    }
+    let what = (Phase::Call, "path probe");
+    let flight = Flight::Probe(attempt);
+    to_offer_url(call, Method::Head, &Value::Null, flight, what, move |call, r| {
+        call.input(Input::AttemptProbed {
+            attempt,
+            result: r.map(drop),
+        })
+    });
 }
 
 /// `Rtc::AttemptSetRemote`: the server's answer on the attempt's connection.
 pub fn set_remote(call: &Rc<Call>, attempt: u32, sdp: String) {
-    let Some((peer, _)) = attempt_parts(call, attempt) else {
+    let Some(peer) = attempt_peer(call, attempt) else {
         return;
     };
     let applied = apply_answer(&peer.pc, &sdp);
@@ -77,16 +71,15 @@ pub fn set_remote(call: &Rc<Call>, attempt: u32, sdp: String) {
 
 /// `Rtc::AttemptPatch`: the attempt's trickled candidates.
 pub fn patch(call: &Rc<Call>, attempt: u32, body: Value) {
-    let Some((peer, signal)) = attempt_parts(call, attempt) else {
+    let Some(peer) = attempt_peer(call, attempt) else {
         return;
     };
-    let deadline = Deadline::new(ATTEMPT_REQUEST_MS, Some(&signal));
     let what = (Phase::Call, "ICE candidate");
     to_offer_url(
         call,
         Method::Patch,
         &body,
-        deadline,
+        Flight::AttemptPatch(attempt),
         what,
         move |call, _| {
             // Once the attempt's connection is the call's, its queue is the call's too.
@@ -101,6 +94,7 @@ pub fn patch(call: &Rc<Call>, attempt: u32, body: Value) {
 
 /// `Rtc::CancelAttempt`.
 pub fn cancel(call: &Rc<Call>, attempt: u32) {
+    call.rtc.abort(&|f| f.attempt() == Some(attempt));
     if let Some(a) = call.rtc.take_attempt(Some(attempt)) {
         a.close();
     }
@@ -116,15 +110,8 @@ pub fn restart(call: &Rc<Call>, number: u32) {
         Clone::clone(&current.remote_stream),
     );
     let tracks = call.tracks.borrow().clone();
-    let built = Peer::new(&call.rtc.ice.borrow(), Some(streams), &tracks).and_then(|peer| {
-        let abort = crate::web::wait::abort_controller();
-        if abort.is_err() {
-            peer.pc.close();
-        }
-        Ok((Rc::new(peer), abort?))
-    });
-    let (peer, abort) = match built {
-        Ok(v) => v,
+    let peer = match Peer::new(&call.rtc.ice.borrow(), Some(streams), &tracks) {
+        Ok(peer) => Rc::new(peer),
         Err(error) => {
             let call = call.clone();
             let input = Input::AttemptFailed {
@@ -139,11 +126,11 @@ pub fn restart(call: &Rc<Call>, number: u32) {
         number,
         peer: peer.clone(),
         listeners,
-        abort,
         tracks: Vec::new(),
         channel_open: false,
     }));
     if let Some(a) = previous {
+        call.rtc.abort(&|f| f.attempt() == Some(a.number));
         a.close();
     }
     let offer = local_offer(&peer.pc, false);
@@ -171,14 +158,12 @@ pub fn swap(call: &Rc<Call>, number: u32) {
         number,
         peer,
         listeners,
-        abort,
         tracks,
         channel_open,
-        ..
     } = a;
     let (old, old_listeners) = call.rtc.replace_peer(peer.clone(), listeners, number);
     *call.timings.borrow_mut() = js_sys::Object::new();
-    defer_drop((old_listeners, abort));
+    defer_drop(old_listeners);
     // New tracks in first: a stream left without tracks goes inactive, and an element playing
     // it stops for good.
     let stale = old.remote_stream.get_tracks();
@@ -207,12 +192,12 @@ pub fn swap(call: &Rc<Call>, number: u32) {
     }
 }
 
-/// Attempt `number`'s peer connection and request signal, if it is the one under way.
-fn attempt_parts(call: &Call, number: u32) -> Option<(Rc<Peer>, web_sys::AbortSignal)> {
+/// Attempt `number`'s peer connection, if it is the one under way.
+fn attempt_peer(call: &Call, number: u32) -> Option<Rc<Peer>> {
     let slot = call.rtc.attempt.borrow();
     slot.as_ref()
         .filter(|a| a.number == number)
-        .map(|a| (a.peer.clone(), a.abort.signal()))
+        .map(|a| a.peer.clone())
 }
 
 /// `online` / `offline` on the window, owned by the call (none when recovery is off).

@@ -5,11 +5,12 @@
 use super::peer::{apply_answer, local_offer, local_sdp, Peer};
 use crate::error::{Error, Phase};
 use crate::json::Value;
-use crate::machine::Input;
+use crate::machine::{Flight, Input};
 use crate::web::call::Call;
 use crate::web::deadline::Deadline;
 use crate::web::http::{send_json, Method};
 use crate::web::json::{parse_text, stringify};
+use crate::web::wait::abort_controller;
 use std::rc::Rc;
 use wasm_bindgen_futures::spawn_local;
 
@@ -37,41 +38,50 @@ pub fn make_offer(call: &Rc<Call>, regather: bool) {
     }));
 }
 
-/// Sends `body` to the offer URL within `deadline` and hands the answer's text to `done`.
+/// Sends `body` to the offer URL as request `flight` and hands the answer's text to `done`,
+/// unless the request was aborted meanwhile (the machine timed it out, cancelled its attempt,
+/// or the call closed): then what it reports is dropped.
 pub fn to_offer_url(
     call: &Rc<Call>,
     method: Method,
     body: &Value,
-    deadline: Result<Deadline, Error>,
+    flight: Flight,
     (phase, what): (Phase, &'static str),
     done: impl FnOnce(&Rc<Call>, Result<String, Error>) + 'static,
 ) {
     // One copy of the request's future for every caller.
-    request(call, method, body, deadline, (phase, what), Box::new(done))
+    request(call, method, body, flight, (phase, what), Box::new(done))
 }
 
 fn request(
     call: &Rc<Call>,
     method: Method,
     body: &Value,
-    deadline: Result<Deadline, Error>,
+    flight: Flight,
     (phase, what): (Phase, &'static str),
     done: Box<Answered>,
 ) {
+    let controller = match abort_controller() {
+        Ok(c) => c,
+        Err(e) => return done(call, Err(e)),
+    };
+    call.rtc.fly(flight, controller.clone());
     let target = call.rtc.target.borrow().clone();
     let body = stringify(body);
     let weak = Rc::downgrade(call);
     spawn_local(async move {
-        let result = match (target, deadline) {
-            (None, _) => Err(Error::invalid("no offer URL")),
-            (_, Err(e)) => Err(e),
-            (Some((url, credentials)), Ok(d)) => {
-                send_json(method, &url, &credentials, body, &d, phase, what).await
+        let deadline = Deadline::within(controller.signal());
+        let result = match target {
+            None => Err(Error::invalid("no offer URL")),
+            Some((url, credentials)) => {
+                send_json(method, &url, &credentials, body, &deadline, phase, what).await
             }
         };
         // Weakly held meanwhile, as in `Call::feed`.
         if let Some(call) = weak.upgrade() {
-            done(&call, result)
+            if call.rtc.land(flight, &controller) {
+                done(&call, result)
+            }
         }
     });
 }
@@ -80,12 +90,11 @@ fn request(
 pub fn post_offer(call: &Rc<Call>, mut body: Value) {
     with_gathered(call, None, &call.rtc.peer(), &mut body);
     call.mark("offerSent");
-    let deadline = call.request_deadline();
     to_offer_url(
         call,
         Method::Post,
         &body,
-        deadline,
+        Flight::Offer,
         (Phase::Offer, "offer"),
         |call, r| {
             call.input(match r {
@@ -109,12 +118,11 @@ pub fn set_remote(call: &Rc<Call>, sdp: String) {
 
 /// `Rtc::Patch`: trickled candidates of the call's connection.
 pub fn patch(call: &Rc<Call>, body: Value) {
-    let deadline = call.request_deadline();
     to_offer_url(
         call,
         Method::Patch,
         &body,
-        deadline,
+        Flight::Patch,
         (Phase::Ice, "ICE candidate"),
         |call, r| call.input(Input::PatchDone(r.map(drop))),
     );
