@@ -65,6 +65,9 @@ pub struct TrickleQueue {
     sent_requests: u32,
     /// The candidates the offer carried.
     in_offer: Vec<String>,
+    /// A new gathering began and none of its candidates came yet: an end of gathering now is
+    /// the replaced gathering's (Chromium delivers it after the ICE restart's offer is set).
+    fresh: bool,
 }
 
 /// What names a candidate: `candidate:<foundation> <component> <transport> <priority> <address>
@@ -95,8 +98,12 @@ impl TrickleQueue {
             return;
         }
         match candidate {
-            Some(c) if self.carried(&c.candidate) => {}
-            Some(c) if !c.candidate.is_empty() => self.queue.push(c),
+            Some(c) if self.carried(&c.candidate) => self.fresh = false,
+            Some(c) if !c.candidate.is_empty() => {
+                self.fresh = false;
+                self.queue.push(c)
+            }
+            _ if self.fresh => {}
             _ => self.ended = true,
         }
     }
@@ -128,6 +135,7 @@ impl TrickleQueue {
         self.queue.clear();
         self.in_offer.clear();
         self.ended = false;
+        self.fresh = true;
     }
 
     /// The next PATCH body to send, if one may go now. Call again after it completes.
@@ -284,5 +292,27 @@ mod tests {
         q.restart();
         q.push(cand(3));
         assert!(q.next_batch().is_some());
+    }
+
+    #[test]
+    fn the_replaced_gatherings_end_after_an_ice_restart_does_not_end_the_new_one() {
+        // Chromium: the offer is made again under new ICE servers (an ICE restart) and the first
+        // gathering's end of candidates arrives after that; the new gathering's candidates
+        // still go out, and its own end ends the trickle.
+        let mut q = TrickleQueue::new();
+        q.push(cand(1));
+        q.restart();
+        q.push(None);
+        q.push(cand(2));
+        q.set_pc_id("pc".into());
+        let b = q.next_batch().expect("the new gathering's candidate");
+        assert_eq!(
+            b["candidates"][0]["candidate"],
+            "candidate:2 1 udp 1 10.0.0.1 2 typ host"
+        );
+        q.batch_done();
+        q.push(None);
+        q.push(cand(3));
+        assert_eq!(q.next_batch(), None, "its own end does end it");
     }
 }

@@ -44,8 +44,7 @@ pub async fn send_json(
             .map_err(|_| failed())?;
         for (name, value) in credentials.request_headers() {
             headers.set(&name, &value).map_err(|_| {
-                Error::invalid(format!("header {name} is not one fetch can send"))
-                    .with_phase(phase)
+                Error::invalid(format!("header {name} is not one fetch can send")).with_phase(phase)
             })?;
         }
     }

@@ -49,12 +49,19 @@ pub fn probe(call: &Rc<Call>, attempt: u32) {
     }
     let what = (Phase::Call, "path probe");
     let flight = Flight::Probe(attempt);
-    to_offer_url(call, Method::Head, &Value::Null, flight, what, move |call, r| {
-        call.input(Input::AttemptProbed {
-            attempt,
-            result: r.map(drop),
-        })
-    });
+    to_offer_url(
+        call,
+        Method::Head,
+        &Value::Null,
+        flight,
+        what,
+        move |call, r| {
+            call.input(Input::AttemptProbed {
+                attempt,
+                result: r.map(drop),
+            })
+        },
+    );
 }
 
 /// `Rtc::AttemptSetRemote`: the server's answer on the attempt's connection.
