@@ -35,11 +35,7 @@ async fn debug_session(id: &str) -> Value {
 async fn assert_echo(conn: &Connection) {
     let pc: JsValue = conn.peer_connection().into();
     play(&conn.remote_stream().into());
-    let energy = energy_within(&pc, 6000).await;
-    assert!(
-        energy > 0.0,
-        "the bot's audio should be the echo of the fake microphone (energy {energy})"
-    );
+    until_heard(&pc, "the bot's audio, the echo of the fake microphone").await;
 }
 
 #[wasm_bindgen_test]
@@ -98,7 +94,10 @@ async fn runner_session_connects_echoes_and_disconnects_cleanly() {
     let _ = conn.disconnect();
     let _ = conn.disconnect();
     assert_eq!(conn.state(), "disconnected");
-    sleep(0).await;
+    until("the disconnected events", HANG_MS, || {
+        !reasons.borrow().is_empty() && states.borrow().len() >= 2
+    })
+    .await;
     assert_eq!(
         reasons
             .borrow()
@@ -173,10 +172,11 @@ async fn pipecat_cloud_and_butter_via_start_and_connect() {
     // by PATCH with the server's pc_id — never an empty one (the Pipecat server cannot parse an
     // end-of-candidates: it answers 500, as the agent does).
     let errors = collect(&conn, "error");
-    sleep(500).await;
+    until_candidates_reached(&tag, &conn.peer_connection().into(), true).await;
+    // Gathering is over and each candidate is the server's: no end-of-candidates follows.
+    quiet(300).await;
     let seen = requests(&tag).await;
     let (in_offer, patched) = candidates_sent(&seen);
-    assert!(!in_offer.is_empty() || !patched.is_empty(), "{seen:?}");
     assert!(seen
         .iter()
         .filter(|r| r["method"] == "PATCH")
@@ -213,19 +213,82 @@ fn identity(candidate: &str) -> String {
     words.join(" ")
 }
 
+/// The candidates listed in an SDP (without the `a=`).
+fn sdp_candidates(sdp: &str) -> Vec<String> {
+    sdp.lines()
+        .filter_map(|l| l.trim_end().strip_prefix("a="))
+        .filter(|l| l.starts_with("candidate:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The candidates the page's connection has gathered so far for its current ICE credentials
+/// (its local description lists each), as [`identity`].
+fn local_candidates(pc: &JsValue) -> Vec<String> {
+    let sdp = run_js(
+        "return a.localDescription ? a.localDescription.sdp : ''",
+        pc,
+    );
+    sdp_candidates(&sdp.as_string().unwrap_or_default())
+        .iter()
+        .map(|c| identity(c))
+        .collect()
+}
+
+/// Waits until every candidate the connection gathered (at least one) reached the agent, in the
+/// offer's SDP or by PATCH, and with `complete` until gathering is over too; returns the
+/// requests tagged `tag` then.
+async fn until_candidates_reached(tag: &str, pc: &JsValue, complete: bool) -> Vec<Value> {
+    candidates_reached(tag, pc, complete)
+        .await
+        .unwrap_or_else(|missing| panic!("{missing}"))
+}
+
+/// [`until_candidates_reached`] that hands back what is missing after the wait instead of
+/// failing.
+async fn candidates_reached(tag: &str, pc: &JsValue, complete: bool) -> Result<Vec<Value>, String> {
+    // The requests once every candidate reached the agent; what is missing until then.
+    let check = || async {
+        let over = run_js("return a.iceGatheringState", pc).as_string();
+        let gathered = local_candidates(pc);
+        let seen = requests(tag).await;
+        let (in_offer, patched) = candidates_sent(&seen);
+        let reached: Vec<String> = in_offer
+            .iter()
+            .chain(&patched)
+            .map(|c| identity(c))
+            .collect();
+        let done = !complete || over.as_deref() == Some("complete");
+        if done && !gathered.is_empty() && gathered.iter().all(|c| reached.contains(c)) {
+            Ok(seen)
+        } else {
+            let sent: Vec<String> = seen
+                .iter()
+                .map(|r| format!("{} {}", r["method"], r["path"]))
+                .collect();
+            Err(format!(
+                "gathering {over:?}, gathered {gathered:?}, in the offer {in_offer:?}, patched \
+                 {patched:?}, requests {sent:?}"
+            ))
+        }
+    };
+    match within(HANG_MS, || async { check().await.ok() }).await {
+        Some(seen) => Ok(seen),
+        None => Err(format!(
+            "still waiting for every local candidate to reach the agent (in the offer or by \
+             PATCH) after {HANG_MS} ms: {}",
+            check().await.err().unwrap_or_default()
+        )),
+    }
+}
+
 /// The candidates of the first offer's SDP, and those PATCHed, as the agent received them.
 fn candidates_sent(seen: &[Value]) -> (Vec<String>, Vec<String>) {
     let offer = seen
         .iter()
         .find(|r| r["method"] == "POST" && r["body"]["type"] == "offer")
         .expect("an offer");
-    let sdp = offer["body"]["sdp"].as_str().unwrap_or("");
-    let in_offer = sdp
-        .lines()
-        .filter_map(|l| l.trim_end().strip_prefix("a="))
-        .filter(|l| l.starts_with("candidate:"))
-        .map(str::to_owned)
-        .collect();
+    let in_offer = sdp_candidates(offer["body"]["sdp"].as_str().unwrap_or(""));
     let patched = seen
         .iter()
         .filter(|r| r["method"] == "PATCH")
@@ -249,7 +312,9 @@ async fn the_offer_carries_the_candidates_gathered_while_the_start_was_answered(
         .await
         .expect("connect");
     let errors = collect(&conn, "error");
-    sleep(300).await;
+    until_candidates_reached(&tag, &conn.peer_connection().into(), true).await;
+    // Gathering is over and each candidate is the server's: none is sent again.
+    quiet(300).await;
     let seen = requests(&tag).await;
     let (in_offer, patched) = candidates_sent(&seen);
     assert!(!in_offer.is_empty(), "{seen:?}");
@@ -291,8 +356,14 @@ async fn ice_servers_from_the_start_answer_gather_the_offer_again() {
             .find_map(|l| l.trim_end().strip_prefix("a=ice-ufrag:"))
             .map(str::to_owned)
     };
-    sleep(300).await;
-    let seen = requests(&tag).await;
+    // (No STUN server answers there: gathering may go on for a while, so not awaited.)
+    let seen = match candidates_reached(&tag, &pc, false).await {
+        Ok(seen) => seen,
+        Err(missing) => {
+            let _ = conn.disconnect(); // not left open for the tests after this one
+            panic!("{missing}");
+        }
+    };
     let offers: Vec<&Value> = seen
         .iter()
         .filter(|r| r["method"] == "POST" && r["body"]["type"] == "offer")
@@ -316,9 +387,18 @@ async fn ice_servers_from_the_start_answer_gather_the_offer_again() {
     );
     assert_ne!(set[0], set[1], "new ICE credentials");
     assert_eq!(set[1], sent);
-    // No candidate of the first gathering reached the server (Chromium names the ufrag in each).
-    let (_, patched) = candidates_sent(&seen);
-    for c in &patched {
+    // Every candidate of the gathering under the new servers reached the server, in the offer or
+    // by PATCH (waited for above: at least one), and none of the first gathering did: each one
+    // the server got is of the current gathering and, where it names its ufrag (Chromium's
+    // events do), names the one sent.
+    let (in_offer, patched) = candidates_sent(&seen);
+    let gathered = local_candidates(&pc);
+    assert!(!gathered.is_empty());
+    for c in in_offer.iter().chain(&patched) {
+        assert!(
+            gathered.contains(&identity(c)),
+            "{c} is not of the current gathering {gathered:?}"
+        );
         let words: Vec<&str> = c.split_whitespace().collect();
         if let Some(i) = words.iter().position(|w| *w == "ufrag") {
             assert_eq!(words.get(i + 1).copied(), sent.as_deref(), "{c}");
@@ -346,7 +426,9 @@ async fn the_silent_bot_fails_the_echo_assertion() {
         .await
         .expect("connect");
     play(&conn.remote_stream().into());
-    let energy = energy_within(&conn.peer_connection().into(), 3000).await;
+    // For 3 s (a real echo is heard within one), no energy arrives.
+    quiet(3000).await;
+    let energy = inbound_audio_energy(&conn.peer_connection().into()).await;
     assert_eq!(energy, 0.0, "silence must not pass for an echo");
     let _ = conn.disconnect();
 }
@@ -364,37 +446,30 @@ async fn mute_reaches_the_server_and_messages_round_trip() {
         )
         .expect("send");
     conn.send_message("plain text".into()).expect("send text");
-    let mut answer = Value::Null;
-    for _ in 0..50 {
-        if let Some(m) = messages
+    let answer = until("the server-response", HANG_MS, || {
+        messages
             .borrow()
             .iter()
             .map(json)
             .find(|m| m["type"] == "server-response")
-        {
-            answer = m;
-        }
-        if !answer.is_null() {
-            break;
-        }
-        sleep(100).await;
-    }
+    })
+    .await;
     assert_eq!(answer["id"], json!(rtvi_id));
     assert_eq!(answer["data"], json!({"t": "hello", "d": {"n": 1}}));
-    let peer = debug_session(&id).await["peers"][0].clone();
+    let peer = until_async("the plain text at the agent", HANG_MS, || async {
+        let peer = debug_session(&id).await["peers"][0].clone();
+        let texts = peer["messagesReceived"].as_array().cloned();
+        texts
+            .is_some_and(|m| m.iter().any(|x| x == "plain text"))
+            .then_some(peer)
+    })
+    .await;
     assert_eq!(peer["trackStatus"]["0"], json!(false), "{peer}");
-    assert!(
-        peer["messagesReceived"]
-            .as_array()
-            .is_some_and(|m| m.iter().any(|x| x == "plain text")),
-        "{peer}"
-    );
     conn.set_mic_enabled(true.into()).expect("unmute");
-    sleep(300).await;
-    assert_eq!(
-        debug_session(&id).await["peers"][0]["trackStatus"]["0"],
-        json!(true)
-    );
+    until_async("the unmute at the agent", HANG_MS, || async {
+        debug_session(&id).await["peers"][0]["trackStatus"]["0"] == json!(true)
+    })
+    .await;
     let _ = conn.disconnect();
 }
 
@@ -424,12 +499,10 @@ async fn peer_left_and_renegotiate_from_the_server() {
         .await
         .expect("connect");
     let reasons = collect(&conn, "disconnected");
-    for _ in 0..40 {
-        if !reasons.borrow().is_empty() {
-            break;
-        }
-        sleep(100).await;
-    }
+    until("the disconnected event", HANG_MS, || {
+        !reasons.borrow().is_empty()
+    })
+    .await;
     assert_eq!(
         reasons
             .borrow()
@@ -444,12 +517,15 @@ async fn peer_left_and_renegotiate_from_the_server() {
     let conn = start_and_connect(tagged("renegotiate-after-1", &tag))
         .await
         .expect("connect");
-    sleep(2000).await;
-    let posts: Vec<Value> = requests(&tag)
-        .await
-        .into_iter()
-        .filter(|r| r["method"] == "POST" && r["path"] != "/start")
-        .collect();
+    let posts = until_async("a second offer after renegotiate", HANG_MS, || async {
+        let posts: Vec<Value> = requests(&tag)
+            .await
+            .into_iter()
+            .filter(|r| r["method"] == "POST" && r["path"] != "/start")
+            .collect();
+        (posts.len() >= 2).then_some(posts)
+    })
+    .await;
     assert_eq!(
         posts.len(),
         2,
@@ -462,6 +538,47 @@ async fn peer_left_and_renegotiate_from_the_server() {
     );
     assert_eq!(conn.state(), "connected");
     let _ = conn.disconnect();
+}
+
+/// Records every RTCDataChannel the page's connections create, in `globalThis.__channels`.
+fn record_data_channels() {
+    run_js(
+        "if (!globalThis.__channels) { globalThis.__channels = []; const p = RTCPeerConnection.prototype, make = p.createDataChannel;
+           p.createDataChannel = function (...x) { const c = make.apply(this, x); globalThis.__channels.push(c); return c; }; }",
+        &JsValue::UNDEFINED,
+    );
+}
+
+/// How many objects a recorder (`globalThis.__pcs`, `__channels`) holds now.
+fn recorded(name: &str) -> u32 {
+    let count = run_js(
+        &format!("return (globalThis.{name} || []).length"),
+        &JsValue::UNDEFINED,
+    );
+    count.as_f64().unwrap_or(0.0) as u32
+}
+
+/// Whether the connect whose requests carry `tag` (and whose peer connection and channel are the
+/// first recorded after `made`) has reached `phase`, where its fault holds it: its start or offer
+/// reached the agent, the answer is applied (ICE), its channel is open (bot-ready).
+async fn held_in(phase: &str, tag: &str, made: (u32, u32)) -> bool {
+    let check = |body: &str, n: u32| run_js(body, &JsValue::from(n)).as_bool() == Some(true);
+    match phase {
+        "start" => requests(tag).await.iter().any(|r| r["path"] == "/start"),
+        "offer" => requests(tag)
+            .await
+            .iter()
+            .any(|r| r["method"] == "POST" && r["body"]["type"] == "offer"),
+        "ice" => check(
+            "const p = globalThis.__pcs[a]; return !!p && !!p.remoteDescription",
+            made.0,
+        ),
+        "bot-ready" => check(
+            "const c = globalThis.__channels[a]; return !!c && c.readyState === 'open'",
+            made.1,
+        ),
+        other => panic!("no sign for the {other} phase"),
+    }
 }
 
 /// Each phase, made to hang by a fault: the connect times out or is aborted with that phase, and
@@ -483,12 +600,20 @@ async fn timeouts_and_aborts_in_each_phase_close_everything() {
         assert_eq!(json(&get(&err, "details"))["phase"], phase, "{fault}");
         assert_eq!(open_peer_connections(), 0, "{fault}: nothing left open");
     }
+    record_data_channels();
     for (fault, phase) in cases {
         let controller = web_sys::AbortController::new().unwrap();
-        let options = with_fault(fault, json!({}));
+        // The budget is not what ends this connect: the abort, once the connect is held.
+        let tag = fresh_tag("abort-in-phase");
+        let options = with_fault(
+            fault,
+            json!({"timeoutMs": 60_000, "headers": {"x-test-tag": tag}}),
+        );
         set(&options, "signal", &controller.signal());
+        let made = (recorded("__pcs"), recorded("__channels"));
         let abort = async {
-            sleep(2500).await;
+            let what = format!("the connect to be held in its {phase} phase ({fault})");
+            until_async(&what, HANG_MS, || held_in(phase, &tag, made)).await;
             controller.abort();
         };
         let (result, ()) = join(start_and_connect(options), abort).await;
@@ -536,8 +661,14 @@ async fn offer_failures_map_to_their_codes() {
 #[wasm_bindgen_test]
 async fn stats_are_summarised() {
     let conn = start_and_connect(runner(json!({}))).await.expect("connect");
-    sleep(1500).await;
-    let stats = json(&await_js(conn.get_stats().into()).await);
+    let what = "stats with packets both ways, a candidate pair and its round-trip time";
+    let stats = until_async(what, HANG_MS, || async {
+        let stats = json(&await_js(conn.get_stats().into()).await);
+        let packets = |k: &str| stats[k].as_f64().unwrap_or(0.0) > 0.0;
+        let pair = stats["candidatePairType"].is_string() && stats["rttMs"].is_number();
+        (packets("packetsSent") && packets("packetsReceived") && pair).then_some(stats)
+    })
+    .await;
     assert!(
         stats["packetsSent"].as_f64().unwrap_or(0.0) > 0.0,
         "{stats}"
@@ -576,9 +707,11 @@ async fn options_shape_the_peer_connection_and_handlers_unsubscribe() {
 
     conn.set_camera_enabled(false.into()).expect("camera off");
     let id = conn.session_id().unwrap();
-    sleep(300).await;
-    let peer = debug_session(&id).await["peers"][0].clone();
-    assert_eq!(peer["trackStatus"]["1"], json!(false), "{peer}");
+    let peer = until_async("the camera off at the agent", HANG_MS, || async {
+        let peer = debug_session(&id).await["peers"][0].clone();
+        (peer["trackStatus"]["1"] == json!(false)).then_some(peer)
+    })
+    .await;
     assert_eq!(peer["requestData"], json!({"who": "test"}), "{peer}");
 
     // An unsubscribed handler hears nothing more; the one still subscribed does.
@@ -590,16 +723,10 @@ async fn options_shape_the_peer_connection_and_handlers_unsubscribe() {
     unsubscribe.call0(&JsValue::UNDEFINED).expect("unsubscribe");
     conn.send_rtvi("client-message".into(), Some(js(json!({"t": "ping"}))))
         .expect("send");
-    for _ in 0..30 {
-        if !kept.borrow().is_empty() {
-            break;
-        }
-        sleep(100).await;
-    }
-    assert!(
-        !kept.borrow().is_empty(),
-        "the subscribed handler got the answer"
-    );
+    until("the subscribed handler to get the answer", HANG_MS, || {
+        !kept.borrow().is_empty()
+    })
+    .await;
     assert_eq!(*dropped.borrow(), 0, "the unsubscribed handler got nothing");
     drop(f);
     let _ = conn.disconnect();
@@ -624,19 +751,30 @@ async fn a_media_prompt_that_never_answers_times_out_in_the_media_phase() {
     assert_eq!(json(&get(&err, "details"))["phase"], "media");
     assert_eq!(open_peer_connections(), 0);
 
+    // The start and the media run side by side: the abort comes once the start's answer was
+    // read (the page's fetch hands it over from memory, so the SDK has it in the same task).
+    run_js(
+        "globalThis.__fetch = window.fetch; globalThis.__startsRead = 0;
+         window.fetch = async (...x) => { const r = await globalThis.__fetch.apply(window, x);
+           if (!String(x[0] && x[0].url || x[0]).endsWith('/start')) return r;
+           const text = await r.text(); r.text = async () => text; r.json = async () => JSON.parse(text);
+           globalThis.__startsRead++; return r; };",
+        &JsValue::UNDEFINED,
+    );
     let controller = web_sys::AbortController::new().unwrap();
-    let options = runner(json!({}));
+    let options = runner(json!({"timeoutMs": 60_000}));
     set(&options, "signal", &controller.signal());
     let abort = async {
-        sleep(1500).await;
+        let read = || run_js("return globalThis.__startsRead", &JsValue::UNDEFINED).as_f64();
+        until("the start's answer, read", HANG_MS, || read() == Some(1.0)).await;
         controller.abort();
     };
     let (result, ()) = join(start_and_connect(options), abort).await;
+    run_js(
+        "window.fetch = globalThis.__fetch; navigator.mediaDevices.getUserMedia = globalThis.__gum;",
+        &JsValue::UNDEFINED,
+    );
     let err = expect_error(result, "aborted");
     assert_eq!(json(&get(&err, "details"))["phase"], "media");
     assert_eq!(open_peer_connections(), 0);
-    run_js(
-        "navigator.mediaDevices.getUserMedia = globalThis.__gum;",
-        &JsValue::UNDEFINED,
-    );
 }

@@ -215,7 +215,8 @@ async fn the_connect_stops_at_its_first_failure() {
     let details = json(&get(&err, "details"));
     assert_eq!(details["name"], "NotAllowedError");
     assert_eq!(details["phase"], "media");
-    sleep(500).await;
+    // For a while nothing more reaches the agent: no offer, no candidate.
+    quiet(500).await;
     let seen: Vec<String> = requests(&tag)
         .await
         .iter()
@@ -262,7 +263,8 @@ async fn a_connection_nobody_references_stays_up_until_it_ends() {
     play(&remote.clone().into());
     // What wasm-bindgen's finalizer does when the page drops its last reference.
     drop(conn);
-    sleep(1500).await;
+    // For a while (the finalizer's chance to run), the call is not ended: still held, still up.
+    quiet(1500).await;
     assert_eq!(live_calls(), before + 1, "the call is still held");
     let peer = get_json(&format!("{}/debug/sessions/{id}", agent())).await["peers"][0].clone();
     assert_eq!(peer["state"], "connected", "{peer}");
@@ -272,12 +274,10 @@ async fn a_connection_nobody_references_stays_up_until_it_ends() {
         Some("live")
     );
     // Its own end still reaches the handlers, and then it is let go.
-    for _ in 0..80 {
-        if !reasons.borrow().is_empty() {
-            break;
-        }
-        sleep(100).await;
-    }
+    until("the peer-left the agent sends 4 s in", HANG_MS, || {
+        !reasons.borrow().is_empty()
+    })
+    .await;
     assert_eq!(strings(&reasons), vec!["peer-left"]);
     assert_eq!(strings(&states), vec!["connected", "disconnected"]);
     assert_eq!(live_calls(), before);
@@ -306,8 +306,8 @@ async fn a_client_ready_that_cannot_be_sent_fails_the_connect_at_once() {
 #[wasm_bindgen_test]
 async fn events_from_before_the_connect_resolved_reach_a_late_subscriber() {
     let conn = start_and_connect(runner(json!({}))).await.expect("connect");
-    // The caller awaits something else before subscribing.
-    sleep(300).await;
+    // The caller awaits something else before subscribing: a request to the agent.
+    get_json(&format!("{}/health", agent())).await;
     let botready = collect(&conn, "botready");
     let states = collect(&conn, "statechange");
     let tracks = collect(&conn, "track");
@@ -315,14 +315,17 @@ async fn events_from_before_the_connect_resolved_reach_a_late_subscriber() {
         botready.borrow().is_empty(),
         "delivered in a microtask, not inside on()"
     );
-    sleep(0).await;
-    assert_eq!(botready.borrow().len(), 1, "bot-ready replayed");
+    until("bot-ready replayed", HANG_MS, || {
+        !botready.borrow().is_empty()
+    })
+    .await;
+    assert_eq!(botready.borrow().len(), 1, "bot-ready replayed once");
     assert_eq!(json(&botready.borrow()[0])["version"], "2.2.0");
     assert_eq!(strings(&states), vec!["connected"]);
     assert!(!tracks.borrow().is_empty());
     // Replayed once: a second handler of the same event gets nothing old.
     let again = collect(&conn, "botready");
-    sleep(50).await;
+    quiet(200).await;
     assert!(again.borrow().is_empty());
     let _ = conn.disconnect();
     assert_eq!(strings(&states), vec!["connected", "disconnected"]);

@@ -110,8 +110,8 @@ async fn a_hundred_calls_leave_no_connection_track_listener_or_call_behind() {
         assert_nothing_left(&leak_report(), calls_before, &format!("after cycle {i}"));
     }
     let elapsed_s = (js_sys::Date::now() - t0) / 1000.0;
-    // And nothing comes back later (a late timer, a late getUserMedia answer).
-    sleep(300).await;
+    // And for a while nothing comes back (a late timer, a late getUserMedia answer).
+    quiet(300).await;
     let after = leak_report();
     console_log!("{CYCLES} cycles in {elapsed_s:.1} s: {after}");
     assert_nothing_left(&after, calls_before, "after all cycles");

@@ -48,7 +48,7 @@ impl Seen {
 
     /// Waits (bounded) for the call to end, checks it ended for `reason` with one `error` event
     /// of `code`, and returns that error's details.
-    async fn ended_with(&self, max_ms: i32, reason: &str, code: &str) -> Value {
+    async fn ended_with(&self, max_ms: u32, reason: &str, code: &str) -> Value {
         until("the end", max_ms, || !self.ended.borrow().is_empty()).await;
         assert_eq!(self.ended.borrow()[0].as_string().as_deref(), Some(reason));
         let errors = self.errors.borrow().clone();
@@ -74,37 +74,21 @@ impl Seen {
     }
 }
 
-/// Waits (bounded, against hangs) until `done` holds.
-async fn until(what: &str, max_ms: i32, done: impl Fn() -> bool) {
-    let mut waited = 0;
-    while !done() {
-        assert!(
-            waited < max_ms,
-            "still waiting for {what} after {max_ms} ms"
-        );
-        sleep(50).await;
-        waited += 50;
-    }
-}
-
 async fn session(conn: &Connection) -> Value {
     let id = conn.session_id().expect("session id");
     get_json(&format!("{}/debug/sessions/{id}", agent())).await
 }
 
-/// Energy of the bot's audio that arrives from now on, on the call's current connection.
-async fn fresh_energy(conn: &Connection, ms: i32) -> f64 {
+/// Energy of the bot's audio that arrives from now on, on the call's current connection, as
+/// soon as there is some; `None` if none came within `ms`.
+async fn fresh_energy(conn: &Connection, ms: u32) -> Option<f64> {
     let pc: JsValue = conn.peer_connection().into();
     let before = inbound_audio_energy(&pc).await;
-    let mut waited = 0;
-    loop {
-        sleep(100).await;
-        waited += 100;
+    within(ms, || async {
         let e = inbound_audio_energy(&pc).await - before;
-        if e > 0.0 || waited >= ms {
-            return e;
-        }
-    }
+        (e > 0.0).then_some(e)
+    })
+    .await
 }
 
 #[wasm_bindgen_test]
@@ -120,10 +104,11 @@ async fn a_long_cut_moves_the_call_to_a_new_peer_connection_and_the_echo_returns
     let remote = conn.remote_stream();
     let mic = conn.local_stream().get_audio_tracks().get(0);
     play(remote.as_ref());
-    let e = fresh_energy(&conn, 4000).await;
+    // Heard before the cut: the cut begins 4 s in, so this deadline is the scenario's own.
+    let heard = fresh_energy(&conn, 4000).await;
     assert!(
-        e > 0.0,
-        "echo before the cut: {e}, states {:?}, attempts {:?}, timings {:?}",
+        heard.is_some(),
+        "echo before the cut: states {:?}, attempts {:?}, timings {:?}",
         seen.states.borrow(),
         seen.reconnecting.borrow(),
         json(&conn.timings())
@@ -166,7 +151,7 @@ async fn a_long_cut_moves_the_call_to_a_new_peer_connection_and_the_echo_returns
     assert_eq!(open_peer_connections(), 1, "the old connection is closed");
 
     // The echo is heard again through the same <audio>, on the new connection.
-    if fresh_energy(&conn, 6000).await <= 0.0 {
+    if fresh_energy(&conn, HANG_MS).await.is_none() {
         let report = await_js(run_js("return a.getStats()", &pc)).await;
         let stats = run_js("const o=[]; a.forEach(s => { if (s.type.includes('rtp')) o.push([s.kind, s.type, s.packetsReceived, s.packetsSent, s.totalAudioEnergy]) }); return JSON.stringify(o)", &report);
         let els = run_js("return JSON.stringify([...document.querySelectorAll('audio')].map(e => [e.paused, e.ended, e.srcObject && e.srcObject.getTracks().map(t => [t.readyState, t.muted])]))", &JsValue::NULL);
@@ -198,7 +183,7 @@ async fn a_long_cut_moves_the_call_to_a_new_peer_connection_and_the_echo_returns
         "client-ready on the new channel: {newest}"
     );
     let _ = conn.disconnect();
-    until("disconnected", 2000, || !seen.ended.borrow().is_empty()).await;
+    until("disconnected", HANG_MS, || !seen.ended.borrow().is_empty()).await;
     assert_eq!(open_peer_connections(), 0);
 }
 
@@ -211,12 +196,14 @@ async fn a_short_cut_heals_on_the_same_connection_without_a_restart() {
     let seen = Seen::new(&conn);
     let first_pc: JsValue = conn.peer_connection().into();
     play(&conn.remote_stream().into());
-    assert!(fresh_energy(&conn, 3000).await > 0.0, "echo before the cut");
-    until("reconnecting", 8000, || {
+    // Heard before the cut, which begins 4 s in: this deadline is the scenario's own.
+    let before_the_cut = fresh_energy(&conn, 3000).await;
+    assert!(before_the_cut.is_some(), "echo before the cut");
+    until("reconnecting", HANG_MS, || {
         seen.states().first().map(String::as_str) == Some("reconnecting")
     })
     .await;
-    until("connected again", 8000, || {
+    until("connected again", HANG_MS, || {
         seen.states().last().map(String::as_str) == Some("connected")
     })
     .await;
@@ -226,7 +213,10 @@ async fn a_short_cut_heals_on_the_same_connection_without_a_restart() {
         &conn.peer_connection().into(),
         &first_pc
     ));
-    assert!(fresh_energy(&conn, 6000).await > 0.0, "echo after the heal");
+    assert!(
+        fresh_energy(&conn, HANG_MS).await.is_some(),
+        "echo after the heal"
+    );
     let s = session(&conn).await;
     assert_eq!(s["peers"].as_array().map(Vec::len), Some(1), "{s}");
     let _ = conn.disconnect();
@@ -245,12 +235,10 @@ async fn a_session_the_server_dropped_ends_the_call_with_a_typed_error() {
     assert_eq!(details["reason"], "session-gone", "{details}");
     assert_eq!(details["phase"], "call", "{details}");
     assert_eq!(conn.state(), "disconnected");
-    sleep(200).await;
-    assert_eq!(
-        open_peer_connections(),
-        0,
-        "the attempt's connection is closed too"
-    );
+    until("the attempt's connection to close too", HANG_MS, || {
+        open_peer_connections() == 0
+    })
+    .await;
 }
 
 #[wasm_bindgen_test]
@@ -262,20 +250,29 @@ async fn disconnect_during_an_attempt_cancels_it_and_frees_everything() {
         .await
         .expect("connect");
     let seen = Seen::new(&conn);
-    until("an attempt", 10_000, || {
+    until("an attempt", HANG_MS, || {
         !seen.reconnecting.borrow().is_empty()
     })
     .await;
     assert_eq!(conn.state(), "reconnecting");
-    sleep(100).await;
-    assert_eq!(open_peer_connections(), 2, "the call's and the attempt's");
+    // The attempt's offer is answered only 3 s in: its connection is up meanwhile.
+    until("the call's and the attempt's connections", HANG_MS, || {
+        open_peer_connections() == 2
+    })
+    .await;
+    assert_eq!(
+        conn.state(),
+        "reconnecting",
+        "the attempt is still in flight"
+    );
     let _ = conn.disconnect();
     assert_eq!(seen.ended.borrow()[0].as_string().as_deref(), Some("local"));
-    sleep(200).await;
-    assert_eq!(open_peer_connections(), 0);
-    assert_eq!(live_calls(), calls_before);
-    // Nothing comes later from the cancelled attempt.
-    sleep(3500).await;
+    until("both connections closed, the call gone", HANG_MS, || {
+        open_peer_connections() == 0 && live_calls() == calls_before
+    })
+    .await;
+    // Nothing comes later from the cancelled attempt, whose offer is answered 3 s in.
+    quiet(3500).await;
     assert!(seen.reconnected.borrow().is_empty());
     assert!(
         seen.errors.borrow().is_empty(),
@@ -334,13 +331,13 @@ async fn twenty_cuts_and_recoveries_leave_nothing_behind() {
         // The network back at once, soon or later: an attempt cancelled before, during or after
         // its offer was made (a browser never settles what a closed connection had pending).
         if round % 3 > 0 {
-            sleep(40 * (round % 3)).await;
+            after_a_delay(40 * (round % 3)).await;
         }
         run_js(
             "window.dispatchEvent(new Event('online'))",
             &JsValue::UNDEFINED,
         );
-        until("reconnected", 8000, || {
+        until("reconnected", HANG_MS, || {
             !seen.reconnected.borrow().is_empty()
         })
         .await;
@@ -348,7 +345,12 @@ async fn twenty_cuts_and_recoveries_leave_nothing_behind() {
         let _ = conn.disconnect();
         assert_eq!(seen.ended.borrow().len(), 1, "round {round}");
     }
-    sleep(300).await;
+    until(
+        "every connection closed, every listener and call gone",
+        HANG_MS,
+        || open_peer_connections() == 0 && (listeners(), live_calls()) == before,
+    )
+    .await;
     assert_eq!(open_peer_connections(), 0, "no RTCPeerConnection left open");
     assert_eq!(
         (listeners(), live_calls()),

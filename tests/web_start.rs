@@ -211,13 +211,18 @@ async fn a_server_that_never_answers_times_out() {
 #[wasm_bindgen_test]
 async fn abort_mid_request_and_before_sending() {
     let controller = web_sys::AbortController::new().unwrap();
+    let tag = fresh_tag("mid-request");
     let options = js(
-        json!({"platform": "pipecat-runner", "baseUrl": format!("{}/?fault=start-hang", agent())}),
+        json!({"platform": "pipecat-runner", "baseUrl": format!("{}/?fault=start-hang", agent()), "headers": {"x-test-tag": tag}}),
     );
     set(&options, "signal", &controller.signal());
     let call = start_session(options);
     let abort = async {
-        sleep(150).await;
+        // Mid-request: the agent has it (and holds it).
+        until_async("the start at the agent", HANG_MS, || async {
+            !requests(&tag).await.is_empty()
+        })
+        .await;
         controller.abort();
     };
     let (result, ()) = join(call, abort).await;

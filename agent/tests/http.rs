@@ -5,7 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{request, Agent, OFFER};
+use common::client::T;
+use common::{quiet, request, until, Agent, OFFER};
 use serde_json::{json, Value};
 
 fn offer_body() -> Value {
@@ -126,10 +127,12 @@ async fn blackout_route_and_its_refusals() {
         "{start} vs {before}"
     );
     assert_eq!(b["endMs"].as_u64().unwrap(), start + 250);
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let d = a.get(&format!("/debug/sessions/{id}")).await.json();
+    let d = until("the blackout's end", T, || async {
+        let d = a.get(&format!("/debug/sessions/{id}")).await.json();
+        (d["peers"][0]["blackouts"][0]["active"] == false).then_some(d)
+    })
+    .await;
     let rec = &d["peers"][0]["blackouts"][0];
-    assert_eq!(rec["active"], false, "{rec}");
     assert!(rec["endMs"].as_u64().unwrap() >= start + 250);
 
     // The fault's form is checked like every other item.
@@ -456,23 +459,27 @@ async fn capacity_gives_503_and_frees_on_expiry() {
     a.post("/api/offer", &offer_body())
         .await
         .assert_error(503, "CAPACITY");
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    a.session().await;
+    // The two expire 0.4 s in, and their slots are free again.
+    until("a slot freed by expiry", T, || async {
+        a.post("/start", &json!({})).await.status == 200
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn session_without_offer_expires() {
     let a = Agent::start(&["--session-ttl-secs", "0.3"]).await;
     let id = a.session().await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Its record stays readable for the tests, marked ended once it expired (0.3 s in).
+    until("the session's expiry", T, || async {
+        let d = a.get(&format!("/debug/sessions/{id}")).await;
+        d.status == 200 && d.json()["ended"] == true
+    })
+    .await;
     let r = a
         .post(&format!("/sessions/{id}/api/offer"), &offer_body())
         .await;
     r.assert_error(404, "SESSION_NOT_FOUND");
-    // Its record stays readable for the tests, marked ended.
-    let d = a.get(&format!("/debug/sessions/{id}")).await;
-    assert_eq!(d.status, 200);
-    assert_eq!(d.json()["ended"], true);
 
     // A session that got its offer in time stays.
     let id = a.session().await;
@@ -480,7 +487,8 @@ async fn session_without_offer_expires() {
         .post(&format!("/sessions/{id}/api/offer"), &offer_body())
         .await;
     assert_eq!(r.status, 200);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Past the TTL, for a while nothing ends it.
+    quiet(Duration::from_millis(600)).await;
     let r = a
         .patch(
             &format!("/sessions/{id}/api/offer"),
@@ -613,8 +621,11 @@ async fn renegotiation_restart_and_trickle() {
     // As Pipecat 1.14: the same bot's new peer gets a new pc_id.
     let pc2 = check_answer(&a.post(&path, &restart).await);
     assert_ne!(pc2, pc, "a restart names the new peer anew");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let d = a.get(&format!("/debug/sessions/{id}")).await.json();
+    let d = until("the first peer closed by the restart", T, || async {
+        let d = a.get(&format!("/debug/sessions/{id}")).await.json();
+        (d["peers"][0]["state"] == "closed").then_some(d)
+    })
+    .await;
     let peers = d["peers"].as_array().unwrap();
     assert_eq!(peers.len(), 2);
     assert_eq!(
@@ -636,8 +647,11 @@ async fn renegotiation_restart_and_trickle() {
     assert_eq!(a.patch(&path, &none).await.status, 200);
     let late = check_answer(&a.post(&path, &restart).await);
     assert!(late != pc && late != pc2);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let d = a.get(&format!("/debug/sessions/{id}")).await.json();
+    let d = until("the second peer closed by the late restart", T, || async {
+        let d = a.get(&format!("/debug/sessions/{id}")).await.json();
+        (d["peers"][1]["state"] == "closed").then_some(d)
+    })
+    .await;
     let peers = d["peers"].as_array().unwrap();
     assert_eq!(peers.len(), 3);
     assert_eq!(peers[1]["state"], "closed");
@@ -837,9 +851,14 @@ async fn hanging_and_delayed_faults() {
     // The server still shuts down promptly with a hanging request in flight.
     let hold = tokio::spawn({
         let addr = a.addr.clone();
-        async move { request(&addr, "POST", "/start?fault=start-hang", &[], Some(b"{}")).await }
+        let tag = [("x-test-tag", "held-at-shutdown")];
+        async move { request(&addr, "POST", "/start?fault=start-hang", &tag, Some(b"{}")).await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    until("the hanging start at the agent", T, || async {
+        let seen = a.get("/debug/requests?tag=held-at-shutdown").await.json();
+        seen.as_array().is_some_and(|r| !r.is_empty())
+    })
+    .await;
     assert_eq!(a.terminate().await, Some(0));
     hold.abort();
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::client::{debug, session, Client, T};
+use common::client::{debug, debug_until, drive_until, session, Client, T};
 use common::Agent;
 use serde_json::{json, Value};
 
@@ -15,19 +15,6 @@ fn epoch_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
-}
-
-/// Drives the client while polling the session's debug record until `ok` holds.
-async fn drive_until(a: &Agent, id: &str, c: &mut Client, ok: impl Fn(&Value) -> bool) -> Value {
-    let end = Instant::now() + T;
-    loop {
-        let d = debug(a, id).await;
-        if ok(&d) {
-            return d;
-        }
-        assert!(Instant::now() < end, "debug record never matched: {d}");
-        c.run_until(Duration::from_millis(50), |_| false).await;
-    }
 }
 
 #[tokio::test]
@@ -116,13 +103,12 @@ async fn echo_bot_answers_and_echoes_audio() {
     // new offer until its TTL.
     c.rtc.close().unwrap();
     c.open = false;
-    c.run_until(Duration::from_millis(300), |_| false).await;
+    let what = "the agent to notice the client left";
+    let d = drive_until(&a, &id, &mut c, what, |d| {
+        d["peers"][0]["state"] == "closed"
+    })
+    .await;
     drop(c);
-    let d = common::client::debug_until(&a, &id, |d| d["peers"][0]["state"] == "closed").await;
-    assert_eq!(
-        d["peers"][0]["state"], "closed",
-        "the agent noticed the client left"
-    );
     assert_eq!(d["ended"], false);
 }
 
@@ -159,27 +145,35 @@ async fn a_client_that_stops_pinging_is_away_until_it_pings_again() {
     let mut c = Client::connect(&a, &path, Value::Null).await;
     assert!(c.run_until(T, |c| c.open && c.echoed() > 0).await);
     c.ping = false;
-    let d = drive_until(&a, &id, &mut c, |d| d["peers"][0]["pingTimedOut"] == true).await;
+    let d = drive_until(&a, &id, &mut c, "the ping timeout", |d| {
+        d["peers"][0]["pingTimedOut"] == true
+    })
+    .await;
     assert_eq!(d["ended"], false);
 
     // While away, the bot hears the client but sends nothing back, audio included.
     c.clear();
     c.media.clear();
     c.rtvi("client-message", "away-1", json!({"t": "echo", "d": 1}));
+    let d = drive_until(&a, &id, &mut c, "the message heard while away", |d| {
+        d["peers"][0]["messagesDropped"].as_u64() >= Some(1)
+    })
+    .await;
+    assert_eq!(d["peers"][0]["messagesReceived"][0]["id"], "away-1");
+    // For a while nothing comes back: no answer, no echo.
     assert!(
         !c.run_until(Duration::from_millis(600), |c| c.has("server-response"))
             .await
     );
     assert_eq!(c.echoed(), 0, "no echo while away");
-    let d = debug(&a, &id).await;
-    let p = &d["peers"][0];
-    assert!(p["messagesDropped"].as_u64().unwrap() >= 1, "{p}");
-    assert_eq!(p["messagesReceived"][0]["id"], "away-1");
     assert!(!c.has("peerLeft"));
 
     // Pinging again brings it back.
     c.ping = true;
-    drive_until(&a, &id, &mut c, |d| d["peers"][0]["pingTimedOut"] == false).await;
+    drive_until(&a, &id, &mut c, "the pings again", |d| {
+        d["peers"][0]["pingTimedOut"] == false
+    })
+    .await;
     c.rtvi("client-message", "back-1", json!({"t": "echo", "d": 2}));
     assert_eq!(c.wait_for("server-response").await["id"], "back-1");
     assert!(c.run_until(T, |c| c.echoed() > 0).await);
@@ -196,8 +190,7 @@ async fn the_bot_ends_when_ice_consent_expires() {
     let pc_id = c.pc_id.clone();
     drop(c);
     let gone = Instant::now();
-    let d = common::client::debug_until(&a, &id, |d| d["ended"] == true).await;
-    assert_eq!(d["ended"], true);
+    let d = debug_until(&a, &id, "the session's end", |d| d["ended"] == true).await;
     assert!(gone.elapsed() >= Duration::from_millis(900));
     assert_eq!(d["peers"][0]["closedReason"], "ICE consent expired");
     // The session is over: a restart offer for its pc_id is refused.
@@ -215,9 +208,7 @@ async fn scheduled_peer_left_and_renegotiate_faults() {
     assert!(c.run_until(T, |c| c.has("renegotiate")).await);
     assert!(!c.has("peerLeft"));
     assert!(c.run_until(T, |c| c.has("peerLeft")).await);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let d = debug(&a, &id).await;
-    assert_eq!(d["ended"], true);
+    let d = debug_until(&a, &id, "the session's end", |d| d["ended"] == true).await;
     assert!(d["peers"][0]["closedReason"]
         .as_str()
         .unwrap()
@@ -230,15 +221,16 @@ async fn drop_after_fault_vanishes_without_peer_left() {
     let (id, path) = session(&a, "").await;
     let mut c = Client::connect(&a, &format!("{path}?fault=drop-after-0.3"), Value::Null).await;
     assert!(c.run_until(T, |c| c.echoed() > 0).await);
-    c.run_until(Duration::from_secs(2), |_| false).await;
-    assert!(!c.has("peerLeft"));
-    let d = debug(&a, &id).await;
-    assert_eq!(d["peers"][0]["state"], "closed");
+    let d = drive_until(&a, &id, &mut c, "the dropped peer", |d| {
+        d["peers"][0]["state"] == "closed"
+    })
+    .await;
     assert_eq!(d["peers"][0]["closedReason"], "fault: drop-after");
-    // The echo stopped.
+    // For a while after the drop nothing comes: no peerLeft, no echo.
     let n = c.echoed();
-    c.run_until(Duration::from_millis(300), |_| false).await;
-    assert_eq!(c.echoed(), n);
+    c.quiet(Duration::from_millis(500)).await;
+    assert!(!c.has("peerLeft"));
+    assert_eq!(c.echoed(), n, "the echo stopped");
 }
 
 #[tokio::test]
@@ -247,7 +239,7 @@ async fn blackout_fault_drops_packets_then_audio_flows_again_on_the_same_peer() 
     let (id, path) = session(&a, "?fault=blackout-1.5s-after-0.4s").await;
     let mut c = Client::connect(&a, &path, Value::Null).await;
     assert!(c.run_until(T, |c| c.echoed() >= 5).await, "echo before");
-    let d = drive_until(&a, &id, &mut c, |d| {
+    let d = drive_until(&a, &id, &mut c, "the blackout", |d| {
         d["peers"][0]["blackouts"][0]["active"] == true
     })
     .await;
@@ -264,7 +256,7 @@ async fn blackout_fault_drops_packets_then_audio_flows_again_on_the_same_peer() 
         "blackout seen too late"
     );
     c.media.clear();
-    c.run_until(window, |_| false).await;
+    c.quiet(window).await;
     assert_eq!(c.echoed(), 0, "no echo during the blackout");
 
     // Then the path is back: audio flows again on the same peer, and the channel works.
@@ -335,7 +327,7 @@ async fn restart_pc_during_a_blackout_continues_the_session_then_disconnect_bot_
         5000
     );
     old.media.clear();
-    old.run_until(Duration::from_millis(300), |_| false).await;
+    old.quiet(Duration::from_millis(300)).await;
     assert_eq!(old.echoed(), 0, "the old peer is cut off");
 
     // The client restarts the peer connection: a new peer under a new pc_id, the same bot.
@@ -398,7 +390,7 @@ async fn restart_pc_during_a_blackout_continues_the_session_then_disconnect_bot_
     // disconnect-bot ends the bot for good: peerLeft, the session is over, offers get 404.
     new.rtvi("disconnect-bot", "bye", Value::Null);
     assert!(new.run_until(T, |c| c.has("peerLeft")).await);
-    let d = common::client::debug_until(&a, &id, |d| d["ended"] == true).await;
+    let d = debug_until(&a, &id, "the session's end", |d| d["ended"] == true).await;
     assert_eq!(d["peers"][1]["closedReason"], "disconnect-bot");
     assert_eq!(d["bot"]["ended"], "disconnect-bot");
     let (none, status, body) = Client::offer(

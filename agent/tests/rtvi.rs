@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::client::{debug, session, Client, T};
+use common::client::{debug, debug_until, drive_until, session, Client, T};
 use common::Agent;
 use serde_json::{json, Value};
 
@@ -106,7 +106,7 @@ async fn client_messages_and_their_answers() {
         .find(|m| m["id"] == "slow-1")
         .unwrap();
     assert_eq!(slow, answer("slow-1", json!({"t":"slow","d":{"ms":300}})));
-    c.run_until(Duration::from_millis(200), |_| false).await;
+    c.quiet(Duration::from_millis(200)).await;
     assert!(!after(&c, n).iter().any(|m| m["id"] == "quiet-1"), "silent");
 
     // metrics and a non-fatal error on request.
@@ -261,8 +261,8 @@ async fn send_text_function_call_round_trip() {
 async fn speaking_and_transcription_from_voice_activity() {
     let a = Agent::start(&[]).await;
     let (id, mut c) = connected(&a, "").await;
-    // Silence first: no events.
-    c.run_until(Duration::from_millis(300), |_| false).await;
+    // Silence first: for a while, no events.
+    c.quiet(Duration::from_millis(300)).await;
     let n = c.texts.len();
     assert!(!c.has("user-started-speaking"));
     // 200 ms of voice (by the RTP audio level), then silence.
@@ -272,7 +272,7 @@ async fn speaking_and_transcription_from_voice_activity() {
         got,
         [json!({"label":"rtvi-ai","type":"user-started-speaking"})]
     );
-    c.run_until(Duration::from_millis(200), |_| false).await;
+    c.keep_going_for(Duration::from_millis(200)).await;
     c.voice = false;
     let got = until(&mut c, n, "bot-stopped-speaking").await;
     assert_eq!(
@@ -313,10 +313,14 @@ async fn speaking_and_transcription_from_voice_activity() {
     );
     // A muted mic is not voice.
     c.send_json(json!({"type":"signalling","message":{"type":"trackStatus","receiver_index":0,"enabled":false}}));
-    c.run_until(Duration::from_millis(100), |_| false).await;
+    drive_until(&a, &id, &mut c, "the mute at the agent", |d| {
+        d["peers"][0]["trackStatus"]["0"] == false
+    })
+    .await;
     let n = c.texts.len();
     c.voice = true;
-    c.run_until(Duration::from_millis(400), |_| false).await;
+    // For a while, voice on the muted track makes no events.
+    c.quiet(Duration::from_millis(400)).await;
     assert!(after(&c, n).is_empty(), "{:?}", after(&c, n));
 }
 
@@ -346,8 +350,11 @@ async fn client_ready_versions_dtmf_and_a_fatal_error() {
 
     c.rtvi("dtmf", "k1", json!({"buttons": ["4", "*"]}));
     c.rtvi("dtmf", "k2", json!({"buttons": ["#"]}));
-    c.run_until(Duration::from_millis(200), |_| false).await;
-    assert_eq!(debug(&a, &id).await["bot"]["dtmf"], json!(["4", "*", "#"]));
+    let d = drive_until(&a, &id, &mut c, "the three keys at the bot", |d| {
+        d["bot"]["dtmf"].as_array().map(Vec::len) >= Some(3)
+    })
+    .await;
+    assert_eq!(d["bot"]["dtmf"], json!(["4", "*", "#"]));
 
     // A fatal error ends the bot: the error, then peerLeft, and the session is over.
     let n = c.texts.len();
@@ -365,7 +372,7 @@ async fn client_ready_versions_dtmf_and_a_fatal_error() {
             json!({"type":"signalling","message":{"type":"peerLeft"}})
         ]
     );
-    let d = common::client::debug_until(&a, &id, |d| d["ended"] == true).await;
+    let d = debug_until(&a, &id, "the session's end", |d| d["ended"] == true).await;
     assert_eq!(d["peers"][0]["closedReason"], "fatal error");
 }
 

@@ -8,28 +8,14 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-
-import { CHROMIUM_ARGS, OUT, startAgent } from "./harness.mjs";
+import { launchChromium, openPage, startAgent } from "./harness.mjs";
 
 let agent;
 let browser;
 
 before(async () => {
   agent = await startAgent(["--www", "www", "--pkg", "pkg"]);
-  const tmp = join(OUT, "tmp");
-  mkdirSync(tmp, { recursive: true });
-  process.env.TMPDIR = tmp;
-  const { chromium } = await import("playwright-core");
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: [
-      ...CHROMIUM_ARGS.filter((a) => !a.startsWith("--autoplay-policy")),
-      "--autoplay-policy=user-gesture-required",
-    ],
-  });
+  browser = await launchChromium({ autoplayPolicy: "user-gesture-required" });
 });
 
 after(async () => {
@@ -58,10 +44,7 @@ document.getElementById("resume").onclick = () => {
 </script>`;
 
 test("blocked autoplay is a typed media error, and a click resumes playback", { timeout: 60000 }, async () => {
-  const page = await browser.newPage();
-  const url = `${agent.url}/autoplay-test.html`;
-  await page.route(url, (route) => route.fulfill({ contentType: "text/html", body: PAGE(agent.url) }));
-  await page.addInitScript(() => {
+  const strictPlay = () => {
     const play = HTMLMediaElement.prototype.play;
     let gesture = false;
     for (const type of ["keydown", "pointerdown"]) addEventListener(type, (e) => (gesture ||= e.isTrusted), true);
@@ -69,7 +52,10 @@ test("blocked autoplay is a typed media error, and a click resumes playback", { 
       if (gesture) return play.call(this);
       return Promise.reject(new DOMException("play() can only be initiated by a user gesture.", "NotAllowedError"));
     };
-  });
+  };
+  const { page, errors } = await openPage(browser, { init: [strictPlay] });
+  const url = `${agent.url}/autoplay-test.html`;
+  await page.route(url, (route) => route.fulfill({ contentType: "text/html", body: PAGE(agent.url) }));
   await page.goto(url);
   await page.waitForFunction(() => window.blocked, null, { timeout: 20000 });
   const blocked = await page.evaluate(() => window.blocked);
@@ -87,4 +73,5 @@ test("blocked autoplay is a typed media error, and a click resumes playback", { 
   await page.evaluate(() => window.conn.disconnect());
   assert.equal(await page.evaluate(() => document.querySelectorAll("audio").length), 0, "and removed on disconnect");
   await page.close();
+  assert.deepEqual(errors, [], "no uncaught error in the page");
 });

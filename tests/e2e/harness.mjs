@@ -7,6 +7,7 @@ export { rmSync };
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
+import assert from "node:assert/strict";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const OUT = join(ROOT, "test-output");
@@ -107,8 +108,10 @@ async function audioEnergy(pc) {
 }
 
 // Connects one official client to endpoint, waits for bot-ready and the remote audio track,
-// round-trips a client request, then samples inbound audio energy for sampleMs.
-window.runClient = async ({ endpoint, tag, sampleMs = 3000, timeoutMs = 30000, keep = false }) => {
+// round-trips a client request, then watches the inbound audio until at least \`packets\` packets
+// (and, unless null, more than \`energy\` of energy) arrived, or timeoutMs passed: what came
+// then is the sample.
+window.runClient = async ({ endpoint, tag, packets = 50, energy = null, timeoutMs = 30000, keep = false }) => {
   const result = { botReady: false, remoteAudioTrack: false, serverMessages: [], errors: [] };
   const audio = document.createElement("audio");
   audio.autoplay = true;
@@ -155,12 +158,17 @@ window.runClient = async ({ endpoint, tag, sampleMs = 3000, timeoutMs = 30000, k
     // replaced it meanwhile (a reconnection), the new one's totals are the sample.
     const pc = transport.pc;
     const start = await audioEnergy(pc);
-    await new Promise((r) => setTimeout(r, sampleMs));
-    result.reconnected = transport.pc !== pc;
-    const end = await audioEnergy(transport.pc);
-    const base = result.reconnected ? { energy: 0, packets: 0 } : start;
-    result.audioEnergy = end.energy - base.energy;
-    result.audioPackets = end.packets - base.packets;
+    const until = performance.now() + timeoutMs;
+    for (;;) {
+      result.reconnected = transport.pc !== pc;
+      const now = await audioEnergy(transport.pc);
+      const base = result.reconnected ? { energy: 0, packets: 0 } : start;
+      result.audioEnergy = now.energy - base.energy;
+      result.audioPackets = now.packets - base.packets;
+      if (result.audioPackets >= packets && (energy === null || result.audioEnergy > energy)) break;
+      if (performance.now() > until) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   } catch (e) {
     result.errors.push(e.message);
   }
@@ -198,7 +206,12 @@ export async function bundleClient(dir) {
   );
 }
 
-export async function launchChromium() {
+/**
+ * Headless Chromium ($CHROMIUM, else /usr/bin/chromium) with fake media and CHROMIUM_ARGS: the one
+ * way every test launches it. `autoplayPolicy`: Chromium's --autoplay-policy (a strict browser's
+ * is "user-gesture-required").
+ */
+export async function launchChromium({ autoplayPolicy = "no-user-gesture-required" } = {}) {
   // Playwright puts the browser profile in the OS temp folder: keep it under test-output/ too.
   const tmp = join(OUT, "tmp");
   mkdirSync(tmp, { recursive: true });
@@ -207,8 +220,61 @@ export async function launchChromium() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS.filter((a) => !a.startsWith("--autoplay-policy=")), `--autoplay-policy=${autoplayPolicy}`],
   });
+}
+
+/**
+ * A new page of `browser` that collects its uncaught errors (a wasm trap is one) in `errors`;
+ * `init`: page scripts (functions) that run before the page's own, in every document it loads.
+ * Returns { page, errors }.
+ */
+export async function openPage(browser, { init = [] } = {}) {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  for (const script of init) await page.addInitScript(script);
+  return { page, errors };
+}
+
+/**
+ * A page script: records the page's RTCPeerConnections (the SDK creates them through the global
+ * constructor) in window.__pcs, with window.__openPcs() counting those not closed, and their data
+ * channels in window.__channels.
+ */
+export const TRACK_PCS = () => {
+  const Native = window.RTCPeerConnection;
+  const all = (window.__pcs = []);
+  window.RTCPeerConnection = class extends Native {
+    constructor(...args) {
+      super(...args);
+      all.push(this);
+    }
+  };
+  window.__openPcs = () => all.filter((pc) => pc.connectionState !== "closed" && pc.signalingState !== "closed").length;
+  const channels = (window.__channels = []);
+  const createDataChannel = Native.prototype.createDataChannel;
+  Native.prototype.createDataChannel = function (...args) {
+    const c = createDataChannel.apply(this, args);
+    channels.push(c);
+    return c;
+  };
+};
+
+/**
+ * Waits for `what`: calls `fn` (it may be async) every 50 ms until it returns `{ ok: true, ... }`,
+ * and returns that; fails the test with the last value if it still does not after `timeoutMs`.
+ * The deadline only catches hangs. A test waits for something with this (or Playwright's own
+ * waitFor…); a fixed wait only ever proves that something does NOT happen.
+ */
+export async function poll(what, fn, timeoutMs = 15000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const last = await fn();
+    if (last.ok) return last;
+    if (Date.now() >= end) assert.fail(`still waiting for ${what} after ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 export async function getJson(url) {

@@ -15,7 +15,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, wri
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 
-import { OUT, ROOT, freshPkg, launchChromium, rmSync, serveStatic, startAgent, workDir } from "./harness.mjs";
+import { OUT, ROOT, TRACK_PCS, freshPkg, launchChromium, openPage, rmSync, serveStatic, startAgent, workDir } from "./harness.mjs";
 
 const WAIT = { timeout: 20000 };
 const BUILD_TIMEOUT = 180000;
@@ -175,20 +175,7 @@ before(async () => {
 });
 
 beforeEach(async () => {
-  page = await browser.newPage();
-  pageErrors = [];
-  page.on("pageerror", (e) => pageErrors.push(e.message));
-  await page.addInitScript(() => {
-    const Native = window.RTCPeerConnection;
-    const all = (window.__pcs = []);
-    window.RTCPeerConnection = class extends Native {
-      constructor(...args) {
-        super(...args);
-        all.push(this);
-      }
-    };
-    window.__openPcs = () => all.filter((pc) => pc.connectionState !== "closed" && pc.signalingState !== "closed").length;
-  });
+  ({ page, errors: pageErrors } = await openPage(browser, { init: [TRACK_PCS] }));
 });
 
 afterEach(async () => {

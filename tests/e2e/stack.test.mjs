@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { ROOT, launchChromium, startAgent } from "./harness.mjs";
+import { ROOT, launchChromium, openPage, startAgent } from "./harness.mjs";
 
 const STACK = Number(readFileSync(join(ROOT, "Makefile"), "utf8").match(/-zstack-size=(\d+)/)?.[1]);
 
@@ -84,7 +84,7 @@ async function exercise({ base, stack }) {
 
 test("the deepest the stack gets, JSON at the depth limit included, is under half of the shipped stack", async () => {
   assert.ok(STACK >= 16384, `no -zstack-size in the Makefile (got ${STACK})`);
-  const page = await browser.newPage();
+  const { page } = await openPage(browser);
   try {
     await page.goto(`${agent.url}/health`);
     const out = await page.evaluate(exercise, { base: agent.url, stack: STACK });

@@ -7,7 +7,7 @@
 
 import { test, before, after, beforeEach, afterEach } from "node:test";
 
-import { freshPkg, launchChromium, rmSync, startAgent, startFakeRoomServer, workDir } from "./harness.mjs";
+import { freshPkg, launchChromium, openPage, rmSync, startAgent, startFakeRoomServer, workDir } from "./harness.mjs";
 import { playwrightDriver, scenarios, writeTestPage } from "./widget-scenarios.mjs";
 
 let dir;
@@ -25,9 +25,7 @@ before(async () => {
 });
 
 beforeEach(async () => {
-  page = await browser.newPage();
-  pageErrors = [];
-  page.on("pageerror", (e) => pageErrors.push(e.message));
+  ({ page, errors: pageErrors } = await openPage(browser));
 });
 
 afterEach(async () => {

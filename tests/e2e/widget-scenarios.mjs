@@ -13,18 +13,11 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { getJson } from "./harness.mjs";
+import { TRACK_PCS, getJson, poll } from "./harness.mjs";
 
-const INSTRUMENT = String.raw`(() => {
-  const pcs = (window.__pcs = []);
-  const Native = window.RTCPeerConnection;
-  window.RTCPeerConnection = class extends Native {
-    constructor(...args) {
-      super(...args);
-      pcs.push(this);
-    }
-  };
-  window.__openPcs = () => pcs.filter((p) => p.connectionState !== "closed" && p.signalingState !== "closed").length;
+// The peer connections and channels as every e2e page records them (TRACK_PCS), then the
+// microphone tracks, the console, uncaught errors and the widget's events.
+const INSTRUMENT = `(${TRACK_PCS})();\n` + String.raw`(() => {
   const tracks = (window.__tracks = []);
   const gum = MediaDevices.prototype.getUserMedia;
   MediaDevices.prototype.getUserMedia = async function (...args) {
@@ -33,13 +26,6 @@ const INSTRUMENT = String.raw`(() => {
     return s;
   };
   window.__liveTracks = () => tracks.filter((t) => t.readyState === "live").length;
-  const channels = (window.__channels = []);
-  const createDataChannel = Native.prototype.createDataChannel;
-  Native.prototype.createDataChannel = function (...args) {
-    const c = createDataChannel.apply(this, args);
-    channels.push(c);
-    return c;
-  };
   const lines = (window.__console = []);
   for (const k of ["log", "info", "warn", "error", "debug"]) {
     const f = console[k];
@@ -71,7 +57,9 @@ const INSTRUMENT = String.raw`(() => {
   };
   window.__el = (id) => document.getElementById(id);
   window.__shadow = (id, sel) => document.getElementById(id).shadowRoot.querySelector(sel);
-  window.__sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  // For a while, nothing happens: lets ms pass so that what is checked after it proves something
+  // does NOT happen (no second connection). Never a wait for something: that is __until.
+  window.__quiet = (ms) => new Promise((r) => setTimeout(r, ms));
   window.__until = async (what, f, ms = 15000) => {
     const end = performance.now() + ms;
     for (;;) {
@@ -103,17 +91,6 @@ export function playwrightDriver(page) {
     run: (fn, arg) => page.evaluate(([src, a]) => (0, eval)(`(${src})`)(a), [fn.toString(), arg ?? null]),
     click: (hostId, selector) => page.locator(`#${hostId}`).locator(selector).click(),
   };
-}
-
-async function poll(what, fn, timeoutMs = 15000) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < end) {
-    last = await fn();
-    if (last.ok) return last;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
 }
 
 async function debugSession(agent, id) {
@@ -280,7 +257,7 @@ export const scenarios = [
         el.remove();
         document.body.append(el);
         await window.__until("connected", () => el.state === "connected");
-        await window.__sleep(1000); // time for a second connection to show up, if one was made
+        await window.__quiet(1000); // for a while, no second connection shows up
         return { pcs: window.__openPcs(), tracks: window.__liveTracks(), made: window.__pcs.length };
       }, { ...runner(ctx), "auto-connect": "" });
       assert.deepEqual(mounted, { pcs: 1, tracks: 1, made: 1 });
@@ -294,7 +271,7 @@ export const scenarios = [
         el.stop();
         const last = el.start();
         await last;
-        await window.__sleep(1000);
+        await window.__quiet(1000); // for a while, no second connection shows up
         return { state: el.state, pcs: window.__openPcs(), tracks: window.__liveTracks() };
       }, runner(ctx));
       assert.deepEqual(effect, { state: "connected", pcs: 1, tracks: 1 });
@@ -306,7 +283,7 @@ export const scenarios = [
         const before = window.__pcs.length;
         const el = window.__mk("c", attrs);
         el.remove();
-        await window.__sleep(500);
+        await window.__quiet(500); // for a while, nothing is started
         return { made: window.__pcs.length - before, state: el.state, tracks: window.__liveTracks() };
       }, { ...runner(ctx), "auto-connect": "" });
       assert.deepEqual(made, { made: 0, state: "disconnected", tracks: 0 });

@@ -15,30 +15,10 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { OUT, ROOT, getJson, launchChromium, startAgent } from "./harness.mjs";
+import { OUT, ROOT, TRACK_PCS, getJson, launchChromium, openPage, poll, startAgent } from "./harness.mjs";
 
 const WAIT = { timeout: 15000 }; // only to catch hangs: a local connect takes well under a second
 const SCREENSHOT = join(OUT, "widget-connected.png");
-
-// Counts the page's RTCPeerConnections (the SDK creates them through the global constructor).
-const TRACK_PCS = () => {
-  const Native = window.RTCPeerConnection;
-  const all = (window.__pcs = []);
-  window.RTCPeerConnection = class extends Native {
-    constructor(...args) {
-      super(...args);
-      all.push(this);
-    }
-  };
-  window.__openPcs = () => all.filter((pc) => pc.connectionState !== "closed" && pc.signalingState !== "closed").length;
-  const channels = (window.__channels = []);
-  const createDataChannel = Native.prototype.createDataChannel;
-  Native.prototype.createDataChannel = function (...args) {
-    const c = createDataChannel.apply(this, args);
-    channels.push(c);
-    return c;
-  };
-};
 
 let agent;
 let browser;
@@ -63,10 +43,7 @@ before(async () => {
 });
 
 beforeEach(async () => {
-  page = await browser.newPage();
-  pageErrors = [];
-  page.on("pageerror", (e) => pageErrors.push(e.message));
-  await page.addInitScript(TRACK_PCS);
+  ({ page, errors: pageErrors } = await openPage(browser, { init: [TRACK_PCS] }));
 });
 
 afterEach(async () => {
@@ -102,17 +79,6 @@ async function session(id) {
   const { status, body } = await getJson(`${agent.url}/debug/sessions/${id}`);
   assert.equal(status, 200, `debug session ${id}`);
   return body;
-}
-
-async function poll(what, fn, timeoutMs = WAIT.timeout) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < end) {
-    last = await fn();
-    if (last.ok) return last;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
 }
 
 test("demo page: start, connected + bot-ready, meters, stats, mute, server message, stop", { timeout: 60000 }, async (t) => {
@@ -479,9 +445,8 @@ test("the speaker picker (Chromium has setSinkId) routes the bot's audio through
   assert.deepEqual(pageErrors, []);
 
   // A browser without setSinkId: no picker.
-  const plain = await browser.newPage();
+  const { page: plain } = await openPage(browser, { init: [() => delete HTMLMediaElement.prototype.setSinkId] });
   try {
-    await plain.addInitScript(() => delete HTMLMediaElement.prototype.setSinkId);
     await plain.goto(`${agent.url}/embed.html`);
     await plain.waitForFunction(() => customElements.get("agent-preview") !== undefined, null, WAIT);
     assert.equal(await plain.locator("agent-preview").getByLabel("Speaker").isVisible(), false);

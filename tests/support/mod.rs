@@ -3,6 +3,7 @@
 
 use js_sys::{Promise, Reflect};
 use serde_json::Value;
+use std::future::Future;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -50,7 +51,10 @@ pub async fn requests(tag: &str) -> Vec<Value> {
     }
 }
 
-pub async fn sleep(ms: i32) {
+/// A browser timer: resolves after `ms` (on the page's task queue, after pending microtasks).
+/// Private on purpose: a test waits for an outcome with [`until`], proves an absence with
+/// [`quiet`], and never sleeps and then asserts.
+async fn timer(ms: u32) {
     let promise = Promise::new(&mut |resolve, _| {
         let global = js_sys::global();
         let set_timeout: js_sys::Function =
@@ -58,6 +62,103 @@ pub async fn sleep(ms: i32) {
         set_timeout.call2(&global, &resolve, &ms.into()).unwrap();
     });
     JsFuture::from(promise).await.unwrap();
+}
+
+/// How often [`until`] looks again.
+const POLL_MS: u32 = 10;
+/// How often [`until_async`] asks again (its checks are requests or `getStats()`).
+const POLL_ASYNC_MS: u32 = 25;
+
+/// The deadline of a wait for something that comes soon (a local connect, an event, a request
+/// reaching the agent): only there to turn a hang into a failure naming what was awaited, so
+/// generous for a loaded 2-core machine.
+pub const HANG_MS: u32 = 15_000;
+
+/// What a polled condition gives: `true` / `Some(value)` once it holds.
+pub trait Outcome {
+    type Value;
+    fn holds(self) -> Option<Self::Value>;
+}
+
+impl Outcome for bool {
+    type Value = ();
+    fn holds(self) -> Option<()> {
+        self.then_some(())
+    }
+}
+
+impl<T> Outcome for Option<T> {
+    type Value = T;
+    fn holds(self) -> Option<T> {
+        self
+    }
+}
+
+/// Waits for `what`: polls `condition` every few ms until it holds (`true`, or `Some(v)`:
+/// returns `v`), and fails the test if it still does not after `deadline_ms`. The deadline only
+/// catches hangs: a test that waits for something polls for it with this; a fixed wait
+/// ([`quiet`]) only ever proves that something does NOT happen.
+pub async fn until<C: Outcome>(
+    what: &str,
+    deadline_ms: u32,
+    mut condition: impl FnMut() -> C,
+) -> C::Value {
+    let polled = poll(deadline_ms, POLL_MS, || std::future::ready(condition()));
+    polled
+        .await
+        .unwrap_or_else(|| panic!("still waiting for {what} after {deadline_ms} ms"))
+}
+
+/// [`until`] for a condition that has to await (a request to the agent, `getStats()`).
+pub async fn until_async<C: Outcome, F: Future<Output = C>>(
+    what: &str,
+    deadline_ms: u32,
+    condition: impl FnMut() -> F,
+) -> C::Value {
+    within(deadline_ms, condition)
+        .await
+        .unwrap_or_else(|| panic!("still waiting for {what} after {deadline_ms} ms"))
+}
+
+/// [`until_async`] that hands a timeout back (`None`) instead of failing, for a test that has
+/// more to say about it than what it waited for.
+pub async fn within<C: Outcome, F: Future<Output = C>>(
+    deadline_ms: u32,
+    condition: impl FnMut() -> F,
+) -> Option<C::Value> {
+    poll(deadline_ms, POLL_ASYNC_MS, condition).await
+}
+
+/// The one polling loop: `condition` every `every_ms` until it holds or `deadline_ms` passed
+/// (on the clock: a loaded machine's late timers do not stretch it).
+async fn poll<C: Outcome, F: Future<Output = C>>(
+    deadline_ms: u32,
+    every_ms: u32,
+    mut condition: impl FnMut() -> F,
+) -> Option<C::Value> {
+    let end = js_sys::Date::now() + f64::from(deadline_ms);
+    loop {
+        if let Some(v) = condition().await.holds() {
+            return Some(v);
+        }
+        if js_sys::Date::now() >= end {
+            return None;
+        }
+        timer(every_ms).await;
+    }
+}
+
+/// For a while, nothing happens: lets `ms` pass so that the assertions after it prove that
+/// something does NOT happen in that time (no second offer, no late event). The only fixed wait
+/// a test may make before asserting; never a wait for something to happen (that is [`until`]).
+pub async fn quiet(ms: u32) {
+    timer(ms).await;
+}
+
+/// Lets `ms` pass as a step of the scenario itself: an input that comes later than another (the
+/// network back 40 ms after it went). Nothing is awaited and nothing asserted because of it.
+pub async fn after_a_delay(ms: u32) {
+    timer(ms).await;
 }
 
 /// The rejection of an SDK call, checked to be an AgentRtcError with `code`.
@@ -126,17 +227,13 @@ pub async fn inbound_audio_energy(pc: &JsValue) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Polls the inbound audio energy for up to `ms`, returning as soon as it is above zero.
-pub async fn energy_within(pc: &JsValue, ms: i32) -> f64 {
-    let mut waited = 0;
-    loop {
+/// Waits (bounded, against hangs) until the inbound audio on `pc` has energy: the bot is heard.
+pub async fn until_heard(pc: &JsValue, what: &str) -> f64 {
+    until_async(what, HANG_MS, || async {
         let e = inbound_audio_energy(pc).await;
-        if e > 0.0 || waited >= ms {
-            return e;
-        }
-        sleep(100).await;
-        waited += 100;
-    }
+        (e > 0.0).then_some(e)
+    })
+    .await
 }
 
 /// Runs both futures to completion, side by side.
@@ -193,14 +290,11 @@ pub fn collect(
 /// Asserts that the calls in memory (`allocated_calls()`) are back to `count`: a closed call is
 /// dropped a task or two after it closes. The wait is bounded only against a hang.
 pub async fn assert_calls_freed(count: usize, what: &str) {
-    let mut waited = 0;
-    while agent_rtc::web::allocated_calls() != count && waited < 3000 {
-        sleep(50).await;
-        waited += 50;
-    }
-    assert_eq!(
-        agent_rtc::web::allocated_calls(),
-        count,
-        "{what}: calls still in memory"
-    );
+    let freed = || agent_rtc::web::allocated_calls() == count;
+    until(
+        &format!("{what}: the calls in memory back to {count}"),
+        HANG_MS,
+        freed,
+    )
+    .await;
 }

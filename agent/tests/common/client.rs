@@ -156,6 +156,19 @@ impl Client {
         self.find(kind).unwrap_or(Value::Null)
     }
 
+    /// For a while, nothing happens: drives the client for `d` so that the assertions after it
+    /// prove that something does NOT happen in that time (no message, no echo). Never a wait for
+    /// something to happen: that is [`Client::run_until`] with a condition, or [`drive_until`].
+    pub async fn quiet(&mut self, d: Duration) {
+        self.run_until(d, |_| false).await;
+    }
+
+    /// Drives the client for `d` as a step of the scenario itself (the voice lasts 200 ms): nothing
+    /// is awaited and nothing asserted because of it.
+    pub async fn keep_going_for(&mut self, d: Duration) {
+        self.run_until(d, |_| false).await;
+    }
+
     /// Forgets the messages received so far.
     pub fn clear(&mut self) {
         self.texts.clear();
@@ -298,14 +311,46 @@ pub async fn debug(a: &Agent, id: &str) -> Value {
     a.get(&format!("/debug/sessions/{id}")).await.json()
 }
 
-/// Polls the session's debug record until `ok` holds (bounded by [`T`]).
-pub async fn debug_until(a: &Agent, id: &str, ok: impl Fn(&Value) -> bool) -> Value {
+/// Polls the session's debug record until `ok` holds (bounded by [`T`], failing the test with
+/// `what` and the last record) and returns it.
+pub async fn debug_until(a: &Agent, id: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    poll_debug(a, id, None, what, ok).await
+}
+
+/// [`debug_until`] that drives the client meanwhile (its datagrams, pings and audio go on).
+pub async fn drive_until(
+    a: &Agent,
+    id: &str,
+    c: &mut Client,
+    what: &str,
+    ok: impl Fn(&Value) -> bool,
+) -> Value {
+    poll_debug(a, id, Some(c), what, ok).await
+}
+
+async fn poll_debug(
+    a: &Agent,
+    id: &str,
+    mut c: Option<&mut Client>,
+    what: &str,
+    ok: impl Fn(&Value) -> bool,
+) -> Value {
     let end = Instant::now() + T;
     loop {
         let d = debug(a, id).await;
-        if ok(&d) || Instant::now() >= end {
+        if ok(&d) {
             return d;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            Instant::now() < end,
+            "still waiting for {what} after {T:?}: {d}"
+        );
+        match c.as_deref_mut() {
+            Some(c) if !c.closed => {
+                c.run_until(Duration::from_millis(20), |_| false).await;
+            }
+            // A closed client returns at once: wait between looks all the same.
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
     }
 }

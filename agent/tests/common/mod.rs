@@ -3,8 +3,9 @@
 
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -14,6 +15,57 @@ use tokio::process::{Child, Command};
 pub mod client;
 
 pub const OFFER: &str = include_str!("../fixtures/chromium-offer.sdp");
+
+/// How often [`until`] looks again.
+const POLL: Duration = Duration::from_millis(20);
+
+/// What a polled condition gives: `true` / `Some(value)` once it holds.
+pub trait Outcome {
+    type Value;
+    fn holds(self) -> Option<Self::Value>;
+}
+
+impl Outcome for bool {
+    type Value = ();
+    fn holds(self) -> Option<()> {
+        self.then_some(())
+    }
+}
+
+impl<T> Outcome for Option<T> {
+    type Value = T;
+    fn holds(self) -> Option<T> {
+        self
+    }
+}
+
+/// Waits for `what`: polls `check` every few ms until it holds (`true`, or `Some(v)`: returns
+/// `v`), and fails the test if it still does not after `deadline` (only there to catch hangs:
+/// [`client::T`]). A test that waits for something polls for it with this; a fixed wait
+/// ([`quiet`], [`client::Client::quiet`]) only ever proves that something does NOT happen.
+pub async fn until<C: Outcome, F: Future<Output = C>>(
+    what: &str,
+    deadline: Duration,
+    mut check: impl FnMut() -> F,
+) -> C::Value {
+    let end = Instant::now() + deadline;
+    loop {
+        if let Some(v) = check().await.holds() {
+            return v;
+        }
+        assert!(
+            Instant::now() < end,
+            "still waiting for {what} after {deadline:?}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// For a while, nothing happens: lets `d` pass so that the assertions after it prove that
+/// something does NOT happen in that time. Never a wait for something to happen ([`until`]).
+pub async fn quiet(d: Duration) {
+    tokio::time::sleep(d).await;
+}
 
 pub struct Agent {
     pub addr: String,
