@@ -127,6 +127,11 @@ impl Machine {
 
     /// Carries out whatever is due at `self.now`.
     pub(super) fn on_timeout(&mut self, out: &mut Vec<Output>) {
+        // The shell's timer fired and is gone, whenever it fired: it is armed again below for
+        // whatever is still due (a timer can fire a little before its time by `Date.now()`, and
+        // a clock waiting for a re-arm that never comes would stop the call's pings, samples and
+        // recovery for good).
+        self.clock.armed = None;
         let now = self.now;
         if let Some((at, ms)) = self.clock.budget {
             if at <= now {

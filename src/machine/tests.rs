@@ -980,3 +980,26 @@ fn a_probe_that_does_not_answer_counts_as_failed_after_its_limit() {
     assert!(out.contains(&Output::Rtc(Rtc::CancelAttempt(1))));
     assert_eq!(m.poll_timeout(), None);
 }
+
+#[test]
+fn a_timer_that_fires_early_is_armed_again() {
+    // `setTimeout` by the monotonic clock, the machine by `Date.now()`: the timer may fire a
+    // moment before the time it was armed for. The machine must arm it again, or nothing due
+    // later (pings, samples, recovery) ever happens.
+    let mut m = live();
+    assert_eq!(m.poll_timeout(), Some(1_000.0), "the next ping");
+    let out = m.handle_at(Input::Timeout, 999.6);
+    assert_eq!(
+        out,
+        vec![Output::Timer(Some(1_000.0))],
+        "nothing due yet, armed again"
+    );
+    let out = m.handle_at(Input::Timeout, 1_000.0);
+    assert_eq!(
+        out,
+        vec![
+            Output::SendText("ping: 1000".into()),
+            Output::Timer(Some(2_000.0))
+        ]
+    );
+}

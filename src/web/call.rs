@@ -113,7 +113,7 @@ impl Call {
     fn arm(self: &Rc<Self>, at: Option<f64>) {
         let timer = at.map(|at| {
             let weak = Rc::downgrade(self);
-            let ms = (at - now_ms()).clamp(0.0, i32::MAX as f64) as u32;
+            let ms = (at - now_ms()).ceil().clamp(0.0, i32::MAX as f64) as u32;
             Timeout::new(ms, move || {
                 if let Some(call) = weak.upgrade() {
                     call.input(Input::Timeout);
