@@ -198,11 +198,14 @@ pub async fn await_js(value: JsValue) -> JsValue {
         .expect("promise")
 }
 
-/// Records every RTCPeerConnection the page creates, to check that failures leave none open.
+/// Records every RTCPeerConnection the page creates from now on, to check that failures leave
+/// none open. Those of the tests before are forgotten: a test that failed (and so never closed
+/// its call) must not fail every test after it in the same page.
 pub fn record_peer_connections() {
     run_js(
         "if (!globalThis.__pcs) { globalThis.__pcs = []; const O = globalThis.RTCPeerConnection;
-           globalThis.RTCPeerConnection = class extends O { constructor(...x) { super(...x); globalThis.__pcs.push(this); } }; }",
+           globalThis.RTCPeerConnection = class extends O { constructor(...x) { super(...x); globalThis.__pcs.push(this); } }; }
+         globalThis.__pcs.length = 0;",
         &JsValue::UNDEFINED,
     );
 }
