@@ -771,7 +771,9 @@ impl Machine {
 
 mod clock;
 mod reconnect;
+mod shell;
 
 pub use clock::{Flight, LATE_REQUEST_MS};
+pub use shell::{feed, Shell};
 #[cfg(test)]
 mod tests;

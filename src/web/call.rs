@@ -172,10 +172,7 @@ impl Call {
         if let Input::RemoteApplied = input {
             self.mark("answerReceived");
         }
-        let outputs = self.machine.borrow_mut().handle_at(input, now_ms());
-        for output in outputs {
-            self.run(output);
-        }
+        crate::machine::feed(self, input);
     }
 
     /// Carries out one output. Every kind is named here, nothing falls through: a new
@@ -325,4 +322,17 @@ pub fn allocated_calls() -> usize {
 /// How many calls are not closed yet.
 pub fn live_calls() -> usize {
     LIVE.with(|live| live.borrow().len())
+}
+
+/// The browser carries out a call's decisions (the loop is `machine::feed`'s).
+impl crate::machine::Shell for Rc<Call> {
+    fn now(&self) -> f64 {
+        now_ms()
+    }
+    fn machine(&self) -> std::cell::RefMut<'_, Machine> {
+        self.machine.borrow_mut()
+    }
+    fn carry_out(&self, output: Output) {
+        self.run(output)
+    }
 }
