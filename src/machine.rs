@@ -5,12 +5,12 @@
 //! channel opens, when the connect call resolves, what ends a connection and with which reason —
 //! is here and tested natively.
 
-use crate::conversation::{self, FunctionCall, Meaning};
+use crate::conversation::{self, FunctionCall};
 use crate::error::{Error, ErrorCode, Phase};
 use crate::json::Value;
 use crate::recovery::{self, Recovery};
 use crate::rtvi::{self, Ids, Incoming};
-use crate::signalling::{offer_body, parse_answer};
+use crate::signalling::parse_answer;
 use crate::trickle::{Candidate, TrickleQueue};
 // Where the browser's ICE states are read; the recovery policy reads them too.
 pub use crate::trickle::IceState;
@@ -376,21 +376,6 @@ impl Machine {
         self.tracks.get(index).copied().unwrap_or(false)
     }
 
-    /// The offer in `body` (of `attempt`, or the call's) leaves now. `sdp` is the browser's
-    /// local description as it is now: the same offer with the candidates gathered since it was
-    /// set, which the server can check at once. It goes instead, and the trickle skips them.
-    pub fn offer_leaves(&mut self, attempt: Option<u32>, body: &mut Value, sdp: String) {
-        let trickle = match (attempt, self.attempt.as_mut()) {
-            (None, _) => &mut self.trickle,
-            (Some(n), Some(a)) if a.number == n => &mut a.trickle,
-            _ => return,
-        };
-        trickle.in_offer(&sdp);
-        if let Value::Object(m) = body {
-            m.insert("sdp", sdp);
-        }
-    }
-
     /// How many trickle PATCHes went out.
     pub fn patches_sent(&self) -> u32 {
         self.trickle.sent_requests()
@@ -609,123 +594,6 @@ impl Machine {
         }
     }
 
-    /// During connect any failure ends it; afterwards a failed renegotiation is reported and
-    /// the call goes on with the description it has.
-    fn failure(&mut self, out: &mut Vec<Output>, err: Error) {
-        let err = self.with_phase(err);
-        if !self.settled {
-            self.fail(out, err, State::Failed, DisconnectReason::Local);
-            return;
-        }
-        out.push(Output::Emit(Event::Error(err)));
-        if self.negotiating {
-            self.negotiating = false;
-            self.pending_offer = None;
-            if std::mem::take(&mut self.renegotiate_pending) {
-                self.renegotiate(out);
-            }
-        }
-    }
-
-    fn local_offer(&mut self, out: &mut Vec<Output>, sdp: String) {
-        if self.pc_id.is_some() || self.pending_offer.is_some() {
-            // A new offer (a renegotiation, or one replacing an offer not sent) gathers anew.
-            self.trickle.restart();
-        }
-        self.pending_offer = Some(sdp);
-        self.post_offer_if_ready(out);
-    }
-
-    /// The offer goes out once it exists, the start answered (when part of this connect) and
-    /// the media settled: a denied microphone or a failed start never reaches the bot.
-    fn post_offer_if_ready(&mut self, out: &mut Vec<Output>) {
-        if (self.starting && !self.started) || !self.media_ready {
-            return;
-        }
-        if let Some(sdp) = self.pending_offer.take() {
-            out.push(Output::Rtc(Rtc::PostOffer(offer_body(
-                &sdp,
-                self.pc_id.as_deref(),
-                false,
-                self.request_data.as_ref(),
-            ))));
-        }
-    }
-
-    fn renegotiate(&mut self, out: &mut Vec<Output>) {
-        if self.negotiating {
-            self.renegotiate_pending = true;
-        } else {
-            self.negotiating = true;
-            out.push(Output::Rtc(Rtc::Offer));
-        }
-    }
-
-    fn flush_trickle(&mut self, out: &mut Vec<Output>) {
-        if let Some(body) = self.trickle.next_batch() {
-            out.push(Output::Rtc(Rtc::Patch(body)));
-        }
-    }
-
-    fn on_message(&mut self, out: &mut Vec<Output>, incoming: Incoming) {
-        let meaning = match incoming {
-            Incoming::Text(t) => return out.push(Output::Emit(Event::Message(Value::String(t)))),
-            Incoming::Json(v) => return out.push(Output::Emit(Event::Message(v))),
-            Incoming::TooDeep { text, answers } => {
-                out.push(Output::Emit(Event::Message(Value::String(text))));
-                let Some(id) = answers else { return };
-                let e = Error::new(
-                    ErrorCode::BadResponse,
-                    "the bot's answer is nested too deep to read",
-                );
-                Meaning::Response(id, Err(e))
-            }
-            Incoming::Rtvi(kind, v) => {
-                out.push(Output::Emit(Event::Message(v.clone())));
-                out.push(Output::Emit(Event::Rtvi(v.clone())));
-                if kind == "bot-ready" {
-                    let data = v.get("data").cloned().unwrap_or(Value::Null);
-                    self.bot_version = data.str_at("version").map(str::to_owned);
-                    out.push(Output::Emit(Event::BotReady(data)));
-                    if self.channel_open && !self.settled {
-                        self.settle(out);
-                    }
-                    return;
-                }
-                let Some(m) = conversation::interpret(&kind, &v, &mut self.bot_output_seen) else {
-                    return;
-                };
-                m
-            }
-            Incoming::Signalling(kind, v) => {
-                out.push(Output::Emit(Event::Message(v)));
-                match kind.as_str() {
-                    "renegotiate" if self.pc_id.is_some() => self.renegotiate(out),
-                    "peerLeft" => {
-                        let err = Error::new(
-                            ErrorCode::Signalling,
-                            "the bot left the session during connect",
-                        )
-                        .with_phase(self.phase());
-                        self.fail(out, err, State::Disconnected, DisconnectReason::PeerLeft);
-                    }
-                    _ => {}
-                }
-                return;
-            }
-        };
-        match meaning {
-            Meaning::Event(name, arg) => out.push(Output::Emit(Event::Named(name, arg))),
-            Meaning::Response(id, result) => {
-                // The promise settles if it is still waiting.
-                if self.clock.answered(&id) {
-                    out.push(Output::Settle { id, result });
-                }
-            }
-            Meaning::FunctionCall(call) => out.push(Output::CallFunction(call)),
-        }
-    }
-
     fn settle(&mut self, out: &mut Vec<Output>) {
         self.settled = true;
         self.connect_done();
@@ -770,6 +638,8 @@ impl Machine {
 }
 
 mod clock;
+mod messages;
+mod negotiation;
 mod reconnect;
 mod shell;
 
