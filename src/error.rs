@@ -146,7 +146,7 @@ impl Error {
             // Whole milliseconds: f64 Display would pull ~15 KB of float formatting into the wasm.
             format!(
                 "timed out after {} ms during {}",
-                timeout_ms.round() as u64,
+                crate::json::decimal(timeout_ms.round() as u64),
                 phase.as_str()
             ),
         )
@@ -220,9 +220,10 @@ impl Error {
             .or(detail.as_ref())
             .and_then(Value::as_str)
             .map(|t| truncate(t, 200));
+        let code = crate::json::decimal(status.into());
         let message = match server_text {
-            Some(text) => format!("{what} request failed with HTTP {status}: {text}"),
-            None => format!("{what} request failed with HTTP {status}"),
+            Some(text) => format!("{what} request failed with HTTP {code}: {text}"),
+            None => format!("{what} request failed with HTTP {code}"),
         };
         (details.error, details.server_code, details.detail) = (error, server_code, detail);
         Error {

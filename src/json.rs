@@ -239,7 +239,16 @@ pub fn hex_digit(n: u32) -> char {
     char::from(b"0123456789abcdef"[(n & 15) as usize])
 }
 
+/// `n` in decimal: integers are never formatted by `core::fmt` in the wasm (its integer
+/// Display and padding code cost about 1.4 KB raw).
+pub fn decimal(n: u64) -> String {
+    let mut out = String::new();
+    push_decimal(&mut out, n);
+    out
+}
+
 /// Digits of `n`, without the formatting machinery.
+
 pub fn push_decimal(out: &mut String, n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();

@@ -104,7 +104,13 @@ impl HttpUrl {
         let scheme = if self.secure { "https" } else { "http" };
         let default = if self.secure { 443 } else { 80 };
         match self.port {
-            Some(p) if p != default => format!("{scheme}://{}:{p}", self.host),
+            Some(p) if p != default => {
+                format!(
+                    "{scheme}://{}:{}",
+                    self.host,
+                    crate::json::decimal(p.into())
+                )
+            }
             _ => format!("{scheme}://{}", self.host),
         }
     }
@@ -184,7 +190,9 @@ pub fn encode_segment(value: &str) -> String {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(crate::json::hex_digit(u32::from(b) >> 4).to_ascii_uppercase());
+            out.push(crate::json::hex_digit(u32::from(b)).to_ascii_uppercase());
         }
     }
     out
