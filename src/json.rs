@@ -248,7 +248,6 @@ pub fn decimal(n: u64) -> String {
 }
 
 /// Digits of `n`, without the formatting machinery.
-
 pub fn push_decimal(out: &mut String, n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();

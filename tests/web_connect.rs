@@ -33,7 +33,7 @@ async fn debug_session(id: &str) -> Value {
 }
 
 async fn assert_echo(conn: &Connection) {
-    let pc: JsValue = conn.peer_connection().into();
+    let pc: JsValue = conn.peer_connection();
     play(&conn.remote_stream().into());
     until_heard(&pc, "the bot's audio, the echo of the fake microphone").await;
 }
@@ -172,7 +172,7 @@ async fn pipecat_cloud_and_butter_via_start_and_connect() {
     // by PATCH with the server's pc_id — never an empty one (the Pipecat server cannot parse an
     // end-of-candidates: it answers 500, as the agent does).
     let errors = collect(&conn, "error");
-    until_candidates_reached(&tag, &conn.peer_connection().into(), true).await;
+    until_candidates_reached(&tag, &conn.peer_connection(), true).await;
     // Gathering is over and each candidate is the server's: no end-of-candidates follows.
     quiet(300).await;
     let seen = requests(&tag).await;
@@ -312,7 +312,7 @@ async fn the_offer_carries_the_candidates_gathered_while_the_start_was_answered(
         .await
         .expect("connect");
     let errors = collect(&conn, "error");
-    until_candidates_reached(&tag, &conn.peer_connection().into(), true).await;
+    until_candidates_reached(&tag, &conn.peer_connection(), true).await;
     // Gathering is over and each candidate is the server's: none is sent again.
     quiet(300).await;
     let seen = requests(&tag).await;
@@ -346,7 +346,7 @@ async fn ice_servers_from_the_start_answer_gather_the_offer_again() {
     ));
     let conn = conn.expect("connect");
     let errors = collect(&conn, "error");
-    let pc: JsValue = conn.peer_connection().into();
+    let pc: JsValue = conn.peer_connection();
     assert_eq!(first_ice_urls(&pc), json!(["stun:127.0.0.1:3478"]));
     let current = run_js("return a.localDescription.sdp", &pc)
         .as_string()
@@ -428,7 +428,7 @@ async fn the_silent_bot_fails_the_echo_assertion() {
     play(&conn.remote_stream().into());
     // For 3 s (a real echo is heard within one), no energy arrives.
     quiet(3000).await;
-    let energy = inbound_audio_energy(&conn.peer_connection().into()).await;
+    let energy = inbound_audio_energy(&conn.peer_connection()).await;
     assert_eq!(energy, 0.0, "silence must not pass for an echo");
     let _ = conn.disconnect();
 }
@@ -688,7 +688,7 @@ async fn options_shape_the_peer_connection_and_handlers_unsubscribe() {
         json!({"video": true, "iceServers": [{"urls": "stun:127.0.0.1:3478"}], "requestData": {"who": "test"}}),
     );
     let conn = start_and_connect(options).await.expect("connect");
-    let pc: JsValue = conn.peer_connection().into();
+    let pc: JsValue = conn.peer_connection();
     assert_eq!(first_ice_urls(&pc), json!(["stun:127.0.0.1:3478"]));
     assert_eq!(
         conn.local_stream().get_video_tracks().length(),

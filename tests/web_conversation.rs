@@ -379,7 +379,7 @@ async fn the_microphone_switches_mid_call_and_the_echo_goes_on() {
         "the SDK's old track is stopped"
     );
     assert_eq!(get(&second, "enabled").as_bool(), Some(false), "mute kept");
-    let pc: JsValue = conn.peer_connection().into();
+    let pc: JsValue = conn.peer_connection();
     let sending = run_js("return a.getSenders()[0].track", &pc);
     assert_eq!(sending, second);
     conn.set_mic_enabled(true.into()).expect("unmute");
@@ -471,12 +471,9 @@ async fn playback_devices_and_message_size() {
     let list = wait_for(&changes, "devicechange", |l| l["audioinput"].is_array()).await;
     assert!(list["audiooutput"].is_array() && list["videoinput"].is_array());
     // Larger than the channel's maxMessageSize: refused before sending.
-    let max = run_js(
-        "return a.sctp.maxMessageSize",
-        &conn.peer_connection().into(),
-    )
-    .as_f64()
-    .unwrap();
+    let max = run_js("return a.sctp.maxMessageSize", &conn.peer_connection())
+        .as_f64()
+        .unwrap();
     let big = "x".repeat(max as usize + 1);
     expect_error(conn.send_message(big.into()), "invalid_options");
     conn.send_message("fits".into()).expect("small message");
@@ -520,7 +517,7 @@ async fn the_camera_switches_without_renegotiating() {
         Some(false),
         "camera off kept"
     );
-    let pc: JsValue = conn.peer_connection().into();
+    let pc: JsValue = conn.peer_connection();
     assert_eq!(run_js("return a.getSenders()[1].track", &pc), second);
     // An audio track is no camera.
     let audio = conn.local_stream().get_audio_tracks().get(0);

@@ -82,7 +82,7 @@ async fn session(conn: &Connection) -> Value {
 /// Energy of the bot's audio that arrives from now on, on the call's current connection, as
 /// soon as there is some; `None` if none came within `ms`.
 async fn fresh_energy(conn: &Connection, ms: u32) -> Option<f64> {
-    let pc: JsValue = conn.peer_connection().into();
+    let pc: JsValue = conn.peer_connection();
     let before = inbound_audio_energy(&pc).await;
     within(ms, || async {
         let e = inbound_audio_energy(&pc).await - before;
@@ -99,7 +99,7 @@ async fn a_long_cut_moves_the_call_to_a_new_peer_connection_and_the_echo_returns
         .await
         .expect("connect");
     let seen = Seen::new(&conn);
-    let first_pc: JsValue = conn.peer_connection().into();
+    let first_pc: JsValue = conn.peer_connection();
     let first_pc_id = conn.pc_id().expect("a pc_id");
     let remote = conn.remote_stream();
     let mic = conn.local_stream().get_audio_tracks().get(0);
@@ -134,7 +134,7 @@ async fn a_long_cut_moves_the_call_to_a_new_peer_connection_and_the_echo_returns
 
     // The page's handles: the same Connection, the same remoteStream (the new track inside),
     // the same microphone track, still live, now sent by the new connection.
-    let pc: JsValue = conn.peer_connection().into();
+    let pc: JsValue = conn.peer_connection();
     assert!(!js_sys::Object::is(&pc, &first_pc), "a new peer connection");
     assert!(js_sys::Object::is(&conn.remote_stream(), &remote));
     assert_eq!(remote.get_audio_tracks().length(), 1, "one bot track");
@@ -194,7 +194,7 @@ async fn a_short_cut_heals_on_the_same_connection_without_a_restart() {
         .await
         .expect("connect");
     let seen = Seen::new(&conn);
-    let first_pc: JsValue = conn.peer_connection().into();
+    let first_pc: JsValue = conn.peer_connection();
     play(&conn.remote_stream().into());
     // Heard before the cut, which begins 4 s in: this deadline is the scenario's own.
     let before_the_cut = fresh_energy(&conn, 3000).await;
@@ -209,10 +209,7 @@ async fn a_short_cut_heals_on_the_same_connection_without_a_restart() {
     .await;
     assert!(seen.reconnecting.borrow().is_empty(), "no attempt");
     assert!(seen.reconnected.borrow().is_empty());
-    assert!(js_sys::Object::is(
-        &conn.peer_connection().into(),
-        &first_pc
-    ));
+    assert!(js_sys::Object::is(&conn.peer_connection(), &first_pc));
     assert!(
         fresh_energy(&conn, HANG_MS).await.is_some(),
         "echo after the heal"

@@ -31,7 +31,7 @@ async fn play(el: &HtmlMediaElement) -> Result<JsValue, JsValue> {
 }
 
 fn element(call: &Rc<Call>) -> Option<HtmlMediaElement> {
-    call.audio.borrow().as_ref().map(|(el, _)| el.clone())
+    call.held.audio.borrow().as_ref().map(|(el, _)| el.clone())
 }
 
 /// One async body for every media method: each `future_to_promise` costs the wasm a state
@@ -111,8 +111,8 @@ fn attach(call: &Rc<Call>, element: JsValue) -> Result<HtmlMediaElement, JsValue
         (el, false)
     };
     el.set_autoplay(true);
-    el.set_src_object(Some(&call.rtc.peer().remote_stream));
-    let old = call.audio.borrow_mut().replace((el.clone(), owned));
+    el.set_src_object(Some(&call.page.remote_stream));
+    let old = call.held.audio.borrow_mut().replace((el.clone(), owned));
     if let Some((old, true)) = old {
         if old != el {
             old.remove();

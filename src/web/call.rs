@@ -1,14 +1,16 @@
-//! `Call`: everything one connection holds in the browser — its machine, its one timer, tracks,
-//! listeners, requests in flight, event handlers, and what its transport holds (`rtc`: the peer
-//! connection and channel) — and the loop that feeds the machine and carries out what it
-//! decides: what every call does here, what only its transport does there (`transport`). Every `Call` stays alive (in `LIVE`) until
-//! it is closed, whether or not the page keeps a reference to its `Connection`: garbage
-//! collection never ends a call. Closing frees everything and always tells the handlers why.
+//! `Call`: one connection in the browser, in three parts — its machine (every decision), what it
+//! holds (`Held`: the transport, its one timer, listeners, the tracks it opened; released
+//! together when the call closes) and what the page sees of it (`Page`: events, the session,
+//! promises of requests, function handlers, timings). The loop that feeds the machine and
+//! carries out what it decides is here: what every call does, and through its `Carrier` what
+//! only its transport does. Every `Call` stays alive (in `LIVE`) until it is closed, whether or
+//! not the page keeps a reference to its `Connection`: garbage collection never ends a call.
+//! Closing frees everything and always tells the handlers why.
 
+use super::carrier::Carrier;
 use super::error::to_js_error;
 use super::events::Events;
 use super::json::{stringify, to_js};
-use super::webrtc::peer::{browser_error, Link};
 use crate::conversation::FunctionCall;
 use crate::error::Error;
 use crate::json::Value;
@@ -23,7 +25,7 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_sys::{AbortController, MediaStreamTrack};
+use web_sys::{AbortController, MediaStream, MediaStreamTrack};
 
 use super::wait::{defer_drop, now_ms, Slot};
 
@@ -34,24 +36,23 @@ thread_local! {
     static ALLOCATED: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Carries out what only the call's transport does.
+/// Carries out what only the call's transport does (`webrtc::run` for WebRTC).
 pub type Transport = fn(&Rc<Call>, Rtc);
 
 pub struct Call {
     pub machine: RefCell<Machine>,
-    /// What the WebRTC transport holds: peer connections, ICE servers, the offer URL.
-    pub rtc: Link,
+    pub held: Held,
+    pub page: Page,
+}
+
+/// What a call holds: released together when it closes (`Call::release`).
+pub struct Held {
+    /// The transport carrying the call, and what carries out its outputs.
+    pub carrier: Carrier,
     transport: Transport,
     /// The call's one timer, armed where the machine says (`Output::Timer`).
     timer: RefCell<Option<Timeout>>,
-    /// The `Session` JS object (or undefined) and its id.
-    pub session: RefCell<(JsValue, Option<String>)>,
-    /// The microphone and camera tracks being sent.
-    pub tracks: RefCell<[Option<MediaStreamTrack>; 2]>,
-    /// Tracks this library opened (stopped on close; never the caller's).
-    pub own_tracks: RefCell<Vec<MediaStreamTrack>>,
-    pub events: Rc<Events>,
-    /// Listeners on the window and on devices (the transport's own are in `rtc`).
+    /// Listeners on the window and on devices (the transport's own are in `carrier`).
     pub listeners: RefCell<Vec<EventListener>>,
     /// The browser's `devicechange` is listened to (`media::watch_devices`).
     pub watching_devices: Cell<bool>,
@@ -59,14 +60,30 @@ pub struct Call {
     signal_listener: RefCell<Option<EventListener>>,
     /// Aborted on close: every request of this call listens to it.
     closer: AbortController,
+    /// Tracks this library opened (stopped on close; never the caller's).
+    pub own_tracks: RefCell<Vec<MediaStreamTrack>>,
+    /// Where `remoteStream` plays (`attachAudio`), and whether the SDK made that element.
+    pub audio: RefCell<Option<(web_sys::HtmlMediaElement, bool)>>,
+}
+
+/// What the page sees of a call, through its `Connection`.
+pub struct Page {
+    pub events: Rc<Events>,
+    /// The tracks sent (`localStream`) and the bot's (`remoteStream`): the same streams for the
+    /// call's whole life, whichever connection carries it.
+    pub local_stream: MediaStream,
+    pub remote_stream: MediaStream,
+    /// The `Session` JS object (or undefined) and its id.
+    pub session: RefCell<(JsValue, Option<String>)>,
+    /// The microphone and camera tracks being sent.
+    pub tracks: RefCell<[Option<MediaStreamTrack>; 2]>,
+    /// The connect call's promise waits on this.
     pub connected: Slot<Result<(), Error>>,
     /// `sendClientRequest`s waiting: id, the promise's resolve and reject (the machine keeps
     /// their limits).
     pub requests: RefCell<Vec<(String, js_sys::Function, js_sys::Function)>>,
     /// Function name → the page's handler.
     pub functions: js_sys::Map,
-    /// Where `remoteStream` plays (`attachAudio`), and whether the SDK made that element.
-    pub audio: RefCell<Option<(web_sys::HtmlMediaElement, bool)>>,
     /// When the connect call began (`Date.now()`), and each step's time since then.
     t0: f64,
     /// Per peer connection: a recovery starts a new one.
@@ -76,31 +93,38 @@ pub struct Call {
 impl Call {
     pub fn new(
         machine: Machine,
-        rtc: Link,
+        carrier: Carrier,
         transport: Transport,
+        streams: [MediaStream; 2],
         closer: AbortController,
         t0: f64,
     ) -> Rc<Call> {
         let first_timer = machine.poll_timeout();
         let call = Rc::new(Call {
             machine: RefCell::new(machine),
-            rtc,
-            transport,
-            timer: RefCell::new(None),
-            session: RefCell::new((JsValue::UNDEFINED, None)),
-            tracks: RefCell::new([None, None]),
-            own_tracks: RefCell::new(Vec::new()),
-            events: Events::new(),
-            listeners: RefCell::new(Vec::new()),
-            watching_devices: Cell::new(false),
-            signal_listener: RefCell::new(None),
-            closer,
-            connected: Slot::new(),
-            requests: RefCell::new(Vec::new()),
-            functions: js_sys::Map::new(),
-            audio: RefCell::new(None),
-            t0,
-            timings: RefCell::new(js_sys::Object::new()),
+            held: Held {
+                carrier,
+                transport,
+                timer: RefCell::new(None),
+                listeners: RefCell::new(Vec::new()),
+                watching_devices: Cell::new(false),
+                signal_listener: RefCell::new(None),
+                closer,
+                own_tracks: RefCell::new(Vec::new()),
+                audio: RefCell::new(None),
+            },
+            page: Page {
+                events: Events::new(),
+                local_stream: Clone::clone(&streams[0]),
+                remote_stream: Clone::clone(&streams[1]),
+                session: RefCell::new((JsValue::UNDEFINED, None)),
+                tracks: RefCell::new([None, None]),
+                connected: Slot::new(),
+                requests: RefCell::new(Vec::new()),
+                functions: js_sys::Map::new(),
+                t0,
+                timings: RefCell::new(js_sys::Object::new()),
+            },
         });
         LIVE.with(|live| live.borrow_mut().push(call.clone()));
         ALLOCATED.with(|n| n.set(n.get() + 1));
@@ -120,14 +144,14 @@ impl Call {
                 }
             })
         });
-        defer_drop(self.timer.replace(timer));
+        defer_drop(self.held.timer.replace(timer));
     }
 
     /// The caller's `signal` ends the connect through the machine, which names the phase it
     /// stopped in (the machine's clock does the same for `timeoutMs`).
     pub fn listen_signal(self: &Rc<Self>, signal: Option<&web_sys::AbortSignal>) {
         let weak = Rc::downgrade(self);
-        *self.signal_listener.borrow_mut() = signal.map(|s| {
+        *self.held.signal_listener.borrow_mut() = signal.map(|s| {
             EventListener::once(s, "abort", move |_| {
                 if let Some(call) = weak.upgrade() {
                     call.input(Input::Aborted);
@@ -143,9 +167,9 @@ impl Call {
 
     pub fn mark_at(&self, step: &str, at: f64) {
         let key = JsValue::from_str(step);
-        let timings = self.timings.borrow();
+        let timings = self.page.timings.borrow();
         if !Reflect::has(&timings, &key).unwrap_or(true) {
-            let _ = Reflect::set(&timings, &key, &(at - self.t0).into());
+            let _ = Reflect::set(&timings, &key, &(at - self.page.t0).into());
         }
     }
 
@@ -181,22 +205,22 @@ impl Call {
     fn run(self: &Rc<Self>, output: Output) {
         let live = !self.is_closed();
         match output {
-            Output::State(state) => self.events.emit("statechange", &state.as_str().into()),
-            Output::Emit(Event::Message(v)) => self.events.emit("message", &to_js(&v)),
-            Output::Emit(Event::Rtvi(v)) => self.events.emit("rtvi", &to_js(&v)),
+            Output::State(state) => self.page.events.emit("statechange", &state.as_str().into()),
+            Output::Emit(Event::Message(v)) => self.page.events.emit("message", &to_js(&v)),
+            Output::Emit(Event::Rtvi(v)) => self.page.events.emit("rtvi", &to_js(&v)),
             Output::Emit(Event::BotReady(v)) => {
                 self.mark("botReady");
-                self.events.emit("botready", &to_js(&v))
+                self.page.events.emit("botready", &to_js(&v))
             }
-            Output::Emit(Event::Error(e)) => self.events.emit("error", &to_js_error(&e)),
-            Output::Emit(Event::Named(name, v)) => self.events.emit(name, &to_js(&v)),
+            Output::Emit(Event::Error(e)) => self.page.events.emit("error", &to_js_error(&e)),
+            Output::Emit(Event::Named(name, v)) => self.page.events.emit(name, &to_js(&v)),
             Output::Settle { id, result } => self.settle(&id, result),
             Output::Connected => {
                 self.mark("connected");
-                defer_drop(self.signal_listener.borrow_mut().take());
-                self.connected.set(Ok(()))
+                defer_drop(self.held.signal_listener.borrow_mut().take());
+                self.page.connected.set(Ok(()))
             }
-            Output::ConnectFailed(e) => self.connected.set(Err(e)),
+            Output::ConnectFailed(e) => self.page.connected.set(Err(e)),
             Output::Close(reason) => self.close(reason),
             // Guards do not count towards exhaustiveness: every kind below is still required.
             _ if !live => {}
@@ -204,20 +228,20 @@ impl Call {
             Output::Send(value) => self.send(&stringify(&value)),
             Output::SendText(text) => self.send(&text),
             Output::CallFunction(fc) => call_function(self, fc),
-            Output::Rtc(rtc) => (self.transport)(self, rtc),
+            Output::Rtc(rtc) => (self.held.transport)(self, rtc),
         }
     }
 
     fn send(self: &Rc<Self>, text: &str) {
-        if let Err(e) = self.rtc.peer().channel.send_with_str(text) {
-            self.input(Input::SendFailed(browser_error("send", &e)));
+        if let Err(e) = self.held.carrier.send(text, "send") {
+            self.input(Input::SendFailed(e));
         }
     }
 
     /// Settles one `sendClientRequest` promise.
     fn settle(&self, id: &str, result: Result<crate::json::Value, Error>) {
         let entry = {
-            let mut requests = self.requests.borrow_mut();
+            let mut requests = self.page.requests.borrow_mut();
             let i = requests.iter().position(|r| r.0 == id);
             i.map(|i| requests.swap_remove(i))
         };
@@ -233,31 +257,15 @@ impl Call {
     /// Frees everything, then tells the handlers why.
     fn close(self: &Rc<Self>, reason: DisconnectReason) {
         self.release();
-        self.events
+        self.page
+            .events
             .emit("disconnected", &JsValue::from_str(reason.as_str()));
-        self.events.clear();
+        self.page.events.clear();
     }
 
     fn release(&self) {
-        // Listeners and timers may be running right now (a close can start inside one of their
-        // callbacks): drop them once the current task is over, never from inside themselves.
-        defer_drop((
-            std::mem::take(&mut *self.listeners.borrow_mut()),
-            self.signal_listener.borrow_mut().take(),
-            self.timer.borrow_mut().take(),
-        ));
-        self.closer.abort();
-        self.rtc.close();
-        if let Some((el, owned)) = self.audio.borrow_mut().take() {
-            if owned {
-                el.remove();
-            }
-        }
-        self.functions.clear();
-        self.own_tracks
-            .borrow()
-            .iter()
-            .for_each(MediaStreamTrack::stop);
+        self.held.release();
+        self.page.functions.clear();
         let me: *const Call = self;
         // Out of the list first, dropped after the borrow ends (the drop may be the last one).
         let removed = LIVE.with(|live| {
@@ -267,6 +275,29 @@ impl Call {
                 .map(|i| live.swap_remove(i))
         });
         defer_drop(removed);
+    }
+}
+
+impl Held {
+    fn release(&self) {
+        // Listeners and timers may be running right now (a close can start inside one of their
+        // callbacks): drop them once the current task is over, never from inside themselves.
+        defer_drop((
+            std::mem::take(&mut *self.listeners.borrow_mut()),
+            self.signal_listener.borrow_mut().take(),
+            self.timer.borrow_mut().take(),
+        ));
+        self.closer.abort();
+        self.carrier.close();
+        if let Some((el, owned)) = self.audio.borrow_mut().take() {
+            if owned {
+                el.remove();
+            }
+        }
+        self.own_tracks
+            .borrow()
+            .iter()
+            .for_each(MediaStreamTrack::stop);
     }
 }
 
@@ -283,6 +314,7 @@ impl Drop for Call {
 /// Runs the page's handler for a function the bot called, and answers the bot whatever happens.
 fn call_function(call: &Rc<Call>, fc: FunctionCall) {
     let handler = call
+        .page
         .functions
         .get(&JsValue::from_str(&fc.name))
         .dyn_into::<Function>();

@@ -3,7 +3,9 @@
 //! side, and resolve once the machine says the call is up — or reject with the first failure.
 
 use super::call::Call;
+use super::carrier::Carrier;
 use super::connection::Connection;
+use super::error::js_failure;
 use super::json::{get, options_to_json};
 use super::media::{attach, MediaChoice};
 use super::session::{Session, SessionData};
@@ -11,8 +13,8 @@ use super::start::{read_signal, start};
 use super::wait::now_ms;
 use super::wait::{started_now, Slot};
 use super::webrtc::peer::{Link, Peer};
-use super::webrtc::{self, listen, recovery, signal};
-use crate::error::{Error, Phase};
+use super::webrtc::{self, link as link_of, listen, recovery, signal};
+use crate::error::{Error, ErrorCode, Phase};
 use crate::machine::{Input, Machine, Setup};
 use crate::options::{StartRequest, Transport};
 use crate::session::IceServer;
@@ -65,14 +67,19 @@ impl Plan {
         closer: AbortController,
         t0: f64,
     ) -> Result<(Rc<Call>, ConnectOptions), Error> {
-        let peer = Peer::new(&ice, None, &[self.audio.given(), self.video.given()])?;
+        let streams = [media_stream()?, media_stream()?];
+        let tracks = [self.audio.given(), self.video.given()];
+        let peer = Rc::new(Peer::new(&ice, &streams[0], &tracks)?);
         let machine = Machine::new(self.setup(starting, t0));
-        let call = Call::new(machine, Link::new(peer), webrtc::run, closer, t0);
-        let listeners = listen::listen(&call, &call.rtc.peer(), 0);
-        *call.rtc.peer_listeners.borrow_mut() = listeners;
+        let link = Link::new(peer.clone());
+        *link.ice.borrow_mut() = ice;
+        let carrier = Carrier::WebRtc(link);
+        let call = Call::new(machine, carrier, webrtc::run, streams, closer, t0);
+        if let Some(rtc) = link_of(&call) {
+            *rtc.peer_listeners.borrow_mut() = listen::listen(&call, &peer, 0);
+        }
         let network = recovery::network_listeners(&call);
-        call.listeners.borrow_mut().extend(network);
-        *call.rtc.ice.borrow_mut() = ice;
+        call.held.listeners.borrow_mut().extend(network);
         call.listen_signal(self.signal.as_ref());
         attach(&call, self.audio, self.video);
         signal::make_offer(&call, false);
@@ -86,6 +93,12 @@ impl Plan {
             _ => Ok(()),
         }
     }
+}
+
+/// A call's `localStream` or `remoteStream`.
+fn media_stream() -> Result<web_sys::MediaStream, Error> {
+    let stream = web_sys::MediaStream::new();
+    stream.map_err(|e| js_failure(ErrorCode::Media, "MediaStream", &e).with_phase(Phase::Media))
 }
 
 fn new_closer() -> Result<AbortController, Error> {
@@ -148,8 +161,10 @@ pub async fn connect_web_rtc(options: JsValue) -> Result<Connection, JsValue> {
     let ice = ice.to_vec();
     let (call, _) = plan.begin(ice, false, new_closer()?, t0)?;
     // Before the local offer is set (a later task): nothing reads them sooner.
-    *call.rtc.target.borrow_mut() = Some(target);
-    *call.session.borrow_mut() = (session_js, session_id);
+    if let Some(rtc) = link_of(&call) {
+        *rtc.target.borrow_mut() = Some(target);
+    }
+    *call.page.session.borrow_mut() = (session_js, session_id);
     complete(call).await
 }
 
@@ -212,18 +227,19 @@ pub async fn start_and_connect(options: JsValue) -> Result<Connection, JsValue> 
             Ok(t) => t,
             Err(e) => return call.input(Input::Failure(e.with_phase(Phase::Start))),
         };
+        let Some(rtc) = link_of(&call) else { return };
         let chosen = choose_ice_servers(explicit_ice.as_deref(), &data.answer.ice_servers);
-        // The offer was gathered with `call.ice`.
-        let chosen = (*call.rtc.ice.borrow() != chosen).then(|| chosen.to_vec());
-        *call.rtc.target.borrow_mut() = Some(target);
-        *call.session.borrow_mut() = (JsValue::from(Session::new(data)), Some(id));
+        // The offer was gathered with `rtc.ice`.
+        let chosen = (*rtc.ice.borrow() != chosen).then(|| chosen.to_vec());
+        *rtc.target.borrow_mut() = Some(target);
+        *call.page.session.borrow_mut() = (JsValue::from(Session::new(data)), Some(id));
         let Some(chosen) = chosen else {
             return call.input(Input::Started);
         };
-        if let Err(e) = call.rtc.peer().set_ice_servers(&chosen) {
+        if let Err(e) = rtc.peer().set_ice_servers(&chosen) {
             return call.input(Input::Failure(e));
         }
-        *call.rtc.ice.borrow_mut() = chosen;
+        *rtc.ice.borrow_mut() = chosen;
         // The offer was gathered without these servers: an ICE restart of the unsent offer
         // gathers again with them, and the start counts once that offer is set.
         signal::make_offer(&call, true);
@@ -233,9 +249,9 @@ pub async fn start_and_connect(options: JsValue) -> Result<Connection, JsValue> 
 
 /// Waits for the machine to call the connect done. A failure has already closed everything.
 async fn complete(call: Rc<Call>) -> Result<Connection, JsValue> {
-    match call.connected.wait().await {
+    match call.page.connected.wait().await {
         Ok(()) => {
-            call.events.resolve();
+            call.page.events.resolve();
             Ok(Connection::new(call))
         }
         Err(e) => Err(e.into()),

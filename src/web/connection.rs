@@ -6,15 +6,13 @@
 use super::call::Call;
 use super::error::{closed_error, invalid};
 use super::json::{stringify, stringify_js, value_to_json};
-use super::webrtc::peer::webrtc_error;
 use crate::error::Phase;
 use crate::machine::Input;
-use js_sys::{Function, Reflect};
+use js_sys::Function;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{MediaStream, RtcPeerConnection};
+use web_sys::MediaStream;
 
 /// A live (or ended) connection to a bot.
 #[wasm_bindgen]
@@ -33,12 +31,7 @@ impl Connection {
 
     /// A message larger than the channel takes is refused before it is sent.
     pub fn check_size(&self, text: &str, what: &str) -> Result<(), JsValue> {
-        let max = Reflect::get(&self.call.rtc.peer().pc, &"sctp".into())
-            .ok()
-            .filter(|s| s.is_object())
-            .and_then(|s| Reflect::get(&s, &"maxMessageSize".into()).ok())
-            .and_then(|m| m.as_f64());
-        match max {
+        match self.call.held.carrier.max_message() {
             Some(max) if max > 0.0 && text.len() as f64 > max => Err(invalid(&format!(
                 "{what}: the message is larger than the channel's maxMessageSize"
             ))),
@@ -74,12 +67,12 @@ impl Connection {
 
     #[wasm_bindgen(getter, unchecked_return_type = "Session | undefined")]
     pub fn session(&self) -> JsValue {
-        self.call.session.borrow().0.clone()
+        self.call.page.session.borrow().0.clone()
     }
 
     #[wasm_bindgen(getter, js_name = sessionId)]
     pub fn session_id(&self) -> Option<String> {
-        self.call.session.borrow().1.clone()
+        self.call.page.session.borrow().1.clone()
     }
 
     #[wasm_bindgen(getter, js_name = pcId)]
@@ -92,23 +85,23 @@ impl Connection {
     /// `remoteTrack`, `botReady`, `connected`.
     #[wasm_bindgen(getter, unchecked_return_type = "ConnectionTimings")]
     pub fn timings(&self) -> JsValue {
-        js_sys::Object::assign(&js_sys::Object::new(), &self.call.timings.borrow()).into()
+        js_sys::Object::assign(&js_sys::Object::new(), &self.call.page.timings.borrow()).into()
     }
 
-    #[wasm_bindgen(getter, js_name = peerConnection)]
-    pub fn peer_connection(&self) -> RtcPeerConnection {
-        self.call.rtc.peer().pc.clone()
+    #[wasm_bindgen(getter, js_name = peerConnection, unchecked_return_type = "RTCPeerConnection")]
+    pub fn peer_connection(&self) -> JsValue {
+        self.call.held.carrier.peer_connection()
     }
 
     #[wasm_bindgen(getter, js_name = localStream)]
     pub fn local_stream(&self) -> MediaStream {
         // `Clone::clone`, not JS `MediaStream.clone()` (which would copy the tracks).
-        Clone::clone(&self.call.rtc.peer().local_stream)
+        Clone::clone(&self.call.page.local_stream)
     }
 
     #[wasm_bindgen(getter, js_name = remoteStream)]
     pub fn remote_stream(&self) -> MediaStream {
-        Clone::clone(&self.call.rtc.peer().remote_stream)
+        Clone::clone(&self.call.page.remote_stream)
     }
 
     /// Subscribes to an event; returns a function that unsubscribes. Events from before the
@@ -120,6 +113,7 @@ impl Connection {
             super::media::watch_devices(&self.call);
         }
         self.call
+            .page
             .events
             .on(&event, &handler)
             .ok_or_else(|| invalid("on: Set.prototype.delete is unavailable"))
@@ -128,7 +122,7 @@ impl Connection {
     #[wasm_bindgen(skip_typescript)]
     pub fn off(&self, event: JsValue, handler: JsValue) -> Result<(), JsValue> {
         let (event, handler) = event_and_handler(&event, &handler, "off")?;
-        self.call.events.off(&event, &handler);
+        self.call.page.events.off(&event, &handler);
         Ok(())
     }
 
@@ -173,12 +167,8 @@ impl Connection {
             return Err(closed_error(what));
         }
         self.check_size(text, what)?;
-        self.call
-            .rtc
-            .peer()
-            .channel
-            .send_with_str(text)
-            .map_err(|e| webrtc_error(Phase::Call, what, &e).into())
+        let sent = self.call.held.carrier.send(text, what);
+        sent.map_err(|e| e.with_phase(Phase::Call).into())
     }
 
     #[wasm_bindgen(js_name = setMicEnabled)]
@@ -204,7 +194,7 @@ impl Connection {
         if self.call.is_closed() {
             return Err(closed_error(what));
         }
-        if let Some(track) = &self.call.tracks.borrow()[index as usize] {
+        if let Some(track) = &self.call.page.tracks.borrow()[index as usize] {
             track.set_enabled(enabled);
         }
         self.call.input(Input::SetTrack { index, enabled });
@@ -214,7 +204,7 @@ impl Connection {
     /// Round trip, jitter, loss, counters and levels from the peer connection's stats.
     #[wasm_bindgen(js_name = getStats, unchecked_return_type = "Promise<ConnectionStats>")]
     pub fn get_stats(&self) -> js_sys::Promise {
-        super::export_promise(stats(self.call.rtc.peer().pc.get_stats()))
+        self.call.held.carrier.stats()
     }
 
     /// Ends the connection; calling it again does nothing. Everything is released before the
@@ -224,23 +214,4 @@ impl Connection {
         self.call.input(Input::Disconnect);
         js_sys::Promise::resolve(&JsValue::UNDEFINED)
     }
-}
-
-/// `getStats()`: the peer connection's report (`report`, its promise) summarised.
-async fn stats(report: js_sys::Promise) -> Result<JsValue, JsValue> {
-    let report = JsFuture::from(report)
-        .await
-        .map_err(|e| JsValue::from(webrtc_error(Phase::Call, "getStats", &e)))?;
-    let mut entries = Vec::new();
-    let map: &js_sys::Map = report.unchecked_ref();
-    map.for_each(&mut |value, _| {
-        if let Ok(v) = value_to_json(&value) {
-            entries.push(v);
-        }
-    });
-    let stats = crate::stats::summarize(&entries);
-    // Typed stats straight to a plain JS object: serde-wasm-bindgen's serializer is small; only
-    // its deserializer (for arbitrary JSON) is costly, which is why `json.rs` uses the browser's JSON.
-    let to_js = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true);
-    Ok(serde::Serialize::serialize(&stats, &to_js).unwrap_or(JsValue::UNDEFINED))
 }

@@ -114,7 +114,8 @@ impl Connection {
         let mut slots = None;
         let promise = Promise::new(&mut |resolve, reject| slots = Some((resolve, reject)));
         let (resolve, reject) = slots.ok_or_else(|| invalid("Promise is unavailable"))?;
-        call.requests
+        call.page
+            .requests
             .borrow_mut()
             .push((id.clone(), resolve, reject));
         call.input(Input::Request {
@@ -141,7 +142,7 @@ impl Connection {
                 "registerFunctionCallHandler: the handler must be a function",
             ));
         };
-        let functions = &self.call().functions;
+        let functions = &self.call().page.functions;
         functions.set(&JsValue::from_str(&name), handler);
         // `map.delete.bind(map, name)`: no Rust closure behind it.
         super::events::bound_delete(functions, &JsValue::from_str(&name)).ok_or_else(|| {

@@ -181,18 +181,14 @@ pub fn attach(call: &Rc<Call>, audio: MediaChoice, video: MediaChoice) {
             Ok(got) => got,
             Err(e) => return call.input(Input::Failure(e)),
         };
-        *call.own_tracks.borrow_mut() = own;
-        let peer = call.rtc.peer();
+        *call.held.own_tracks.borrow_mut() = own;
+        let carrier = &call.held.carrier;
         let replaced = js_sys::Array::new();
         for (index, track) in [audio, video].into_iter().enumerate() {
             let Some(track) = track else { continue };
-            peer.local_stream.add_track(&track);
-            let sender = &peer.senders[index];
-            // A caller's track is sent from the start (`given`): nothing to replace.
-            if sender.track().as_ref() != Some(&track) {
-                replaced.push(&sender.replace_track(Some(&track)));
-            }
-            call.tracks.borrow_mut()[index] = Some(track);
+            call.page.local_stream.add_track(&track);
+            replaced.push(&carrier.send_track(index, &track));
+            call.page.tracks.borrow_mut()[index] = Some(track);
         }
         call.feed(Box::pin(async move {
             Some(
@@ -253,11 +249,11 @@ pub fn list_devices() -> js_sys::Promise {
 /// adding that listener has the browser start watching the devices, work on the page's main
 /// thread that a connect need not pay for (measured: up to 2 ms of it).
 pub fn watch_devices(call: &Rc<Call>) {
-    if call.is_closed() || call.watching_devices.replace(true) {
+    if call.is_closed() || call.held.watching_devices.replace(true) {
         return;
     }
     let listener = device_listener(call);
-    call.listeners.borrow_mut().extend(listener);
+    call.held.listeners.borrow_mut().extend(listener);
 }
 
 /// The connection's `devicechange` event, while it lives.
@@ -273,7 +269,7 @@ fn device_listener(call: &Rc<Call>) -> Option<gloo_events::EventListener> {
                 if let Ok(list) = devices().await {
                     if let Some(call) = weak.upgrade() {
                         if !call.is_closed() {
-                            call.events.emit("devicechange", &list);
+                            call.page.events.emit("devicechange", &list);
                         }
                     }
                 }
@@ -334,22 +330,22 @@ pub async fn switch_track(call: &Rc<Call>, index: usize, choice: &JsValue) -> Re
         )));
     }
     track.set_enabled(call.machine.borrow().track_enabled(index));
-    JsFuture::from(call.rtc.peer().senders[index].replace_track(Some(&track)))
+    JsFuture::from(call.held.carrier.send_track(index, &track))
         .await
         .map_err(|e| {
             drop_new(js_failure(ErrorCode::Media, "replaceTrack", &e).with_phase(Phase::Call))
         })?;
-    let old = call.tracks.borrow_mut()[index].replace(Clone::clone(&track));
+    let old = call.page.tracks.borrow_mut()[index].replace(Clone::clone(&track));
     if let Some(old) = old {
-        call.rtc.peer().local_stream.remove_track(&old);
-        let mut own_tracks = call.own_tracks.borrow_mut();
+        call.page.local_stream.remove_track(&old);
+        let mut own_tracks = call.held.own_tracks.borrow_mut();
         if let Some(i) = own_tracks.iter().position(|t| *t == old) {
             own_tracks.swap_remove(i).stop();
         }
     }
-    call.rtc.peer().local_stream.add_track(&track);
+    call.page.local_stream.add_track(&track);
     if own {
-        call.own_tracks.borrow_mut().push(track);
+        call.held.own_tracks.borrow_mut().push(track);
     }
     Ok(())
 }

@@ -6,7 +6,8 @@
 //! | file | job |
 //! |---|---|
 //! | `connect.rs` | the `connectWebRtc` / `startAndConnect` entry points |
-//! | `call.rs` | one live call: feeds its machine, carries out its outputs (its transport's through `Transport`), keeps its one timer, closes it |
+//! | `call.rs` | one live call: its machine, what it holds (`Held`) and what the page sees (`Page`); feeds the machine, carries out its outputs (its transport's through `Transport`), keeps its one timer, closes it |
+//! | `carrier.rs` | what every call needs of its transport (send a message, send a track, stats, close), one arm per transport |
 //! | `media.rs` | the `audio` / `video` options, getUserMedia, attaching tracks, `devicechange` |
 //! | `events.rs` | `on` / `off` handlers and the events from before the connect resolved |
 //! | `conversation.rs` | RTVI requests, messages and function-call handlers on `Connection` |
@@ -17,10 +18,11 @@
 //!
 //! What only WebRTC has is in `webrtc/` (the peer connection, signalling, recovery): a call's
 //! `Rtc` outputs go there. Nothing outside `webrtc/` and `connect.rs` names those files but
-//! `Link`, the WebRTC state a call holds.
+//! `carrier.rs`, which names `Link`, the WebRTC state a call holds.
 
 mod audio;
 mod call;
+mod carrier;
 mod connect;
 mod connection;
 mod conversation;

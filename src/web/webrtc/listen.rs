@@ -1,5 +1,6 @@
 //! The browser events of a call's peer connections and channels, fed to its machine.
 
+use super::link;
 use super::peer::{Of, Peer};
 use crate::error::{Error, ErrorCode, Phase};
 use crate::machine::{IceState, Input};
@@ -26,7 +27,7 @@ pub fn listen(call: &Rc<Call>, peer: &Peer, n: u32) -> Vec<EventListener> {
         let weak = weak.clone();
         EventListener::new(target, name, move |e| {
             if let Some(call) = weak.upgrade() {
-                if let Some(of) = call.rtc.which(n) {
+                if let Some(of) = link(&call).and_then(|rtc| rtc.which(n)) {
                     f(&call, of, e)
                 }
             }
@@ -48,7 +49,9 @@ pub fn listen(call: &Rc<Call>, peer: &Peer, n: u32) -> Vec<EventListener> {
             });
         }),
         on(&peer.pc, "iceconnectionstatechange", |call, of, _| {
-            let peer = call.rtc.peer_of(of);
+            let Some(peer) = link(call).map(|rtc| rtc.peer_of(of)) else {
+                return;
+            };
             let state = IceState::parse(&peer.state("iceConnectionState"));
             match (of, state) {
                 (Of::Call, _) => {
@@ -63,7 +66,8 @@ pub fn listen(call: &Rc<Call>, peer: &Peer, n: u32) -> Vec<EventListener> {
             }
         }),
         on(&peer.pc, "connectionstatechange", |call, of, _| {
-            if call.rtc.peer_of(of).state("connectionState") == "failed" {
+            let failed = link(call).map(|rtc| rtc.peer_of(of).state("connectionState"));
+            if failed.as_deref() == Some("failed") {
                 call.input(match of {
                     Of::Call => Input::Ice(IceState::Failed),
                     Of::Attempt(n) => attempt_failed(n),
@@ -81,7 +85,8 @@ pub fn listen(call: &Rc<Call>, peer: &Peer, n: u32) -> Vec<EventListener> {
                 }
                 // Moved into `remoteStream` when the attempt's connection becomes the call's.
                 Of::Attempt(_) => {
-                    if let Some(a) = call.rtc.attempt.borrow_mut().as_mut() {
+                    let Some(rtc) = link(call) else { return };
+                    if let Some(a) = rtc.attempt.borrow_mut().as_mut() {
                         a.tracks.push(e.track());
                     }
                 }
@@ -93,7 +98,8 @@ pub fn listen(call: &Rc<Call>, peer: &Peer, n: u32) -> Vec<EventListener> {
                 call.input(Input::ChannelOpen { now_ms: now_ms() })
             }
             Of::Attempt(_) => {
-                if let Some(a) = call.rtc.attempt.borrow_mut().as_mut() {
+                let Some(rtc) = link(call) else { return };
+                if let Some(a) = rtc.attempt.borrow_mut().as_mut() {
                     a.channel_open = true;
                 }
             }
@@ -107,8 +113,8 @@ pub fn listen(call: &Rc<Call>, peer: &Peer, n: u32) -> Vec<EventListener> {
             let Some(e) = e.dyn_ref::<MessageEvent>() else {
                 return;
             };
-            if of == Of::Call {
-                call.rtc.count_message();
+            if let (Of::Call, Some(rtc)) = (of, link(call)) {
+                rtc.count_message();
             }
             if let Some(text) = e.data().as_string() {
                 let (json, cut) = parse_message(&text).unzip();
@@ -128,10 +134,10 @@ fn attempt_failed(attempt: u32) -> Input {
 
 /// A track of the bot's joins `remoteStream`, and the page hears of it.
 pub fn add_remote_track(call: &Call, track: &MediaStreamTrack) {
-    let stream = Clone::clone(&call.rtc.peer().remote_stream);
+    let stream = &call.page.remote_stream;
     stream.add_track(track);
     let arg = js_sys::Object::new();
     let _ = Reflect::set(&arg, &"track".into(), track);
-    let _ = Reflect::set(&arg, &"stream".into(), &stream);
-    call.events.emit("track", &arg);
+    let _ = Reflect::set(&arg, &"stream".into(), stream);
+    call.page.events.emit("track", &arg);
 }

@@ -1,7 +1,8 @@
 //! The WebRTC transport (SmallWebRTC): what a call carried by an `RTCPeerConnection` does that
 //! no other transport would — the peer connection and its events, the offer and answer over
 //! HTTP, trickled candidates, and recovery on a new peer connection. `run` is the `Transport`
-//! of such a call: it carries out every `Rtc` output of the machine.
+//! of such a call: it carries out every `Rtc` output of the machine; `Link` is what the call
+//! holds of WebRTC (its `Carrier`).
 //!
 //! | file | job |
 //! |---|---|
@@ -17,10 +18,21 @@ pub mod signal;
 
 use crate::machine::Rtc;
 use crate::web::call::Call;
+use crate::web::carrier::Carrier;
+use peer::Link;
 use std::rc::Rc;
+
+/// What `call` holds of WebRTC. Only a call another transport carries has none, and nothing of
+/// this transport (its outputs, listeners, requests) exists for such a call.
+pub fn link(call: &Call) -> Option<&Link> {
+    match &call.held.carrier {
+        Carrier::WebRtc(link) => Some(link),
+    }
+}
 
 /// Carries out one `Rtc` output (the call is live: `Call::run` checked).
 pub fn run(call: &Rc<Call>, output: Rtc) {
+    let Some(rtc) = link(call) else { return };
     match output {
         Rtc::Offer => signal::make_offer(call, false),
         Rtc::PostOffer(body) => signal::post_offer(call, body),
@@ -34,6 +46,6 @@ pub fn run(call: &Rc<Call>, output: Rtc) {
         Rtc::AttemptPatch { attempt, body } => recovery::patch(call, attempt, body),
         Rtc::CancelAttempt(attempt) => recovery::cancel(call, attempt),
         Rtc::Swap(attempt) => recovery::swap(call, attempt),
-        Rtc::Abort(flight) => call.rtc.abort(&|f| f == flight),
+        Rtc::Abort(flight) => rtc.abort(&|f| f == flight),
     }
 }

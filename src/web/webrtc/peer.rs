@@ -7,7 +7,7 @@ use crate::machine::Flight;
 use crate::options::Credentials;
 use crate::session::{ice_servers_value, IceServer};
 use crate::web::error::js_failure;
-use crate::web::json::to_js;
+use crate::web::json::{to_js, value_to_json};
 use crate::web::wait::defer_drop;
 use gloo_events::EventListener;
 use js_sys::{Array, Function, Reflect};
@@ -27,8 +27,6 @@ pub struct Peer {
     pub channel: RtcDataChannel,
     /// Audio, video.
     pub senders: [RtcRtpSender; 2],
-    pub local_stream: MediaStream,
-    pub remote_stream: MediaStream,
 }
 
 /// A browser WebRTC API refused something; the machine gives it the phase it happened in.
@@ -116,36 +114,20 @@ fn rtc_config(ice_servers: &[IceServer]) -> RtcConfiguration {
     config
 }
 
-/// The local and remote `MediaStream`s of a call: a recovery's new peer connection uses the same
-/// ones, so the page's handles stay valid.
-pub type Streams = (MediaStream, MediaStream);
-
 impl Peer {
-    /// Audio then video transceivers, both sendrecv (sending `tracks` where given), and the
-    /// ordered `chat` channel, all before the offer.
+    /// Audio then video transceivers, both sendrecv (sending `tracks` where given, in the
+    /// call's `localStream`), and the ordered `chat` channel, all before the offer.
     pub fn new(
         ice_servers: &[IceServer],
-        streams: Option<Streams>,
+        local_stream: &MediaStream,
         tracks: &[Option<MediaStreamTrack>; 2],
     ) -> Result<Peer, Error> {
         let pc = RtcPeerConnection::new_with_configuration(&rtc_config(ice_servers))
             .map_err(|e| webrtc_error(Phase::Media, "RTCPeerConnection", &e))?;
-        let stream =
-            || MediaStream::new().map_err(|e| webrtc_error(Phase::Media, "MediaStream", &e));
-        let (local_stream, remote_stream) = match streams {
-            Some(s) => s,
-            None => match (stream(), stream()) {
-                (Ok(l), Ok(r)) => (l, r),
-                (Err(e), _) | (_, Err(e)) => {
-                    pc.close();
-                    return Err(e);
-                }
-            },
-        };
         let add = |kind: &str, track: &Option<MediaStreamTrack>| {
             let init = RtcRtpTransceiverInit::new();
             init.set_direction(RtcRtpTransceiverDirection::Sendrecv);
-            init.set_streams(&Array::of1(&local_stream));
+            init.set_streams(&Array::of1(local_stream));
             match track {
                 Some(t) => pc.add_transceiver_with_media_stream_track_and_init(t, &init),
                 None => pc.add_transceiver_with_str_and_init(kind, &init),
@@ -160,8 +142,6 @@ impl Peer {
             pc,
             channel,
             senders,
-            local_stream,
-            remote_stream,
         })
     }
 
@@ -233,9 +213,9 @@ pub struct Link {
 }
 
 impl Link {
-    pub fn new(peer: Peer) -> Link {
+    pub fn new(peer: Rc<Peer>) -> Link {
         Link {
-            peer: RefCell::new(Rc::new(peer)),
+            peer: RefCell::new(peer),
             peer_listeners: RefCell::new(Vec::new()),
             current: Cell::new(0),
             attempt: RefCell::new(None),
@@ -321,11 +301,6 @@ impl Link {
         self.messages.get()
     }
 
-    /// Where offers go (once the connect resolved it).
-    pub fn offer_url(&self) -> Option<String> {
-        self.target.borrow().as_ref().map(|(url, _)| url.clone())
-    }
-
     /// Takes the attempt under way if it is `number` (any, for `None`).
     pub fn take_attempt(&self, number: Option<u32>) -> Option<Attempt> {
         let mut slot = self.attempt.borrow_mut();
@@ -364,4 +339,70 @@ fn take_where(
         }
     }
     taken
+}
+
+/// What every transport gives a call (`carrier.rs`), for WebRTC.
+impl Link {
+    pub fn send(&self, text: &str, what: &str) -> Result<(), Error> {
+        let channel = &self.peer().channel;
+        channel
+            .send_with_str(text)
+            .map_err(|e| browser_error(what, &e))
+    }
+
+    pub fn max_message(&self) -> Option<f64> {
+        let peer = self.peer();
+        let pc: &WithSctp = peer.pc.unchecked_ref();
+        pc.sctp()?.max_message_size()
+    }
+
+    pub fn send_track(&self, index: usize, track: &MediaStreamTrack) -> js_sys::Promise {
+        let peer = self.peer();
+        let sender = &peer.senders[index.min(1)];
+        // A caller's track is sent from the start (`Peer::new`): nothing to replace.
+        if sender.track().as_ref() == Some(track) {
+            return js_sys::Promise::resolve(&JsValue::UNDEFINED);
+        }
+        sender.replace_track(Some(track))
+    }
+
+    pub fn peer_connection(&self) -> JsValue {
+        self.peer().pc.clone().into()
+    }
+
+    pub fn stats(&self) -> impl std::future::Future<Output = Result<JsValue, JsValue>> {
+        stats(self.peer().pc.get_stats())
+    }
+}
+
+/// `getStats()`: the peer connection's report (`report`, its promise) summarised.
+async fn stats(report: js_sys::Promise) -> Result<JsValue, JsValue> {
+    let report = JsFuture::from(report)
+        .await
+        .map_err(|e| JsValue::from(webrtc_error(Phase::Call, "getStats", &e)))?;
+    let mut entries = Vec::new();
+    let map: &js_sys::Map = report.unchecked_ref();
+    map.for_each(&mut |value, _| {
+        if let Ok(v) = value_to_json(&value) {
+            entries.push(v);
+        }
+    });
+    let stats = crate::stats::summarize(&entries);
+    // Typed stats straight to a plain JS object: serde-wasm-bindgen's serializer is small; only
+    // its deserializer (for arbitrary JSON) is costly, which is why `json.rs` uses the browser's JSON.
+    let to_js = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true);
+    Ok(serde::Serialize::serialize(&stats, &to_js).unwrap_or(JsValue::UNDEFINED))
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// An `RTCPeerConnection` seen for its `sctp` (web-sys has no binding for it).
+    type WithSctp;
+    /// `RTCSctpTransport`.
+    type SctpTransport;
+    /// `null` until the channel's transport exists; absent in older browsers.
+    #[wasm_bindgen(method, getter, js_name = sctp)]
+    fn sctp(this: &WithSctp) -> Option<SctpTransport>;
+    #[wasm_bindgen(method, getter, js_name = maxMessageSize)]
+    fn max_message_size(this: &SctpTransport) -> Option<f64>;
 }

@@ -5,6 +5,7 @@
 //! channel, listeners and requests; it is either dropped whole (`CancelAttempt`) or becomes the
 //! call's connection (`Swap`), the old one then closed with everything it held.
 
+use super::link;
 use super::listen::{add_remote_track, listen};
 use super::peer::{apply_answer, local_offer, Attempt, Peer};
 use super::signal::{to_offer_url, with_gathered};
@@ -90,7 +91,8 @@ pub fn patch(call: &Rc<Call>, attempt: u32, body: Value) {
         what,
         move |call, _| {
             // Once the attempt's connection is the call's, its queue is the call's too.
-            call.input(if Rc::ptr_eq(&call.rtc.peer(), &peer) {
+            let current = link(call).is_some_and(|rtc| Rc::ptr_eq(&rtc.peer(), &peer));
+            call.input(if current {
                 Input::PatchDone(Ok(()))
             } else {
                 Input::AttemptPatchDone { attempt }
@@ -101,8 +103,9 @@ pub fn patch(call: &Rc<Call>, attempt: u32, body: Value) {
 
 /// `Rtc::CancelAttempt`.
 pub fn cancel(call: &Rc<Call>, attempt: u32) {
-    call.rtc.abort(&|f| f.attempt() == Some(attempt));
-    if let Some(a) = call.rtc.take_attempt(Some(attempt)) {
+    let Some(rtc) = link(call) else { return };
+    rtc.abort(&|f| f.attempt() == Some(attempt));
+    if let Some(a) = rtc.take_attempt(Some(attempt)) {
         a.close();
     }
 }
@@ -110,14 +113,9 @@ pub fn cancel(call: &Rc<Call>, attempt: u32) {
 /// `Rtc::Restart`: a new peer connection for attempt `number`, sending the call's tracks
 /// into the same streams.
 pub fn restart(call: &Rc<Call>, number: u32) {
-    let current = call.rtc.peer();
-    // `Clone::clone`: the JS `MediaStream.clone()` would copy the streams.
-    let streams = (
-        Clone::clone(&current.local_stream),
-        Clone::clone(&current.remote_stream),
-    );
-    let tracks = call.tracks.borrow().clone();
-    let peer = match Peer::new(&call.rtc.ice.borrow(), Some(streams), &tracks) {
+    let Some(rtc) = link(call) else { return };
+    let tracks = call.page.tracks.borrow().clone();
+    let peer = match Peer::new(&rtc.ice.borrow(), &call.page.local_stream, &tracks) {
         Ok(peer) => Rc::new(peer),
         Err(error) => {
             let call = call.clone();
@@ -129,7 +127,7 @@ pub fn restart(call: &Rc<Call>, number: u32) {
         }
     };
     let listeners = listen(call, &peer, number);
-    let previous = call.rtc.attempt.replace(Some(Attempt {
+    let previous = rtc.attempt.replace(Some(Attempt {
         number,
         peer: peer.clone(),
         listeners,
@@ -137,7 +135,7 @@ pub fn restart(call: &Rc<Call>, number: u32) {
         channel_open: false,
     }));
     if let Some(a) = previous {
-        call.rtc.abort(&|f| f.attempt() == Some(a.number));
+        rtc.abort(&|f| f.attempt() == Some(a.number));
         a.close();
     }
     let offer = local_offer(&peer.pc, false);
@@ -158,7 +156,8 @@ pub fn restart(call: &Rc<Call>, number: u32) {
 /// `Rtc::Swap`: the attempt's connection becomes the call's: same `remoteStream` (the bot's
 /// new tracks replace the old ones in it), same sent tracks, the old connection closed.
 pub fn swap(call: &Rc<Call>, number: u32) {
-    let Some(a) = call.rtc.take_attempt(Some(number)) else {
+    let Some(rtc) = link(call) else { return };
+    let Some(a) = rtc.take_attempt(Some(number)) else {
         return;
     };
     let Attempt {
@@ -168,22 +167,23 @@ pub fn swap(call: &Rc<Call>, number: u32) {
         tracks,
         channel_open,
     } = a;
-    let (old, old_listeners) = call.rtc.replace_peer(peer.clone(), listeners, number);
-    *call.timings.borrow_mut() = js_sys::Object::new();
+    let (old, old_listeners) = rtc.replace_peer(peer.clone(), listeners, number);
+    *call.page.timings.borrow_mut() = js_sys::Object::new();
     defer_drop(old_listeners);
     // New tracks in first: a stream left without tracks goes inactive, and an element playing
     // it stops for good.
-    let stale = old.remote_stream.get_tracks();
+    let remote = &call.page.remote_stream;
+    let stale = remote.get_tracks();
     for track in &tracks {
         add_remote_track(call, track);
     }
     for track in stale {
         if let Ok(track) = track.dyn_into::<MediaStreamTrack>() {
-            old.remote_stream.remove_track(&track);
+            remote.remove_track(&track);
         }
     }
     // A device switched while the attempt ran went to the old connection only.
-    for (sender, track) in peer.senders.iter().zip(call.tracks.borrow().iter()) {
+    for (sender, track) in peer.senders.iter().zip(call.page.tracks.borrow().iter()) {
         if track.is_some() {
             let _ = sender.replace_track(track.as_ref());
         }
@@ -201,7 +201,7 @@ pub fn swap(call: &Rc<Call>, number: u32) {
 
 /// Attempt `number`'s peer connection, if it is the one under way.
 fn attempt_peer(call: &Call, number: u32) -> Option<Rc<Peer>> {
-    let slot = call.rtc.attempt.borrow();
+    let slot = link(call)?.attempt.borrow();
     slot.as_ref()
         .filter(|a| a.number == number)
         .map(|a| a.peer.clone())
@@ -231,7 +231,8 @@ pub fn network_listeners(call: &Rc<Call>) -> Vec<EventListener> {
 /// `Rtc::Sample`: the current connection's inbound audio packets and the channel's message
 /// count go to the policy.
 pub fn sample(call: &Rc<Call>) {
-    let peer = call.rtc.peer();
+    let Some(rtc) = link(call) else { return };
+    let peer = rtc.peer();
     // Weakly held while the browser answers: a getStats that never settles (a connection
     // closed meanwhile) must not keep the call in memory.
     let weak = Rc::downgrade(call);
@@ -241,9 +242,9 @@ pub fn sample(call: &Rc<Call>) {
         };
         let Some(call) = weak.upgrade() else { return };
         // A sample of a connection replaced meanwhile would mix two sets of counters.
-        if !Rc::ptr_eq(&call.rtc.peer(), &peer) {
+        let Some(rtc) = link(&call).filter(|rtc| Rc::ptr_eq(&rtc.peer(), &peer)) else {
             return;
-        }
+        };
         let mut packets = 0.0;
         let map: &js_sys::Map = report.unchecked_ref();
         map.for_each(&mut |stat, _| {
@@ -259,7 +260,7 @@ pub fn sample(call: &Rc<Call>) {
         });
         call.input(Input::Net(recovery::Input::Traffic {
             packets: packets as u64,
-            messages: call.rtc.messages(),
+            messages: rtc.messages(),
         }));
     });
 }

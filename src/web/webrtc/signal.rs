@@ -2,6 +2,7 @@
 //! the offer URL (the offer, trickled candidates, a recovery's offer), and the server's answer
 //! applied.
 
+use super::link;
 use super::peer::{apply_answer, local_offer, local_sdp, Peer};
 use crate::error::{Error, Phase};
 use crate::json::Value;
@@ -28,7 +29,8 @@ pub fn with_gathered(call: &Call, attempt: Option<u32>, peer: &Peer, body: &mut 
 /// Creates a local offer and sets it. `regather`: an ICE restart of the unsent offer, so
 /// gathering starts again under the ICE servers now in force (`Input::RegatheredOffer`).
 pub fn make_offer(call: &Rc<Call>, regather: bool) {
-    let offer = local_offer(&call.rtc.peer().pc, regather);
+    let Some(rtc) = link(call) else { return };
+    let offer = local_offer(&rtc.peer().pc, regather);
     call.feed(Box::pin(async move {
         Some(match offer.await {
             Ok(sdp) if regather => Input::RegatheredOffer(sdp),
@@ -61,12 +63,13 @@ fn request(
     (phase, what): (Phase, &'static str),
     done: Box<Answered>,
 ) {
+    let Some(rtc) = link(call) else { return };
     let controller = match abort_controller() {
         Ok(c) => c,
         Err(e) => return done(call, Err(e)),
     };
-    call.rtc.fly(flight, controller.clone());
-    let target = call.rtc.target.borrow().clone();
+    rtc.fly(flight, controller.clone());
+    let target = rtc.target.borrow().clone();
     let body = stringify(body);
     let weak = Rc::downgrade(call);
     spawn_local(async move {
@@ -79,7 +82,7 @@ fn request(
         };
         // Weakly held meanwhile, as in `Call::feed`.
         if let Some(call) = weak.upgrade() {
-            if call.rtc.land(flight, &controller) {
+            if link(&call).is_some_and(|rtc| rtc.land(flight, &controller)) {
                 done(&call, result)
             }
         }
@@ -88,7 +91,8 @@ fn request(
 
 /// `Rtc::PostOffer`: the offer, with the candidates gathered by now.
 pub fn post_offer(call: &Rc<Call>, mut body: Value) {
-    with_gathered(call, None, &call.rtc.peer(), &mut body);
+    let Some(rtc) = link(call) else { return };
+    with_gathered(call, None, &rtc.peer(), &mut body);
     call.mark("offerSent");
     to_offer_url(
         call,
@@ -107,7 +111,8 @@ pub fn post_offer(call: &Rc<Call>, mut body: Value) {
 
 /// `Rtc::SetRemote`: the server's answer on the call's connection.
 pub fn set_remote(call: &Rc<Call>, sdp: String) {
-    let applied = apply_answer(&call.rtc.peer().pc, &sdp);
+    let Some(rtc) = link(call) else { return };
+    let applied = apply_answer(&rtc.peer().pc, &sdp);
     call.feed(Box::pin(async move {
         Some(match applied.await {
             Ok(_) => Input::RemoteApplied,
