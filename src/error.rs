@@ -17,6 +17,9 @@ pub enum ErrorCode {
     Signalling,
     Closed,
     BotError,
+    /// The browser lacks what the transport needs (`RTCPeerConnection`, `WebSocket`,
+    /// `AudioWorklet`); nothing was sent.
+    Unsupported,
 }
 
 impl ErrorCode {
@@ -33,6 +36,7 @@ impl ErrorCode {
             ErrorCode::Signalling => "signalling",
             ErrorCode::Closed => "closed",
             ErrorCode::BotError => "bot_error",
+            ErrorCode::Unsupported => "unsupported",
         }
     }
 }
@@ -45,6 +49,8 @@ pub enum Phase {
     Offer,
     Ice,
     Channel,
+    /// The WebSocket transport's socket opening.
+    Socket,
     BotReady,
     /// After the connect call resolved: a failure of the live call.
     Call,
@@ -58,6 +64,7 @@ impl Phase {
             Phase::Offer => "offer",
             Phase::Ice => "ice",
             Phase::Channel => "channel",
+            Phase::Socket => "socket",
             Phase::BotReady => "bot-ready",
             Phase::Call => "call",
         }
@@ -94,6 +101,9 @@ pub struct Details {
     pub data: Option<Value>,
     /// Why a live call ended (`ice_failed`, `signalling` after a lost connection).
     pub reason: Option<&'static str>,
+    /// A WebSocket's close code and reason, when the browser gave them.
+    pub close_code: Option<u16>,
+    pub close_reason: Option<String>,
 }
 
 impl Details {

@@ -5,6 +5,7 @@
 
 pub mod conversation;
 pub mod error;
+pub mod frames;
 pub mod json;
 pub mod machine;
 pub mod options;

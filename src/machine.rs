@@ -42,6 +42,7 @@ pub enum DisconnectReason {
     PeerLeft,
     IceFailed,
     ChannelClosed,
+    SocketClosed,
     Timeout,
 }
 
@@ -52,6 +53,7 @@ impl DisconnectReason {
             DisconnectReason::PeerLeft => "peer-left",
             DisconnectReason::IceFailed => "ice-failed",
             DisconnectReason::ChannelClosed => "channel-closed",
+            DisconnectReason::SocketClosed => "socket-closed",
             DisconnectReason::Timeout => "timeout",
         }
     }
@@ -78,10 +80,16 @@ pub enum Input {
     /// A trickle PATCH finished.
     PatchDone(Result<(), Error>),
     Ice(IceState),
+    /// The data channel (WebRTC) or the socket (WebSocket) is open.
     ChannelOpen {
         now_ms: f64,
     },
     ChannelClosed,
+    /// The WebSocket closed after it opened, with the close frame's code and reason.
+    SocketClosed {
+        code: u16,
+        reason: String,
+    },
     /// A message on the channel, classified by `rtvi::classify`.
     Message(Incoming),
     SetTrack {
@@ -250,6 +258,10 @@ pub struct Machine {
     ice_connected: bool,
     channel_open: bool,
     wait_for_bot_ready: bool,
+    /// The bot said `bot-ready`.
+    bot_ready: bool,
+    /// A WebSocket carries the call: no offer, no ICE, no pings, no recovery.
+    socket: bool,
     /// A local offer waiting for the start answer or the media before it may be posted.
     pending_offer: Option<String>,
     /// An offer round (create, post, apply) is under way.
@@ -279,6 +291,8 @@ pub struct Setup {
     /// phase is `start`, and the offer waits for its answer.
     pub starting: bool,
     pub wait_for_bot_ready: bool,
+    /// The call is carried by a WebSocket (Pipecat's WebSocket transport), not WebRTC.
+    pub socket: bool,
     /// Microphone and camera wanted (their initial mute state).
     pub tracks: [bool; 2],
     pub request_data: Option<Value>,
@@ -305,8 +319,10 @@ impl Machine {
             ice_connected: false,
             channel_open: false,
             wait_for_bot_ready: setup.wait_for_bot_ready,
+            bot_ready: false,
+            socket: setup.socket,
             pending_offer: None,
-            negotiating: true,
+            negotiating: !setup.socket,
             renegotiate_pending: false,
             request_data: setup.request_data,
             pc_id: None,
@@ -316,7 +332,11 @@ impl Machine {
             client_ready_id: None,
             bot_output_seen: false,
             bot_version: None,
-            recovery: Recovery::new(setup.reconnect),
+            recovery: Recovery::new(if setup.socket {
+                recovery::Config::new(0, 0.0, 0)
+            } else {
+                setup.reconnect
+            }),
             attempt: None,
             clock: clock::Clock::new(setup.now_ms, setup.timeout_ms),
             now: setup.now_ms,
@@ -341,6 +361,12 @@ impl Machine {
             Phase::Start
         } else if !self.media_ready {
             Phase::Media
+        } else if self.socket {
+            if self.channel_open {
+                Phase::BotReady
+            } else {
+                Phase::Socket
+            }
         } else if self.channel_open {
             // An open channel means the answer is applied and ICE is up, whichever of their
             // events this page has seen yet: the browser may deliver the channel's `open` before
@@ -439,6 +465,7 @@ impl Machine {
             Input::MediaReady => {
                 self.media_ready = true;
                 self.post_offer_if_ready(out);
+                self.settle_if_ready(out);
             }
             Input::LocalOffer(sdp) => self.local_offer(out, sdp),
             Input::OfferAnswered(body) => match parse_answer(body.as_ref()) {
@@ -493,11 +520,37 @@ impl Machine {
                 let id = self.ids.next_id();
                 out.push(Output::Send(rtvi::client_ready(&id)));
                 self.client_ready_id = Some(id);
-                out.push(Output::SendText(rtvi::ping(now_ms)));
-                self.start_ping();
-                if !self.wait_for_bot_ready && !self.settled {
-                    self.settle(out);
+                // SmallWebRTC's keepalive; the WebSocket transport has none.
+                if !self.socket {
+                    out.push(Output::SendText(rtvi::ping(now_ms)));
+                    self.start_ping();
                 }
+                self.settle_if_ready(out);
+            }
+            Input::SocketClosed { code, reason } => {
+                // 4003: the runner refuses a token or an origin this way.
+                let refused = code == 4003;
+                let mut err = Error::new(
+                    ErrorCode::Signalling,
+                    if refused {
+                        "the server refused the WebSocket (close code 4003)"
+                    } else {
+                        "the WebSocket closed"
+                    },
+                )
+                .with_phase(self.phase());
+                err.details.close_code = Some(code);
+                err.details.close_reason = (!reason.is_empty()).then_some(reason);
+                self.channel_open = false;
+                if refused && self.settled {
+                    out.push(Output::Emit(Event::Error(err.clone())));
+                }
+                self.fail(
+                    out,
+                    err,
+                    State::Disconnected,
+                    DisconnectReason::SocketClosed,
+                );
             }
             Input::ChannelClosed => {
                 let err = Error::new(ErrorCode::Webrtc, "the data channel closed")
@@ -594,6 +647,19 @@ impl Machine {
         }
     }
 
+    /// The connect resolves once the channel is open and the media settled, and the bot said
+    /// `bot-ready` if the caller waits for it. (Over WebRTC the channel cannot open before the
+    /// media settled: the offer waits for them. A WebSocket opens beside the media.)
+    fn settle_if_ready(&mut self, out: &mut Vec<Output>) {
+        if !self.settled
+            && self.channel_open
+            && self.media_ready
+            && (self.bot_ready || !self.wait_for_bot_ready)
+        {
+            self.settle(out);
+        }
+    }
+
     fn settle(&mut self, out: &mut Vec<Output>) {
         self.settled = true;
         self.connect_done();
@@ -609,7 +675,9 @@ impl Machine {
             out.push(Output::ConnectFailed(err));
         } else if !matches!(
             reason,
-            DisconnectReason::PeerLeft | DisconnectReason::ChannelClosed
+            DisconnectReason::PeerLeft
+                | DisconnectReason::ChannelClosed
+                | DisconnectReason::SocketClosed
         ) {
             out.push(Output::Emit(Event::Error(err)));
         }

@@ -2231,6 +2231,7 @@ fn machine_survives_any_input_sequence() {
         let mut m = Machine::new(Setup {
             starting,
             wait_for_bot_ready: rng.coin(),
+            socket: rng.coin(),
             tracks: [rng.coin(), rng.coin()],
             request_data: rng.coin().then(|| value(rng, 2)),
             seed: rng.next_u64(),

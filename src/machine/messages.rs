@@ -29,9 +29,8 @@ impl Machine {
                     let data = v.get("data").cloned().unwrap_or(Value::Null);
                     self.bot_version = data.str_at("version").map(str::to_owned);
                     out.push(Output::Emit(Event::BotReady(data)));
-                    if self.channel_open && !self.settled {
-                        self.settle(out);
-                    }
+                    self.bot_ready = true;
+                    self.settle_if_ready(out);
                     return;
                 }
                 let Some(m) = conversation::interpret(&kind, &v, &mut self.bot_output_seen) else {

@@ -107,6 +107,7 @@ mod tests {
     #[test]
     fn the_whole_loop_runs_natively_connect_pings_and_disconnect() {
         let setup = Setup {
+            socket: false,
             starting: true,
             wait_for_bot_ready: true,
             tracks: [true, false],

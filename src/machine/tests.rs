@@ -17,6 +17,7 @@ fn setup(starting: bool, wait: bool) -> Setup {
     Setup {
         starting,
         wait_for_bot_ready: wait,
+        socket: false,
         tracks: [true, false],
         request_data: None,
         seed: 7,
@@ -1002,4 +1003,140 @@ fn a_timer_that_fires_early_is_armed_again() {
             Output::Timer(Some(2_000.0))
         ]
     );
+}
+
+/// A machine for a call over Pipecat's WebSocket transport.
+fn socket_call(wait: bool) -> Machine {
+    Machine::new(Setup {
+        socket: true,
+        ..setup(false, wait)
+    })
+}
+
+#[test]
+fn a_websocket_call_sends_client_ready_on_open_and_no_offer_ping_or_sample() {
+    let mut m = socket_call(true);
+    assert_eq!(m.phase(), Phase::Media);
+    let out = untimed(m.handle(Input::MediaReady));
+    assert!(out.is_empty(), "no offer over a WebSocket: {out:?}");
+    assert_eq!(
+        m.phase(),
+        Phase::Socket,
+        "the socket opening is its own phase"
+    );
+    let out = m.handle(Input::ChannelOpen { now_ms: 10.0 });
+    let msgs = sent(&out);
+    assert_eq!(
+        msgs.len(),
+        3,
+        "track status ×2 and client-ready, no SmallWebRTC ping"
+    );
+    assert_eq!(msgs[2]["type"], "client-ready");
+    assert_eq!(m.phase(), Phase::BotReady);
+    let out = untimed(m.handle(msg(r#"{"label":"rtvi-ai","type":"bot-ready","data":{}}"#)));
+    assert_eq!(out.last(), Some(&Output::Connected));
+    // A minute of the call's clock: nothing is due (no pings, no traffic samples: recovery is
+    // WebRTC's), so the timer is not even armed.
+    let ticks = run_clock_until(&mut m, 60_000.0);
+    assert!(ticks.is_empty(), "{ticks:?}");
+    assert!(!m.reconnects());
+}
+
+#[test]
+fn a_socket_open_before_the_microphone_waits_for_it_to_resolve() {
+    for wait in [true, false] {
+        let mut m = socket_call(wait);
+        m.handle(Input::ChannelOpen { now_ms: 1.0 });
+        let out = m.handle(msg(r#"{"label":"rtvi-ai","type":"bot-ready"}"#));
+        assert!(
+            !out.contains(&Output::Connected),
+            "wait={wait}: the media is not settled"
+        );
+        assert_eq!(m.phase(), Phase::Media);
+        let out = untimed(m.handle(Input::MediaReady));
+        assert_eq!(out.last(), Some(&Output::Connected), "wait={wait}");
+    }
+    // Waiting for bot-ready still holds once the media settled.
+    let mut m = socket_call(true);
+    m.handle(Input::ChannelOpen { now_ms: 1.0 });
+    let out = m.handle(Input::MediaReady);
+    assert!(!out.contains(&Output::Connected));
+}
+
+#[test]
+fn a_websocket_that_closes_ends_the_call_with_socket_closed() {
+    // During the connect: the connect fails in its phase, with the close code.
+    let mut m = socket_call(true);
+    m.handle(Input::MediaReady);
+    m.handle(Input::ChannelOpen { now_ms: 1.0 });
+    let out = m.handle(Input::SocketClosed {
+        code: 1011,
+        reason: "bot error".into(),
+    });
+    let e = failed(&out).expect("the connect fails");
+    assert_eq!(
+        (e.code, e.phase()),
+        (ErrorCode::Signalling, Some("bot-ready"))
+    );
+    assert_eq!(e.details.close_code, Some(1011));
+    assert_eq!(e.details.close_reason.as_deref(), Some("bot error"));
+    assert_eq!(
+        out.last(),
+        Some(&Output::Close(DisconnectReason::SocketClosed))
+    );
+
+    // A live call the bot ended: an ordinary end, no error event.
+    let live_socket = || {
+        let mut m = socket_call(false);
+        m.handle(Input::MediaReady);
+        m.handle(Input::ChannelOpen { now_ms: 1.0 });
+        assert_eq!(m.state(), State::Connected);
+        m
+    };
+    let mut m = live_socket();
+    let out = m.handle(Input::SocketClosed {
+        code: 1000,
+        reason: String::new(),
+    });
+    assert!(
+        !out.iter()
+            .any(|o| matches!(o, Output::Emit(Event::Error(_)))),
+        "{out:?}"
+    );
+    assert_eq!(
+        out.last(),
+        Some(&Output::Close(DisconnectReason::SocketClosed))
+    );
+    assert!(m.is_closed());
+
+    // 4003 after the socket opened is the server refusing it: said as such.
+    let mut m = live_socket();
+    let out = m.handle(Input::SocketClosed {
+        code: 4003,
+        reason: String::new(),
+    });
+    let errors: Vec<&Error> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Emit(Event::Error(e)) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errors.len(), 1, "{out:?}");
+    assert!(
+        errors[0].message.contains("refused"),
+        "{}",
+        errors[0].message
+    );
+    assert_eq!(errors[0].details.close_code, Some(4003));
+}
+
+#[test]
+fn a_websocket_connect_that_hangs_names_the_socket_phase() {
+    let mut m = socket_call(true);
+    m.handle(Input::MediaReady);
+    let ticks = run_clock_until(&mut m, BUDGET_MS + 1.0);
+    let out: Vec<Output> = ticks.into_iter().map(|(_, o)| o).collect();
+    let e = failed(&out).expect("the budget ends the connect");
+    assert_eq!((e.code, e.phase()), (ErrorCode::Timeout, Some("socket")));
 }

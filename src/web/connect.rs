@@ -48,6 +48,7 @@ impl Plan {
             timeout_ms: self.options.timeout_ms,
             starting,
             wait_for_bot_ready: self.options.wait_for_bot_ready,
+            socket: false,
             tracks: [self.audio.is_on(), self.video.is_on()],
             request_data: self.options.request_data.clone(),
             seed: (js_sys::Math::random() * 9.0e15) as u64,

@@ -36,7 +36,11 @@ pub fn to_js_error(e: &Error) -> JsValue {
                 set(&out, key, &to_js(v));
             }
         }
-        let text = [("body", &d.body), ("name", &d.name)];
+        let text = [
+            ("body", &d.body),
+            ("name", &d.name),
+            ("closeReason", &d.close_reason),
+        ];
         for (key, value) in text {
             if let Some(v) = value {
                 set(&out, key, &JsValue::from_str(v));
@@ -50,6 +54,9 @@ pub fn to_js_error(e: &Error) -> JsValue {
         }
         if let Some(r) = d.reason {
             set(&out, "reason", &r.into());
+        }
+        if let Some(code) = d.close_code {
+            set(&out, "closeCode", &code.into());
         }
         if d.network {
             set(&out, "network", &JsValue::TRUE);
