@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 node scripts/minify-names.mjs pkg
 
 cp www/agent-preview.js www/agent-preview.d.ts pkg/
+# The WebSocket transport's audio worklet, loaded by URL from beside agent_rtc.js (no blob: URL).
+cp www/agent-rtc-audio.js pkg/
 cp LICENSE-MIT LICENSE-APACHE pkg/
 
 node - <<'JS'
@@ -31,7 +33,7 @@ const p = "pkg/package.json";
 const j = JSON.parse(fs.readFileSync(p, "utf8"));
 const widget = { types: "./agent-preview.d.ts", default: "./agent-preview.js" };
 const files = ["agent_rtc.js", "agent_rtc.d.ts", "agent_rtc_bg.wasm", "agent_rtc_bg.wasm.d.ts",
-  "agent-preview.js", "agent-preview.d.ts", "LICENSE-MIT", "LICENSE-APACHE", "README.md"];
+  "agent-preview.js", "agent-preview.d.ts", "agent-rtc-audio.js", "LICENSE-MIT", "LICENSE-APACHE", "README.md"];
 if (fs.existsSync("pkg/snippets")) files.push("snippets/");
 for (const f of files) if (!fs.existsSync(`pkg/${f.replace(/\/$/, "")}`)) throw new Error(`package.sh: pkg/${f} is missing`);
 const out = {
@@ -52,6 +54,8 @@ const out = {
     // For bundlers that do not follow `new URL("…wasm", import.meta.url)` (esbuild): import its URL
     // and pass it to init().
     "./agent_rtc_bg.wasm": "./agent_rtc_bg.wasm",
+    // The audio worklet of the WebSocket transport, for bundlers that need to copy it by name.
+    "./agent-rtc-audio.js": "./agent-rtc-audio.js",
     "./package.json": "./package.json",
   },
   // Importing the widget registers <agent-preview>: a bundler must keep that import.

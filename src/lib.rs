@@ -20,6 +20,7 @@ pub mod stats;
 pub mod substring;
 pub mod trickle;
 pub mod url;
+pub mod websocket;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -85,6 +85,8 @@ pub enum Input {
         now_ms: f64,
     },
     ChannelClosed,
+    /// The server's interruption frame (WebSocket transport): the bot's buffered audio is stale.
+    Interrupted,
     /// The WebSocket closed after it opened, with the close frame's code and reason.
     SocketClosed {
         code: u16,
@@ -186,6 +188,9 @@ pub enum Output {
     },
     /// Run the page's handler for this function call and report `FunctionDone`.
     CallFunction(FunctionCall),
+    /// Drop the bot audio buffered for playback: the bot was interrupted (only a transport
+    /// that buffers the bot's audio itself has any).
+    DropAudio,
     /// The call's one timer: feed `Input::Timeout` at this time (`Date.now()` clock), replacing
     /// any time set before; `None`: no timer.
     Timer(Option<f64>),
@@ -527,6 +532,7 @@ impl Machine {
                 }
                 self.settle_if_ready(out);
             }
+            Input::Interrupted => out.push(Output::DropAudio),
             Input::SocketClosed { code, reason } => {
                 // 4003: the runner refuses a token or an origin this way.
                 let refused = code == 4003;

@@ -33,6 +33,9 @@ impl Machine {
                     self.settle_if_ready(out);
                     return;
                 }
+                if kind == "bot-interrupted" || kind == "user-started-speaking" {
+                    out.push(Output::DropAudio);
+                }
                 let Some(m) = conversation::interpret(&kind, &v, &mut self.bot_output_seen) else {
                     return;
                 };

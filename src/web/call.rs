@@ -228,6 +228,7 @@ impl Call {
             Output::Send(value) => self.send(&stringify(&value)),
             Output::SendText(text) => self.send(&text),
             Output::CallFunction(fc) => call_function(self, fc),
+            Output::DropAudio => self.held.carrier.drop_audio(),
             Output::Rtc(rtc) => (self.held.transport)(self, rtc),
         }
     }

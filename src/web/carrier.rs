@@ -5,12 +5,14 @@
 
 use super::export_promise;
 use super::webrtc::peer::Link;
+use super::websocket::Socket;
 use crate::error::Error;
 use wasm_bindgen::JsValue;
 use web_sys::MediaStreamTrack;
 
 pub enum Carrier {
     WebRtc(Link),
+    WebSocket(Socket),
 }
 
 impl Carrier {
@@ -18,6 +20,7 @@ impl Carrier {
     pub fn send(&self, text: &str, what: &str) -> Result<(), Error> {
         match self {
             Carrier::WebRtc(link) => link.send(text, what),
+            Carrier::WebSocket(socket) => socket.send(text, what),
         }
     }
 
@@ -25,6 +28,7 @@ impl Carrier {
     pub fn max_message(&self) -> Option<f64> {
         match self {
             Carrier::WebRtc(link) => link.max_message(),
+            Carrier::WebSocket(_) => None,
         }
     }
 
@@ -32,6 +36,9 @@ impl Carrier {
     pub fn send_track(&self, index: usize, track: &MediaStreamTrack) -> js_sys::Promise {
         match self {
             Carrier::WebRtc(link) => link.send_track(index, track),
+            // The WebSocket transport carries audio only: a camera goes nowhere.
+            Carrier::WebSocket(socket) if index == 0 => socket.audio.send_track(track),
+            Carrier::WebSocket(_) => js_sys::Promise::resolve(&JsValue::UNDEFINED),
         }
     }
 
@@ -39,6 +46,7 @@ impl Carrier {
     pub fn peer_connection(&self) -> JsValue {
         match self {
             Carrier::WebRtc(link) => link.peer_connection(),
+            Carrier::WebSocket(_) => JsValue::UNDEFINED,
         }
     }
 
@@ -46,6 +54,7 @@ impl Carrier {
     pub fn stats(&self) -> js_sys::Promise {
         match self {
             Carrier::WebRtc(link) => export_promise(link.stats()),
+            Carrier::WebSocket(socket) => socket.stats(),
         }
     }
 
@@ -53,6 +62,22 @@ impl Carrier {
     pub fn close(&self) {
         match self {
             Carrier::WebRtc(link) => link.close(),
+            Carrier::WebSocket(socket) => socket.close(),
+        }
+    }
+
+    /// Drops the bot audio buffered for playback (a WebRTC call buffers none of its own).
+    pub fn drop_audio(&self) {
+        if let Carrier::WebSocket(socket) = self {
+            socket.audio.flush();
+        }
+    }
+
+    /// `conn.transport`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Carrier::WebRtc(_) => "webrtc",
+            Carrier::WebSocket(_) => "websocket",
         }
     }
 }

@@ -5,16 +5,16 @@
 use super::call::Call;
 use super::carrier::Carrier;
 use super::connection::Connection;
-use super::error::js_failure;
+use super::error::require_globals;
 use super::json::{get, options_to_json};
-use super::media::{attach, MediaChoice};
+use super::media::{attach, media_stream, MediaChoice};
 use super::session::{Session, SessionData};
 use super::start::{read_signal, start};
 use super::wait::now_ms;
 use super::wait::{started_now, Slot};
 use super::webrtc::peer::{Link, Peer};
 use super::webrtc::{self, link as link_of, listen, recovery, signal};
-use crate::error::{Error, ErrorCode, Phase};
+use crate::error::{Error, Phase};
 use crate::machine::{Input, Machine, Setup};
 use crate::options::{StartRequest, Transport};
 use crate::session::IceServer;
@@ -96,12 +96,6 @@ impl Plan {
     }
 }
 
-/// A call's `localStream` or `remoteStream`.
-fn media_stream() -> Result<web_sys::MediaStream, Error> {
-    let stream = web_sys::MediaStream::new();
-    stream.map_err(|e| js_failure(ErrorCode::Media, "MediaStream", &e).with_phase(Phase::Media))
-}
-
 fn new_closer() -> Result<AbortController, Error> {
     super::wait::abort_controller()
 }
@@ -131,6 +125,7 @@ pub fn start_and_connect_js(
 /// `connectWebRtc()` (what the export's promise resolves to).
 pub async fn connect_web_rtc(options: JsValue) -> Result<Connection, JsValue> {
     let t0 = now_ms();
+    require_globals(&["RTCPeerConnection"], "WebRTC")?;
     let plan = Plan::read(&options, &options_to_json(&options)?)?;
     let session_js = get(&options, "session")?;
     let session = if session_js.is_undefined() || session_js.is_null() {
@@ -166,14 +161,27 @@ pub async fn connect_web_rtc(options: JsValue) -> Result<Connection, JsValue> {
         *rtc.target.borrow_mut() = Some(target);
     }
     *call.page.session.borrow_mut() = (session_js, session_id);
-    complete(call).await
+    Connection::complete(call).await
 }
 
-/// `startAndConnect()` (what the export's promise resolves to).
+/// `startAndConnect()` (what the export's promise resolves to), over the transport its
+/// `transport` option names (WebRTC when none).
 pub async fn start_and_connect(options: JsValue) -> Result<Connection, JsValue> {
-    let t0 = now_ms();
     let json = options_to_json(&options)?;
     let request = StartRequest::from_options(&json, Some(Transport::Webrtc))?;
+    if request.transport == Some(Transport::Websocket) {
+        return super::websocket::connect::start_and_connect(options).await;
+    }
+    start_and_connect_rtc(options, json, request).await
+}
+
+async fn start_and_connect_rtc(
+    options: JsValue,
+    json: crate::json::Value,
+    request: StartRequest,
+) -> Result<Connection, JsValue> {
+    let t0 = now_ms();
+    require_globals(&["RTCPeerConnection"], "WebRTC")?;
     // Every option is checked before the start request goes out.
     let plan = Plan::read(&options, &json)?;
     plan.check_signal(Phase::Start)?;
@@ -245,16 +253,5 @@ pub async fn start_and_connect(options: JsValue) -> Result<Connection, JsValue> 
         // gathers again with them, and the start counts once that offer is set.
         signal::make_offer(&call, true);
     });
-    complete(call).await
-}
-
-/// Waits for the machine to call the connect done. A failure has already closed everything.
-async fn complete(call: Rc<Call>) -> Result<Connection, JsValue> {
-    match call.page.connected.wait().await {
-        Ok(()) => {
-            call.page.events.resolve();
-            Ok(Connection::new(call))
-        }
-        Err(e) => Err(e.into()),
-    }
+    Connection::complete(call).await
 }

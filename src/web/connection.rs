@@ -25,6 +25,18 @@ impl Connection {
         Connection { call }
     }
 
+    /// Waits for the machine to call the connect done. A failure has already closed
+    /// everything.
+    pub async fn complete(call: Rc<Call>) -> Result<Connection, JsValue> {
+        match call.page.connected.wait().await {
+            Ok(()) => {
+                call.page.events.resolve();
+                Ok(Connection::new(call))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub fn call(&self) -> &Rc<Call> {
         &self.call
     }
@@ -88,7 +100,13 @@ impl Connection {
         js_sys::Object::assign(&js_sys::Object::new(), &self.call.page.timings.borrow()).into()
     }
 
-    #[wasm_bindgen(getter, js_name = peerConnection, unchecked_return_type = "RTCPeerConnection")]
+    /// Which transport carries the call: `"webrtc"` or `"websocket"`.
+    #[wasm_bindgen(getter, unchecked_return_type = "\"webrtc\" | \"websocket\"")]
+    pub fn transport(&self) -> String {
+        self.call.held.carrier.name().to_owned()
+    }
+
+    #[wasm_bindgen(getter, js_name = peerConnection, unchecked_return_type = "RTCPeerConnection | undefined")]
     pub fn peer_connection(&self) -> JsValue {
         self.call.held.carrier.peer_connection()
     }

@@ -70,6 +70,28 @@ pub fn to_js_error(e: &Error) -> JsValue {
     err.into()
 }
 
+/// `unsupported` unless the page has every one of `names` (globals such as `RTCPeerConnection`)
+/// that `transport` needs; checked before anything is sent.
+pub fn require_globals(names: &[&str], transport: &str) -> Result<(), Error> {
+    let global = js_sys::global();
+    for name in names {
+        if !Reflect::has(&global, &JsValue::from_str(name)).unwrap_or(false) {
+            return Err(Error::new(
+                ErrorCode::Unsupported,
+                [
+                    "this browser has no ",
+                    name,
+                    ": the ",
+                    transport,
+                    " transport cannot run here",
+                ]
+                .concat(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl From<Error> for JsValue {
     fn from(e: Error) -> JsValue {
         to_js_error(&e)

@@ -13,7 +13,7 @@ const MAX_DEPTH: u32 = 100;
 
 /// Every JSON option any entry point reads (the others — `signal`, `session`, `audio`, `video` —
 /// are read by the web layer itself). Only these are read from the caller's object, once each.
-const JSON_OPTIONS: [&str; 18] = [
+const JSON_OPTIONS: [&str; 21] = [
     "baseUrl",
     "platform",
     "agent",
@@ -32,6 +32,9 @@ const JSON_OPTIONS: [&str; 18] = [
     "requestData",
     "waitForBotReady",
     "reconnect",
+    "wsUrl",
+    "token",
+    "workletUrl",
 ];
 
 /// `obj[key]`, with a throwing getter or proxy trap reported as `invalid_options`; `undefined`

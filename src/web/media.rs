@@ -203,6 +203,22 @@ pub fn attach(call: &Rc<Call>, audio: MediaChoice, video: MediaChoice) {
     });
 }
 
+/// A track of the bot's joins `remoteStream`, and the page hears of it.
+pub fn add_remote_track(call: &Call, track: &MediaStreamTrack) {
+    let stream = &call.page.remote_stream;
+    stream.add_track(track);
+    let arg = js_sys::Object::new();
+    let _ = Reflect::set(&arg, &"track".into(), track);
+    let _ = Reflect::set(&arg, &"stream".into(), stream);
+    call.page.events.emit("track", &arg);
+}
+
+/// A call's `localStream` or `remoteStream`.
+pub fn media_stream() -> Result<MediaStream, Error> {
+    let stream = MediaStream::new();
+    stream.map_err(|e| js_failure(ErrorCode::Media, "MediaStream", &e).with_phase(Phase::Media))
+}
+
 pub fn stop_all(tracks: &[MediaStreamTrack]) {
     tracks.iter().for_each(MediaStreamTrack::stop);
 }

@@ -36,6 +36,7 @@ mod session;
 mod start;
 mod wait;
 mod webrtc;
+mod websocket;
 
 pub use call::{allocated_calls, live_calls};
 pub use connect::{connect_web_rtc, start_and_connect};
@@ -44,6 +45,7 @@ pub use error::{is_agent_rtc_error, to_js_error};
 pub use media::list_devices;
 pub use session::Session;
 pub use start::start_session;
+pub use websocket::connect::connect_web_socket;
 
 use js_sys::Promise;
 use std::future::Future;

@@ -9,12 +9,16 @@ import { ROOT } from "../e2e/harness.mjs";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export async function startRunner(python, { timeoutMs = 60000 } = {}) {
+/**
+ * `host`: 127.0.0.1, or `localhost` for WebSocket calls (the runner's `wsUrl` is `ws://` only for
+ * that host name; it still listens on loopback only). `args`: more runner flags (`--ws-auth token`).
+ */
+export async function startRunner(python, { timeoutMs = 60000, host = "127.0.0.1", args = [] } = {}) {
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://${host}:${port}`;
   let log = "";
   const launch = () => {
-    const p = spawn(python, [join(ROOT, "tests/interop/bot.py"), "--host", "127.0.0.1", "--port", String(port)], {
+    const p = spawn(python, [join(ROOT, "tests/interop/bot.py"), "--host", host, "--port", String(port), ...args], {
       cwd: ROOT,
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, PYTHONUNBUFFERED: "1" },

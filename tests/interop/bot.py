@@ -1,7 +1,8 @@
 """The echo bot the interop tests run under the real Pipecat development runner.
 
 Started as `python tests/interop/bot.py --host 127.0.0.1 --port N` (the runner's own `main()`
-serves every transport it has). Each bot prints one line when it starts and one when it ends, so
+serves every transport it has; the WebSocket tests add `--host localhost --ws-auth token`, as the
+runner hands out `ws://` URLs only for the host `localhost`). Each bot prints one line when it starts and one when it ends, so
 a test can count how many bots a call made: a recovery that works keeps the first bot.
 """
 
@@ -34,7 +35,24 @@ def transport_for(runner_args):
         from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 
         return SmallWebRTCTransport(webrtc_connection=connection, params=params)
-    raise RuntimeError(f"this bot speaks SmallWebRTC only, not {type(runner_args).__name__}")
+    if getattr(runner_args, "transport_type", None) == "websocket":
+        # Pipecat's plain WebSocket transport with protobuf frames, as a browser client uses it.
+        from pipecat.serializers.protobuf import ProtobufFrameSerializer
+        from pipecat.transports.websocket.fastapi import (
+            FastAPIWebsocketParams,
+            FastAPIWebsocketTransport,
+        )
+
+        return FastAPIWebsocketTransport(
+            websocket=runner_args.websocket,
+            params=FastAPIWebsocketParams(
+                audio_in_enabled=True,
+                audio_out_enabled=True,
+                add_wav_header=False,
+                serializer=ProtobufFrameSerializer(),
+            ),
+        )
+    raise RuntimeError(f"this bot speaks SmallWebRTC and WebSocket, not {type(runner_args).__name__}")
 
 
 async def bot(runner_args):
@@ -42,6 +60,15 @@ async def bot(runner_args):
     print(f"agent-rtc-interop: bot started {session}", flush=True)
     transport = transport_for(runner_args)
     task = PipelineTask(Pipeline([transport.input(), Echo(), transport.output()]))
+
+    @task.rtvi.event_handler("on_client_message")
+    async def on_client_message(rtvi, message):
+        # The tests' requests: "echo" sends a server-message, then answers with what it got.
+        if message.type == "echo":
+            await rtvi.send_server_message({"echo": message.data})
+            await rtvi.send_server_response(message, message.data)
+        else:
+            await rtvi.send_error_response(message, f"unknown request {message.type}")
 
     @transport.event_handler("on_client_disconnected")
     async def on_client_disconnected(_transport, _client):

@@ -8,12 +8,12 @@ use crate::rtvi::classify;
 use crate::trickle::Candidate;
 use crate::web::call::Call;
 use crate::web::json::parse_message;
+use crate::web::media::add_remote_track;
 use crate::web::wait::now_ms;
 use gloo_events::EventListener;
-use js_sys::Reflect;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
-use web_sys::{MediaStreamTrack, MessageEvent, RtcPeerConnectionIceEvent, RtcTrackEvent};
+use web_sys::{MessageEvent, RtcPeerConnectionIceEvent, RtcTrackEvent};
 
 /// The peer connection's and channel's listeners, each feeding the call's machine. They hold the
 /// call weakly: the call owns them and drops them when it closes. `n` is the machine's number
@@ -130,14 +130,4 @@ fn attempt_failed(attempt: u32) -> Input {
         error: Error::new(ErrorCode::IceFailed, "the new connection failed")
             .with_phase(Phase::Call),
     }
-}
-
-/// A track of the bot's joins `remoteStream`, and the page hears of it.
-pub fn add_remote_track(call: &Call, track: &MediaStreamTrack) {
-    let stream = &call.page.remote_stream;
-    stream.add_track(track);
-    let arg = js_sys::Object::new();
-    let _ = Reflect::set(&arg, &"track".into(), track);
-    let _ = Reflect::set(&arg, &"stream".into(), stream);
-    call.page.events.emit("track", &arg);
 }

@@ -6,7 +6,7 @@
 //! call's connection (`Swap`), the old one then closed with everything it held.
 
 use super::link;
-use super::listen::{add_remote_track, listen};
+use super::listen::listen;
 use super::peer::{apply_answer, local_offer, Attempt, Peer};
 use super::signal::{to_offer_url, with_gathered};
 use crate::error::Phase;
@@ -16,6 +16,7 @@ use crate::recovery;
 use crate::web::call::Call;
 use crate::web::http::Method;
 use crate::web::json::parse_text;
+use crate::web::media::add_remote_track;
 use crate::web::wait::{defer_drop, now_ms};
 use gloo_events::EventListener;
 use js_sys::Reflect;

@@ -1,0 +1,195 @@
+//! `connectWebSocket()` and `startAndConnect({ transport: "websocket" })`: read and check every
+//! option first (nothing is sent when one is wrong, or when the browser lacks what this
+//! transport needs), build the call, open its socket once its URL is known, and resolve once
+//! the machine says the call is up.
+
+use super::audio::{self, Audio};
+use super::{open, Socket};
+use crate::error::{Error, ErrorCode, Phase};
+use crate::machine::{Input, Machine, Setup};
+use crate::options::{StartRequest, Transport};
+use crate::web::call::Call;
+use crate::web::carrier::Carrier;
+use crate::web::connection::Connection;
+use crate::web::error::require_globals;
+use crate::web::json::{get, options_to_json};
+use crate::web::media::{attach, media_stream, MediaChoice};
+use crate::web::session::{Session, SessionData};
+use crate::web::start::{read_signal, start};
+use crate::web::wait::{abort_controller, now_ms, started_now, Slot};
+use crate::websocket::{socket_url, SocketOptions};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{AbortController, AbortSignal};
+
+/// What the browser must have for this transport.
+const NEEDS: [&str; 3] = ["WebSocket", "AudioContext", "AudioWorkletNode"];
+
+/// Connects to a bot over Pipecat's WebSocket transport, for a `Session` started with
+/// `transport: "websocket"` or a bare `wsUrl` (and `token`).
+#[wasm_bindgen(js_name = connectWebSocket, unchecked_return_type = "Promise<Connection>")]
+pub fn connect_web_socket_js(
+    #[wasm_bindgen(unchecked_param_type = "ConnectWebSocketOptions")] options: JsValue,
+) -> js_sys::Promise {
+    crate::web::export_promise(connect_web_socket(options))
+}
+
+/// Everything a WebSocket connect reads from its options, checked.
+struct Plan {
+    options: SocketOptions,
+    audio: MediaChoice,
+    signal: Option<AbortSignal>,
+}
+
+impl Plan {
+    fn read(options: &JsValue, json: &crate::json::Value) -> Result<Plan, Error> {
+        let plan = Plan {
+            options: SocketOptions::from_options(json)?,
+            audio: MediaChoice::read(options, "audio", true)?,
+            signal: read_signal(options)?,
+        };
+        let video = get(options, "video")?;
+        if !(video.is_undefined() || video.is_null() || video == JsValue::FALSE) {
+            return Err(Error::invalid(
+                "`video`: the WebSocket transport carries audio only",
+            ));
+        }
+        require_globals(&NEEDS, "WebSocket")?;
+        Ok(plan)
+    }
+
+    fn check_signal(&self, phase: Phase) -> Result<(), Error> {
+        match &self.signal {
+            Some(s) if s.aborted() => Err(Error::aborted(phase)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The call: its machine in socket mode, the audio context and worklet, the media; the
+    /// socket opens once its URL is known (`open`).
+    fn begin(self, starting: bool, closer: AbortController, t0: f64) -> Result<Rc<Call>, Error> {
+        let o = &self.options;
+        let streams = [media_stream()?, media_stream()?];
+        let machine = Machine::new(Setup {
+            now_ms: t0,
+            timeout_ms: o.timeout_ms,
+            starting,
+            wait_for_bot_ready: o.wait_for_bot_ready,
+            socket: true,
+            tracks: [self.audio.is_on(), false],
+            request_data: None,
+            seed: (js_sys::Math::random() * 9.0e15) as u64,
+            reconnect: crate::recovery::Config::new(0, 1.0, 0),
+        });
+        let socket = Socket::new(Audio::new()?);
+        let call = Call::new(
+            machine,
+            Carrier::WebSocket(socket),
+            super::run,
+            streams,
+            closer,
+            t0,
+        );
+        call.listen_signal(self.signal.as_ref());
+        audio::start(&call, o.worklet_url.clone());
+        attach(&call, self.audio, MediaChoice::Off);
+        Ok(call)
+    }
+}
+
+/// `connectWebSocket()` (what the export's promise resolves to).
+pub async fn connect_web_socket(options: JsValue) -> Result<Connection, JsValue> {
+    let t0 = now_ms();
+    let json = options_to_json(&options)?;
+    let plan = Plan::read(&options, &json)?;
+    let session_js = get(&options, "session")?;
+    let (url, session_id) = if session_js.is_undefined() || session_js.is_null() {
+        let Some(ws_url) = plan.options.ws_url.as_deref() else {
+            return Err(Error::invalid(
+                "pass a `session` started with transport \"websocket\", or a `wsUrl`",
+            )
+            .into());
+        };
+        (socket_url(ws_url, plan.options.token.as_deref())?, None)
+    } else {
+        let data = Session::data_from_js(&session_js).ok_or_else(|| {
+            Error::invalid("`session` must be a Session returned by startSession() (and not freed)")
+        })?;
+        let token = plan
+            .options
+            .token
+            .as_deref()
+            .or(data.answer.token.as_deref());
+        (
+            session_url(&data, token)?,
+            Some(data.answer.session_id.clone()),
+        )
+    };
+    plan.check_signal(Phase::Media)?;
+    let call = plan.begin(false, abort_controller()?, t0)?;
+    open(&call, &url);
+    *call.page.session.borrow_mut() = (session_js, session_id);
+    Connection::complete(call).await
+}
+
+/// The socket URL of a session started for this transport.
+fn session_url(data: &SessionData, token: Option<&str>) -> Result<String, Error> {
+    let Some(ws_url) = data.answer.ws_url.as_deref() else {
+        return Err(Error::invalid(
+            "this session has no `wsUrl`: start it with transport \"websocket\" to connect over a WebSocket",
+        ));
+    };
+    socket_url(ws_url, token)
+}
+
+/// `startAndConnect({ transport: "websocket" })`: the start request leaves first; the audio
+/// context, worklet and microphone are prepared while it is in flight, and the socket opens
+/// on its answer.
+pub async fn start_and_connect(options: JsValue) -> Result<Connection, JsValue> {
+    let t0 = now_ms();
+    let json = options_to_json(&options)?;
+    let request = StartRequest::from_options(&json, Some(Transport::Websocket))?;
+    // Every option is checked, and the browser too, before the start request goes out.
+    let plan = Plan::read(&options, &json)?;
+    plan.check_signal(Phase::Start)?;
+    let closer = abort_controller()?;
+    let started: Slot<Result<(SessionData, f64), Error>> = Slot::new();
+    {
+        let started = started.clone();
+        let signal = closer.signal();
+        spawn_local(started_now(async move {
+            let result = async {
+                // The call's budget covers it (set below, before this task can wait).
+                let deadline = crate::web::deadline::Deadline::within(signal);
+                let data = start(&request, &deadline).await?;
+                Ok((data, now_ms()))
+            }
+            .await;
+            started.set(result);
+        }));
+    }
+    let call = plan.begin(true, closer, t0)?;
+    let weak = Rc::downgrade(&call);
+    spawn_local(async move {
+        let started = started.wait().await;
+        let Some(call) = weak.upgrade() else { return };
+        let (data, at) = match started {
+            Ok(v) => v,
+            Err(e) => return call.input(Input::Failure(e)),
+        };
+        call.mark_at("sessionStarted", at);
+        let url = match session_url(&data, data.answer.token.as_deref()) {
+            Ok(url) => url,
+            Err(e) => {
+                let e = Error::new(ErrorCode::BadResponse, e.message).with_phase(Phase::Start);
+                return call.input(Input::Failure(e));
+            }
+        };
+        let id = data.answer.session_id.clone();
+        *call.page.session.borrow_mut() = (JsValue::from(Session::new(data)), Some(id));
+        call.input(Input::Started);
+        open(&call, &url);
+    });
+    Connection::complete(call).await
+}

@@ -1,0 +1,228 @@
+//! The WebSocket transport (Pipecat's WebSocket transport with protobuf frames, docs/protocol.md):
+//! what a call carried by one `WebSocket` does that no other transport would — the socket and
+//! its frames, and the audio worklet that captures the microphone and plays the bot.
+//!
+//! | file | job |
+//! |---|---|
+//! | `mod.rs` | `Socket` (what a call holds of this transport), its events fed to the machine |
+//! | `audio.rs` | the `AudioContext`, the worklet's capture and playback nodes |
+//! | `connect.rs` | `connectWebSocket()` and `startAndConnect({ transport: "websocket" })` |
+//!
+//! The machine runs in its socket mode (`Setup::socket`): it never asks for anything only
+//! WebRTC does, so this transport's `Transport` has nothing to carry out.
+
+pub mod audio;
+pub mod connect;
+
+use crate::error::{Error, ErrorCode, Phase};
+use crate::frames::{self, Frame};
+use crate::machine::{Input, Rtc};
+use crate::rtvi::classify;
+use crate::web::call::Call;
+use crate::web::carrier::Carrier;
+use crate::web::error::js_failure;
+use crate::web::json::parse_message;
+use crate::web::wait::now_ms;
+use gloo_events::EventListener;
+use js_sys::{Reflect, Uint8Array};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
+
+/// What a call holds of the WebSocket transport.
+pub struct Socket {
+    /// The socket, once its URL is known (`startAndConnect` learns it from the start answer).
+    ws: RefCell<Option<WebSocket>>,
+    listeners: RefCell<Vec<EventListener>>,
+    /// The socket has opened (a close before that is a failure to connect, not an end).
+    opened: Cell<bool>,
+    pub audio: audio::Audio,
+    /// Bytes and frames each way, for `getStats()`.
+    counters: Cell<Counters>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Counters {
+    bytes_sent: f64,
+    bytes_received: f64,
+    frames_sent: f64,
+    frames_received: f64,
+    audio_frames_received: f64,
+}
+
+/// What `call` holds of this transport; `None` for a call another transport carries.
+pub fn socket(call: &Call) -> Option<&Socket> {
+    match &call.held.carrier {
+        Carrier::WebSocket(socket) => Some(socket),
+        _ => None,
+    }
+}
+
+/// The call's `Transport`: the machine asks nothing of this transport beyond `Carrier`.
+pub fn run(_call: &Rc<Call>, _output: Rtc) {}
+
+impl Socket {
+    pub fn new(audio: audio::Audio) -> Socket {
+        Socket {
+            ws: RefCell::new(None),
+            listeners: RefCell::new(Vec::new()),
+            opened: Cell::new(false),
+            audio,
+            counters: Cell::new(Counters::default()),
+        }
+    }
+
+    fn count(&self, f: impl FnOnce(&mut Counters)) {
+        let mut c = self.counters.get();
+        f(&mut c);
+        self.counters.set(c);
+    }
+
+    /// Sends one binary frame, if the socket is open.
+    pub fn send_frame(&self, bytes: &[u8], what: &str) -> Result<(), Error> {
+        let ws = self.ws.borrow();
+        let Some(ws) = ws.as_ref().filter(|ws| ws.ready_state() == WebSocket::OPEN) else {
+            return Err(Error::new(
+                ErrorCode::Closed,
+                [what, ": the WebSocket is not open"].concat(),
+            ));
+        };
+        ws.send_with_u8_array(bytes)
+            .map_err(|e| js_failure(ErrorCode::Signalling, what, &e))?;
+        self.count(|c| {
+            c.bytes_sent += bytes.len() as f64;
+            c.frames_sent += 1.0;
+        });
+        Ok(())
+    }
+
+    /// An RTVI message (its JSON text) as a `message` frame.
+    pub fn send(&self, text: &str, what: &str) -> Result<(), Error> {
+        self.send_frame(&frames::encode_message(text), what)
+    }
+
+    /// `getStats()` of a WebSocket call: frames and bytes each way, and the playback buffer.
+    pub fn stats(&self) -> js_sys::Promise {
+        let c = self.counters.get();
+        let (buffer_ms, underruns, played_ms) = self.audio.playback_stats();
+        let out = js_sys::Object::new();
+        let fields: [(&str, JsValue); 9] = [
+            ("transport", "websocket".into()),
+            ("bytesSent", c.bytes_sent.into()),
+            ("bytesReceived", c.bytes_received.into()),
+            ("framesSent", c.frames_sent.into()),
+            ("framesReceived", c.frames_received.into()),
+            ("audioFramesReceived", c.audio_frames_received.into()),
+            ("playbackBufferMs", buffer_ms.into()),
+            ("playbackUnderruns", underruns.into()),
+            ("playedMs", played_ms.into()),
+        ];
+        for (key, value) in fields {
+            let _ = Reflect::set(&out, &key.into(), &value);
+        }
+        js_sys::Promise::resolve(&JsValue::from(out))
+    }
+
+    pub fn close(&self) {
+        if let Some(ws) = self.ws.borrow_mut().take() {
+            let _ = ws.close_with_code(1000);
+        }
+        crate::web::wait::defer_drop(std::mem::take(&mut *self.listeners.borrow_mut()));
+        self.audio.close();
+    }
+}
+
+/// Opens the call's socket at `url` and feeds its events to the machine.
+pub fn open(call: &Rc<Call>, url: &str) {
+    let Some(held) = socket(call) else { return };
+    let ws = match WebSocket::new(url) {
+        Ok(ws) => ws,
+        // The URL was checked (`websocket::socket_url`): only a browser's own refusal is left.
+        Err(e) => {
+            let error =
+                js_failure(ErrorCode::Signalling, "WebSocket", &e).with_phase(Phase::Socket);
+            return call.input(Input::Failure(error));
+        }
+    };
+    ws.set_binary_type(BinaryType::Arraybuffer);
+    let weak = Rc::downgrade(call);
+    let on = |name: &'static str, f: fn(&Rc<Call>, &Socket, &web_sys::Event)| {
+        let weak = weak.clone();
+        EventListener::new(&ws, name, move |e| {
+            if let Some(call) = weak.upgrade() {
+                if let Some(socket) = socket(&call) {
+                    f(&call, socket, e)
+                }
+            }
+        })
+    };
+    let listeners = vec![
+        on("open", |call, socket, _| {
+            socket.opened.set(true);
+            call.mark("socketOpen");
+            call.input(Input::ChannelOpen { now_ms: now_ms() });
+        }),
+        on("message", |call, socket, e| {
+            let Some(e) = e.dyn_ref::<MessageEvent>() else {
+                return;
+            };
+            received(call, socket, &e.data());
+        }),
+        on("close", |call, socket, e| {
+            let (code, reason) = match e.dyn_ref::<CloseEvent>() {
+                Some(e) => (e.code(), e.reason()),
+                None => (1006, String::new()),
+            };
+            if socket.opened.get() {
+                return call.input(Input::SocketClosed { code, reason });
+            }
+            // A refused upgrade (a bad token, an origin not allowed) and an unreachable server
+            // look the same to a page: close code 1006 and nothing else.
+            let mut error = Error::new(
+                ErrorCode::Signalling,
+                "the WebSocket could not open: refused by the server or unreachable",
+            )
+            .with_phase(Phase::Socket);
+            error.retryable = true;
+            error.details.close_code = Some(code);
+            error.details.close_reason = (!reason.is_empty()).then_some(reason);
+            call.input(Input::Failure(error));
+        }),
+    ];
+    *held.listeners.borrow_mut() = listeners;
+    *held.ws.borrow_mut() = Some(ws);
+}
+
+/// One message from the server.
+fn received(call: &Rc<Call>, socket: &Socket, data: &JsValue) {
+    let Some(buffer) = data.dyn_ref::<js_sys::ArrayBuffer>() else {
+        // Pipecat's protobuf serializer only sends binary frames.
+        return;
+    };
+    let bytes = Uint8Array::new(buffer).to_vec();
+    socket.count(|c| {
+        c.bytes_received += bytes.len() as f64;
+        c.frames_received += 1.0;
+    });
+    match frames::decode(&bytes) {
+        Ok(Frame::Audio {
+            pcm: (start, end),
+            sample_rate,
+            channels,
+        }) => {
+            socket.count(|c| c.audio_frames_received += 1.0);
+            if let Some(pcm) = bytes.get(start..end) {
+                socket.audio.play(pcm, sample_rate, channels);
+            }
+        }
+        Ok(Frame::Message(text)) => {
+            let (json, cut) = parse_message(&text).unzip();
+            call.input(Input::Message(classify(text, json, cut == Some(true))));
+        }
+        Ok(Frame::Interruption) => call.input(Input::Interrupted),
+        // Text and transcription frames: RTVI carries what a page shows. A malformed frame is
+        // dropped: one bad frame does not end a call.
+        Ok(Frame::Other) | Err(_) => {}
+    }
+}
