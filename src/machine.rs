@@ -296,7 +296,8 @@ pub struct Setup {
     /// phase is `start`, and the offer waits for its answer.
     pub starting: bool,
     pub wait_for_bot_ready: bool,
-    /// The call is carried by a WebSocket (Pipecat's WebSocket transport), not WebRTC.
+    /// The call is carried by a WebSocket (Pipecat's WebSocket transport), not WebRTC (its
+    /// `reconnect` has no attempts: recovery is WebRTC's).
     pub socket: bool,
     /// Microphone and camera wanted (their initial mute state).
     pub tracks: [bool; 2],
@@ -337,11 +338,7 @@ impl Machine {
             client_ready_id: None,
             bot_output_seen: false,
             bot_version: None,
-            recovery: Recovery::new(if setup.socket {
-                recovery::Config::new(0, 0.0, 0)
-            } else {
-                setup.reconnect
-            }),
+            recovery: Recovery::new(setup.reconnect),
             attempt: None,
             clock: clock::Clock::new(setup.now_ms, setup.timeout_ms),
             now: setup.now_ms,

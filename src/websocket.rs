@@ -64,7 +64,7 @@ pub fn socket_url(ws_url: &str, token: Option<&str>) -> Result<String, Error> {
     }
     // Checked as the http(s) URL it upgrades from: host, port, and the loopback rule.
     let scheme = if secure { "https://" } else { "http://" };
-    let http = HttpUrl::parse(&[scheme, rest].concat(), "wsUrl")?;
+    let http = HttpUrl::parse(&format!("{scheme}{rest}"), "wsUrl")?;
     http.require_secure_or_loopback("wsUrl")?;
     let mut url = ws_url.to_owned();
     if let Some(token) = token {

@@ -3,7 +3,9 @@
 // data: URL, no eval: a page whose CSP allows its own scripts allows this).
 //
 // "agent-rtc-capture": the microphone, averaged down to 16 kHz mono, as 20 ms frames of 16-bit
-// little-endian PCM posted to the main thread (which wraps them in protobuf frames).
+// little-endian PCM, each posted to the main thread as a whole protobuf audio frame: the header
+// the SDK computed (`processorOptions`, the same for every frame) followed by the samples, so
+// the main thread sends it as it is.
 // "agent-rtc-playback": the bot's PCM, resampled from each frame's own rate to the context's,
 // played from a jitter buffer. The bot sends faster than real time, so playback starts once
 // PREBUFFER_MS are queued and then plays at the context's pace; an empty buffer is an underrun
@@ -15,14 +17,22 @@ const PREBUFFER_MS = 40;
 const STATS_EVERY = 32;
 
 class Capture extends AudioWorkletProcessor {
-  constructor() {
+  constructor(options) {
     super();
+    this.header = new Uint8Array(options.processorOptions);
     this.step = sampleRate / CAPTURE_RATE;
     this.phase = 0;
     this.sum = 0;
     this.count = 0;
-    this.frame = new Int16Array(FRAME_SAMPLES);
     this.filled = 0;
+    this.next();
+  }
+
+  /** A new frame: the header, then room for the samples (little-endian, whatever the host). */
+  next() {
+    this.buffer = new ArrayBuffer(this.header.length + FRAME_SAMPLES * 2);
+    new Uint8Array(this.buffer).set(this.header);
+    this.frame = new DataView(this.buffer, this.header.length);
   }
 
   process(inputs) {
@@ -37,11 +47,11 @@ class Capture extends AudioWorkletProcessor {
       const v = Math.max(-1, Math.min(1, this.sum / this.count));
       this.sum = 0;
       this.count = 0;
-      this.frame[this.filled++] = v < 0 ? v * 0x8000 : v * 0x7fff;
+      this.frame.setInt16(2 * this.filled++, v < 0 ? v * 0x8000 : v * 0x7fff, true);
       if (this.filled === FRAME_SAMPLES) {
-        const out = this.frame.buffer;
+        const out = this.buffer;
         this.port.postMessage(out, [out]);
-        this.frame = new Int16Array(FRAME_SAMPLES);
+        this.next();
         this.filled = 0;
       }
     }

@@ -1009,6 +1009,7 @@ fn a_timer_that_fires_early_is_armed_again() {
 fn socket_call(wait: bool) -> Machine {
     Machine::new(Setup {
         socket: true,
+        reconnect: crate::recovery::Config::new(0, 1.0, 0),
         ..setup(false, wait)
     })
 }

@@ -78,14 +78,7 @@ pub fn require_globals(names: &[&str], transport: &str) -> Result<(), Error> {
         if !Reflect::has(&global, &JsValue::from_str(name)).unwrap_or(false) {
             return Err(Error::new(
                 ErrorCode::Unsupported,
-                [
-                    "this browser has no ",
-                    name,
-                    ": the ",
-                    transport,
-                    " transport cannot run here",
-                ]
-                .concat(),
+                format!("this browser has no {name}: the {transport} transport cannot run here"),
             ));
         }
     }

@@ -11,7 +11,7 @@ use crate::machine::Input;
 use crate::web::call::Call;
 use crate::web::error::js_failure;
 use crate::web::media::add_remote_track;
-use crate::web::wait::{defer_drop, Slot};
+use crate::web::wait::defer_drop;
 use gloo_events::EventListener;
 use js_sys::{Array, Uint8Array};
 use std::cell::{Cell, RefCell};
@@ -24,8 +24,9 @@ use web_sys::{
     MediaStreamAudioDestinationNode, MediaStreamAudioSourceNode, MediaStreamTrack, MessageEvent,
 };
 
-/// The capture's rate, as its frames say (mono).
+/// The capture's rate, as its frames say (mono), and the PCM bytes of one 20 ms frame.
 const CAPTURE_RATE: u32 = 16_000;
+const CAPTURE_BYTES: usize = 640;
 
 #[wasm_bindgen(
     inline_js = "export function workletUrl() { return new URL('../../agent-rtc-audio.js', import.meta.url).href; }"
@@ -42,10 +43,10 @@ pub struct Audio(Rc<Inner>);
 
 struct Inner {
     context: AudioContext,
-    /// Set once the module loaded and the nodes exist, or to what went wrong (or the close).
-    ready: Slot<Result<(), Error>>,
     nodes: RefCell<Option<Nodes>>,
-    /// The microphone's source node (replaced when the microphone is switched).
+    /// The microphone, and its source node once it feeds the capture (both replaced when the
+    /// microphone is switched).
+    track: RefCell<Option<MediaStreamTrack>>,
     source: RefCell<Option<MediaStreamAudioSourceNode>>,
     /// Playback buffer depth (s), underruns, seconds played: the worklet reports them.
     stats: Cell<(f64, f64, f64)>,
@@ -67,8 +68,8 @@ impl Audio {
         })?;
         Ok(Audio(Rc::new(Inner {
             context,
-            ready: Slot::new(),
             nodes: RefCell::new(None),
+            track: RefCell::new(None),
             source: RefCell::new(None),
             stats: Cell::new((0.0, 0.0, 0.0)),
         })))
@@ -99,23 +100,14 @@ impl Audio {
         (depth * 1000.0, underruns, played * 1000.0)
     }
 
-    /// From now on the microphone is `track`: a promise, settled once it feeds the capture.
+    /// From now on the microphone is `track`: it feeds the capture as soon as the worklet is
+    /// ready (at once if it is). The promise is settled: nothing here waits.
     pub fn send_track(&self, track: &MediaStreamTrack) -> js_sys::Promise {
-        let inner = self.0.clone();
-        let track = track.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            inner.ready.wait().await.map_err(JsValue::from)?;
-            let stream = MediaStream::new()?;
-            stream.add_track(&track);
-            let source = inner.context.create_media_stream_source(&stream)?;
-            if let Some(nodes) = inner.nodes.borrow().as_ref() {
-                source.connect_with_audio_node(&nodes.capture)?;
-            }
-            if let Some(old) = inner.source.replace(Some(source)) {
-                let _ = old.disconnect();
-            }
-            Ok(JsValue::UNDEFINED)
-        })
+        *self.0.track.borrow_mut() = Some(track.clone());
+        if let Some(nodes) = self.0.nodes.borrow().as_ref() {
+            self.0.wire(&nodes.capture);
+        }
+        js_sys::Promise::resolve(&JsValue::UNDEFINED)
     }
 
     pub fn close(&self) {
@@ -128,13 +120,27 @@ impl Audio {
         if let Some(source) = inner.source.borrow_mut().take() {
             let _ = source.disconnect();
         }
+        inner.track.borrow_mut().take();
         let _ = inner.context.close();
-        // Whoever still waits for the worklet (a `send_track`) finishes now.
-        if inner.ready.get().is_none() {
-            inner.ready.set(Err(Error::new(
-                ErrorCode::Closed,
-                "the connection is closed",
-            )));
+    }
+}
+
+impl Inner {
+    /// The microphone's source into `capture`, the previous source disconnected.
+    fn wire(&self, capture: &AudioWorkletNode) {
+        let Some(track) = self.track.borrow().clone() else {
+            return;
+        };
+        let Ok(stream) = MediaStream::new() else {
+            return;
+        };
+        stream.add_track(&track);
+        let Ok(source) = self.context.create_media_stream_source(&stream) else {
+            return;
+        };
+        let _ = source.connect_with_audio_node(capture);
+        if let Some(old) = self.source.replace(Some(source)) {
+            let _ = old.disconnect();
         }
     }
 }
@@ -146,90 +152,72 @@ pub fn start(call: &Rc<Call>, worklet_url: Option<String>) {
     let inner = socket.audio.0.clone();
     let weak = Rc::downgrade(call);
     wasm_bindgen_futures::spawn_local(async move {
-        let built = build(&inner, &weak, worklet_url).await;
-        if let Err(e) = &built {
+        if let Err(e) = build(&inner, &weak, worklet_url).await {
             if let Some(call) = weak.upgrade() {
-                call.input(Input::Failure(e.clone()));
+                let e = js_failure(ErrorCode::Media, "starting the audio worklet", &e);
+                call.input(Input::Failure(e.with_phase(Phase::Media)));
             }
-        }
-        if inner.ready.get().is_none() {
-            inner.ready.set(built);
         }
     });
 }
 
-async fn build(inner: &Inner, call: &Weak<Call>, url: Option<String>) -> Result<(), Error> {
-    let failed =
-        |what: &str, e: &JsValue| js_failure(ErrorCode::Media, what, e).with_phase(Phase::Media);
+async fn build(inner: &Inner, call: &Weak<Call>, url: Option<String>) -> Result<(), JsValue> {
     let url = match url {
         Some(url) => url,
-        None => default_worklet_url().map_err(|e| failed("the audio worklet's URL", &e))?,
+        None => default_worklet_url()?,
     };
     let context = &inner.context;
-    let worklet = context.audio_worklet().map_err(|e| {
-        js_failure(ErrorCode::Unsupported, "AudioWorklet", &e).with_phase(Phase::Media)
-    })?;
-    let loading = worklet
-        .add_module(&url)
-        .map_err(|e| failed("loading the audio worklet", &e))?;
-    JsFuture::from(loading)
-        .await
-        .map_err(|e| failed("loading the audio worklet", &e))?;
+    JsFuture::from(context.audio_worklet()?.add_module(&url)?).await?;
     if call.upgrade().is_none_or(|c| c.is_closed()) {
-        return Err(Error::new(ErrorCode::Closed, "the connection is closed"));
+        return Ok(());
     }
-    let node = |name: &str, inputs: u32, outputs: u32| {
+    let node = |name: &str, inputs: u32, outputs: u32, header: &[u8]| {
         let options = AudioWorkletNodeOptions::new();
         options.set_number_of_inputs(inputs);
         options.set_number_of_outputs(outputs);
         if outputs > 0 {
             options.set_output_channel_count(&Array::of1(&1.into()));
         }
+        // The capture's frames leave whole: this header, then 20 ms of PCM.
+        options.set_processor_options(Some(&Uint8Array::from(header)));
         AudioWorkletNode::new_with_options(context, name, &options)
-            .map_err(|e| failed("AudioWorkletNode", &e))
     };
     // Capture: a node with no output still runs (a sink), pulled by the context.
-    let capture = node("agent-rtc-capture", 1, 0)?;
-    let capture_port = capture.port().map_err(|e| failed("MessagePort", &e))?;
+    let header = frames::audio_header(CAPTURE_BYTES, CAPTURE_RATE, 1);
+    let capture = node("agent-rtc-capture", 1, 0, &header)?;
+    let capture_port = capture.port()?;
     let weak = call.clone();
     let on_frame = EventListener::new(&capture_port, "message", move |e| {
-        let Some(call) = weak.upgrade() else { return };
-        let Some(socket) = socket(&call) else { return };
-        let Some(pcm) = e.dyn_ref::<MessageEvent>().map(MessageEvent::data) else {
+        let (Some(call), Some(e)) = (weak.upgrade(), e.dyn_ref::<MessageEvent>()) else {
             return;
         };
-        let Some(pcm) = pcm.dyn_ref::<js_sys::ArrayBuffer>() else {
-            return;
-        };
-        let pcm = Uint8Array::new(pcm).to_vec();
-        let mut frame = frames::audio_header(pcm.len(), CAPTURE_RATE, 1);
-        frame.extend_from_slice(&pcm);
-        // Before the socket opens and after it closed, the microphone goes nowhere.
-        let _ = socket.send_frame(&frame, "audio");
+        if let (Some(socket), Some(frame)) =
+            (socket(&call), e.data().dyn_ref::<js_sys::ArrayBuffer>())
+        {
+            // Before the socket opens and after it closed, the microphone goes nowhere.
+            socket.send_buffer(frame);
+        }
     });
     capture_port.start();
     // Playback into a stream the page plays like any other.
-    let playback = node("agent-rtc-playback", 0, 1)?;
-    let destination = context
-        .create_media_stream_destination()
-        .map_err(|e| failed("MediaStreamAudioDestinationNode", &e))?;
-    playback
-        .connect_with_audio_node(&destination)
-        .map_err(|e| failed("AudioNode.connect", &e))?;
-    let playback_port = playback.port().map_err(|e| failed("MessagePort", &e))?;
+    let playback = node("agent-rtc-playback", 0, 1, &[])?;
+    let destination = context.create_media_stream_destination()?;
+    playback.connect_with_audio_node(&destination)?;
+    let playback_port = playback.port()?;
     let weak = call.clone();
     let on_stats = EventListener::new(&playback_port, "message", move |e| {
-        let Some(call) = weak.upgrade() else { return };
-        let Some(socket) = socket(&call) else { return };
-        let Some(data) = e.dyn_ref::<MessageEvent>().map(MessageEvent::data) else {
+        let (Some(call), Some(e)) = (weak.upgrade(), e.dyn_ref::<MessageEvent>()) else {
             return;
         };
-        let data: Array = data.unchecked_into();
-        let at = |i| data.get(i).as_f64().unwrap_or(0.0);
-        socket.audio.0.stats.set((at(0), at(1), at(2)));
+        if let Some(socket) = socket(&call) {
+            let data: Array = e.data().unchecked_into();
+            let at = |i| data.get(i).as_f64().unwrap_or(0.0);
+            socket.audio.0.stats.set((at(0), at(1), at(2)));
+        }
     });
     playback_port.start();
     let tracks = destination.stream().get_audio_tracks();
+    inner.wire(&capture);
     *inner.nodes.borrow_mut() = Some(Nodes {
         capture,
         playback,

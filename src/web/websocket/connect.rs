@@ -16,11 +16,10 @@ use crate::web::json::{get, options_to_json};
 use crate::web::media::{attach, media_stream, MediaChoice};
 use crate::web::session::{Session, SessionData};
 use crate::web::start::{read_signal, start};
-use crate::web::wait::{abort_controller, now_ms, started_now, Slot};
+use crate::web::wait::{abort_controller, now_ms};
 use crate::websocket::{socket_url, SocketOptions};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::spawn_local;
 use web_sys::{AbortController, AbortSignal};
 
 /// What the browser must have for this transport.
@@ -100,96 +99,104 @@ impl Plan {
 
 /// `connectWebSocket()` (what the export's promise resolves to).
 pub async fn connect_web_socket(options: JsValue) -> Result<Connection, JsValue> {
+    connect(options, false).await
+}
+
+/// `startAndConnect({ transport: "websocket" })`: the start request leaves once the call is
+/// built, so the audio context, worklet and microphone are prepared while it is in flight; the
+/// socket opens on its answer.
+pub async fn start_and_connect(options: JsValue) -> Result<Connection, JsValue> {
+    connect(options, true).await
+}
+
+/// Both entry points: every option is checked, and the browser too, before anything is sent.
+async fn connect(options: JsValue, starting: bool) -> Result<Connection, JsValue> {
     let t0 = now_ms();
     let json = options_to_json(&options)?;
     let plan = Plan::read(&options, &json)?;
-    let session_js = get(&options, "session")?;
-    let (url, session_id) = if session_js.is_undefined() || session_js.is_null() {
-        let Some(ws_url) = plan.options.ws_url.as_deref() else {
+    let mut session_js = JsValue::UNDEFINED;
+    let target = if starting {
+        Err(StartRequest::from_options(
+            &json,
+            Some(Transport::Websocket),
+        )?)
+    } else {
+        session_js = get(&options, "session")?;
+        Ok(given_target(&plan.options, &session_js)?)
+    };
+    plan.check_signal(if starting { Phase::Start } else { Phase::Media })?;
+    let closer = abort_controller()?;
+    let signal = closer.signal();
+    let call = plan.begin(starting, closer, t0)?;
+    let (url, session_id) = match target {
+        Ok(given) => given,
+        // The call's budget and its end cut the start short (`closer`).
+        Err(request) => match started(&call, &request, signal).await {
+            Ok(v) => {
+                session_js = v.2;
+                (v.0, v.1)
+            }
+            Err(e) => {
+                call.input(Input::Failure(e));
+                return Connection::complete(call).await;
+            }
+        },
+    };
+    *call.page.session.borrow_mut() = (session_js, session_id);
+    if starting {
+        call.input(Input::Started);
+    }
+    open(&call, &url);
+    Connection::complete(call).await
+}
+
+/// The socket URL and session id a `connectWebSocket` was given: a session's, or a bare `wsUrl`.
+fn given_target(
+    o: &SocketOptions,
+    session_js: &JsValue,
+) -> Result<(String, Option<String>), Error> {
+    if session_js.is_undefined() || session_js.is_null() {
+        let Some(ws_url) = o.ws_url.as_deref() else {
             return Err(Error::invalid(
                 "pass a `session` started with transport \"websocket\", or a `wsUrl`",
-            )
-            .into());
+            ));
         };
-        (socket_url(ws_url, plan.options.token.as_deref())?, None)
-    } else {
-        let data = Session::data_from_js(&session_js).ok_or_else(|| {
-            Error::invalid("`session` must be a Session returned by startSession() (and not freed)")
-        })?;
-        let token = plan
-            .options
-            .token
-            .as_deref()
-            .or(data.answer.token.as_deref());
-        (
-            session_url(&data, token)?,
-            Some(data.answer.session_id.clone()),
+        return Ok((socket_url(ws_url, o.token.as_deref())?, None));
+    }
+    let data = Session::data_from_js(session_js).ok_or_else(|| {
+        Error::invalid("`session` must be a Session returned by startSession() (and not freed)")
+    })?;
+    let token = o.token.as_deref().or(data.answer.token.as_deref());
+    let url = session_url(&data, token).map_err(|_| {
+        Error::invalid(
+            "this session has no `wsUrl`: start it with transport \"websocket\" to connect over a WebSocket",
         )
-    };
-    plan.check_signal(Phase::Media)?;
-    let call = plan.begin(false, abort_controller()?, t0)?;
-    open(&call, &url);
-    *call.page.session.borrow_mut() = (session_js, session_id);
-    Connection::complete(call).await
+    })?;
+    Ok((url, Some(data.answer.session_id.clone())))
 }
 
-/// The socket URL of a session started for this transport.
+/// The start request of `startAndConnect`; the socket URL, session id and `Session` it gave.
+async fn started(
+    call: &Call,
+    request: &StartRequest,
+    signal: AbortSignal,
+) -> Result<(String, Option<String>, JsValue), Error> {
+    let deadline = crate::web::deadline::Deadline::within(signal);
+    let data = start(request, &deadline).await?;
+    call.mark("sessionStarted");
+    let url = session_url(&data, data.answer.token.as_deref())?;
+    let id = data.answer.session_id.clone();
+    Ok((url, Some(id), JsValue::from(Session::new(data))))
+}
+
+/// The socket URL of a session started for this transport (`bad_response` if it has none).
 fn session_url(data: &SessionData, token: Option<&str>) -> Result<String, Error> {
     let Some(ws_url) = data.answer.ws_url.as_deref() else {
-        return Err(Error::invalid(
-            "this session has no `wsUrl`: start it with transport \"websocket\" to connect over a WebSocket",
-        ));
+        return Err(Error::new(
+            ErrorCode::BadResponse,
+            "the start answer has no `wsUrl` for the WebSocket transport",
+        )
+        .with_phase(Phase::Start));
     };
-    socket_url(ws_url, token)
-}
-
-/// `startAndConnect({ transport: "websocket" })`: the start request leaves first; the audio
-/// context, worklet and microphone are prepared while it is in flight, and the socket opens
-/// on its answer.
-pub async fn start_and_connect(options: JsValue) -> Result<Connection, JsValue> {
-    let t0 = now_ms();
-    let json = options_to_json(&options)?;
-    let request = StartRequest::from_options(&json, Some(Transport::Websocket))?;
-    // Every option is checked, and the browser too, before the start request goes out.
-    let plan = Plan::read(&options, &json)?;
-    plan.check_signal(Phase::Start)?;
-    let closer = abort_controller()?;
-    let started: Slot<Result<(SessionData, f64), Error>> = Slot::new();
-    {
-        let started = started.clone();
-        let signal = closer.signal();
-        spawn_local(started_now(async move {
-            let result = async {
-                // The call's budget covers it (set below, before this task can wait).
-                let deadline = crate::web::deadline::Deadline::within(signal);
-                let data = start(&request, &deadline).await?;
-                Ok((data, now_ms()))
-            }
-            .await;
-            started.set(result);
-        }));
-    }
-    let call = plan.begin(true, closer, t0)?;
-    let weak = Rc::downgrade(&call);
-    spawn_local(async move {
-        let started = started.wait().await;
-        let Some(call) = weak.upgrade() else { return };
-        let (data, at) = match started {
-            Ok(v) => v,
-            Err(e) => return call.input(Input::Failure(e)),
-        };
-        call.mark_at("sessionStarted", at);
-        let url = match session_url(&data, data.answer.token.as_deref()) {
-            Ok(url) => url,
-            Err(e) => {
-                let e = Error::new(ErrorCode::BadResponse, e.message).with_phase(Phase::Start);
-                return call.input(Input::Failure(e));
-            }
-        };
-        let id = data.answer.session_id.clone();
-        *call.page.session.borrow_mut() = (JsValue::from(Session::new(data)), Some(id));
-        call.input(Input::Started);
-        open(&call, &url);
-    });
-    Connection::complete(call).await
+    socket_url(ws_url, token).map_err(|e| e.with_phase(Phase::Start))
 }
