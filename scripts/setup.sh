@@ -32,6 +32,9 @@ apt_pkgs=()
 [ -x /usr/bin/firefox-esr ] || apt_pkgs+=(firefox-esr)
 # nftables: the interop tests cut UDP and one TCP port in a private network namespace.
 command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || apt_pkgs+=(nftables)
+# WebKit, the third engine: WebKitGTK's WebDriver and MiniBrowser, on a virtual display.
+[ -x /usr/bin/WebKitWebDriver ] || apt_pkgs+=(webkit2gtk-driver)
+command -v xvfb-run >/dev/null 2>&1 || apt_pkgs+=(xvfb)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   say "installing ${apt_pkgs[*]} from Debian"
   export DEBIAN_FRONTEND=noninteractive

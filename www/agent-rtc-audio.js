@@ -5,11 +5,13 @@
 // "agent-rtc-capture": the microphone, averaged down to 16 kHz mono, as 20 ms frames of 16-bit
 // little-endian PCM, each posted to the main thread as a whole protobuf audio frame: the header
 // the SDK computed (`processorOptions`, the same for every frame) followed by the samples, so
-// the main thread sends it as it is.
+// the main thread sends it as it is. Its output stays silent (it is there so that the context
+// runs the node: Firefox and WebKit render only what reaches the destination).
 // "agent-rtc-playback": the bot's PCM, resampled from each frame's own rate to the context's,
 // played from a jitter buffer. The bot sends faster than real time, so playback starts once
 // PREBUFFER_MS are queued and then plays at the context's pace; an empty buffer is an underrun
-// (silence, and the prebuffer again); "flush" (an interruption) empties it at once.
+// (silence, and the prebuffer again); "flush" (an interruption) empties it at once. The bot plays
+// on output 0 (the call's remoteStream); output 1, to the context's destination, stays silent.
 
 const CAPTURE_RATE = 16000;
 const FRAME_SAMPLES = CAPTURE_RATE / 50;

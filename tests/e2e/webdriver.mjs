@@ -1,7 +1,9 @@
-// A small W3C WebDriver client for Firefox: playwright-core drives only its own patched Firefox
-// build, which cannot be installed here, so the stock firefox-esr is driven through geckodriver.
-// geckodriver listens on 127.0.0.1 only; Firefox gets the prefs of webdriver-firefox.json (fake
-// media, no network but loopback), the same file the wasm browser suites use.
+// A small W3C WebDriver client for Firefox and WebKit: playwright-core drives only its own patched
+// builds, which cannot be installed here, so the stock firefox-esr is driven through geckodriver
+// and WebKitGTK's MiniBrowser through WebKitWebDriver (on a virtual display: MiniBrowser has no
+// headless mode). The drivers listen on 127.0.0.1 only; Firefox gets the prefs of
+// webdriver-firefox.json (fake media, no network but loopback), the same file the wasm browser
+// suites use; MiniBrowser its mock capture devices and an autoplay policy that allows audio.
 
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -40,7 +42,7 @@ export async function launchFirefox({ timeoutMs = 60000 } = {}) {
       }
     });
   });
-  const driver = new Firefox(base, proc, () => log);
+  const driver = new Driver(base, proc, () => log);
   try {
     await driver.newSession(firefoxCapabilities(), timeoutMs);
   } catch (e) {
@@ -50,11 +52,57 @@ export async function launchFirefox({ timeoutMs = 60000 } = {}) {
   return driver;
 }
 
-class Firefox {
-  constructor(base, proc, log) {
+export const WEBKIT_DRIVER = process.env.WEBKIT_DRIVER || "/usr/bin/WebKitWebDriver";
+export const MINIBROWSER = process.env.MINIBROWSER || "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
+
+/** Starts WebKitWebDriver (under xvfb-run) on a free loopback port and opens one MiniBrowser session. */
+export async function launchWebKit({ timeoutMs = 60000, autoplay = "allow" } = {}) {
+  const port = 30000 + Math.floor(Math.random() * 20000);
+  const proc = spawn("xvfb-run", ["-a", WEBKIT_DRIVER, `--port=${port}`, "--host=127.0.0.1"], {
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  let log = "";
+  proc.stdout.on("data", (d) => (log += d));
+  proc.stderr.on("data", (d) => (log += d));
+  const base = `http://127.0.0.1:${port}`;
+  const end = Date.now() + 15000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`WebKitWebDriver exited (make setup installs it): ${log}`);
+    const up = await fetch(`${base}/status`, { signal: AbortSignal.timeout(1000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (up) break;
+    if (Date.now() > end) {
+      process.kill(-proc.pid, "SIGKILL");
+      throw new Error(`WebKitWebDriver did not start: ${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const driver = new Driver(base, proc, () => log, { group: true });
+  const capabilities = {
+    "webkitgtk:browserOptions": {
+      binary: MINIBROWSER,
+      args: ["--automation", "--enable-mock-capture-devices=true", "--enable-media-stream=true", `--autoplay-policy=${autoplay}`],
+    },
+  };
+  try {
+    await driver.newSession(capabilities, timeoutMs);
+  } catch (e) {
+    process.kill(-proc.pid, "SIGKILL");
+    throw e;
+  }
+  return driver;
+}
+
+class Driver {
+  /** `group`: the driver runs in its own process group (xvfb-run and its children), ended whole. */
+  constructor(base, proc, log, { group = false } = {}) {
     this.base = base;
     this.proc = proc;
     this.log = log;
+    this.group = group;
     this.id = null;
   }
 
@@ -135,7 +183,8 @@ class Firefox {
       await new Promise((done) => {
         if (this.proc.exitCode !== null) return done();
         this.proc.on("exit", done);
-        this.proc.kill("SIGTERM");
+        if (this.group) process.kill(-this.proc.pid, "SIGTERM");
+        else this.proc.kill("SIGTERM");
       });
     }
   }

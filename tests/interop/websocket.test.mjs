@@ -1,10 +1,13 @@
 // The WebSocket transport against the real Pipecat development runner (pipecat-ai 1.14 in the
 // virtualenv `make setup` creates; tests/interop/bot.py, the echo bot, on Pipecat's
 // FastAPIWebsocketTransport with protobuf frames), started with `--host localhost --ws-auth token`
-// as a deployment with token auth would be: in headless Chromium, startAndConnect({ transport:
-// "websocket" }) reaches bot-ready, the microphone's echo is heard in remoteStream, a client
-// request is answered (the runner's RTVI processor answers an unknown one with an error),
-// disconnect() ends the bot; a bad token is a typed `socket`-phase error with nothing left open.
+// as a deployment with token auth would be. In each engine — headless Chromium (playwright),
+// Firefox ESR (geckodriver) and WebKitGTK (WebKitWebDriver, MiniBrowser on a virtual display) —
+// startAndConnect({ transport: "websocket" }) reaches bot-ready, the microphone's echo is heard in
+// remoteStream, a client request is answered and a server-message arrives (tests/interop/bot.py),
+// disconnect() ends the bot and closes the socket and the audio context; a bad token is a typed
+// `socket`-phase error with nothing left open. WebKitGTK has no RTCPeerConnection: there
+// connectWebRtc is `unsupported`, before any request.
 //
 // Run: make test-interop (or PIPECAT_PYTHON=.venv-pipecat/bin/python node --test tests/interop/).
 
@@ -13,6 +16,7 @@ import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { freshPkg, launchChromium, openPage, poll, rmSync, ROOT, serveStatic, workDir } from "../e2e/harness.mjs";
+import { launchFirefox, launchWebKit } from "../e2e/webdriver.mjs";
 import { startRunner } from "../bench/runner.mjs";
 
 const PYTHON = resolve(ROOT, process.env.PIPECAT_PYTHON || ".venv-pipecat/bin/python");
@@ -71,7 +75,6 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>websocket interop</tit
 let dir;
 let server;
 let runner;
-let browser;
 
 before(async () => {
   assert.ok(existsSync(PYTHON), `no Pipecat virtualenv at ${PYTHON}: run make setup`);
@@ -82,85 +85,132 @@ before(async () => {
   writeFileSync(join(dir, "index.html"), PAGE);
   server = await serveStatic(dir);
   runner = await startRunner(PYTHON, { host: "localhost", args: ["--ws-auth", "token"] });
-  browser = await launchChromium();
 });
 
 after(async () => {
-  await browser?.close();
   await runner?.stop();
   await server?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function page() {
-  const { page, errors } = await openPage(browser);
-  await page.goto(`${server.url}/index.html`);
-  await page.waitForFunction(() => window.pageReady === true, null, { timeout: 15000 });
-  return { page, errors };
+// Each engine as the same three operations: open the test page, run a function in it, close.
+const ENGINES = {
+  Chromium: async () => {
+    const browser = await launchChromium();
+    const { page, errors } = await openPage(browser);
+    return {
+      goto: (url) => page.goto(url),
+      run: (fn, arg) => page.evaluate(fn, arg),
+      errors: () => errors,
+      close: () => browser.close(),
+    };
+  },
+  Firefox: async () => {
+    const ff = await launchFirefox();
+    return { goto: (url) => ff.goto(url), run: (fn, arg) => ff.run(fn, arg), errors: () => [], close: () => ff.close() };
+  },
+  WebKitGTK: async () => {
+    const wk = await launchWebKit();
+    return { goto: (url) => wk.goto(url), run: (fn, arg) => wk.run(fn, arg), errors: () => [], close: () => wk.close() };
+  },
+};
+
+async function open(engine) {
+  const b = await ENGINES[engine]();
+  await b.goto(`${server.url}/index.html`);
+  await poll("the test page", async () => ({ ok: await b.run(() => window.pageReady === true) }));
+  return b;
 }
 
-test("Chromium: a WebSocket call to the real runner reaches bot-ready, echoes the microphone, answers requests and ends the bot", { timeout: 120_000 }, async () => {
-  const { page: p, errors } = await page();
-  const bots = () => (runner.log().match(/agent-rtc-interop: bot started/g) || []).length;
-  const ended = () => (runner.log().match(/agent-rtc-interop: bot ended/g) || []).length;
-  const before = { started: bots(), ended: ended() };
-  const r = await p.evaluate((baseUrl) => window.call({ platform: "pipecat-runner", baseUrl, transport: "websocket", timeoutMs: 20000 }), runner.url);
-  assert.ok(r.ok, `connect failed: ${JSON.stringify(r)}; runner: ${runner.log().slice(-1500)}`);
-  assert.equal(r.transport, "websocket");
-  assert.equal(r.state, "connected");
-  assert.ok(r.pc, "no peer connection on a WebSocket call");
-  await poll("the runner's bot", () => ({ ok: bots() === before.started + 1, bots: bots() }));
-  // The fake microphone beeps; the bot sends it back; the page hears it in remoteStream.
-  await poll("the echo in remoteStream", () => p.evaluate(() => ({ ok: window.peak > 0.02, peak: window.peak })), 20000);
-  const stats = await p.evaluate(() => window.conn.getStats());
-  assert.equal(stats.transport, "websocket");
-  assert.ok(stats.framesSent > 10 && stats.audioFramesReceived > 10, JSON.stringify(stats));
-  // A client request, answered by the bot (tests/interop/bot.py), which sends a server-message
-  // first.
-  const answered = await p.evaluate(() =>
-    window.conn.sendClientRequest("echo", { x: 1 }).then(
-      (v) => ({ ok: true, v }),
-      (e) => ({ ok: false, code: e.code, message: e.message }),
-    ),
-  );
-  assert.deepEqual(answered, { ok: true, v: { x: 1 } });
-  await poll("the server-message", () =>
-    p.evaluate(() => ({ ok: window.events.some((e) => e.name === "rtvi" && e.data === "server-message"), events: window.events.map((e) => e.name) })),
-  );
-  await p.evaluate(() => window.conn.disconnect());
-  await poll("the bot's end", () => ({ ok: ended() === before.ended + 1, log: runner.log().slice(-500) }));
-  // The page's meter context is the only one left open.
-  await poll("the call's socket and audio context closed", () =>
-    p.evaluate(() => ({ ok: window.leftOpen().contexts === 1 && window.leftOpen().sockets === 0, ...window.leftOpen() })),
-  );
-  assert.deepEqual(errors, []);
-  const evs = await p.evaluate(() => window.events);
-  assert.ok(evs.some((e) => e.name === "disconnected" && e.data === "local"), JSON.stringify(evs));
-  await p.close();
-});
+for (const engine of Object.keys(ENGINES)) {
+  test(`${engine}: a WebSocket call to the real runner reaches bot-ready, echoes the microphone, answers requests and ends the bot`, { timeout: 180_000 }, async () => {
+    const b = await open(engine);
+    try {
+      const count = (what) => (runner.log().match(new RegExp(`agent-rtc-interop: bot ${what}`, "g")) || []).length;
+      const before = { started: count("started"), ended: count("ended") };
+      const r = await b.run((baseUrl) => window.call({ platform: "pipecat-runner", baseUrl, transport: "websocket", timeoutMs: 30000 }), runner.url);
+      assert.ok(r.ok, `connect failed: ${JSON.stringify(r)}; runner: ${runner.log().slice(-1500)}`);
+      assert.equal(r.transport, "websocket");
+      assert.equal(r.state, "connected");
+      assert.ok(r.pc, "no peer connection on a WebSocket call");
+      await poll("the runner's bot", () => ({ ok: count("started") === before.started + 1 }));
+      // The fake microphone's tone goes to the bot and comes back, heard in remoteStream.
+      await poll("the echo in remoteStream", async () => {
+        const peak = await b.run(() => window.peak);
+        return { ok: peak > 0.02, peak };
+      }, 30000);
+      // Half a second of audio each way (25 frames of 20 ms), counted by getStats.
+      await poll("audio frames each way", async () => {
+        const stats = await b.run(() => window.conn.getStats());
+        return { ok: stats.transport === "websocket" && stats.framesSent > 25 && stats.audioFramesReceived > 25, stats };
+      }, 30000);
+      // A client request, answered by the bot, which sends a server-message first.
+      const answered = await b.run(() =>
+        window.conn.sendClientRequest("echo", { x: 1 }).then(
+          (v) => ({ ok: true, v }),
+          (e) => ({ ok: false, code: e.code, message: e.message }),
+        ),
+      );
+      assert.deepEqual(answered, { ok: true, v: { x: 1 } });
+      await poll("the server-message", async () => ({
+        ok: await b.run(() => window.events.some((e) => e.name === "rtvi" && e.data === "server-message")),
+      }));
+      await b.run(() => window.conn.disconnect());
+      await poll("the bot's end", () => ({ ok: count("ended") === before.ended + 1, log: runner.log().slice(-500) }));
+      // The page's meter context is the only one left open.
+      await poll("the call's socket and audio context closed", async () => {
+        const left = await b.run(() => window.leftOpen());
+        return { ok: left.contexts === 1 && left.sockets === 0, ...left };
+      });
+      const evs = await b.run(() => window.events);
+      assert.ok(evs.some((e) => e.name === "disconnected" && e.data === "local"), JSON.stringify(evs));
+      assert.deepEqual(b.errors(), []);
+    } finally {
+      await b.close();
+    }
+  });
 
-test("Chromium: a bad token is refused: a typed socket-phase error, nothing left open", { timeout: 60_000 }, async () => {
-  const { page: p } = await page();
-  // A session whose token is not the runner's: the runner refuses the upgrade (HTTP 403).
-  const start = await fetch(`${runner.url}/start`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ transport: "websocket" }),
-  }).then((r) => r.json());
-  assert.match(start.wsUrl, /^ws:\/\/localhost:\d+\/ws-client$/);
-  const r = await p.evaluate(
-    (wsUrl) =>
-      window.sdk.connectWebSocket({ wsUrl, token: "not-the-token", timeoutMs: 10000 }).then(
-        () => ({ ok: true }),
-        (e) => ({ ok: false, code: e.code, phase: e.details?.phase, closeCode: e.details?.closeCode, message: e.message, retryable: e.retryable }),
-      ),
-    start.wsUrl,
-  );
-  assert.equal(r.ok, false);
-  assert.equal(r.code, "signalling", JSON.stringify(r));
-  assert.equal(r.phase, "socket", JSON.stringify(r));
-  assert.equal(r.closeCode, 1006, JSON.stringify(r));
-  assert.ok(!r.message.includes("not-the-token"), r.message);
-  await poll("nothing left open", () => p.evaluate(() => ({ ok: window.leftOpen().contexts === 0 && window.leftOpen().sockets === 0, ...window.leftOpen() })));
-  await p.close();
-});
+  test(`${engine}: a bad token is refused: a typed socket-phase error, nothing left open`, { timeout: 120_000 }, async () => {
+    const b = await open(engine);
+    try {
+      // A session whose token is not the one given: the runner refuses the upgrade (HTTP 403).
+      const start = await fetch(`${runner.url}/start`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ transport: "websocket" }),
+      }).then((r) => r.json());
+      assert.match(start.wsUrl, /^ws:\/\/localhost:\d+\/ws-client$/);
+      const r = await b.run(
+        (wsUrl) =>
+          window.sdk.connectWebSocket({ wsUrl, token: "not-the-token", timeoutMs: 10000 }).then(
+            () => ({ ok: true }),
+            (e) => ({ ok: false, code: e.code, phase: e.details?.phase, closeCode: e.details?.closeCode, message: e.message, retryable: e.retryable }),
+          ),
+        start.wsUrl,
+      );
+      assert.equal(r.ok, false);
+      assert.equal(r.code, "signalling", JSON.stringify(r));
+      assert.equal(r.phase, "socket", JSON.stringify(r));
+      assert.equal(r.closeCode, 1006, JSON.stringify(r));
+      assert.equal(r.retryable, true, JSON.stringify(r));
+      assert.ok(!r.message.includes("not-the-token"), r.message);
+      await poll("nothing left open", async () => {
+        const left = await b.run(() => window.leftOpen());
+        return { ok: left.contexts === 0 && left.sockets === 0, ...left };
+      });
+      if (engine === "WebKitGTK") {
+        // No RTCPeerConnection in this engine: WebRTC is `unsupported`, and nothing is sent.
+        const rtc = await b.run((baseUrl) =>
+          window.sdk.startAndConnect({ platform: "pipecat-runner", baseUrl }).then(
+            () => ({ ok: true }),
+            (e) => ({ ok: false, code: e.code, message: e.message }),
+          ),
+          runner.url,
+        );
+        assert.equal(rtc.code, "unsupported", JSON.stringify(rtc));
+      }
+    } finally {
+      await b.close();
+    }
+  });
+}

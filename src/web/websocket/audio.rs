@@ -175,16 +175,22 @@ async fn build(inner: &Inner, call: &Weak<Call>, url: Option<String>) -> Result<
         let options = AudioWorkletNodeOptions::new();
         options.set_number_of_inputs(inputs);
         options.set_number_of_outputs(outputs);
-        if outputs > 0 {
-            options.set_output_channel_count(&Array::of1(&1.into()));
+        let mono = Array::new();
+        for _ in 0..outputs {
+            mono.push(&1.into());
         }
+        options.set_output_channel_count(&mono);
         // The capture's frames leave whole: this header, then 20 ms of PCM.
         options.set_processor_options(Some(&Uint8Array::from(header)));
         AudioWorkletNode::new_with_options(context, name, &options)
     };
-    // Capture: a node with no output still runs (a sink), pulled by the context.
+    // Firefox and WebKit run only the nodes the context's destination pulls: each worklet node
+    // has an output into it that stays silent (the capture writes none; the playback plays
+    // into its second output only what it never writes).
+    let speakers = context.destination();
     let header = frames::audio_header(CAPTURE_BYTES, CAPTURE_RATE, 1);
-    let capture = node("agent-rtc-capture", 1, 0, &header)?;
+    let capture = node("agent-rtc-capture", 1, 1, &header)?;
+    capture.connect_with_audio_node(&speakers)?;
     let capture_port = capture.port()?;
     let weak = call.clone();
     let on_frame = EventListener::new(&capture_port, "message", move |e| {
@@ -200,9 +206,10 @@ async fn build(inner: &Inner, call: &Weak<Call>, url: Option<String>) -> Result<
     });
     capture_port.start();
     // Playback into a stream the page plays like any other.
-    let playback = node("agent-rtc-playback", 0, 1, &[])?;
+    let playback = node("agent-rtc-playback", 0, 2, &[])?;
     let destination = context.create_media_stream_destination()?;
-    playback.connect_with_audio_node(&destination)?;
+    playback.connect_with_audio_node_and_output(&destination, 0)?;
+    playback.connect_with_audio_node_and_output(&speakers, 1)?;
     let playback_port = playback.port()?;
     let weak = call.clone();
     let on_stats = EventListener::new(&playback_port, "message", move |e| {
