@@ -44,10 +44,10 @@ export interface SessionJSON {
 
 export type ErrorCode =
   | "invalid_options" | "http" | "bad_response" | "timeout" | "aborted" | "media" | "webrtc"
-  | "ice_failed" | "signalling" | "closed" | "bot_error";
+  | "ice_failed" | "signalling" | "closed" | "bot_error" | "unsupported";
 
 /** Where a failure happened: a step of the connect, or `call` once the connect resolved. */
-export type ConnectPhase = "start" | "media" | "offer" | "ice" | "channel" | "bot-ready" | "call";
+export type ConnectPhase = "start" | "media" | "offer" | "ice" | "channel" | "socket" | "bot-ready" | "call";
 
 export interface AgentRtcErrorDetails {
   phase?: ConnectPhase;
@@ -63,6 +63,9 @@ export interface AgentRtcErrorDetails {
   /** Why a live call ended after a drop: `"ice-failed"`, `"attempts-exhausted"`, `"timeout"`
    * (`ice_failed`), `"session-gone"` (`signalling`). */
   reason?: string;
+  /** A WebSocket's close code and reason (1006 for a refused or unreachable socket). */
+  closeCode?: number;
+  closeReason?: string;
   [key: string]: unknown;
 }
 
@@ -76,7 +79,7 @@ export interface AgentRtcError extends Error {
 }
 
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "disconnected" | "failed";
-export type DisconnectReason = "local" | "peer-left" | "ice-failed" | "channel-closed" | "timeout";
+export type DisconnectReason = "local" | "peer-left" | "ice-failed" | "channel-closed" | "socket-closed" | "timeout";
 
 export interface ConnectWebRtcOptions {
   session?: Session;
@@ -93,7 +96,23 @@ export interface ConnectWebRtcOptions {
   reconnect?: { maxAttempts?: number; timeoutMs?: number };
 }
 
-export type StartAndConnectOptions = StartSessionOptions & Omit<ConnectWebRtcOptions, "session">;
+/** `connectWebSocket()`: Pipecat's WebSocket transport (protobuf frames), audio only. */
+export interface ConnectWebSocketOptions {
+  /** A session started with `transport: "websocket"` (its `wsUrl` and `token`), or: */
+  session?: Session;
+  wsUrl?: string;
+  /** Sent as the `token` query parameter of `wsUrl`. */
+  token?: string;
+  audio?: boolean | MediaTrackConstraints | MediaStreamTrack;
+  waitForBotReady?: boolean;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Where `agent-rtc-audio.js` is served, if not beside the package's JS. */
+  workletUrl?: string;
+}
+
+/** With `transport: "websocket"`, the WebSocket options apply (`workletUrl`; `video` must be off). */
+export type StartAndConnectOptions = StartSessionOptions & Omit<ConnectWebRtcOptions, "session"> & { workletUrl?: string };
 
 export interface ConnectionStats {
   timestamp?: number;
@@ -107,6 +126,15 @@ export interface ConnectionStats {
   inboundAudioLevel?: number;
   outboundAudioLevel?: number;
   candidatePairType?: "host" | "srflx" | "prflx" | "relay";
+  /** Set on a call over the WebSocket transport, whose stats are these (and the byte counts): */
+  transport?: "websocket";
+  framesSent?: number;
+  framesReceived?: number;
+  audioFramesReceived?: number;
+  /** The bot audio buffered for playback, how often it ran dry, and how much was played. */
+  playbackBufferMs?: number;
+  playbackUnderruns?: number;
+  playedMs?: number;
 }
 
 export interface RtviMessage {
