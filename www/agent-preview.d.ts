@@ -10,7 +10,7 @@ import type { AgentRtcError, Connection, ConnectionState, Platform, Role, Transc
 export type AgentPreviewState = ConnectionState;
 
 /** How the call is carried: the SDK's WebRTC connection, or a Daily room shown in an iframe. */
-export type AgentPreviewTransport = "webrtc" | "daily";
+export type AgentPreviewTransport = "webrtc" | "websocket" | "daily";
 
 /** The element's attributes (all optional strings; boolean ones are on when present). */
 export interface AgentPreviewAttributes {
@@ -26,7 +26,8 @@ export interface AgentPreviewAttributes {
   "api-key"?: string;
   /** Offer URL template (`{sessionId}` is replaced). */
   "offer-url"?: string;
-  /** `"daily"`: start a Daily session (`transport: "daily"`, `createDailyRoom: true`) and show its room. */
+  /** `"websocket"`: Pipecat's WebSocket transport (audio only; `video` is ignored). `"daily"`: start a
+   * Daily session (`transport: "daily"`, `createDailyRoom: true`) and show its room. */
   transport?: AgentPreviewTransport;
   /** Ask the start API for a Daily room; shown in an iframe when the answer has one, else WebRTC. */
   "create-daily-room"?: "" | boolean;

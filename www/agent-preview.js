@@ -6,7 +6,7 @@
 //                  agent="my-agent" api-key="pk_..."></agent-preview>
 //
 // Attributes: platform, base-url, start-url, agent, api-key, offer-url, transport ("webrtc" |
-// "daily"), create-daily-room, auto-connect, video. Types and the full table: agent-preview.d.ts.
+// "websocket" | "daily"), create-daily-room, auto-connect, video. Types and the full table: agent-preview.d.ts.
 // Properties: body (JSON for the bot), apiKey (instead of the attribute, kept out of the DOM),
 // state, connection, transport, room; methods start(), stop() (promises).
 // Shows the conversation (the transcript of both sides, the bot's messages and errors: text only,
@@ -146,7 +146,7 @@ class AgentPreview extends HTMLElement {
     return this._call?.conn ?? null;
   }
 
-  /** "webrtc" or "daily" once the call has a transport, else null. */
+  /** "webrtc", "websocket" or "daily" once the call has a transport, else null. */
   get transport() {
     return this._call?.kind ?? null;
   }
@@ -182,6 +182,8 @@ class AgentPreview extends HTMLElement {
     const call = (this._call = { ac: new AbortController(), offs: [], kind: null, conn: null, room: null, pend: {}, talk: {} });
     const attr = (n) => this.getAttribute(n) || undefined;
     const daily = attr("transport") == "daily";
+    // Pipecat's WebSocket transport: audio only.
+    const socket = attr("transport") == "websocket";
     const askRoom = daily || this.hasAttribute("create-daily-room");
     const dev = this.$("mic").value;
     const start = {
@@ -193,10 +195,11 @@ class AgentPreview extends HTMLElement {
       offerUrl: attr("offer-url"),
       body: this.body,
       signal: call.ac.signal,
+      transport: socket ? "websocket" : undefined,
     };
     const media = {
       audio: dev ? { deviceId: { exact: dev } } : true,
-      video: this.hasAttribute("video"),
+      video: this.hasAttribute("video") && !socket,
       signal: call.ac.signal,
     };
     for (const o of [start, media]) for (const k in o) if (o[k] === undefined) delete o[k];
@@ -247,7 +250,7 @@ class AgentPreview extends HTMLElement {
       c.disconnect();
       return;
     }
-    call.kind = "webrtc";
+    call.kind = c.transport;
     call.conn = c;
     const on = (ev, f) => call.offs.push(c.on(ev, f));
     // Events from before the connect resolved are replayed a task later: show the state as it is now.

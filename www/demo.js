@@ -13,7 +13,7 @@ form.elements["base-url"].value = location.origin;
 
 /** Copies the form onto the widget's attributes and body; runs on every edit, so start() sees it. */
 function apply() {
-  for (const name of ["platform", "base-url", "agent", "api-key"]) {
+  for (const name of ["platform", "transport", "base-url", "agent", "api-key"]) {
     const v = form.elements[name].value.trim();
     if (v) preview.setAttribute(name, v);
     else preview.removeAttribute(name);

@@ -293,10 +293,11 @@ const TYPES = {
 };
 
 /**
- * Serves the files under dir on a free 127.0.0.1 port (GET only, nothing outside dir).
+ * Serves the files under dir on a free 127.0.0.1 port (GET only, nothing outside dir);
+ * `headers(path)` adds response headers (a Content-Security-Policy for some pages).
  * Returns { url, close() }.
  */
-export async function serveStatic(dir) {
+export async function serveStatic(dir, { headers = () => ({}) } = {}) {
   const http = await import("node:http");
   const { extname, normalize, sep } = await import("node:path");
   const { createReadStream, statSync } = await import("node:fs");
@@ -315,7 +316,11 @@ export async function serveStatic(dir) {
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(200, { "content-type": TYPES[extname(file)] || "application/octet-stream", "cache-control": "no-store" });
+    res.writeHead(200, {
+      "content-type": TYPES[extname(file)] || "application/octet-stream",
+      "cache-control": "no-store",
+      ...headers(path),
+    });
     createReadStream(file).pipe(res);
   });
   await new Promise((done) => server.listen(0, "127.0.0.1", done));

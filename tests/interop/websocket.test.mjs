@@ -6,8 +6,10 @@
 // startAndConnect({ transport: "websocket" }) reaches bot-ready, the microphone's echo is heard in
 // remoteStream, a client request is answered and a server-message arrives (tests/interop/bot.py),
 // disconnect() ends the bot and closes the socket and the audio context; a bad token is a typed
-// `socket`-phase error with nothing left open. WebKitGTK has no RTCPeerConnection: there
-// connectWebRtc is `unsupported`, before any request.
+// `socket`-phase error with nothing left open; the <agent-preview> widget with
+// transport="websocket" connects and stops; a page under a strict Content-Security-Policy
+// (`script-src 'self' 'wasm-unsafe-eval'`, no inline script, no blob:) makes the same call with no
+// violation. WebKitGTK has no RTCPeerConnection: there connectWebRtc is `unsupported`.
 //
 // Run: make test-interop (or PIPECAT_PYTHON=.venv-pipecat/bin/python node --test tests/interop/).
 
@@ -72,6 +74,35 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>websocket interop</tit
   window.pageReady = true;
 </script>`;
 
+// The widget over a WebSocket: <agent-preview transport="websocket"> started by the test.
+const WIDGET_PAGE = `<!doctype html><meta charset="utf-8"><title>widget over a WebSocket</title>
+<script type="module" src="/pkg/agent-preview.js"></script>
+<agent-preview id="w" platform="pipecat-runner" transport="websocket"></agent-preview>
+<script>window.pageReady = true;</script>`;
+
+// The strict-CSP page: no inline script at all; csp.js loads the SDK and makes a WebSocket call.
+const CSP_PAGE = `<!doctype html><meta charset="utf-8"><title>strict CSP</title>
+<script>window.inlineRan = true;</script>
+<script type="module" src="/csp.js"></script>`;
+const CSP_SCRIPT = `import init, * as sdk from "/pkg/agent_rtc.js";
+window.violations = [];
+document.addEventListener("securitypolicyviolation", (e) => window.violations.push(e.violatedDirective + " " + e.blockedURI));
+await init();
+window.call = async (options) => {
+  try {
+    const conn = await sdk.startAndConnect(options);
+    const stats = () => conn.getStats();
+    for (let i = 0; i < 200 && (await stats()).playedMs === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    const played = (await stats()).playedMs;
+    await conn.disconnect();
+    return { ok: true, transport: conn.transport, played };
+  } catch (e) {
+    return { ok: false, code: e.code, message: e.message };
+  }
+};
+window.pageReady = true;
+`;
+
 let dir;
 let server;
 let runner;
@@ -83,7 +114,13 @@ before(async () => {
   mkdirSync(join(dir, "pkg"), { recursive: true });
   cpSync(join(ROOT, "pkg"), join(dir, "pkg"), { recursive: true });
   writeFileSync(join(dir, "index.html"), PAGE);
-  server = await serveStatic(dir);
+  writeFileSync(join(dir, "widget.html"), WIDGET_PAGE);
+  writeFileSync(join(dir, "csp.html"), CSP_PAGE);
+  writeFileSync(join(dir, "csp.js"), CSP_SCRIPT);
+  // The strict page: scripts only from this origin (and wasm compiled from them), requests to
+  // this origin and the runner (HTTP and its socket) only.
+  const csp = `default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' http://localhost:* ws://localhost:*; media-src 'self'`;
+  server = await serveStatic(dir, { headers: (path) => (path === "/csp.html" ? { "content-security-policy": csp } : {}) });
   runner = await startRunner(PYTHON, { host: "localhost", args: ["--ws-auth", "token"] });
 });
 
@@ -214,3 +251,50 @@ for (const engine of Object.keys(ENGINES)) {
     }
   });
 }
+
+for (const engine of Object.keys(ENGINES)) {
+  test(`${engine}: <agent-preview transport="websocket"> connects to the real runner and stops`, { timeout: 120_000 }, async () => {
+    const b = await ENGINES[engine]();
+    try {
+      await b.goto(`${server.url}/widget.html`);
+      await poll("the widget page", async () => ({ ok: await b.run(() => window.pageReady === true && !!customElements.get("agent-preview")) }));
+      const started = await b.run(async (baseUrl) => {
+        const w = document.getElementById("w");
+        w.setAttribute("base-url", baseUrl);
+        try {
+          await w.start();
+          return { ok: true, state: w.state, transport: w.transport };
+        } catch (e) {
+          return { ok: false, code: e.code, message: e.message };
+        }
+      }, runner.url);
+      assert.ok(started.ok, JSON.stringify(started));
+      assert.equal(started.transport, "websocket");
+      await poll("the widget connected", async () => {
+        const state = await b.run(() => document.getElementById("w").state);
+        return { ok: state === "connected", state };
+      });
+      await b.run(() => document.getElementById("w").stop());
+      assert.equal(await b.run(() => document.getElementById("w").transport), null);
+    } finally {
+      await b.close();
+    }
+  });
+}
+
+test("Chromium: under a strict CSP (script-src 'self' 'wasm-unsafe-eval') a WebSocket call works with no violation", { timeout: 120_000 }, async () => {
+  const b = await ENGINES.Chromium();
+  try {
+    await b.goto(`${server.url}/csp.html`);
+    await poll("the CSP page", async () => ({ ok: await b.run(() => window.pageReady === true) }));
+    const r = await b.run((baseUrl) => window.call({ platform: "pipecat-runner", baseUrl, transport: "websocket", timeoutMs: 30000 }), runner.url);
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.transport, "websocket");
+    assert.ok(r.played > 0, `the bot's audio played through the worklet: ${JSON.stringify(r)}`);
+    assert.deepEqual(await b.run(() => window.violations), []);
+    assert.equal(await b.run(() => window.inlineRan === undefined), true, "the policy is in force (the page's inline script was refused)");
+  } finally {
+    await b.close();
+  }
+});
+
