@@ -85,6 +85,7 @@ test: lint test-native test-browser test-browser-firefox test-e2e test-interop s
 bench: pkg
 	cargo build --profile agent -p agent-rtc-agent
 	AGENT_BIN=target/agent/agent-rtc-agent BENCH_RUNNER=.venv-pipecat/bin/python node tests/bench/connect.mjs
+	BENCH_RUNNER=.venv-pipecat/bin/python node tests/bench/websocket.mjs
 	mkdir -p test-output && node scripts/size-parts.mjs --json test-output/size-parts.json
 	AGENT_BIN=target/agent/agent-rtc-agent node tests/bench/blackout.mjs
 	AGENT_BIN=target/agent/agent-rtc-agent BLACKOUT_RUNNER=.venv-pipecat/bin/python BLACKOUT_SERIAL=1 \

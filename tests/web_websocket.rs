@@ -39,10 +39,10 @@ fn ws(fault: Option<&str>, extra: Value) -> JsValue {
 /// The loudest RMS heard so far in `stream` (an AnalyserNode polled by the page).
 fn meter(stream: &JsValue) -> JsValue {
     run_js(
-        "const ctx = new AudioContext(); const a = ctx.createAnalyser();
-         ctx.createMediaStreamSource(arg).connect(a);
-         const buf = new Float32Array(a.fftSize); const m = { peak: 0, ctx };
-         m.timer = setInterval(() => { a.getFloatTimeDomainData(buf); let s = 0;
+        "const ctx = new AudioContext(); const an = ctx.createAnalyser();
+         ctx.createMediaStreamSource(a).connect(an);
+         const buf = new Float32Array(an.fftSize); const m = { peak: 0, ctx };
+         m.timer = setInterval(() => { an.getFloatTimeDomainData(buf); let s = 0;
            for (const v of buf) s += v * v; m.peak = Math.max(m.peak, Math.sqrt(s / buf.length)); }, 20);
          m.stop = () => { clearInterval(m.timer); ctx.close(); };
          return m;",
@@ -71,7 +71,7 @@ async fn a_websocket_call_connects_echoes_talks_and_ends_on_both_sides() {
         (get(&m, "peak").as_f64().unwrap_or(0.0) > 0.02).then_some(())
     })
     .await;
-    run_js("arg.stop()", &m);
+    run_js("a.stop()", &m);
     let s = stats(&conn).await;
     assert_eq!(s["transport"], "websocket");
     assert!(s["framesSent"].as_f64() > Some(3.0), "{s}");
@@ -99,11 +99,28 @@ async fn a_websocket_call_connects_echoes_talks_and_ends_on_both_sides() {
         disconnected.borrow().iter().map(json).collect::<Vec<_>>(),
         [json!("local")]
     );
-    until_async("the agent's bot to end", HANG_MS, || async {
-        let s = get_json(&format!("{}/debug/sessions/{session}", agent())).await;
-        (s["bot"]["ended"] != Value::Null || s["ended"] != Value::Null || s.is_null()).then_some(())
-    })
+    let ws = until_async(
+        "the agent's side of the socket to close",
+        HANG_MS,
+        || async {
+            let s = get_json(&format!("{}/debug/sessions/{session}", agent())).await;
+            (s["websocket"]["connected"] == false && s["websocket"]["closeCode"] != Value::Null)
+                .then(|| s["websocket"].clone())
+        },
+    )
     .await;
+    // What the server saw: the SDK closed it normally, and sent 16 kHz mono audio frames.
+    assert_eq!(
+        (&ws["closedBy"], &ws["closeCode"]),
+        (&json!("client"), &json!(1000)),
+        "{ws}"
+    );
+    assert_eq!(
+        (&ws["sampleRate"], &ws["numChannels"]),
+        (&json!(16000), &json!(1)),
+        "{ws}"
+    );
+    assert!(ws["audioFramesReceived"].as_f64() > Some(0.0), "{ws}");
     drop(conn);
     assert_calls_freed(before, "a WebSocket call").await;
 }
@@ -189,7 +206,7 @@ async fn a_browser_without_what_a_transport_needs_gets_unsupported_and_nothing_i
         ("RTCPeerConnection", "webrtc"),
     ] {
         let saved = run_js(
-            "const v = globalThis[arg]; delete globalThis[arg]; return v;",
+            "const v = globalThis[a]; delete globalThis[a]; return v;",
             &global.into(),
         );
         let options = ws(
@@ -203,7 +220,7 @@ async fn a_browser_without_what_a_transport_needs_gets_unsupported_and_nothing_i
             connect_web_socket(js(json!({"wsUrl": "ws://127.0.0.1:9/ws"}))).await
         };
         run_js(
-            "globalThis[arg[0]] = arg[1];",
+            "globalThis[a[0]] = a[1];",
             &js_sys::Array::of2(&global.into(), &saved).into(),
         );
         let e = expect_error(result, "unsupported");

@@ -8,14 +8,19 @@
 // the main thread sends it as it is. Its output stays silent (it is there so that the context
 // runs the node: Firefox and WebKit render only what reaches the destination).
 // "agent-rtc-playback": the bot's PCM, resampled from each frame's own rate to the context's,
-// played from a jitter buffer. The bot sends faster than real time, so playback starts once
-// PREBUFFER_MS are queued and then plays at the context's pace; an empty buffer is an underrun
-// (silence, and the prebuffer again); "flush" (an interruption) empties it at once. The bot plays
+// played from a jitter buffer. The bot sends faster than real time, so playback starts once the
+// prebuffer is queued and then plays at the context's pace; an empty buffer is an underrun
+// (silence, a larger prebuffer, and the wait for it again); "flush" (an interruption) empties it. The bot plays
 // on output 0 (the call's remoteStream); output 1, to the context's destination, stays silent.
 
 const CAPTURE_RATE = 16000;
 const FRAME_SAMPLES = CAPTURE_RATE / 50;
-const PREBUFFER_MS = 40;
+// The jitter buffer starts playing once PREBUFFER_MS are queued; every underrun adds
+// PREBUFFER_STEP_MS, up to PREBUFFER_MAX_MS: it settles where the server's pacing needs it
+// (measured against the Pipecat runner's echo bot: 40 ms, from its 40 ms output chunks).
+const PREBUFFER_MS = 20;
+const PREBUFFER_STEP_MS = 10;
+const PREBUFFER_MAX_MS = 120;
 const STATS_EVERY = 32;
 
 class Capture extends AudioWorkletProcessor {
@@ -139,13 +144,15 @@ class Playback extends AudioWorkletProcessor {
       if (i < out.length) {
         this.underruns++;
         this.playing = false;
+        const step = Math.round((sampleRate * PREBUFFER_STEP_MS) / 1000);
+        this.prebuffer = Math.min(this.prebuffer + step, Math.round((sampleRate * PREBUFFER_MAX_MS) / 1000));
       }
       this.played += i;
     }
     out.fill(0, i);
     for (let c = 1; c < outputs[0].length; c++) outputs[0][c].set(out);
     if (++this.calls % STATS_EVERY === 0) {
-      this.port.postMessage([this.depth / sampleRate, this.underruns, this.played / sampleRate]);
+      this.port.postMessage([this.depth / sampleRate, this.underruns, this.played / sampleRate, this.prebuffer / sampleRate]);
     }
     return true;
   }

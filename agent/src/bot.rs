@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::fault::Faults;
 use crate::rtvi::{self, Version, LEGACY_MAJOR};
 use crate::vad::{Change, Vad};
 
@@ -34,8 +35,23 @@ pub struct BotOptions {
     pub legacy_function_call: bool,
     /// Answer an unknown client-message type with `error-response` instead of the echo.
     pub strict_messages: bool,
-    /// The `user_id` of transcriptions: the peer connection's id.
+    /// The `user_id` of transcriptions: the peer connection's id (the session id over a
+    /// WebSocket).
     pub user_id: String,
+}
+
+impl BotOptions {
+    /// The bot a session's faults ask for, on either transport.
+    pub fn new(agent: String, user_id: String, faults: &Faults) -> BotOptions {
+        BotOptions {
+            agent,
+            send_bot_ready: !faults.no_bot_ready,
+            version: faults.rtvi_version.unwrap_or(rtvi::PROTOCOL_VERSION),
+            legacy_function_call: faults.function_call_legacy,
+            strict_messages: faults.client_message_strict,
+            user_id,
+        }
+    }
 }
 
 /// What the peer task must do for the bot.
@@ -112,6 +128,14 @@ impl Bot {
 
     pub fn is_ended(&self) -> bool {
         self.ended.is_some()
+    }
+
+    /// The bot's transport has gone for good (a WebSocket closed): it ends without a word.
+    pub fn finish(&mut self, reason: &str) {
+        if self.ended.is_none() {
+            self.ended = Some(reason.to_string());
+            self.scheduled.clear();
+        }
     }
 
     /// The client's channel opened (Pipecat's `on_client_connected`), also after a restart.

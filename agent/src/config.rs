@@ -38,7 +38,8 @@ impl Default for Config {
 }
 
 pub const USAGE: &str = "\
-agent-rtc-agent: a local WebRTC echo agent speaking the Pipecat start and offer/answer protocol
+agent-rtc-agent: a local echo agent speaking the Pipecat start and offer/answer protocol
+and Pipecat's WebSocket transport
 
 Options (flag wins over environment variable):
   --host ADDR              listen address [HOST] (default 127.0.0.1)

@@ -54,7 +54,16 @@ pub struct Faults {
     pub function_call_legacy: bool,
     /// `client-message-strict`: unknown client-message types get an `error-response`.
     pub client_message_strict: bool,
+    /// `ws-close-after-ready`: the server closes the WebSocket (1011) right after `bot-ready`.
+    pub ws_close_after_ready: bool,
+    /// `ws-refuse`: the WebSocket upgrade is refused (403) even with a good token.
+    pub ws_refuse: bool,
+    /// `ws-interrupt`: after `bot-ready`, an `InterruptionFrame` every [`WS_INTERRUPT_EVERY`].
+    pub ws_interrupt: bool,
 }
+
+/// How often the `ws-interrupt` fault sends an `InterruptionFrame`.
+pub const WS_INTERRUPT_EVERY: Duration = Duration::from_millis(500);
 
 /// When a `blackout-<secs>s` without `-after-` starts: this long after the channel opens.
 pub const BLACKOUT_DEFAULT_DELAY: Duration = Duration::from_secs(2);
@@ -90,6 +99,9 @@ impl Faults {
             "silent" => self.silent = true,
             "function-call-legacy" => self.function_call_legacy = true,
             "client-message-strict" => self.client_message_strict = true,
+            "ws-close-after-ready" => self.ws_close_after_ready = true,
+            "ws-refuse" => self.ws_refuse = true,
+            "ws-interrupt" => self.ws_interrupt = true,
             _ => {
                 if let Some(rest) = item.strip_prefix("blackout-") {
                     self.blackout = Some(blackout(rest)?);
@@ -184,7 +196,8 @@ mod tests {
             "start-503, start-hang,start-nonjson,start-nosession,start-ice-servers,offer-500-detail,offer-hang,\
              offer-badsdp,offer-nopcid,patch-400-text,ice-never,no-bot-ready,silent,drop-after-1.5,\
              peer-left-after-2,renegotiate-after-0.25,delay-start-100,delay-offer-7,blackout-3s,\
-             rtvi-version-1.0.0,function-call-legacy,client-message-strict",
+             rtvi-version-1.0.0,function-call-legacy,client-message-strict,ws-close-after-ready,\
+             ws-refuse,ws-interrupt",
         )
         .unwrap();
         assert_eq!(
@@ -210,6 +223,7 @@ mod tests {
         );
         assert_eq!(f.rtvi_version, Some(Version([1, 0, 0])));
         assert!(f.function_call_legacy && f.client_message_strict);
+        assert!(f.ws_close_after_ready && f.ws_refuse && f.ws_interrupt);
     }
 
     #[test]
@@ -254,6 +268,8 @@ mod tests {
             "drop-after-100000",
             "delay-offer-99999999999",
             "drop-after-NaN",
+            "ws-close",
+            "ws-interrupt-1",
         ] {
             assert!(Faults::parse(bad).is_err(), "{bad}");
         }

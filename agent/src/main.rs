@@ -1,16 +1,19 @@
 //! agent-rtc local agent: a real WebRTC peer (str0m) behind the Pipecat start and SmallWebRTC
-//! offer/answer routes, with an echo bot and fault injection, for demos and end-to-end tests.
+//! offer/answer routes, and Pipecat's WebSocket transport (protobuf frames), with an echo bot and
+//! fault injection, for demos and end-to-end tests.
 
 mod blackout;
 mod bot;
 mod config;
 mod fault;
+mod frames;
 mod http;
 mod peer;
 mod request_log;
 mod rtvi;
 mod sessions;
 mod vad;
+mod websocket;
 
 use axum::serve::ListenerExt;
 use std::io::Write;

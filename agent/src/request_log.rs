@@ -1,7 +1,8 @@
-//! The last start/offer requests as received, so browser tests can check exactly what the SDK
-//! sent (`GET /debug/requests?tag=X` filters on the `x-test-tag` header). Credentials are never
-//! kept: the `Authorization` header is stored redacted, with `auth` telling whether it carried
-//! the configured key.
+//! The last start/offer/socket requests as received, so browser tests can check exactly what the
+//! SDK sent (`GET /debug/requests?tag=X` filters on the `x-test-tag` header). Credentials are
+//! never kept: the `Authorization` header is stored redacted, with `auth` telling whether it
+//! carried the configured key, and so are the WebSocket token in `?token=` or in the
+//! `/ws-client/{token}` path.
 
 use std::collections::VecDeque;
 
@@ -16,6 +17,10 @@ const SECRET_HEADERS: [&str; 4] = [
     "cookie",
     "x-api-key",
 ];
+/// Query parameters whose values are credentials.
+const SECRET_PARAMS: [&str; 1] = ["token"];
+/// Paths whose last segment is a credential.
+const SECRET_PATH_PREFIXES: [&str; 1] = ["/ws-client/"];
 
 #[derive(Default)]
 pub struct RequestLog {
@@ -75,8 +80,8 @@ impl RequestLog {
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let entry = serde_json::json!({
             "method": method.as_str(),
-            "path": uri.path(),
-            "query": uri.query(),
+            "path": redact_path(uri.path()),
+            "query": uri.query().map(redact_query),
             "headers": hs,
             "auth": self.auth_kind(headers),
             "body": body,
@@ -108,6 +113,30 @@ fn redact(value: &[u8]) -> String {
         }
         _ => format!("[redacted, {} chars]", text.len()),
     }
+}
+
+/// The query with the values of [`SECRET_PARAMS`] replaced by their length.
+fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, value)) if SECRET_PARAMS.contains(&key) => {
+                format!("{key}=[redacted, {} chars]", value.len())
+            }
+            _ => pair.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The path with a credential segment (`/ws-client/{token}`) replaced by its length.
+fn redact_path(path: &str) -> String {
+    for prefix in SECRET_PATH_PREFIXES {
+        if let Some(secret) = path.strip_prefix(prefix) {
+            return format!("{prefix}[redacted, {} chars]", secret.len());
+        }
+    }
+    path.to_string()
 }
 
 #[cfg(test)]
@@ -174,6 +203,37 @@ mod tests {
         let mut h = h.clone();
         h.remove("authorization");
         h
+    }
+
+    #[test]
+    fn socket_tokens_are_redacted() {
+        let mut log = RequestLog::default();
+        let mut h = HeaderMap::new();
+        h.insert("x-test-tag", "ws".parse().unwrap());
+        for uri in [
+            "/ws-client?token=0123456789abcdef&x=1",
+            "/ws-client/0123456789abcdef",
+            "/ws-client?a=token%3D1&token=0123456789abcdef&token=",
+        ] {
+            log.record(&Method::GET, &uri.parse().unwrap(), &h, None);
+        }
+        let t = log.tagged("ws");
+        assert!(
+            !Value::Array(t.clone())
+                .to_string()
+                .contains("0123456789abcdef"),
+            "{t:?}"
+        );
+        assert_eq!(t[0]["path"], "/ws-client");
+        assert_eq!(t[0]["query"], "token=[redacted, 16 chars]&x=1");
+        assert_eq!(t[1]["path"], "/ws-client/[redacted, 16 chars]");
+        assert_eq!(t[1]["query"], Value::Null);
+        assert_eq!(
+            t[2]["query"],
+            "a=token%3D1&token=[redacted, 16 chars]&token=[redacted, 0 chars]"
+        );
+        assert_eq!(redact_query("tokens=a&t=b"), "tokens=a&t=b");
+        assert_eq!(redact_path("/start"), "/start");
     }
 
     #[test]

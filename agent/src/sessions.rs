@@ -3,16 +3,22 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tokio::sync::mpsc;
 
+use crate::bot::Bot;
 use crate::peer::{self, Ending, PeerCmd, PeerHandle};
+use crate::websocket::{WsCmd, WsDebug};
 
 /// How long an ended session's record stays readable by tests.
 pub const KEEP_ENDED: Duration = Duration::from_secs(60);
 /// Peers kept per session (live and closed), so a client cannot grow one without bound.
 const MAX_PEERS_PER_SESSION: usize = 20;
+/// How long a WebSocket session's token stays valid (for one use), as the Pipecat runner's.
+pub const WS_TOKEN_TTL: Duration = Duration::from_secs(300);
 
 pub struct Session {
     pub id: String,
@@ -27,6 +33,43 @@ pub struct Session {
     pub blackout_used: bool,
     /// The stand-in Daily room of a start that asked for one.
     pub daily: Option<DailyRoom>,
+    /// The WebSocket side of a start with `transport: "websocket"`.
+    pub websocket: Option<WsState>,
+}
+
+/// A WebSocket session: its one-use token until the socket comes, then the socket's task.
+/// The token is never shown: not in the debug record, not in any log.
+pub struct WsState {
+    /// The token and when it stops being valid; `None` once used.
+    token: Option<(String, Instant)>,
+    pub link: Option<WsLink>,
+}
+
+/// The registry's hold on a running WebSocket task.
+pub struct WsLink {
+    pub bot: Arc<Mutex<Bot>>,
+    pub debug: Arc<Mutex<WsDebug>>,
+    pub tx: mpsc::UnboundedSender<WsCmd>,
+}
+
+impl WsState {
+    pub fn new(token: String, now: Instant) -> WsState {
+        WsState {
+            token: Some((token, now + WS_TOKEN_TTL)),
+            link: None,
+        }
+    }
+
+    /// Until when an unused token keeps its session from expiring.
+    fn token_expiry(&self) -> Option<Instant> {
+        self.token.as_ref().map(|(_, until)| *until)
+    }
+
+    fn token_is(&self, token: &str, now: Instant) -> bool {
+        self.token
+            .as_ref()
+            .is_some_and(|(t, until)| now < *until && t.as_bytes() == token.as_bytes())
+    }
 }
 
 /// A start with `createDailyRoom: true` or `transport: "daily"` gets a room at
@@ -67,11 +110,24 @@ impl Session {
                     .unwrap_or(Value::Null)
             })
             .collect();
-        // The bot of the newest peer (a restarted peer carries on its predecessor's bot).
-        let bot = self
-            .peers
-            .last()
-            .map_or(Value::Null, |p| peer::lock(&p.bot).summary());
+        // The bot of the newest peer (a restarted peer carries on its predecessor's bot), or
+        // the WebSocket's.
+        let ws = self.websocket.as_ref().and_then(|w| w.link.as_ref());
+        let bot = match (self.peers.last(), ws) {
+            (Some(p), _) => peer::lock(&p.bot).summary(),
+            (None, Some(link)) => peer::lock(&link.bot).summary(),
+            (None, None) => Value::Null,
+        };
+        let websocket = self.websocket.as_ref().map(|w| {
+            let mut v = w
+                .link
+                .as_ref()
+                .and_then(|l| l.debug.lock().ok())
+                .and_then(|d| serde_json::to_value(&*d).ok())
+                .unwrap_or_else(|| json!({}));
+            v["tokenUsed"] = json!(w.token.is_none());
+            v
+        });
         json!({
             "sessionId": self.id,
             "agent": self.agent,
@@ -85,6 +141,7 @@ impl Session {
                 "transport": d.transport,
                 "pageLoads": d.page_loads,
             })),
+            "websocket": websocket,
         })
     }
 }
@@ -115,8 +172,13 @@ impl Registry {
         for s in self.sessions.values_mut() {
             if s.ended_at.is_none() {
                 if let Some(idle) = s.idle_since {
-                    if now >= idle + ttl {
-                        s.ended_at = Some(idle + ttl);
+                    // An unused WebSocket token keeps its session for as long as it is valid.
+                    let mut end = idle + ttl;
+                    if let Some(until) = s.websocket.as_ref().and_then(WsState::token_expiry) {
+                        end = end.max(until);
+                    }
+                    if now >= end {
+                        s.ended_at = Some(end);
                     }
                 }
             }
@@ -149,6 +211,7 @@ impl Registry {
             peers: Vec::new(),
             blackout_used: false,
             daily: None,
+            websocket: None,
         };
         self.sessions.insert(id.clone(), s);
         self.sessions.get(&id)
@@ -226,12 +289,56 @@ impl Registry {
         }
     }
 
-    /// Asks every live peer to close (shutdown).
+    /// The live WebSocket session whose token this is, if the token is still valid and unused.
+    pub fn ws_token_session(&mut self, token: &str, now: Instant) -> Option<String> {
+        self.sweep(now);
+        self.sessions
+            .values()
+            .find(|s| {
+                s.ended_at.is_none() && s.websocket.as_ref().is_some_and(|w| w.token_is(token, now))
+            })
+            .map(|s| s.id.clone())
+    }
+
+    /// Uses up a valid token: returns its session (id, agent, fault spec), once.
+    pub fn take_ws_token(&mut self, token: &str, now: Instant) -> Option<(String, String, String)> {
+        let id = self.ws_token_session(token, now)?;
+        let s = self.sessions.get_mut(&id)?;
+        s.websocket.as_mut()?.token = None;
+        Some((s.id.clone(), s.agent.clone(), s.fault_spec.clone()))
+    }
+
+    /// A socket was accepted for the session: it lives as long as the socket.
+    pub fn ws_attach(&mut self, id: &str, link: WsLink) {
+        match self.sessions.get_mut(id) {
+            Some(s) if s.ended_at.is_none() => {
+                s.idle_since = None;
+                if let Some(w) = s.websocket.as_mut() {
+                    w.link = Some(link);
+                }
+            }
+            _ => {
+                let _ = link.tx.send(WsCmd::Close);
+            }
+        }
+    }
+
+    /// The session's socket has closed: the bot and the session end with it.
+    pub fn ws_ended(&mut self, id: &str) {
+        if let Some(s) = self.sessions.get_mut(id) {
+            s.ended_at.get_or_insert_with(Instant::now);
+        }
+    }
+
+    /// Asks every live peer and socket to close (shutdown).
     pub fn close_all(&mut self) {
         for s in self.sessions.values() {
             for p in &s.peers {
                 let _ =
                     p.tx.send(PeerCmd::Close("server shut down".into(), Ending::Replaced));
+            }
+            if let Some(link) = s.websocket.as_ref().and_then(|w| w.link.as_ref()) {
+                let _ = link.tx.send(WsCmd::Close);
             }
         }
     }
@@ -302,5 +409,38 @@ mod tests {
         assert!(r.get("a").is_some());
         r.sweep(later + KEEP_ENDED + Duration::from_millis(100));
         assert!(r.get("a").is_none());
+    }
+
+    #[test]
+    fn websocket_tokens_are_single_use_and_expire() {
+        let t0 = Instant::now();
+        let mut r = Registry::new(Duration::from_millis(50), 10);
+        for (id, token) in [("a", "tok-a"), ("b", "tok-b"), ("c", "tok-c")] {
+            r.create(id.into(), "x", "silent").unwrap();
+            r.live(id).unwrap().websocket = Some(WsState::new(token.into(), t0));
+        }
+        assert_eq!(r.ws_token_session("nope", t0), None);
+        assert_eq!(r.ws_token_session("tok-a", t0).as_deref(), Some("a"));
+        assert_eq!(
+            r.take_ws_token("tok-a", t0),
+            Some(("a".into(), "x".into(), "silent".into()))
+        );
+        assert_eq!(r.take_ws_token("tok-a", t0), None, "used");
+        assert_eq!(r.ws_token_session("tok-a", t0), None);
+        assert_eq!(r.get("a").unwrap().debug()["websocket"]["tokenUsed"], true);
+        assert!(!r.get("b").unwrap().debug().to_string().contains("tok-b"));
+        // An unused token keeps its session past the idle TTL, until the token expires.
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!(r.ws_token_session("tok-b", later).as_deref(), Some("b"));
+        r.ws_ended("b");
+        assert_eq!(r.ws_token_session("tok-b", later), None, "session over");
+        let expired = t0 + WS_TOKEN_TTL;
+        assert_eq!(r.take_ws_token("tok-c", expired), None, "expired");
+        r.sweep(expired);
+        assert_eq!(
+            r.live_count(),
+            0,
+            "a used token without a socket keeps nothing alive"
+        );
     }
 }

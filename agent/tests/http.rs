@@ -213,15 +213,18 @@ async fn start_routes_for_each_platform() {
 async fn start_refuses_other_transports_and_bad_bodies() {
     let a = Agent::start(&[]).await;
     for body in [
-        json!({"transport": "websocket"}),
         json!({"transport": "websocket", "createDailyRoom": true}),
         json!({"transport": "carrier-pigeon"}),
     ] {
         let r = a.post("/start", &body).await;
         r.assert_error(400, "UNSUPPORTED_TRANSPORT");
     }
+    // A socket and a Daily room do not go together (the WebSocket transport: tests/websocket.rs).
     assert!(a
-        .post("/start", &json!({"transport": "websocket"}))
+        .post(
+            "/start",
+            &json!({"transport": "websocket", "createDailyRoom": true})
+        )
         .await
         .json()["error"]
         .as_str()

@@ -42,6 +42,15 @@ impl Carrier {
         }
     }
 
+    /// What the transport's own media still wait for before the call's media are ready (the
+    /// WebSocket transport's audio graph; WebRTC has none).
+    pub fn ready(&self) -> Option<js_sys::Promise> {
+        match self {
+            Carrier::WebRtc(_) => None,
+            Carrier::WebSocket(socket) => Some(socket.audio.ready()),
+        }
+    }
+
     /// The peer connection (`RTCPeerConnection`), for a transport that has one.
     pub fn peer_connection(&self) -> JsValue {
         match self {

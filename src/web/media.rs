@@ -184,6 +184,9 @@ pub fn attach(call: &Rc<Call>, audio: MediaChoice, video: MediaChoice) {
         *call.held.own_tracks.borrow_mut() = own;
         let carrier = &call.held.carrier;
         let replaced = js_sys::Array::new();
+        if let Some(ready) = carrier.ready() {
+            replaced.push(&ready);
+        }
         for (index, track) in [audio, video].into_iter().enumerate() {
             let Some(track) = track else { continue };
             call.page.local_stream.add_track(&track);

@@ -135,6 +135,8 @@ export interface ConnectionStats {
   playbackBufferMs?: number;
   playbackUnderruns?: number;
   playedMs?: number;
+  /** What the jitter buffer waits for before it plays: 20 ms, growing by 10 with each underrun. */
+  playbackPrebufferMs?: number;
 }
 
 export interface RtviMessage {

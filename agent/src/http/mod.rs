@@ -1,5 +1,5 @@
-//! The HTTP surface: start and offer routes for the three platforms, the Daily room stand-in,
-//! debug routes, static files.
+//! The HTTP surface: start and offer routes for the three platforms, the WebSocket transport's
+//! socket, the Daily room stand-in, debug routes, static files.
 //! One file per route family; this one holds the shared state and the route table.
 
 // Handlers' helpers return the refusal itself as the error; boxing each `Response` would only
@@ -11,6 +11,7 @@ mod errors;
 mod incoming;
 mod offer;
 mod start;
+mod ws;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,7 +31,8 @@ use crate::sessions::Registry;
 pub struct App {
     pub cfg: Config,
     /// `http://{listening address}`, with an unspecified address (0.0.0.0, ::) replaced by the
-    /// loopback address of its family: the base of the Daily room URLs the agent hands out.
+    /// loopback address of its family: the base of the Daily room and WebSocket URLs the agent
+    /// hands out.
     pub base_url: String,
     pub registry: Mutex<Registry>,
     pub log: Mutex<RequestLog>,
@@ -88,6 +90,8 @@ pub fn router(app: Arc<App>) -> Router {
             "/api/sessions/{id}/api/offer",
             post(offer::butter).patch(offer::butter),
         )
+        .route("/ws-client", get(ws::by_query))
+        .route("/ws-client/{token}", get(ws::by_path))
         .route("/daily/{room}", get(debug::daily_room))
         .route("/debug/sessions/{id}", get(debug::session))
         .route("/debug/sessions/{id}/blackout", post(debug::blackout))

@@ -18,7 +18,6 @@ use super::App;
 use crate::bot::{Bot, BotOptions};
 use crate::fault::Faults;
 use crate::peer::{self, PeerCmd, PeerOptions};
-use crate::rtvi;
 use crate::sessions::uuid;
 
 /// How long a renegotiation may take inside a peer task.
@@ -209,14 +208,11 @@ async fn offer_inner(
     };
     let restarted = carried_bot.is_some();
     let bot = carried_bot.unwrap_or_else(|| {
-        Arc::new(Mutex::new(Bot::new(BotOptions {
+        Arc::new(Mutex::new(Bot::new(BotOptions::new(
             agent,
-            send_bot_ready: !faults.no_bot_ready,
-            version: faults.rtvi_version.unwrap_or(rtvi::PROTOCOL_VERSION),
-            legacy_function_call: faults.function_call_legacy,
-            strict_messages: faults.client_message_strict,
-            user_id: answer_pc_id.clone(),
-        })))
+            answer_pc_id.clone(),
+            &faults,
+        ))))
     });
     let serial = app.registry().next_serial();
     let weak = Arc::downgrade(app);

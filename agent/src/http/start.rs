@@ -1,6 +1,8 @@
-//! Start routes: Pipecat Cloud, Butter and the Pipecat runner each create a session.
+//! Start routes: Pipecat Cloud, Butter and the Pipecat runner each create a session: for the
+//! WebRTC transport (an offer follows), a stand-in Daily room, or a WebSocket (`wsUrl`, `token`).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
@@ -12,7 +14,7 @@ use super::errors::{capacity, error, fault_response, hang};
 use super::incoming::{take, Incoming};
 use super::App;
 use crate::fault;
-use crate::sessions::{token, uuid, DailyRoom};
+use crate::sessions::{token, uuid, DailyRoom, WsState};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Platform {
@@ -91,15 +93,10 @@ async fn start_inner(
         ));
     };
     let transport = body.get("transport").and_then(Value::as_str);
+    let create_daily_room = body.get("createDailyRoom").and_then(Value::as_bool);
+    let websocket = transport == Some("websocket");
     match transport {
-        Some("webrtc" | "daily") | None => {}
-        Some("websocket") => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "UNSUPPORTED_TRANSPORT",
-                "the local agent serves the webrtc and daily transports, not `websocket`",
-            ))
-        }
+        Some("webrtc" | "daily" | "websocket") | None => {}
         Some(other) => {
             return Err(error(
                 StatusCode::BAD_REQUEST,
@@ -108,7 +105,13 @@ async fn start_inner(
             ))
         }
     }
-    let create_daily_room = body.get("createDailyRoom").and_then(Value::as_bool);
+    if websocket && create_daily_room == Some(true) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "UNSUPPORTED_TRANSPORT",
+            "a Daily room (createDailyRoom) cannot be used with transport `websocket`",
+        ));
+    }
     let wants_room = create_daily_room == Some(true) || transport == Some("daily");
 
     let id = match platform {
@@ -128,6 +131,16 @@ async fn start_inner(
         out["dailyRoom"] = json!(d.url);
         out["dailyToken"] = json!(d.token);
     }
+    // The runner's answer for its WebSocket transport: the socket URL (on the agent's own
+    // loopback address, as the room URL) and a one-use token, valid five minutes.
+    let ws = websocket.then(|| {
+        let url = app.base_url.replacen("http://", "ws://", 1);
+        (format!("{url}/ws-client"), token())
+    });
+    if let Some((url, token)) = &ws {
+        out["wsUrl"] = json!(url);
+        out["token"] = json!(token);
+    }
     {
         let mut reg = app.registry();
         if reg.create(id.clone(), agent, &spec).is_none() {
@@ -135,7 +148,12 @@ async fn start_inner(
         }
         if let Some(s) = reg.live(&id) {
             s.daily = daily;
+            s.websocket = ws.map(|(_, token)| WsState::new(token, Instant::now()));
         }
+    }
+    if websocket {
+        // No ICE on this transport.
+        return Ok(Json(out).into_response());
     }
     if !app.cfg.ice_servers.is_empty() {
         out["iceConfig"] = json!({"iceServers": [{"urls": app.cfg.ice_servers}]});

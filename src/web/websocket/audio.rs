@@ -43,13 +43,18 @@ pub struct Audio(Rc<Inner>);
 
 struct Inner {
     context: AudioContext,
+    /// Settles once the nodes exist and the bot's track is in `remoteStream` (or the worklet
+    /// failed): the call's media are not ready before.
+    ready: js_sys::Promise,
+    settle: RefCell<Option<(js_sys::Function, js_sys::Function)>>,
     nodes: RefCell<Option<Nodes>>,
     /// The microphone, and its source node once it feeds the capture (both replaced when the
     /// microphone is switched).
     track: RefCell<Option<MediaStreamTrack>>,
     source: RefCell<Option<MediaStreamAudioSourceNode>>,
-    /// Playback buffer depth (s), underruns, seconds played: the worklet reports them.
-    stats: Cell<(f64, f64, f64)>,
+    /// Playback buffer depth (s), underruns, seconds played, the prebuffer it settled on (s):
+    /// the worklet reports them.
+    stats: Cell<[f64; 4]>,
 }
 
 struct Nodes {
@@ -66,12 +71,16 @@ impl Audio {
         let context = AudioContext::new().map_err(|e| {
             js_failure(ErrorCode::Unsupported, "AudioContext", &e).with_phase(Phase::Media)
         })?;
+        let mut settle = None;
+        let ready = js_sys::Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
         Ok(Audio(Rc::new(Inner {
             context,
+            ready,
+            settle: RefCell::new(settle),
             nodes: RefCell::new(None),
             track: RefCell::new(None),
             source: RefCell::new(None),
-            stats: Cell::new((0.0, 0.0, 0.0)),
+            stats: Cell::new([0.0; 4]),
         })))
     }
 
@@ -94,10 +103,20 @@ impl Audio {
         }
     }
 
-    /// Playback buffer depth (ms), underruns, ms played.
-    pub fn playback_stats(&self) -> (f64, f64, f64) {
-        let (depth, underruns, played) = self.0.stats.get();
-        (depth * 1000.0, underruns, played * 1000.0)
+    /// Settles once the audio graph is built (`Carrier::ready`).
+    pub fn ready(&self) -> js_sys::Promise {
+        self.0.ready.clone()
+    }
+
+    /// Playback buffer depth (ms), underruns, ms played, the prebuffer (ms).
+    pub fn playback_stats(&self) -> [f64; 4] {
+        let [depth, underruns, played, prebuffer] = self.0.stats.get();
+        [
+            depth * 1000.0,
+            underruns,
+            played * 1000.0,
+            prebuffer * 1000.0,
+        ]
     }
 
     /// From now on the microphone is `track`: it feeds the capture as soon as the worklet is
@@ -121,11 +140,22 @@ impl Audio {
             let _ = source.disconnect();
         }
         inner.track.borrow_mut().take();
+        inner.settle(Err(JsValue::UNDEFINED));
         let _ = inner.context.close();
     }
 }
 
 impl Inner {
+    /// Settles `ready` (once).
+    fn settle(&self, result: Result<(), JsValue>) {
+        if let Some((resolve, reject)) = self.settle.borrow_mut().take() {
+            let _ = match result {
+                Ok(()) => resolve.call0(&JsValue::UNDEFINED),
+                Err(e) => reject.call1(&JsValue::UNDEFINED, &e),
+            };
+        }
+    }
+
     /// The microphone's source into `capture`, the previous source disconnected.
     fn wire(&self, capture: &AudioWorkletNode) {
         let Some(track) = self.track.borrow().clone() else {
@@ -152,12 +182,12 @@ pub fn start(call: &Rc<Call>, worklet_url: Option<String>) {
     let inner = socket.audio.0.clone();
     let weak = Rc::downgrade(call);
     wasm_bindgen_futures::spawn_local(async move {
-        if let Err(e) = build(&inner, &weak, worklet_url).await {
-            if let Some(call) = weak.upgrade() {
-                let e = js_failure(ErrorCode::Media, "starting the audio worklet", &e);
-                call.input(Input::Failure(e.with_phase(Phase::Media)));
-            }
+        let built = build(&inner, &weak, worklet_url).await;
+        if let (Err(e), Some(call)) = (&built, weak.upgrade()) {
+            let e = js_failure(ErrorCode::Media, "starting the audio worklet", e);
+            call.input(Input::Failure(e.with_phase(Phase::Media)));
         }
+        inner.settle(built);
     });
 }
 
@@ -219,7 +249,7 @@ async fn build(inner: &Inner, call: &Weak<Call>, url: Option<String>) -> Result<
         if let Some(socket) = socket(&call) {
             let data: Array = e.data().unchecked_into();
             let at = |i| data.get(i).as_f64().unwrap_or(0.0);
-            socket.audio.0.stats.set((at(0), at(1), at(2)));
+            socket.audio.0.stats.set([at(0), at(1), at(2), at(3)]);
         }
     });
     playback_port.start();

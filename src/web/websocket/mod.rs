@@ -119,7 +119,7 @@ impl Socket {
     /// `getStats()` of a WebSocket call: frames and bytes each way, and the playback buffer.
     pub fn stats(&self) -> js_sys::Promise {
         let c = self.counters.get();
-        let (buffer_ms, underruns, played_ms) = self.audio.playback_stats();
+        let [buffer_ms, underruns, played_ms, prebuffer_ms] = self.audio.playback_stats();
         let mut out = crate::json::Map::new();
         out.insert("transport", "websocket");
         let fields = [
@@ -131,6 +131,7 @@ impl Socket {
             ("playbackBufferMs", buffer_ms),
             ("playbackUnderruns", underruns),
             ("playedMs", played_ms),
+            ("playbackPrebufferMs", prebuffer_ms),
         ];
         for (key, value) in fields {
             out.insert(key, crate::json::Value::Number(value));
