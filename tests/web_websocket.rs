@@ -231,3 +231,46 @@ async fn a_browser_without_what_a_transport_needs_gets_unsupported_and_nothing_i
     quiet(200).await;
     assert!(requests(&tag).await.is_empty(), "nothing was sent");
 }
+
+/// Counts the `AudioContext`s and `WebSocket`s the SDK uses from now on and the microphone tracks
+/// the page opens, and how many are still open. The SDK's glue keeps the constructors it found
+/// when it loaded, so the methods every call uses are wrapped instead (`resume()` of its context,
+/// `send()` of its socket); the SDK is not told.
+fn record_audio_and_sockets() {
+    run_js(
+        "if (globalThis.__ws) return;
+         const W = globalThis.__ws = { contexts: [], sockets: [], tracks: [] };
+         for (const [proto, method, list] of [[AudioContext.prototype, 'resume', W.contexts], [WebSocket.prototype, 'send', W.sockets]]) {
+           const native = proto[method];
+           proto[method] = function (...a) { if (!list.includes(this)) list.push(this); return native.apply(this, a); };
+         }
+         const media = navigator.mediaDevices; const gum = media.getUserMedia.bind(media);
+         media.getUserMedia = async (c) => { const s = await gum(c); W.tracks.push(...s.getTracks()); return s; };
+         W.open = () => ({
+           contexts: W.contexts.filter((c) => c.state !== 'closed').length,
+           sockets: W.sockets.filter((s) => s.readyState !== WebSocket.CLOSED).length,
+           tracks: W.tracks.filter((t) => t.readyState !== 'ended').length,
+           made: W.contexts.length,
+         });",
+        &JsValue::UNDEFINED,
+    );
+}
+
+#[wasm_bindgen_test]
+async fn twenty_websocket_calls_leave_no_context_socket_track_or_call() {
+    record_audio_and_sockets();
+    let before = agent_rtc::web::allocated_calls();
+    for i in 0..20 {
+        let conn = start_and_connect(ws(None, json!({})))
+            .await
+            .unwrap_or_else(|e| panic!("call {i}: {:?}", json(&e)));
+        JsFuture::from(conn.disconnect()).await.expect("disconnect");
+    }
+    let open = until("every context, socket and track closed", HANG_MS, || {
+        let open = json(&run_js("return globalThis.__ws.open()", &JsValue::UNDEFINED));
+        (open["contexts"] == 0 && open["sockets"] == 0 && open["tracks"] == 0).then_some(open)
+    })
+    .await;
+    assert_eq!(open["made"], 20, "one AudioContext per call: {open}");
+    assert_calls_freed(before, "20 WebSocket calls").await;
+}
