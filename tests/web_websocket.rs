@@ -267,7 +267,10 @@ async fn twenty_websocket_calls_leave_no_context_socket_track_or_call() {
         JsFuture::from(conn.disconnect()).await.expect("disconnect");
     }
     let open = until("every context, socket and track closed", HANG_MS, || {
-        let open = json(&run_js("return globalThis.__ws.open()", &JsValue::UNDEFINED));
+        let open = json(&run_js(
+            "return globalThis.__ws.open()",
+            &JsValue::UNDEFINED,
+        ));
         (open["contexts"] == 0 && open["sockets"] == 0 && open["tracks"] == 0).then_some(open)
     })
     .await;
