@@ -309,6 +309,9 @@ pub struct Setup {
     /// When the connect began (`Date.now()`) and how long it may take.
     pub now_ms: f64,
     pub timeout_ms: f64,
+    /// ICE must connect within this long of the answer, or the connect fails with `ice_failed`
+    /// and `details.reason: "ice-timeout"` (`transport: "auto"` then falls back to a WebSocket).
+    pub ice_limit_ms: Option<f64>,
 }
 
 impl Machine {
@@ -340,7 +343,7 @@ impl Machine {
             bot_version: None,
             recovery: Recovery::new(setup.reconnect),
             attempt: None,
-            clock: clock::Clock::new(setup.now_ms, setup.timeout_ms),
+            clock: clock::Clock::new(setup.now_ms, setup.timeout_ms, setup.ice_limit_ms),
             now: setup.now_ms,
         }
     }
@@ -472,6 +475,9 @@ impl Machine {
             Input::LocalOffer(sdp) => self.local_offer(out, sdp),
             Input::OfferAnswered(body) => match parse_answer(body.as_ref()) {
                 Ok(answer) => {
+                    if !self.ice_connected && !self.settled {
+                        self.clock.ice_limit = self.clock.ice_limit_ms.map(|ms| self.now + ms);
+                    }
                     self.trickle.set_pc_id(answer.pc_id.clone());
                     self.pc_id = Some(answer.pc_id);
                     out.push(Output::Rtc(Rtc::SetRemote(answer.sdp)));
@@ -501,7 +507,10 @@ impl Machine {
                 }
                 self.flush_trickle(out);
             }
-            Input::Ice(IceState::Connected) => self.ice_connected = true,
+            Input::Ice(IceState::Connected) => {
+                self.ice_connected = true;
+                self.clock.ice_limit = None;
+            }
             Input::Ice(IceState::Failed) => {
                 let err = Error::new(
                     ErrorCode::IceFailed,

@@ -2242,6 +2242,7 @@ fn machine_survives_any_input_sequence() {
             ),
             now_ms: 0.0,
             timeout_ms: rng.pick(&[1_000.0, 5_000.0, 30_000.0]),
+            ice_limit_ms: rng.coin().then(|| rng.pick(&[10.0, 4_000.0])),
         });
         let mut gen = Inputs {
             requests: Vec::new(),

@@ -70,6 +70,8 @@ pub struct ConnectOptions {
     pub timeout_ms: f64,
     pub reconnect_attempts: u32,
     pub reconnect_timeout_ms: f64,
+    /// `fallbackAfterMs`: ICE must connect this soon after the answer (`transport: "auto"`).
+    pub ice_limit_ms: Option<f64>,
 }
 
 /// Recovery after a drop: attempts, and the time it may take in all (docs/api.md).
@@ -97,6 +99,10 @@ impl ConnectOptions {
             Some(other) => return Err(wrong_type("iceServers", "an array", other)),
         };
         let wait_for_bot_ready = f.bool("waitForBotReady")?.unwrap_or(true);
+        let ice_limit_ms = match f.get("fallbackAfterMs") {
+            None => None,
+            Some(_) => Some(f.positive_ms("fallbackAfterMs", 0.0)?),
+        };
         let timeout_ms = f.positive_ms("timeoutMs", DEFAULT_TIMEOUT_MS)?;
         let reconnect = f.object("reconnect")?.map(Fields);
         let reconnect_attempts = match reconnect.as_ref().and_then(|r| r.get("maxAttempts")) {
@@ -122,6 +128,7 @@ impl ConnectOptions {
             timeout_ms,
             reconnect_attempts,
             reconnect_timeout_ms,
+            ice_limit_ms,
         })
     }
 }

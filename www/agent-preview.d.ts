@@ -10,7 +10,7 @@ import type { AgentRtcError, Connection, ConnectionState, Platform, Role, Transc
 export type AgentPreviewState = ConnectionState;
 
 /** How the call is carried: the SDK's WebRTC connection, or a Daily room shown in an iframe. */
-export type AgentPreviewTransport = "webrtc" | "websocket" | "daily";
+export type AgentPreviewTransport = "webrtc" | "websocket" | "auto" | "daily";
 
 /** The element's attributes (all optional strings; boolean ones are on when present). */
 export interface AgentPreviewAttributes {

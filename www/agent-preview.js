@@ -6,7 +6,7 @@
 //                  agent="my-agent" api-key="pk_..."></agent-preview>
 //
 // Attributes: platform, base-url, start-url, agent, api-key, offer-url, transport ("webrtc" |
-// "websocket" | "daily"), create-daily-room, auto-connect, video. Types and the full table: agent-preview.d.ts.
+// "websocket" | "auto" | "daily"), create-daily-room, auto-connect, video. Types and the full table: agent-preview.d.ts.
 // Properties: body (JSON for the bot), apiKey (instead of the attribute, kept out of the DOM),
 // state, connection, transport, room; methods start(), stop() (promises).
 // Shows the conversation (the transcript of both sides, the bot's messages and errors: text only,
@@ -182,8 +182,9 @@ class AgentPreview extends HTMLElement {
     const call = (this._call = { ac: new AbortController(), offs: [], kind: null, conn: null, room: null, pend: {}, talk: {} });
     const attr = (n) => this.getAttribute(n) || undefined;
     const daily = attr("transport") == "daily";
-    // Pipecat's WebSocket transport: audio only.
+    // Pipecat's WebSocket transport (audio only), or "auto": WebRTC where it connects, else that.
     const socket = attr("transport") == "websocket";
+    const auto = attr("transport") == "auto";
     const askRoom = daily || this.hasAttribute("create-daily-room");
     const dev = this.$("mic").value;
     const start = {
@@ -195,7 +196,7 @@ class AgentPreview extends HTMLElement {
       offerUrl: attr("offer-url"),
       body: this.body,
       signal: call.ac.signal,
-      transport: socket ? "websocket" : undefined,
+      transport: socket ? "websocket" : auto ? "auto" : undefined,
     };
     const media = {
       audio: dev ? { deviceId: { exact: dev } } : true,

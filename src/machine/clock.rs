@@ -56,6 +56,10 @@ pub(super) struct Pending {
 pub(super) struct Clock {
     /// The connect's budget: when it runs out, and how long it was.
     budget: Option<(f64, f64)>,
+    /// How long ICE may take once the answer is back (`Setup::ice_limit_ms`), and, once it is,
+    /// when that runs out.
+    pub(super) ice_limit_ms: Option<f64>,
+    pub(super) ice_limit: Option<f64>,
     ping: Option<f64>,
     sample: Option<f64>,
     pub(super) pending: Vec<Pending>,
@@ -67,10 +71,11 @@ pub(super) struct Clock {
 
 impl Clock {
     /// The shell arms its timer for the budget when it creates the call (`poll_timeout()`).
-    pub(super) fn new(now: f64, timeout_ms: f64) -> Clock {
+    pub(super) fn new(now: f64, timeout_ms: f64, ice_limit_ms: Option<f64>) -> Clock {
         let at = now + timeout_ms;
         Clock {
             budget: Some((at, timeout_ms)),
+            ice_limit_ms,
             armed: Some(at),
             ..Clock::default()
         }
@@ -97,6 +102,7 @@ impl Machine {
         let c = &self.clock;
         let times = [
             c.budget.map(|b| b.0),
+            c.ice_limit,
             c.ping,
             c.sample,
             self.recovery.poll_timeout(),
@@ -140,6 +146,23 @@ impl Machine {
                     let err = Error::timeout(self.phase(), ms);
                     return self.fail(out, err, State::Disconnected, DisconnectReason::Timeout);
                 }
+            }
+        }
+        if self.clock.ice_limit.is_some_and(|at| at <= now) {
+            self.clock.ice_limit = None;
+            if !self.settled && !self.ice_connected {
+                let ms = self.clock.ice_limit_ms.unwrap_or(0.0);
+                let mut err = Error::new(
+                    ErrorCode::IceFailed,
+                    format!(
+                        "ICE did not connect within {} ms of the answer",
+                        crate::json::decimal(ms as u64)
+                    ),
+                )
+                .with_phase(Phase::Ice);
+                err.retryable = true;
+                err.details.reason = Some("ice-timeout");
+                return self.fail(out, err, State::Failed, DisconnectReason::IceFailed);
             }
         }
         if self.clock.ping.is_some_and(|at| at <= now) {

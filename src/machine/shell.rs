@@ -116,6 +116,7 @@ mod tests {
             reconnect: crate::recovery::Config::new(0, 30_000.0, 1),
             now_ms: 0.0,
             timeout_ms: 15_000.0,
+            ice_limit_ms: None,
         };
         let machine = Machine::new(setup);
         let shell = FakeShell {

@@ -24,6 +24,7 @@ fn setup(starting: bool, wait: bool) -> Setup {
         reconnect: crate::recovery::Config::new(0, 30_000.0, 1),
         now_ms: 0.0,
         timeout_ms: BUDGET_MS,
+        ice_limit_ms: None,
     }
 }
 
@@ -1140,4 +1141,46 @@ fn a_websocket_connect_that_hangs_names_the_socket_phase() {
     let out: Vec<Output> = ticks.into_iter().map(|(_, o)| o).collect();
     let e = failed(&out).expect("the budget ends the connect");
     assert_eq!((e.code, e.phase()), (ErrorCode::Timeout, Some("socket")));
+}
+
+#[test]
+fn with_an_ice_limit_a_connect_whose_ice_does_not_connect_in_time_fails_as_ice_timeout() {
+    let limited = || {
+        Machine::new(Setup {
+            ice_limit_ms: Some(4_000.0),
+            ..setup(false, true)
+        })
+    };
+    // The answer arrives at 100 ms; ICE never connects: at 4,100 ms the connect fails, typed.
+    let mut m = limited();
+    m.handle(Input::MediaReady);
+    m.handle(Input::LocalOffer("v=0 offer".into()));
+    m.handle_at(answered(ANSWER), 100.0);
+    assert_eq!(
+        m.poll_timeout(),
+        Some(4_100.0),
+        "the limit counts from the answer"
+    );
+    let ticks = run_clock_until(&mut m, 4_099.0);
+    assert!(failed(&ticks.iter().map(|t| t.1.clone()).collect::<Vec<_>>()).is_none());
+    let out = m.handle_at(Input::Timeout, 4_100.0);
+    let e = failed(&out).expect("the connect fails at the limit");
+    assert_eq!(
+        (e.code, e.phase(), e.details.reason),
+        (ErrorCode::IceFailed, Some("ice"), Some("ice-timeout"))
+    );
+    assert!(e.retryable);
+    // ICE that connects in time clears the limit: the budget is what remains.
+    let mut m = limited();
+    m.handle(Input::MediaReady);
+    m.handle(Input::LocalOffer("v=0 offer".into()));
+    m.handle_at(answered(ANSWER), 100.0);
+    m.handle_at(Input::Ice(IceState::Connected), 3_000.0);
+    assert_eq!(m.poll_timeout(), Some(BUDGET_MS));
+    // Without a limit nothing changes.
+    let mut m = Machine::new(setup(false, true));
+    m.handle(Input::MediaReady);
+    m.handle(Input::LocalOffer("v=0 offer".into()));
+    m.handle_at(answered(ANSWER), 100.0);
+    assert_eq!(m.poll_timeout(), Some(BUDGET_MS));
 }

@@ -1,4 +1,4 @@
-//! The connect entry points, `connectWebRtc()` and `startAndConnect()`: read and check every
+//! The WebRTC connect entry points, `connectWebRtc()` and `startAndConnect()` over WebRTC: read and check every
 //! option first (nothing is sent when one is wrong), build the call, start its steps side by
 //! side, and resolve once the machine says the call is up — or reject with the first failure.
 
@@ -16,7 +16,7 @@ use super::webrtc::peer::{Link, Peer};
 use super::webrtc::{self, link as link_of, listen, recovery, signal};
 use crate::error::{Error, Phase};
 use crate::machine::{Input, Machine, Setup};
-use crate::options::{StartRequest, Transport};
+use crate::options::StartRequest;
 use crate::session::IceServer;
 use crate::signalling::{choose_ice_servers, resolve_target, webrtc_session_check, ConnectOptions};
 use std::rc::Rc;
@@ -49,6 +49,7 @@ impl Plan {
             starting,
             wait_for_bot_ready: self.options.wait_for_bot_ready,
             socket: false,
+            ice_limit_ms: self.options.ice_limit_ms,
             tracks: [self.audio.is_on(), self.video.is_on()],
             request_data: self.options.request_data.clone(),
             seed: (js_sys::Math::random() * 9.0e15) as u64,
@@ -113,15 +114,6 @@ pub fn connect_web_rtc_js(
     super::export_promise(connect_web_rtc(options))
 }
 
-/// Starts a session and connects to it in one call: the start request leaves first, and the
-/// peer connection, media and local offer are prepared while it is in flight.
-#[wasm_bindgen(js_name = startAndConnect, unchecked_return_type = "Promise<Connection>")]
-pub fn start_and_connect_js(
-    #[wasm_bindgen(unchecked_param_type = "StartAndConnectOptions")] options: JsValue,
-) -> js_sys::Promise {
-    super::export_promise(start_and_connect(options))
-}
-
 /// `connectWebRtc()` (what the export's promise resolves to).
 pub async fn connect_web_rtc(options: JsValue) -> Result<Connection, JsValue> {
     let t0 = now_ms();
@@ -164,18 +156,22 @@ pub async fn connect_web_rtc(options: JsValue) -> Result<Connection, JsValue> {
     Connection::complete(call).await
 }
 
-/// `startAndConnect()` (what the export's promise resolves to), over the transport its
-/// `transport` option names (WebRTC when none).
-pub async fn start_and_connect(options: JsValue) -> Result<Connection, JsValue> {
-    let json = options_to_json(&options)?;
-    let request = StartRequest::from_options(&json, Some(Transport::Webrtc))?;
-    if request.transport == Some(Transport::Websocket) {
-        return super::websocket::connect::start_and_connect(options).await;
-    }
-    start_and_connect_rtc(options, json, request).await
+/// A connect's future, boxed: each is compiled once however many callers await it.
+pub(crate) type Connecting =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Connection, JsValue>>>>;
+
+/// `startAndConnect()` over WebRTC (`auto.rs` chooses the transport): the start request
+/// leaves first, and the peer connection, media and local offer are prepared while it is in
+/// flight.
+pub(crate) fn start_and_connect_rtc(
+    options: JsValue,
+    json: crate::json::Value,
+    request: StartRequest,
+) -> Connecting {
+    Box::pin(rtc(options, json, request))
 }
 
-async fn start_and_connect_rtc(
+async fn rtc(
     options: JsValue,
     json: crate::json::Value,
     request: StartRequest,

@@ -13,7 +13,7 @@ const MAX_DEPTH: u32 = 100;
 
 /// Every JSON option any entry point reads (the others — `signal`, `session`, `audio`, `video` —
 /// are read by the web layer itself). Only these are read from the caller's object, once each.
-const JSON_OPTIONS: [&str; 21] = [
+const JSON_OPTIONS: [&str; 22] = [
     "baseUrl",
     "platform",
     "agent",
@@ -35,6 +35,7 @@ const JSON_OPTIONS: [&str; 21] = [
     "wsUrl",
     "token",
     "workletUrl",
+    "fallbackAfterMs",
 ];
 
 /// `obj[key]`, with a throwing getter or proxy trap reported as `invalid_options`; `undefined`

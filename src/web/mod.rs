@@ -21,6 +21,7 @@
 //! `carrier.rs`, which names `Link`, the WebRTC state a call holds.
 
 mod audio;
+mod auto;
 mod call;
 mod carrier;
 mod connect;
@@ -38,8 +39,9 @@ mod wait;
 mod webrtc;
 mod websocket;
 
+pub use auto::start_and_connect;
 pub use call::{allocated_calls, live_calls};
-pub use connect::{connect_web_rtc, start_and_connect};
+pub use connect::connect_web_rtc;
 pub use connection::Connection;
 pub use error::{is_agent_rtc_error, to_js_error};
 pub use media::list_devices;

@@ -111,8 +111,26 @@ export interface ConnectWebSocketOptions {
   workletUrl?: string;
 }
 
-/** With `transport: "websocket"`, the WebSocket options apply (`workletUrl`; `video` must be off). */
-export type StartAndConnectOptions = StartSessionOptions & Omit<ConnectWebRtcOptions, "session"> & { workletUrl?: string };
+/**
+ * With `transport: "websocket"`, the WebSocket options apply (`workletUrl`; `video` must be off).
+ * `"auto"`: WebRTC where it works, else a WebSocket (a `fallback` event says why); ICE must
+ * connect within `fallbackAfterMs` (default 4000) of the answer.
+ */
+export type StartAndConnectOptions = Omit<StartSessionOptions, "transport"> &
+  Omit<ConnectWebRtcOptions, "session"> & {
+    transport?: TransportKind | "auto";
+    workletUrl?: string;
+    fallbackAfterMs?: number;
+  };
+
+/** Why `transport: "auto"` carries the call over a WebSocket. */
+export interface FallbackEvent {
+  from: "webrtc";
+  to: "websocket";
+  /** No RTCPeerConnection here; ICE not connected in time after the answer; ICE failed; the
+   * offer could not reach the server; or WebRTC failed earlier in this page's session. */
+  reason: "no-webrtc" | "ice-timeout" | "ice-failed" | "offer-unreachable" | "remembered";
+}
 
 export interface ConnectionStats {
   timestamp?: number;
@@ -177,6 +195,8 @@ export interface ConnectionEvents {
   boterror: { message: string; fatal: boolean };
   devicechange: MediaDeviceList;
   error: AgentRtcError;
+  /** `transport: "auto"` carries the call over a WebSocket (before the connect resolved). */
+  fallback: FallbackEvent;
   disconnected: DisconnectReason;
 }
 

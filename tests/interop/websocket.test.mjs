@@ -38,6 +38,13 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>websocket interop</tit
       }
     };
   }
+  // The page's start requests, counted.
+  window.starts = 0;
+  const nativeFetch = window.fetch;
+  window.fetch = (input, init) => {
+    if (String(input.url || input).endsWith("/start")) window.starts++;
+    return nativeFetch(input, init);
+  };
   window.leftOpen = () => ({
     contexts: window.__AudioContext.filter((c) => c.state !== "closed").length,
     sockets: window.__WebSocket.filter((w) => w.readyState !== WebSocket.CLOSED).length,
@@ -52,7 +59,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>websocket interop</tit
     try {
       const conn = await sdk.startAndConnect(options);
       window.conn = conn;
-      for (const name of ["statechange", "error", "disconnected", "botready", "track", "rtvi"]) {
+      for (const name of ["statechange", "error", "disconnected", "botready", "track", "rtvi", "fallback"]) {
         conn.on(name, (d) => window.events.push({ name, data: name === "error" ? { code: d.code, message: d.message } : name === "rtvi" ? d.type : d }));
       }
       const ctx = new AudioContext();
@@ -293,6 +300,58 @@ test("Chromium: under a strict CSP (script-src 'self' 'wasm-unsafe-eval') a WebS
     assert.ok(r.played > 0, `the bot's audio played through the worklet: ${JSON.stringify(r)}`);
     assert.deepEqual(await b.run(() => window.violations), []);
     assert.equal(await b.run(() => window.inlineRan === undefined), true, "the policy is in force (the page's inline script was refused)");
+  } finally {
+    await b.close();
+  }
+});
+
+// transport: "auto" — WebKitGTK has no RTCPeerConnection: straight to a WebSocket, one start
+// request. Chromium with a working path stays on WebRTC with no fallback event; once the page's
+// session remembers that WebRTC could not connect, the next auto call goes straight to a WebSocket.
+test("WebKitGTK: transport auto connects over a WebSocket (no-webrtc) with exactly one start request", { timeout: 120_000 }, async () => {
+  const b = await open("WebKitGTK");
+  try {
+    const r = await b.run((baseUrl) => window.call({ platform: "pipecat-runner", baseUrl, transport: "auto", timeoutMs: 30000 }), runner.url);
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.transport, "websocket");
+    const fallbacks = await poll("the fallback event", async () => {
+      const evs = await b.run(() => window.events.filter((e) => e.name === "fallback").map((e) => e.data));
+      return { ok: evs.length > 0, evs };
+    });
+    assert.deepEqual(fallbacks.evs, [{ from: "webrtc", to: "websocket", reason: "no-webrtc" }]);
+    assert.equal(await b.run(() => window.starts), 1, "one start request, not two");
+    await b.run(() => window.conn.disconnect());
+  } finally {
+    await b.close();
+  }
+});
+
+test("Chromium: transport auto stays on WebRTC when it works, and goes straight to a WebSocket once WebRTC failed in the page's session", { timeout: 120_000 }, async () => {
+  const b = await open("Chromium");
+  try {
+    const r = await b.run((baseUrl) => window.call({ platform: "pipecat-runner", baseUrl, transport: "auto", timeoutMs: 30000 }), runner.url);
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.transport, "webrtc");
+    // Nothing more happens after the connect resolved: a fallback would have come before it.
+    assert.deepEqual(await b.run(() => window.events.filter((e) => e.name === "fallback")), []);
+    await b.run(() => window.conn.disconnect());
+    // What an earlier failed WebRTC call leaves in the page's session.
+    await b.run(() => {
+      sessionStorage.setItem("agent-rtc:transport", "websocket");
+      window.events = [];
+      window.starts = 0;
+    });
+    const again = await b.run((baseUrl) => window.call({ platform: "pipecat-runner", baseUrl, transport: "auto", timeoutMs: 30000 }), runner.url);
+    assert.ok(again.ok, JSON.stringify(again));
+    assert.equal(again.transport, "websocket");
+    const evs = await b.run(() => window.events.filter((e) => e.name === "fallback").map((e) => e.data));
+    assert.deepEqual(evs, [{ from: "webrtc", to: "websocket", reason: "remembered" }]);
+    assert.equal(await b.run(() => window.starts), 1);
+    // An explicit transport overrides what is remembered.
+    await b.run(() => window.conn.disconnect());
+    const explicit = await b.run((baseUrl) => window.call({ platform: "pipecat-runner", baseUrl, transport: "webrtc", timeoutMs: 30000 }), runner.url);
+    assert.equal(explicit.transport, "webrtc", JSON.stringify(explicit));
+    await b.run(() => window.conn.disconnect());
   } finally {
     await b.close();
   }

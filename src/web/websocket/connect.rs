@@ -10,6 +10,7 @@ use crate::machine::{Input, Machine, Setup};
 use crate::options::{StartRequest, Transport};
 use crate::web::call::Call;
 use crate::web::carrier::Carrier;
+use crate::web::connect::Connecting;
 use crate::web::connection::Connection;
 use crate::web::error::require_globals;
 use crate::web::json::{get, options_to_json};
@@ -80,6 +81,7 @@ impl Plan {
             request_data: None,
             seed: (js_sys::Math::random() * 9.0e15) as u64,
             reconnect: crate::recovery::Config::new(0, 1.0, 0),
+            ice_limit_ms: None,
         });
         let socket = Socket::new(Audio::new()?);
         let call = Call::new(
@@ -99,18 +101,23 @@ impl Plan {
 
 /// `connectWebSocket()` (what the export's promise resolves to).
 pub async fn connect_web_socket(options: JsValue) -> Result<Connection, JsValue> {
-    connect(options, false).await
+    connect(options, false, None).await
 }
 
 /// `startAndConnect({ transport: "websocket" })`: the start request leaves once the call is
 /// built, so the audio context, worklet and microphone are prepared while it is in flight; the
 /// socket opens on its answer.
-pub async fn start_and_connect(options: JsValue) -> Result<Connection, JsValue> {
-    connect(options, true).await
+/// `fallback`: the `fallback` event's argument when `transport: "auto"` chose this transport.
+pub fn start_and_connect(options: JsValue, fallback: Option<JsValue>) -> Connecting {
+    Box::pin(connect(options, true, fallback))
 }
 
 /// Both entry points: every option is checked, and the browser too, before anything is sent.
-async fn connect(options: JsValue, starting: bool) -> Result<Connection, JsValue> {
+async fn connect(
+    options: JsValue,
+    starting: bool,
+    fallback: Option<JsValue>,
+) -> Result<Connection, JsValue> {
     let t0 = now_ms();
     let json = options_to_json(&options)?;
     let plan = Plan::read(&options, &json)?;
@@ -128,6 +135,10 @@ async fn connect(options: JsValue, starting: bool) -> Result<Connection, JsValue
     let closer = abort_controller()?;
     let signal = closer.signal();
     let call = plan.begin(starting, closer, t0)?;
+    if let Some(fallback) = fallback {
+        // Before the connect resolves: kept for the page's first `fallback` handler.
+        call.page.events.emit("fallback", &fallback);
+    }
     let (url, session_id) = match target {
         Ok(given) => given,
         // The call's budget and its end cut the start short (`closer`).
