@@ -1,0 +1,140 @@
+// `transport: "auto"` where UDP is blocked: the browser and both servers (the local agent and the
+// real Pipecat runner) in a private network namespace (`unshare --net`), and with AUTO_BLOCK=1
+// nftables dropping every UDP packet (TCP left alone), as on a network that blocks UDP. For each
+// server, one auto call: which transport carried it, the `fallback` events, the time from the
+// call to its resolution, and whether the echo of the microphone came back. Writes the report to
+// test-output/$AUTO_OUT (tests/interop/auto.test.mjs asserts on it; make bench prints it).
+//
+// Env: AUTO_BLOCK (1: drop UDP), AUTO_BROWSER (chromium | firefox), AUTO_OUT, AGENT_BIN,
+// AUTO_RUNNER (python of .venv-pipecat; without it only the local agent).
+
+import { execFileSync, spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const SELF = fileURLToPath(import.meta.url);
+const NS_FLAG = "AGENT_RTC_AUTO_NS";
+const OUT_FILE = process.env.AUTO_OUT || "auto-udp.json";
+
+if (process.env[NS_FLAG] !== "1") {
+  const env = { ...process.env, [NS_FLAG]: "1" };
+  const why = [];
+  for (const flags of [["--net"], ["--net", "--map-root-user"]]) {
+    const probe = spawnSync("unshare", [...flags, "true"], { encoding: "utf8" });
+    if (probe.status !== 0) {
+      why.push(`unshare ${flags.join(" ")}: ${(probe.error?.message || probe.stderr || "").trim()}`);
+      continue;
+    }
+    const run = spawnSync("unshare", [...flags, "--", process.execPath, SELF], { stdio: "inherit", env });
+    process.exit(run.status ?? 1);
+  }
+  const { OUT } = await import("../e2e/harness.mjs");
+  writeFileSync(join(OUT, OUT_FILE), JSON.stringify({ skipped: `cannot create a network namespace (${why.join("; ")})` }) + "\n");
+  process.exit(0);
+}
+
+const { OUT, ROOT, launchChromium, rmSync, startAgent, workDir } = await import("../e2e/harness.mjs");
+const { startRunner } = await import("./runner.mjs");
+const BLOCK = process.env.AUTO_BLOCK === "1";
+const BROWSER = process.env.AUTO_BROWSER || "chromium";
+const RUNNER_PY = process.env.AUTO_RUNNER || "";
+
+const ip = (...args) => execFileSync("ip", args, { encoding: "utf8" });
+for (const k of ["all", "default", "lo"]) {
+  const f = `/proc/sys/net/ipv6/conf/${k}/disable_ipv6`;
+  if (existsSync(f)) writeFileSync(f, "1");
+}
+ip("link", "set", "lo", "up");
+// An interface with an address and a default route: browsers gather host candidates on it (Firefox
+// gathers none without a default route).
+ip("link", "add", "auto0", "type", "veth", "peer", "name", "auto1");
+ip("addr", "add", "192.0.2.1/24", "dev", "auto0");
+ip("link", "set", "auto1", "up");
+ip("link", "set", "auto0", "up");
+ip("route", "add", "default", "via", "192.0.2.254", "dev", "auto0");
+if (BLOCK) {
+  execFileSync("nft", ["-f", "-"], {
+    input: "table inet agent_rtc_auto {\n  chain out {\n    type filter hook output priority 0;\n    meta l4proto udp drop\n  }\n}\n",
+  });
+}
+
+const PAGE = `<!doctype html><meta charset="utf-8"><title>auto</title>
+<script type="module">
+  import init, * as sdk from "/pkg/agent_rtc.js";
+  await init();
+  window.call = async (options) => {
+    sessionStorage.clear();
+    const events = [];
+    const t0 = performance.now();
+    try {
+      const conn = await sdk.startAndConnect(options);
+      const ms = performance.now() - t0;
+      conn.on("fallback", (f) => events.push(f));
+      await new Promise((r) => setTimeout(r, 0));
+      // The bot's audio: a WebRTC call's remote track renders only while something plays it.
+      await conn.attachAudio().catch(() => {});
+      const ctx = new AudioContext();
+      const meter = ctx.createAnalyser();
+      ctx.createMediaStreamSource(conn.remoteStream).connect(meter);
+      const buf = new Float32Array(meter.fftSize);
+      let peak = 0;
+      for (let i = 0; i < 300 && peak <= 0.02; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        meter.getFloatTimeDomainData(buf);
+        let sum = 0;
+        for (const v of buf) sum += v * v;
+        peak = Math.max(peak, Math.sqrt(sum / buf.length));
+      }
+      await ctx.close();
+      await conn.disconnect();
+      return { ok: true, transport: conn.transport, ms, fallbacks: events, peak };
+    } catch (e) {
+      return { ok: false, code: e.code, message: e.message, reason: e.details?.reason, ms: performance.now() - t0 };
+    }
+  };
+  window.pageReady = true;
+</script>`;
+
+const dir = workDir("auto-udp");
+writeFileSync(join(dir, "auto.html"), PAGE);
+const agent = await startAgent(["--www", dir, "--pkg", join(ROOT, "pkg")]);
+const runner = RUNNER_PY ? await startRunner(RUNNER_PY, { host: "localhost", args: ["--ws-auth", "token"] }) : null;
+let browser;
+let driver;
+const report = { blocked: BLOCK, browser: BROWSER, results: {} };
+let failed = false;
+try {
+  let run;
+  if (BROWSER === "firefox") {
+    const { launchFirefox } = await import("../e2e/webdriver.mjs");
+    driver = await launchFirefox();
+    await driver.goto(`${agent.url}/auto.html`);
+    await driver.waitFor(() => window.pageReady === true, null, { timeoutMs: 30000, what: "the page" });
+    run = (arg) => driver.run((a) => window.call(a), arg);
+  } else {
+    browser = await launchChromium();
+    const page = await browser.newPage();
+    await page.goto(`${agent.url}/auto.html`);
+    await page.waitForFunction(() => window.pageReady === true, null, { timeout: 30000 });
+    run = (arg) => page.evaluate((a) => window.call(a), arg);
+  }
+  const servers = { agent: agent.url, ...(runner ? { runner: runner.url } : {}) };
+  for (const [name, baseUrl] of Object.entries(servers)) {
+    report.results[name] = await run({ platform: "pipecat-runner", baseUrl, transport: "auto", timeoutMs: 30000 });
+    console.log(`auto, UDP ${BLOCK ? "blocked" : "open"}, ${BROWSER}, ${name}: ${JSON.stringify(report.results[name])}`);
+  }
+} catch (e) {
+  failed = true;
+  report.error = String(e);
+  console.error(e);
+} finally {
+  await driver?.close();
+  await browser?.close();
+  await runner?.stop();
+  await agent.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+mkdirSync(OUT, { recursive: true });
+writeFileSync(join(OUT, OUT_FILE), JSON.stringify(report, null, 1) + "\n");
+process.exit(failed ? 1 : 0);
