@@ -60,6 +60,18 @@ if (BLOCK) {
 }
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>auto</title>
+<script>
+  // Every peer connection the page makes (before the SDK loads: its glue keeps the constructor).
+  const Native = window.RTCPeerConnection;
+  const pcs = (window.__pcs = []);
+  window.RTCPeerConnection = class extends Native {
+    constructor(...a) {
+      super(...a);
+      pcs.push(this);
+    }
+  };
+  window.openPcs = () => pcs.filter((pc) => pc.connectionState !== "closed" && pc.signalingState !== "closed").length;
+</script>
 <script type="module">
   import init, * as sdk from "/pkg/agent_rtc.js";
   await init();
@@ -87,8 +99,10 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>auto</title>
         peak = Math.max(peak, Math.sqrt(sum / buf.length));
       }
       await ctx.close();
+      // Nothing of a WebRTC try that gave up is left open while the WebSocket call goes on.
+      const openDuringCall = window.openPcs();
       await conn.disconnect();
-      return { ok: true, transport: conn.transport, ms, fallbacks: events, peak };
+      return { ok: true, transport: conn.transport, ms, fallbacks: events, peak, openPcsDuringCall: openDuringCall, pcsMade: window.__pcs.length };
     } catch (e) {
       return { ok: false, code: e.code, message: e.message, reason: e.details?.reason, ms: performance.now() - t0 };
     }
@@ -121,8 +135,19 @@ try {
   }
   const servers = { agent: agent.url, ...(runner ? { runner: runner.url } : {}) };
   for (const [name, baseUrl] of Object.entries(servers)) {
-    report.results[name] = await run({ platform: "pipecat-runner", baseUrl, transport: "auto", timeoutMs: 30000 });
-    console.log(`auto, UDP ${BLOCK ? "blocked" : "open"}, ${BROWSER}, ${name}: ${JSON.stringify(report.results[name])}`);
+    const before = runner?.log().length ?? 0;
+    const t0 = Date.now();
+    const r = (report.results[name] = await run({ platform: "pipecat-runner", baseUrl, transport: "auto", timeoutMs: 30000 }));
+    if (name === "runner" && BLOCK && r.ok) {
+      // The abandoned WebRTC session: its bot started on the offer and never had a client. How long
+      // until the runner ends it by itself (the WebSocket call's bot ended at disconnect)?
+      const ended = () => (runner.log().slice(before).match(/agent-rtc-interop: bot ended/g) || []).length;
+      const limit = Date.now() + 90_000;
+      while (ended() < 2 && Date.now() < limit) await new Promise((res) => setTimeout(res, 250));
+      r.abandonedBotEndedAfterMs = ended() >= 2 ? Date.now() - t0 - r.ms : null;
+      r.botsStarted = (runner.log().slice(before).match(/agent-rtc-interop: bot started/g) || []).length;
+    }
+    console.log(`auto, UDP ${BLOCK ? "blocked" : "open"}, ${BROWSER}, ${name}: ${JSON.stringify(r)}`);
   }
 } catch (e) {
   failed = true;
