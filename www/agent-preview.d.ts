@@ -71,7 +71,7 @@ export declare class AgentPreview extends HTMLElement {
   /** The live WebRTC connection, or null (before start, after stop, in a Daily room). */
   readonly connection: Connection | null;
   /** The current call's transport, or null when there is no call. */
-  readonly transport: AgentPreviewTransport | null;
+  readonly transport: "webrtc" | "websocket" | "daily" | null;
   /** The Daily room shown (its URL without the token), or null. */
   readonly room: string | null;
   /**
