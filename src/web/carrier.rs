@@ -5,7 +5,7 @@
 
 use super::export_promise;
 use super::webrtc::peer::Link;
-use super::websocket::Socket;
+use super::websocket::socket::Socket;
 use crate::error::Error;
 use wasm_bindgen::JsValue;
 use web_sys::MediaStreamTrack;

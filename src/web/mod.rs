@@ -5,7 +5,8 @@
 //!
 //! | file | job |
 //! |---|---|
-//! | `connect.rs` | the `connectWebRtc` / `startAndConnect` entry points |
+//! | `auto.rs` | `startAndConnect`: the transport it names, or `"auto"` (WebRTC, else a WebSocket) |
+//! | `connect.rs` | the `connectWebRtc` entry point and `startAndConnect` over WebRTC |
 //! | `call.rs` | one live call: its machine, what it holds (`Held`) and what the page sees (`Page`); feeds the machine, carries out its outputs (its transport's through `Transport`), keeps its one timer, closes it |
 //! | `carrier.rs` | what every call needs of its transport (send a message, send a track, stats, close), one arm per transport |
 //! | `media.rs` | the `audio` / `video` options, getUserMedia, attaching tracks, `devicechange` |
@@ -17,7 +18,8 @@
 //! | `http.rs`, `deadline.rs`, `json.rs`, `error.rs`, `wait.rs` | fetch, budgets, JS values, errors, futures |
 //!
 //! What only WebRTC has is in `webrtc/` (the peer connection, signalling, recovery): a call's
-//! `Rtc` outputs go there. Nothing outside `webrtc/` and `connect.rs` names those files but
+//! `Rtc` outputs go there. What only the WebSocket transport has is in `websocket/` (the socket,
+//! its frames, the audio worklet's nodes). Nothing outside `webrtc/` and `connect.rs` names those files but
 //! `carrier.rs`, which names `Link`, the WebRTC state a call holds.
 
 mod audio;

@@ -1,28 +1,25 @@
-//! The audio of a WebSocket call: one `AudioContext` with the SDK's worklet module
+//! The audio graph of a WebSocket call (its state is `socket::Audio`): one `AudioContext` with the SDK's worklet module
 //! (`agent-rtc-audio.js`). Capture: the microphone track → `agent-rtc-capture` → 20 ms frames of
 //! 16 kHz PCM → the socket. Playback: the bot's PCM → `agent-rtc-playback` (jitter buffer) → a
 //! `MediaStreamAudioDestinationNode`, whose track joins the call's `remoteStream`: the page
 //! plays it as it plays a WebRTC call's (`attachAudio`, `setSpeaker`).
 
 use super::socket;
-use crate::error::{Error, ErrorCode, Phase};
+use super::socket::Inner;
+use super::socket::Nodes;
+use crate::error::{ErrorCode, Phase};
 use crate::frames;
 use crate::machine::Input;
 use crate::web::call::Call;
 use crate::web::error::js_failure;
 use crate::web::media::add_remote_track;
-use crate::web::wait::defer_drop;
 use gloo_events::EventListener;
 use js_sys::{Array, Uint8Array};
-use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{
-    AudioContext, AudioWorkletNode, AudioWorkletNodeOptions, MediaStream,
-    MediaStreamAudioDestinationNode, MediaStreamAudioSourceNode, MediaStreamTrack, MessageEvent,
-};
+use web_sys::{AudioWorkletNode, AudioWorkletNodeOptions, MessageEvent};
 
 /// The capture's rate, as its frames say (mono), and the PCM bytes of one 20 ms frame.
 const CAPTURE_RATE: u32 = 16_000;
@@ -36,143 +33,6 @@ extern "C" {
     /// (`pkg/snippets/<crate>/inline0.js`). Bundlers follow `new URL(…, import.meta.url)`.
     #[wasm_bindgen(js_name = workletUrl, catch)]
     fn default_worklet_url() -> Result<String, JsValue>;
-}
-
-/// What a WebSocket call holds of Web Audio (shared with the tasks that wait for the worklet).
-pub struct Audio(Rc<Inner>);
-
-struct Inner {
-    context: AudioContext,
-    /// Settles once the nodes exist and the bot's track is in `remoteStream` (or the worklet
-    /// failed): the call's media are not ready before.
-    ready: js_sys::Promise,
-    settle: RefCell<Option<(js_sys::Function, js_sys::Function)>>,
-    nodes: RefCell<Option<Nodes>>,
-    /// The microphone, and its source node once it feeds the capture (both replaced when the
-    /// microphone is switched).
-    track: RefCell<Option<MediaStreamTrack>>,
-    source: RefCell<Option<MediaStreamAudioSourceNode>>,
-    /// Playback buffer depth (s), underruns, seconds played, the prebuffer it settled on (s):
-    /// the worklet reports them.
-    stats: Cell<[f64; 4]>,
-}
-
-struct Nodes {
-    capture: AudioWorkletNode,
-    playback: AudioWorkletNode,
-    _destination: MediaStreamAudioDestinationNode,
-    _listeners: [EventListener; 2],
-}
-
-impl Audio {
-    /// The context, made now: a click that started the call still counts as a user gesture
-    /// for autoplay here, and may not after the awaits of a connect.
-    pub fn new() -> Result<Audio, Error> {
-        let context = AudioContext::new().map_err(|e| {
-            js_failure(ErrorCode::Unsupported, "AudioContext", &e).with_phase(Phase::Media)
-        })?;
-        let mut settle = None;
-        let ready = js_sys::Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
-        Ok(Audio(Rc::new(Inner {
-            context,
-            ready,
-            settle: RefCell::new(settle),
-            nodes: RefCell::new(None),
-            track: RefCell::new(None),
-            source: RefCell::new(None),
-            stats: Cell::new([0.0; 4]),
-        })))
-    }
-
-    /// Bot audio for the playback buffer (dropped until the worklet is ready).
-    pub fn play(&self, pcm: &[u8], sample_rate: u32, channels: u32) {
-        let nodes = self.0.nodes.borrow();
-        let Some(port) = nodes.as_ref().and_then(|n| n.playback.port().ok()) else {
-            return;
-        };
-        let buffer = Uint8Array::from(pcm).buffer();
-        let message = Array::of3(&sample_rate.into(), &channels.into(), &buffer);
-        let _ = port.post_message_with_transferable(&message, &Array::of1(&buffer));
-    }
-
-    /// Drops the bot audio buffered for playback (an interruption).
-    pub fn flush(&self) {
-        let nodes = self.0.nodes.borrow();
-        if let Some(port) = nodes.as_ref().and_then(|n| n.playback.port().ok()) {
-            let _ = port.post_message(&"flush".into());
-        }
-    }
-
-    /// Settles once the audio graph is built (`Carrier::ready`).
-    pub fn ready(&self) -> js_sys::Promise {
-        self.0.ready.clone()
-    }
-
-    /// Playback buffer depth (ms), underruns, ms played, the prebuffer (ms).
-    pub fn playback_stats(&self) -> [f64; 4] {
-        let [depth, underruns, played, prebuffer] = self.0.stats.get();
-        [
-            depth * 1000.0,
-            underruns,
-            played * 1000.0,
-            prebuffer * 1000.0,
-        ]
-    }
-
-    /// From now on the microphone is `track`: it feeds the capture as soon as the worklet is
-    /// ready (at once if it is). The promise is settled: nothing here waits.
-    pub fn send_track(&self, track: &MediaStreamTrack) -> js_sys::Promise {
-        *self.0.track.borrow_mut() = Some(track.clone());
-        if let Some(nodes) = self.0.nodes.borrow().as_ref() {
-            self.0.wire(&nodes.capture);
-        }
-        js_sys::Promise::resolve(&JsValue::UNDEFINED)
-    }
-
-    pub fn close(&self) {
-        let inner = &self.0;
-        if let Some(nodes) = inner.nodes.borrow_mut().take() {
-            let _ = nodes.capture.disconnect();
-            let _ = nodes.playback.disconnect();
-            defer_drop(nodes);
-        }
-        if let Some(source) = inner.source.borrow_mut().take() {
-            let _ = source.disconnect();
-        }
-        inner.track.borrow_mut().take();
-        inner.settle(Err(JsValue::UNDEFINED));
-        let _ = inner.context.close();
-    }
-}
-
-impl Inner {
-    /// Settles `ready` (once).
-    fn settle(&self, result: Result<(), JsValue>) {
-        if let Some((resolve, reject)) = self.settle.borrow_mut().take() {
-            let _ = match result {
-                Ok(()) => resolve.call0(&JsValue::UNDEFINED),
-                Err(e) => reject.call1(&JsValue::UNDEFINED, &e),
-            };
-        }
-    }
-
-    /// The microphone's source into `capture`, the previous source disconnected.
-    fn wire(&self, capture: &AudioWorkletNode) {
-        let Some(track) = self.track.borrow().clone() else {
-            return;
-        };
-        let Ok(stream) = MediaStream::new() else {
-            return;
-        };
-        stream.add_track(&track);
-        let Ok(source) = self.context.create_media_stream_source(&stream) else {
-            return;
-        };
-        let _ = source.connect_with_audio_node(capture);
-        if let Some(old) = self.source.replace(Some(source)) {
-            let _ = old.disconnect();
-        }
-    }
 }
 
 /// Loads the worklet module (from `worklet_url`, or beside the package's JS) and builds the

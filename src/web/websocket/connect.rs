@@ -3,7 +3,8 @@
 //! transport needs), build the call, open its socket once its URL is known, and resolve once
 //! the machine says the call is up.
 
-use super::audio::{self, Audio};
+use super::audio;
+use super::socket::Audio;
 use super::{open, Socket};
 use crate::error::{Error, ErrorCode, Phase};
 use crate::machine::{Input, Machine, Setup};

@@ -4,8 +4,9 @@
 //!
 //! | file | job |
 //! |---|---|
-//! | `mod.rs` | `Socket` (what a call holds of this transport), its events fed to the machine |
-//! | `audio.rs` | the `AudioContext`, the worklet's capture and playback nodes |
+//! | `socket.rs` | `Socket` and `Audio`: what a call holds of this transport, and what `Carrier` asks of it |
+//! | `mod.rs` | the socket opened, its events and frames fed to the machine |
+//! | `audio.rs` | the worklet loaded, the capture and playback nodes built |
 //! | `connect.rs` | `connectWebSocket()` and `startAndConnect({ transport: "websocket" })` |
 //!
 //! The machine runs in its socket mode (`Setup::socket`): it never asks for anything only
@@ -13,6 +14,9 @@
 
 pub mod audio;
 pub mod connect;
+pub mod socket;
+
+pub use socket::Socket;
 
 use crate::error::{Error, ErrorCode, Phase};
 use crate::frames::{self, Frame};
@@ -21,35 +25,13 @@ use crate::rtvi::classify;
 use crate::web::call::Call;
 use crate::web::carrier::Carrier;
 use crate::web::error::js_failure;
-use crate::web::json::{parse_message, to_js};
+use crate::web::json::parse_message;
 use crate::web::wait::now_ms;
 use gloo_events::EventListener;
 use js_sys::Uint8Array;
-use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
-
-/// What a call holds of the WebSocket transport.
-pub struct Socket {
-    /// The socket, once its URL is known (`startAndConnect` learns it from the start answer).
-    ws: RefCell<Option<WebSocket>>,
-    listeners: RefCell<Vec<EventListener>>,
-    /// The socket has opened (a close before that is a failure to connect, not an end).
-    opened: Cell<bool>,
-    pub audio: audio::Audio,
-    /// Bytes and frames each way, for `getStats()`.
-    counters: Cell<Counters>,
-}
-
-#[derive(Clone, Copy, Default)]
-struct Counters {
-    bytes_sent: f64,
-    bytes_received: f64,
-    frames_sent: f64,
-    frames_received: f64,
-    audio_frames_received: f64,
-}
 
 /// What `call` holds of this transport; `None` for a call another transport carries.
 pub fn socket(call: &Call) -> Option<&Socket> {
@@ -61,92 +43,6 @@ pub fn socket(call: &Call) -> Option<&Socket> {
 
 /// The call's `Transport`: the machine asks nothing of this transport beyond `Carrier`.
 pub fn run(_call: &Rc<Call>, _output: Rtc) {}
-
-impl Socket {
-    pub fn new(audio: audio::Audio) -> Socket {
-        Socket {
-            ws: RefCell::new(None),
-            listeners: RefCell::new(Vec::new()),
-            opened: Cell::new(false),
-            audio,
-            counters: Cell::new(Counters::default()),
-        }
-    }
-
-    fn count(&self, f: impl FnOnce(&mut Counters)) {
-        let mut c = self.counters.get();
-        f(&mut c);
-        self.counters.set(c);
-    }
-
-    /// Sends one binary frame, if the socket is open.
-    pub fn send_frame(&self, bytes: &[u8], what: &str) -> Result<(), Error> {
-        let ws = self.ws.borrow();
-        let Some(ws) = ws.as_ref().filter(|ws| ws.ready_state() == WebSocket::OPEN) else {
-            return Err(Error::new(
-                ErrorCode::Closed,
-                format!("{what}: the WebSocket is not open"),
-            ));
-        };
-        ws.send_with_u8_array(bytes)
-            .map_err(|e| js_failure(ErrorCode::Signalling, what, &e))?;
-        self.count(|c| {
-            c.bytes_sent += bytes.len() as f64;
-            c.frames_sent += 1.0;
-        });
-        Ok(())
-    }
-
-    /// A frame the worklet built whole (the microphone's), if the socket is open.
-    pub fn send_buffer(&self, frame: &js_sys::ArrayBuffer) {
-        let ws = self.ws.borrow();
-        let Some(ws) = ws.as_ref().filter(|ws| ws.ready_state() == WebSocket::OPEN) else {
-            return;
-        };
-        if ws.send_with_array_buffer(frame).is_ok() {
-            self.count(|c| {
-                c.bytes_sent += frame.byte_length() as f64;
-                c.frames_sent += 1.0;
-            });
-        }
-    }
-
-    /// An RTVI message (its JSON text) as a `message` frame.
-    pub fn send(&self, text: &str, what: &str) -> Result<(), Error> {
-        self.send_frame(&frames::encode_message(text), what)
-    }
-
-    /// `getStats()` of a WebSocket call: frames and bytes each way, and the playback buffer.
-    pub fn stats(&self) -> js_sys::Promise {
-        let c = self.counters.get();
-        let [buffer_ms, underruns, played_ms, prebuffer_ms] = self.audio.playback_stats();
-        let mut out = crate::json::Map::new();
-        out.insert("transport", "websocket");
-        let fields = [
-            ("bytesSent", c.bytes_sent),
-            ("bytesReceived", c.bytes_received),
-            ("framesSent", c.frames_sent),
-            ("framesReceived", c.frames_received),
-            ("audioFramesReceived", c.audio_frames_received),
-            ("playbackBufferMs", buffer_ms),
-            ("playbackUnderruns", underruns),
-            ("playedMs", played_ms),
-            ("playbackPrebufferMs", prebuffer_ms),
-        ];
-        for (key, value) in fields {
-            out.insert(key, crate::json::Value::Number(value));
-        }
-        js_sys::Promise::resolve(&to_js(&crate::json::Value::Object(out)))
-    }
-
-    pub fn close(&self) {
-        if let Some(ws) = self.ws.borrow_mut().take() {
-            let _ = ws.close_with_code(1000);
-        }
-        crate::web::wait::defer_drop(std::mem::take(&mut *self.listeners.borrow_mut()));
-        self.audio.close();
-    }
-}
 
 /// Opens the call's socket at `url` and feeds its events to the machine.
 pub fn open(call: &Rc<Call>, url: &str) {
