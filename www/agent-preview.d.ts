@@ -26,8 +26,9 @@ export interface AgentPreviewAttributes {
   "api-key"?: string;
   /** Offer URL template (`{sessionId}` is replaced). */
   "offer-url"?: string;
-  /** `"websocket"`: Pipecat's WebSocket transport (audio only; `video` is ignored). `"daily"`: start a
-   * Daily session (`transport: "daily"`, `createDailyRoom: true`) and show its room. */
+  /** `"auto"` (the default): WebRTC where it connects, else a WebSocket. `"webrtc"`: WebRTC only.
+   * `"websocket"`: Pipecat's WebSocket transport (audio only; `video` is ignored). `"daily"`: start
+   * a Daily session (`transport: "daily"`, `createDailyRoom: true`) and show its room. */
   transport?: AgentPreviewTransport;
   /** Ask the start API for a Daily room; shown in an iframe when the answer has one, else WebRTC. */
   "create-daily-room"?: "" | boolean;

@@ -181,10 +181,12 @@ class AgentPreview extends HTMLElement {
     // pend: each role's interim transcript line; talk: who is speaking.
     const call = (this._call = { ac: new AbortController(), offs: [], kind: null, conn: null, room: null, pend: {}, talk: {} });
     const attr = (n) => this.getAttribute(n) || undefined;
-    const daily = attr("transport") == "daily";
-    // Pipecat's WebSocket transport (audio only), or "auto": WebRTC where it connects, else that.
-    const socket = attr("transport") == "websocket";
-    const auto = attr("transport") == "auto";
+    // "auto" (the default): WebRTC where it connects, else Pipecat's WebSocket transport (audio
+    // only); "webrtc" or "websocket" only that one; "daily" a Daily room.
+    const transport = attr("transport") || "auto";
+    const daily = transport == "daily";
+    const socket = transport == "websocket";
+    const auto = transport == "auto";
     const askRoom = daily || this.hasAttribute("create-daily-room");
     const dev = this.$("mic").value;
     const start = {
@@ -196,8 +198,9 @@ class AgentPreview extends HTMLElement {
       offerUrl: attr("offer-url"),
       body: this.body,
       signal: call.ac.signal,
-      transport: socket ? "websocket" : auto ? "auto" : undefined,
     };
+    // How startAndConnect carries the call (a start that asks for a room says "daily" or nothing).
+    const via = socket ? { transport: "websocket" } : auto ? { transport: "auto" } : {};
     const media = {
       audio: dev ? { deviceId: { exact: dev } } : true,
       video: this.hasAttribute("video") && !socket,
@@ -213,7 +216,7 @@ class AgentPreview extends HTMLElement {
     try {
       await boot();
       if (this._call != call) return;
-      if (!askRoom) return this._wire(call, await startAndConnect({ ...start, ...media }));
+      if (!askRoom) return this._wire(call, await startAndConnect({ ...start, ...media, ...via }));
       const s = await startSession({ ...start, createDailyRoom: true, ...(daily ? { transport: "daily" } : {}) });
       if (this._call != call) return;
       if (s.dailyRoom) {
