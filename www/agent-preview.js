@@ -116,7 +116,11 @@ function roomUrl(room, token) {
   return url.href;
 }
 
-class AgentPreview extends HTMLElement {
+// Without a DOM (a server build, Node) the module still imports: the class extends nothing that
+// needs one, and nothing is registered; a browser registers the element when it loads the module.
+const Base = globalThis.HTMLElement ?? class {};
+
+class AgentPreview extends Base {
   constructor() {
     super();
     const root = this.attachShadow({ mode: "open" });
@@ -557,5 +561,6 @@ class AgentPreview extends HTMLElement {
   }
 }
 
-if (!customElements.get("agent-preview")) customElements.define("agent-preview", AgentPreview);
+const registry = globalThis.customElements;
+if (registry && !registry.get("agent-preview")) registry.define("agent-preview", AgentPreview);
 export { AgentPreview };
