@@ -44,10 +44,11 @@
 // interface changes, so the browser sees no `offline`: it has only ICE to go by, as behind a
 // router that lost its uplink.
 
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { inNamespace } from "./netns.mjs";
 import { startRunner } from "./runner.mjs";
 
 const NS_FLAG = "AGENT_RTC_BLACKOUT_NETNS";
@@ -56,27 +57,11 @@ const SELF = fileURLToPath(import.meta.url);
 // ---------------------------------------------------------------------------------------------
 // Outside the namespace: re-execute this script inside a new one.
 
-if (process.env[NS_FLAG] !== "1") {
-  const env = { ...process.env, [NS_FLAG]: "1" };
-  // As root a plain new network namespace; otherwise one owned by a new user namespace where we
-  // are root (needs unprivileged user namespaces).
-  const variants = [["--net"], ["--net", "--map-root-user"]];
-  const why = [];
-  for (const flags of variants) {
-    const probe = spawnSync("unshare", [...flags, "true"], { encoding: "utf8" });
-    if (probe.status !== 0) {
-      why.push(`unshare ${flags.join(" ")}: ${(probe.error?.message || probe.stderr || "").trim()}`);
-      continue;
-    }
-    const run = spawnSync("unshare", [...flags, "--", process.execPath, SELF], { stdio: "inherit", env });
-    process.exit(run.status ?? 1);
-  }
-  const reason = `cannot create a network namespace (${why.join("; ")})`;
+await inNamespace(SELF, NS_FLAG, async (reason) => {
   console.log(`blackout benchmark skipped: ${reason}`);
   const { OUT } = await import("../e2e/harness.mjs");
   writeFileSync(join(OUT, "blackout.json"), JSON.stringify({ skipped: reason }, null, 1) + "\n");
-  process.exit(0);
-}
+});
 
 // ---------------------------------------------------------------------------------------------
 // Inside the namespace.

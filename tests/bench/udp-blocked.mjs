@@ -8,7 +8,8 @@
 // Env: AUTO_BLOCK (1: drop UDP), AUTO_BROWSER (chromium | firefox), AUTO_OUT, AGENT_BIN,
 // AUTO_RUNNER (python of .venv-pipecat; without it only the local agent).
 
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
+import { inNamespace } from "./netns.mjs";
 import { cpSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,22 +18,10 @@ const SELF = fileURLToPath(import.meta.url);
 const NS_FLAG = "AGENT_RTC_AUTO_NS";
 const OUT_FILE = process.env.AUTO_OUT || "auto-udp.json";
 
-if (process.env[NS_FLAG] !== "1") {
-  const env = { ...process.env, [NS_FLAG]: "1" };
-  const why = [];
-  for (const flags of [["--net"], ["--net", "--map-root-user"]]) {
-    const probe = spawnSync("unshare", [...flags, "true"], { encoding: "utf8" });
-    if (probe.status !== 0) {
-      why.push(`unshare ${flags.join(" ")}: ${(probe.error?.message || probe.stderr || "").trim()}`);
-      continue;
-    }
-    const run = spawnSync("unshare", [...flags, "--", process.execPath, SELF], { stdio: "inherit", env });
-    process.exit(run.status ?? 1);
-  }
+await inNamespace(SELF, NS_FLAG, async (reason) => {
   const { OUT } = await import("../e2e/harness.mjs");
-  writeFileSync(join(OUT, OUT_FILE), JSON.stringify({ skipped: `cannot create a network namespace (${why.join("; ")})` }) + "\n");
-  process.exit(0);
-}
+  writeFileSync(join(OUT, OUT_FILE), JSON.stringify({ skipped: reason }) + "\n");
+});
 
 const { OUT, ROOT, launchChromium, rmSync, startAgent, workDir } = await import("../e2e/harness.mjs");
 const { startRunner } = await import("./runner.mjs");
