@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Phase};
 use crate::json::{Map, Value};
+use crate::platform::Platform;
 
 #[derive(Clone, PartialEq)]
 pub struct IceServer {
@@ -109,6 +110,34 @@ impl StartAnswer {
             raw,
         })
     }
+}
+
+/// A session handed over as its `toJSON()` (an app's server started it with a key the page must
+/// not see): the answer, the platform and the offer URL, read back. Its `iceServers` were checked
+/// when the session started, and are checked again (a page's JSON may come from anywhere).
+pub fn parse_session_json(v: &Value) -> Result<(StartAnswer, Platform, Option<String>), Error> {
+    let read = || {
+        let mut answer = StartAnswer::parse(Some(v.clone())).ok()?;
+        answer.ice_servers = v.get("iceServers").map_or(Vec::new(), parse_ice_servers);
+        answer.raw = match v.get("response")? {
+            raw @ Value::Object(_) => raw.clone(),
+            _ => return None,
+        };
+        let platform = match v.get("platform") {
+            Some(p) => Platform::parse(p.as_str()?).ok()?,
+            None => Platform::PipecatRunner,
+        };
+        let offer_url = match v.get("offerUrl") {
+            Some(u) => Some(u.as_str()?.to_owned()),
+            None => None,
+        };
+        Some((answer, platform, offer_url))
+    };
+    read().ok_or_else(|| {
+        Error::invalid(
+            "`session` must be a Session from startSession() (not freed) or its toJSON()",
+        )
+    })
 }
 
 /// `RTCIceServer`-shaped entries from a server; entries the browser would refuse are dropped (a
@@ -362,5 +391,45 @@ mod tests {
             assert_eq!(e.code, ErrorCode::BadResponse, "{body}");
             assert_eq!(e.phase(), Some("start"));
         }
+    }
+
+    #[test]
+    fn session_json_round_trip_and_refusals() {
+        let json = crate::json::parse(
+            r#"{"sessionId":"s1","platform":"pipecat-cloud","offerUrl":"https://x.example/s1/api/offer",
+                "iceServers":[{"urls":"stun:127.0.0.1:3478"},{"urls":"http://bad"}],
+                "wsUrl":"ws://127.0.0.1/ws","token":"t","response":{"sessionId":"s1","x":1}}"#,
+        )
+        .unwrap();
+        let (answer, platform, offer) = parse_session_json(&json).unwrap();
+        assert_eq!(answer.session_id, "s1");
+        assert_eq!(platform, Platform::PipecatCloud);
+        assert_eq!(offer.as_deref(), Some("https://x.example/s1/api/offer"));
+        // The entry a browser would refuse is dropped, as from a start answer.
+        assert_eq!(answer.ice_servers.len(), 1);
+        assert_eq!(answer.ws_url.as_deref(), Some("ws://127.0.0.1/ws"));
+        assert_eq!(answer.token.as_deref(), Some("t"));
+        assert_eq!(answer.raw.get("x").and_then(Value::as_f64), Some(1.0));
+        for bad in [
+            "{}",
+            "[]",
+            "null",
+            r#"{"sessionId":"s","response":{},"platform":"elsewhere"}"#,
+            r#"{"sessionId":"s","response":{},"platform":3}"#,
+            r#"{"sessionId":"s","response":{},"offerUrl":7}"#,
+            r#"{"sessionId":"","response":{}}"#,
+            r#"{"sessionId":"s"}"#,
+            r#"{"sessionId":"s","response":"x"}"#,
+            r#"{"__wbg_ptr":1234}"#,
+        ] {
+            let e = parse_session_json(&crate::json::parse(bad).unwrap()).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidOptions, "{bad}");
+            assert!(e.message.contains("toJSON()"), "{bad}: {}", e.message);
+        }
+        // Only what toJSON() always has is needed: the platform defaults to the runner.
+        let (_, platform, offer) =
+            parse_session_json(&crate::json::parse(r#"{"sessionId":"s","response":{}}"#).unwrap())
+                .unwrap();
+        assert_eq!((platform, offer), (Platform::PipecatRunner, None));
     }
 }

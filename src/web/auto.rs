@@ -4,16 +4,18 @@
 //! failed; the offer unable to reach the server), and straight to a WebSocket for the rest of the
 //! page's session once WebRTC could not connect here (`sessionStorage`).
 
+use super::call::Handover;
 use super::connect::start_and_connect_rtc;
 use super::connection::Connection;
 use super::json::{get, options_to_json};
-use super::media::{acquire, stop_all, MediaChoice};
+use super::media::stop_all;
 use super::wait::now_ms;
 use super::websocket::connect as socket;
 use crate::error::Error;
 use crate::json::Value;
 use crate::options::{Fields, StartRequest, Transport, DEFAULT_TIMEOUT_MS};
 use js_sys::{Object, Reflect};
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 /// Where the page's session remembers that WebRTC could not connect (nothing secret).
@@ -39,7 +41,7 @@ pub async fn start_and_connect(options: JsValue) -> Result<Connection, JsValue> 
     if request.transport == Some(Transport::Websocket) {
         return socket::start_and_connect(options, None).await;
     }
-    start_and_connect_rtc(options, json, request).await
+    start_and_connect_rtc(options, json, request, None).await
 }
 
 /// A copy of the caller's options with `changes` made (the caller's object is not touched).
@@ -110,38 +112,47 @@ async fn auto(options: JsValue, json: &Value) -> Result<Connection, JsValue> {
         );
         return socket::start_and_connect(options, Some(fallback(reason))).await;
     }
-    // The microphone is asked for once: the same track goes to whichever call carries on.
-    let audio = MediaChoice::read(&options, "audio", true)?;
-    let (track, _, own) = acquire(&audio, &MediaChoice::Off)
-        .await
-        .map_err(JsValue::from)?;
-    let mic = track.clone().map_or(JsValue::FALSE, JsValue::from);
+    // The microphone is asked for once, by the WebRTC try (beside its start request); if that
+    // try cannot connect, the tracks it opened are handed over here, not stopped.
+    let handed: Handover = Rc::default();
+    let first = with(
+        &options,
+        &[
+            ("transport", "webrtc".into()),
+            ("fallbackAfterMs", fallback_ms.into()),
+        ],
+    );
+    let first_json = options_to_json(&first)?;
+    let request = StartRequest::from_options(&first_json, Some(Transport::Webrtc))?;
+    let error = match start_and_connect_rtc(first, first_json, request, Some(handed.clone())).await
+    {
+        Ok(conn) => {
+            // From now on the call stops its tracks at its end, as any call does.
+            conn.call().held.hand_over.take();
+            return Ok(conn);
+        }
+        Err(e) => e,
+    };
+    let own = std::mem::take(&mut *handed.borrow_mut());
+    let Some(reason) = fallback_reason(&error) else {
+        stop_all(&own);
+        return Err(error);
+    };
+    // The WebSocket call carries audio only: a camera the first try opened is stopped.
+    let (own, video): (Vec<_>, Vec<_>) = own.into_iter().partition(|t| t.kind() == "audio");
+    stop_all(&video);
+    let mic = match own.first() {
+        Some(track) => JsValue::from(track),
+        None => get(&options, "audio")?,
+    };
     let owned = |conn: Connection| {
-        // The call that carries on stops the microphone this function opened, at its end.
+        // The call that carries on stops the microphone the first try opened, at its end.
         conn.call()
             .held
             .own_tracks
             .borrow_mut()
             .extend(own.iter().cloned());
         conn
-    };
-    let first = with(
-        &options,
-        &[
-            ("transport", "webrtc".into()),
-            ("audio", mic.clone()),
-            ("fallbackAfterMs", fallback_ms.into()),
-        ],
-    );
-    let first_json = options_to_json(&first)?;
-    let request = StartRequest::from_options(&first_json, Some(Transport::Webrtc))?;
-    let error = match start_and_connect_rtc(first, first_json, request).await {
-        Ok(conn) => return Ok(owned(conn)),
-        Err(e) => e,
-    };
-    let Some(reason) = fallback_reason(&error) else {
-        stop_all(&own);
-        return Err(error);
     };
     if let Some(s) = &storage {
         let _ = s.set_item(REMEMBER, "websocket");

@@ -39,6 +39,10 @@ thread_local! {
 /// Carries out what only the call's transport does (`webrtc::run` for WebRTC).
 pub type Transport = fn(&Rc<Call>, Rtc);
 
+/// Where a closing call puts the tracks it opened instead of stopping them: `auto` moves the
+/// microphone of a WebRTC try that could not connect on to the WebSocket call.
+pub type Handover = Rc<RefCell<Vec<MediaStreamTrack>>>;
+
 pub struct Call {
     pub machine: RefCell<Machine>,
     pub held: Held,
@@ -62,6 +66,8 @@ pub struct Held {
     closer: AbortController,
     /// Tracks this library opened (stopped on close; never the caller's).
     pub own_tracks: RefCell<Vec<MediaStreamTrack>>,
+    /// Set while a try of `auto` may hand its tracks on (see `Handover`).
+    pub hand_over: RefCell<Option<Handover>>,
     /// Where `remoteStream` plays (`attachAudio`), and whether the SDK made that element.
     pub audio: RefCell<Option<(web_sys::HtmlMediaElement, bool)>>,
 }
@@ -111,6 +117,7 @@ impl Call {
                 signal_listener: RefCell::new(None),
                 closer,
                 own_tracks: RefCell::new(Vec::new()),
+                hand_over: RefCell::new(None),
                 audio: RefCell::new(None),
             },
             page: Page {
@@ -295,10 +302,11 @@ impl Held {
                 el.remove();
             }
         }
-        self.own_tracks
-            .borrow()
-            .iter()
-            .for_each(MediaStreamTrack::stop);
+        let own = std::mem::take(&mut *self.own_tracks.borrow_mut());
+        match self.hand_over.borrow_mut().take() {
+            Some(to) => to.borrow_mut().extend(own),
+            None => own.iter().for_each(MediaStreamTrack::stop),
+        }
     }
 }
 

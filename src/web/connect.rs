@@ -2,7 +2,7 @@
 //! option first (nothing is sent when one is wrong), build the call, start its steps side by
 //! side, and resolve once the machine says the call is up — or reject with the first failure.
 
-use super::call::Call;
+use super::call::{Call, Handover};
 use super::carrier::Carrier;
 use super::connection::Connection;
 use super::error::require_globals;
@@ -123,9 +123,7 @@ pub async fn connect_web_rtc(options: JsValue) -> Result<Connection, JsValue> {
     let session = if session_js.is_undefined() || session_js.is_null() {
         None
     } else {
-        let data = Session::data_from_js(&session_js).ok_or_else(|| {
-            Error::invalid("`session` must be a Session returned by startSession() (and not freed)")
-        })?;
+        let data = Session::resolve(&session_js)?;
         check_transport(&data)?;
         Some(data)
     };
@@ -167,14 +165,16 @@ pub(crate) fn start_and_connect_rtc(
     options: JsValue,
     json: crate::json::Value,
     request: StartRequest,
+    hand_over: Option<Handover>,
 ) -> Connecting {
-    Box::pin(rtc(options, json, request))
+    Box::pin(rtc(options, json, request, hand_over))
 }
 
 async fn rtc(
     options: JsValue,
     json: crate::json::Value,
     request: StartRequest,
+    hand_over: Option<Handover>,
 ) -> Result<Connection, JsValue> {
     let t0 = now_ms();
     require_globals(&["RTCPeerConnection"], "WebRTC")?;
@@ -203,6 +203,7 @@ async fn rtc(
     // The offer is set now, so gathering overlaps the start request and the offer carries its
     // candidates. If the start answer brings other ICE servers, gathering starts again (below).
     let (call, connect_options) = plan.begin(initial.to_vec(), true, closer, t0)?;
+    *call.held.hand_over.borrow_mut() = hand_over;
     let weak = Rc::downgrade(&call);
     spawn_local(async move {
         let started = started.wait().await;

@@ -5,8 +5,16 @@ use super::deadline::Deadline;
 use crate::error::{Error, Phase};
 use crate::options::Credentials;
 use gloo_net::http::{Headers, Request, RequestBuilder};
+use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global `fetch`: a window's, a worker's, or Node's (an app's server may start sessions).
+    #[wasm_bindgen(catch)]
+    fn fetch(request: &web_sys::Request) -> Result<js_sys::Promise, JsValue>;
+}
 
 #[derive(Clone, Copy, PartialEq)]
 pub enum Method {
@@ -68,8 +76,7 @@ pub async fn send_json(
     // paths (a non-Response, an Err unwrapped) that would bring JsValue's Debug and the glue's
     // debugString into every page.
     let request: web_sys::Request = request.into();
-    let window = web_sys::window().ok_or_else(failed)?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
+    let response: web_sys::Response = JsFuture::from(fetch(&request).map_err(|_| failed())?)
         .await
         .ok()
         .and_then(|r| r.dyn_into().ok())

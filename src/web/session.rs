@@ -2,10 +2,11 @@
 //! privately so that `connectWebRtc` can reuse them for offers to the same origin.
 
 use super::json::to_js;
+use crate::error::Error;
 use crate::json::{obj, Value};
 use crate::options::{Credentials, Transport};
 use crate::platform::{resolve_offer_url, Platform};
-use crate::session::{ice_servers_value, StartAnswer};
+use crate::session::{ice_servers_value, parse_session_json, StartAnswer};
 use js_sys::{Function, Reflect};
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -74,6 +75,24 @@ impl Session {
                 .find(|(h, _)| *h == handle)
                 .and_then(|(_, d)| d.upgrade())
         })
+    }
+
+    /// The session a connect was given: a `Session` (not consumed), or its `toJSON()` (made by
+    /// an app's server; no credentials come with it, so none are reused for the offer).
+    pub fn resolve(value: &JsValue) -> Result<Rc<SessionData>, Error> {
+        if let Some(data) = Self::data_from_js(value) {
+            return Ok(data);
+        }
+        let json = super::json::value_to_json(value).unwrap_or(Value::Null);
+        let (answer, platform, offer_url) = parse_session_json(&json)?;
+        Ok(Rc::new(SessionData {
+            answer,
+            platform,
+            offer_url,
+            start_origin: String::new(),
+            credentials: Credentials::default(),
+            transport: None,
+        }))
     }
 
     fn json(&self) -> Value {

@@ -82,7 +82,8 @@ export type ConnectionState = "connecting" | "connected" | "reconnecting" | "dis
 export type DisconnectReason = "local" | "peer-left" | "ice-failed" | "channel-closed" | "socket-closed" | "timeout";
 
 export interface ConnectWebRtcOptions {
-  session?: Session;
+  /** A session from `startSession`, or its `toJSON()` (e.g. started by the app's server). */
+  session?: Session | SessionJSON;
   offerUrl?: string;
   apiKey?: string;
   headers?: Record<string, string>;
@@ -98,8 +99,9 @@ export interface ConnectWebRtcOptions {
 
 /** `connectWebSocket()`: Pipecat's WebSocket transport (protobuf frames), audio only. */
 export interface ConnectWebSocketOptions {
-  /** A session started with `transport: "websocket"` (its `wsUrl` and `token`), or: */
-  session?: Session;
+  /** A session started with `transport: "websocket"` (its `wsUrl` and `token`), or its
+   * `toJSON()`, or: */
+  session?: Session | SessionJSON;
   wsUrl?: string;
   /** Sent as the `token` query parameter of `wsUrl`. */
   token?: string;

@@ -175,9 +175,7 @@ fn given_target(
         };
         return Ok((socket_url(ws_url, o.token.as_deref())?, None));
     }
-    let data = Session::data_from_js(session_js).ok_or_else(|| {
-        Error::invalid("`session` must be a Session returned by startSession() (and not freed)")
-    })?;
+    let data = Session::resolve(session_js)?;
     let token = o.token.as_deref().or(data.answer.token.as_deref());
     let url = session_url(&data, token).map_err(|_| {
         Error::invalid(
