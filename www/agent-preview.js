@@ -44,18 +44,47 @@ ol{list-style:none;margin:0;padding:4px 6px;height:7.5rem;overflow:auto;font-siz
 li b{font-weight:600;margin-right:4px}li.i{opacity:.7;font-style:italic}#who{color:var(--ap-accent,#2f6fed)}video{width:100%;border-radius:4px}
 #room iframe{display:block;width:100%;height:24rem;border:0;border-radius:4px;margin:0 0 8px}[hidden]{display:none!important}`;
 
-const HTML = `<style>${CSS}</style>
-<div class=r><button id=go type=button part=button>Start</button><span id=st role=status>disconnected</span><span id=who></span></div>
-<div id=media><div class=r><label for=mic>Microphone</label><select id=mic><option value="">Default</option></select>
-<button id=mute type=button aria-pressed=false disabled>Mute</button></div>
-<div class=r id=sink hidden><label for=out>Speaker</label><select id=out><option value="">Default</option></select></div>
-<div class=r><label for=ml>Mic</label><meter id=ml min=0 max=1 value=0></meter>
-<label for=bl>Bot</label><meter id=bl min=0 max=1 value=0></meter></div></div>
-<p id=blk class=r role=alert hidden>The browser blocked audio playback. <button id=res type=button>Play audio</button></p>
-<p id=err class=e role=alert hidden></p>
-<div id=room hidden></div>
-<video id=vid autoplay playsinline muted hidden></video>
-<ol id=log role=log aria-label=Conversation aria-live=polite></ol><audio id=au autoplay></audio>`;
+// The element's markup, built node by node: no HTML string is parsed, so a page that requires
+// Trusted Types (`require-trusted-types-for 'script'`) takes it. [tag, attributes, ...children].
+const VIEW = [
+  ["div", "class=r", ["button", "id=go type=button part=button", "Start"], ["span", "id=st role=status", "disconnected"], ["span", "id=who"]],
+  ["div", "id=media",
+    ["div", "class=r", ["label", "for=mic", "Microphone"], ["select", "id=mic", ["option", "value=", "Default"]],
+      ["button", "id=mute type=button aria-pressed=false disabled", "Mute"]],
+    ["div", "class=r id=sink hidden", ["label", "for=out", "Speaker"], ["select", "id=out", ["option", "value=", "Default"]]],
+    ["div", "class=r", ["label", "for=ml", "Mic"], ["meter", "id=ml min=0 max=1 value=0"], ["label", "for=bl", "Bot"], ["meter", "id=bl min=0 max=1 value=0"]]],
+  ["p", "id=blk class=r role=alert hidden", "The browser blocked audio playback. ", ["button", "id=res type=button", "Play audio"]],
+  ["p", "id=err class=e role=alert hidden"],
+  ["div", "id=room hidden"],
+  ["video", "id=vid autoplay playsinline muted hidden"],
+  ["ol", "id=log role=log aria-label=Conversation aria-live=polite"],
+  ["audio", "id=au autoplay"],
+];
+
+function build(parent, [tag, attrs, ...children]) {
+  const el = parent.appendChild(document.createElement(tag));
+  for (const a of attrs.split(" ")) {
+    const [k, v = ""] = a.split("=");
+    el.setAttribute(k, v);
+  }
+  for (const c of children) typeof c == "string" ? el.append(c) : build(el, c);
+}
+
+// The styles as a constructed stylesheet: a page whose CSP is `style-src 'self'` refuses a
+// `<style>` element in the shadow root, not this. (A browser without constructable stylesheets
+// gets the `<style>` element.)
+let sheet;
+function style(root) {
+  if (globalThis.CSSStyleSheet && "adoptedStyleSheets" in root) {
+    if (!sheet) {
+      sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+    }
+    root.adoptedStyleSheets = [sheet];
+  } else {
+    root.appendChild(document.createElement("style")).textContent = CSS;
+  }
+}
 
 const PHASE = {
   start: "starting the session",
@@ -124,7 +153,8 @@ class AgentPreview extends Base {
   constructor() {
     super();
     const root = this.attachShadow({ mode: "open" });
-    root.innerHTML = HTML; // static markup only
+    style(root);
+    for (const v of VIEW) build(root, v);
     this.$ = (id) => root.getElementById(id);
     this.body = undefined;
     this._key = undefined;
