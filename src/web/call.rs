@@ -160,9 +160,13 @@ impl Call {
         let weak = Rc::downgrade(self);
         *self.held.signal_listener.borrow_mut() = signal.map(|s| {
             EventListener::once(s, "abort", move |_| {
-                if let Some(call) = weak.upgrade() {
-                    call.input(Input::Aborted);
-                }
+                // Never from inside the listener: `abort()` may run while the call is in the
+                // middle of a step of its own (a page's hook on fetch aborting the signal).
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Some(call) = weak.upgrade() {
+                        call.input(Input::Aborted);
+                    }
+                })
             })
         });
     }
