@@ -129,7 +129,15 @@ pub fn interpret(kind: &str, msg: &Value, bot_output_seen: &mut bool) -> Option<
         ),
         "bot-output" => {
             *bot_output_seen = true;
-            transcript("bot", text(), true, data.get("timestamp"))
+            let mut line = transcript("bot", text(), true, data.get("timestamp"));
+            // 2.2: `"backchannel"` (a short acknowledgement while the user speaks), `"sentence"`,
+            // ...: the page tells a backchannel from the bot's answer by it.
+            if let (Meaning::Event(_, Value::Object(m)), Some(t)) =
+                (&mut line, data.str_at("text_type"))
+            {
+                m.insert("textType", t);
+            }
+            line
         }
         "bot-tts-text" if !*bot_output_seen => transcript("bot", text(), false, None),
         "bot-transcription" if !*bot_output_seen => transcript("bot", text(), true, None),
@@ -180,6 +188,41 @@ pub fn interpret(kind: &str, msg: &Value, bot_output_seen: &mut bool) -> Option<
         }
         _ => return None,
     })
+}
+
+/// The typed event of a server message beside the conversation's own (`transcript`,
+/// `speaking`, ...): its name, and the message's `data` with one field added that says which
+/// message of the family it was. RTVI 2.2 (`pipecat/processors/frameworks/rtvi/models.py`).
+pub fn typed(kind: &str, data: Option<&Value>) -> Option<(&'static str, Value)> {
+    let (name, key, value): (&'static str, &str, Value) = match kind {
+        "bot-interrupted" => ("botinterrupted", "", Value::Null),
+        "user-mute-started" => ("usermute", "muted", true.into()),
+        "user-mute-stopped" => ("usermute", "muted", false.into()),
+        "vad-user-started-speaking" => ("vad", "speaking", true.into()),
+        "vad-user-stopped-speaking" => ("vad", "speaking", false.into()),
+        "user-audio-level" => ("audiolevel", "role", "user".into()),
+        "bot-audio-level" => ("audiolevel", "role", "bot".into()),
+        "bot-llm-started" => ("llm", "state", "started".into()),
+        "bot-llm-text" => ("llm", "state", "text".into()),
+        "bot-llm-stopped" => ("llm", "state", "stopped".into()),
+        "bot-tts-started" => ("tts", "state", "started".into()),
+        "bot-tts-text" => ("tts", "state", "text".into()),
+        "bot-tts-stopped" => ("tts", "state", "stopped".into()),
+        "llm-function-call-started" => ("functioncall", "state", "started".into()),
+        "llm-function-call-in-progress" => ("functioncall", "state", "in-progress".into()),
+        "llm-function-call-stopped" => ("functioncall", "state", "stopped".into()),
+        "system-log" => ("systemlog", "", Value::Null),
+        // `bot-tts-audio`, `bot-llm-marker`, the `*-raw-text` family, ...: `rtvi` only.
+        _ => return None,
+    };
+    let mut m = match data {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    };
+    if !key.is_empty() {
+        m.insert(key, value);
+    }
+    Some((name, Value::Object(m)))
 }
 
 #[cfg(test)]
@@ -273,6 +316,16 @@ mod tests {
                 ("speaking", json!({"role": role, "speaking": on}))
             );
         }
+        // 2.2: the kind of text a bot-output line is.
+        assert_eq!(
+            event(meaning(
+                r#"{"label":"rtvi-ai","type":"bot-output","data":{"text":"Mm-hmm.","spoken":true,"aggregated_by":"sentence","text_type":"backchannel"}}"#
+            )),
+            (
+                "transcript",
+                json!({"role":"bot","text":"Mm-hmm.","final":true,"textType":"backchannel"})
+            )
+        );
         assert_eq!(
             event(meaning(
                 r#"{"label":"rtvi-ai","type":"server-message","data":{"type":"function-result","x":1}}"#
@@ -295,6 +348,117 @@ mod tests {
             meaning(r#"{"label":"rtvi-ai","type":"bot-llm-text","data":{}}"#),
             None
         );
+    }
+
+    #[test]
+    fn every_other_server_message_has_a_typed_event() {
+        let typed_of = |text: &str| {
+            let v = parse(text).unwrap();
+            let kind = v.str_at("type").unwrap_or("").to_owned();
+            typed(&kind, v.get("data")).map(|(n, arg)| (n, serde_json::Value::from(&arg)))
+        };
+        let cases = [
+            (r#"{"type":"bot-interrupted"}"#, "botinterrupted", json!({})),
+            (
+                r#"{"type":"user-mute-started"}"#,
+                "usermute",
+                json!({"muted": true}),
+            ),
+            (
+                r#"{"type":"user-mute-stopped","data":null}"#,
+                "usermute",
+                json!({"muted": false}),
+            ),
+            (
+                r#"{"type":"vad-user-started-speaking"}"#,
+                "vad",
+                json!({"speaking": true}),
+            ),
+            (
+                r#"{"type":"vad-user-stopped-speaking"}"#,
+                "vad",
+                json!({"speaking": false}),
+            ),
+            (
+                r#"{"type":"user-audio-level","data":{"value":0.25}}"#,
+                "audiolevel",
+                json!({"value": 0.25, "role": "user"}),
+            ),
+            (
+                r#"{"type":"bot-audio-level","data":{"value":1}}"#,
+                "audiolevel",
+                json!({"value": 1, "role": "bot"}),
+            ),
+            (
+                r#"{"type":"bot-llm-started"}"#,
+                "llm",
+                json!({"state": "started"}),
+            ),
+            (
+                r#"{"type":"bot-llm-text","data":{"text":"Hi"}}"#,
+                "llm",
+                json!({"text": "Hi", "state": "text"}),
+            ),
+            (
+                r#"{"type":"bot-llm-stopped"}"#,
+                "llm",
+                json!({"state": "stopped"}),
+            ),
+            (
+                r#"{"type":"bot-tts-started"}"#,
+                "tts",
+                json!({"state": "started"}),
+            ),
+            (
+                r#"{"type":"bot-tts-text","data":{"text":"Hi"}}"#,
+                "tts",
+                json!({"text": "Hi", "state": "text"}),
+            ),
+            (
+                r#"{"type":"bot-tts-stopped"}"#,
+                "tts",
+                json!({"state": "stopped"}),
+            ),
+            (
+                r#"{"type":"llm-function-call-started","data":{"function_name":"f"}}"#,
+                "functioncall",
+                json!({"function_name": "f", "state": "started"}),
+            ),
+            (
+                r#"{"type":"llm-function-call-stopped","data":{"function_name":"f","tool_call_id":"c1","cancelled":false,"result":{"ok":1}}}"#,
+                "functioncall",
+                json!({"function_name": "f", "tool_call_id": "c1", "cancelled": false, "result": {"ok": 1}, "state": "stopped"}),
+            ),
+            (
+                r#"{"type":"system-log","data":{"text":"hello"}}"#,
+                "systemlog",
+                json!({"text": "hello"}),
+            ),
+        ];
+        for (text, name, arg) in cases {
+            assert_eq!(typed_of(text), Some((name, arg)), "{text}");
+        }
+        // A `state` the server sent is overwritten, not doubled; data that is not an object
+        // is left out.
+        assert_eq!(
+            typed_of(r#"{"type":"bot-llm-text","data":{"state":"x","text":"t"}}"#),
+            Some(("llm", json!({"state": "text", "text": "t"})))
+        );
+        assert_eq!(
+            typed_of(r#"{"type":"bot-tts-text","data":"t"}"#),
+            Some(("tts", json!({"state": "text"})))
+        );
+        // The conversation's own, and unknown types, have none here.
+        for kind in [
+            "bot-output",
+            "user-transcription",
+            "server-message",
+            "error",
+            "bot-ready",
+            "x",
+        ] {
+            assert_eq!(typed(kind, None), None, "{kind}");
+        }
     }
 
     #[test]

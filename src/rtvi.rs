@@ -4,10 +4,11 @@
 use crate::json::{obj, Value};
 
 pub const RTVI_LABEL: &str = "rtvi-ai";
-/// The newest RTVI version whose messages this client implements: 2.1 (the multi-key `dtmf`,
-/// `send-text`, `client-message` requests, `llm-function-call-in-progress`, 2.x `bot-output`),
-/// as `@pipecat-ai/client-js` 1.13 announces. A 2.2 server serves 2.x clients as they are.
-pub const RTVI_VERSION: &str = "2.1.0";
+/// The RTVI version this client announces: 2.2, as Pipecat 1.14 speaks it. What 2.2 changes for a
+/// client that announces it: `bot-output` may carry `text_type: "backchannel"` (passed on as the
+/// transcript's `textType`), and the `*-raw-text` messages may come (passed on as `rtvi`); every
+/// 2.x message is read as before, and a 2.1 or 1.x bot answers as it always did.
+pub const RTVI_VERSION: &str = "2.2.0";
 
 /// An RTVI envelope with a fresh id.
 pub fn envelope(kind: &str, id: &str, data: Option<Value>) -> Value {

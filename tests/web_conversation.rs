@@ -339,14 +339,16 @@ async fn typed_events_dtmf_version_and_disconnect_bot() {
         Some("peer-left")
     );
 
-    // An older bot still works and says so.
-    let conn = start_and_connect(runner(
-        json!({"baseUrl": format!("{}/?fault=rtvi-version-1.0.0", agent())}),
-    ))
-    .await
-    .expect("a 1.x bot");
-    assert_eq!(conn.bot_version().as_deref(), Some("1.0.0"));
-    let _ = conn.disconnect();
+    // Older bots (a 2.1 one, a 1.x one) take our client-ready 2.2.0, and say what they speak.
+    for version in ["2.1.0", "1.0.0"] {
+        let conn = start_and_connect(runner(
+            json!({"baseUrl": format!("{}/?fault=rtvi-version-{version}", agent())}),
+        ))
+        .await
+        .expect("an older bot");
+        assert_eq!(conn.bot_version().as_deref(), Some(version));
+        let _ = conn.disconnect();
+    }
 }
 
 #[wasm_bindgen_test]

@@ -36,6 +36,9 @@ impl Machine {
                 if kind == "bot-interrupted" || kind == "user-started-speaking" {
                     out.push(Output::DropAudio);
                 }
+                if let Some((name, arg)) = conversation::typed(&kind, v.get("data")) {
+                    out.push(Output::Emit(Event::Named(name, arg)));
+                }
                 let Some(m) = conversation::interpret(&kind, &v, &mut self.bot_output_seen) else {
                     return;
                 };

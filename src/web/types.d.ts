@@ -174,6 +174,25 @@ export interface TranscriptEvent {
   text: string;
   final: boolean;
   timestamp?: string;
+  /** RTVI 2.2 `bot-output`'s `text_type`: `"sentence"`, `"backchannel"` (a short acknowledgement
+   * while the user speaks), ... */
+  textType?: string;
+}
+
+/** `llm` and `tts`: the bot's LLM or TTS started, produced text, or stopped. */
+export interface BotTextEvent {
+  state: "started" | "text" | "stopped";
+  text?: string;
+}
+
+/** `functioncall`: the server's `llm-function-call-started / -in-progress / -stopped` data. */
+export interface FunctionCallEvent {
+  state: "started" | "in-progress" | "stopped";
+  function_name?: string;
+  tool_call_id?: string;
+  arguments?: Record<string, unknown>;
+  cancelled?: boolean;
+  result?: unknown;
 }
 
 export interface MediaDeviceList {
@@ -195,6 +214,22 @@ export interface ConnectionEvents {
   servermessage: unknown;
   metrics: unknown;
   boterror: { message: string; fatal: boolean };
+  /** `bot-interrupted`: the user interrupted the bot (a WebSocket call drops its buffered audio). */
+  botinterrupted: Record<string, never>;
+  /** `user-mute-started` / `-stopped`: the server muted the user's input (or stopped). */
+  usermute: { muted: boolean };
+  /** `vad-user-started-speaking` / `-stopped-speaking`: the server's voice activity detector. */
+  vad: { speaking: boolean };
+  /** `user-audio-level` / `bot-audio-level`: a level the server measured. */
+  audiolevel: { role: Role; value: number };
+  /** `bot-llm-started` / `-text` / `-stopped`. */
+  llm: BotTextEvent;
+  /** `bot-tts-started` / `-text` / `-stopped`. */
+  tts: BotTextEvent;
+  /** `llm-function-call-started` / `-in-progress` / `-stopped` (handlers answer the in-progress one). */
+  functioncall: FunctionCallEvent;
+  /** `system-log`: a line the server logged for the client. */
+  systemlog: { text: string };
   devicechange: MediaDeviceList;
   error: AgentRtcError;
   /** `transport: "auto"` carries the call over a WebSocket (before the connect resolved). */

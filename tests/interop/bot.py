@@ -55,6 +55,34 @@ def transport_for(runner_args):
     raise RuntimeError(f"this bot speaks SmallWebRTC and WebSocket, not {type(runner_args).__name__}")
 
 
+def typed_messages():
+    import pipecat.processors.frameworks.rtvi.models as RTVI
+
+    text = lambda t: RTVI.TextMessageData(text=t)  # noqa: E731
+    return [
+        RTVI.BotInterruptedMessage(),
+        RTVI.UserMuteStartedMessage(),
+        RTVI.UserMuteStoppedMessage(),
+        RTVI.VADUserStartedSpeakingMessage(),
+        RTVI.VADUserStoppedSpeakingMessage(),
+        RTVI.UserAudioLevelMessage(data=RTVI.AudioLevelMessageData(value=0.5)),
+        RTVI.BotAudioLevelMessage(data=RTVI.AudioLevelMessageData(value=0.25)),
+        RTVI.BotLLMStartedMessage(),
+        RTVI.BotLLMTextMessage(data=text("Hello")),
+        RTVI.BotLLMStoppedMessage(),
+        RTVI.BotTTSStartedMessage(),
+        RTVI.BotTTSTextMessage(data=text("Hello")),
+        RTVI.BotTTSStoppedMessage(),
+        RTVI.LLMFunctionCallStartMessage(data=RTVI.LLMFunctionCallStartMessageData(function_name="lookup")),
+        RTVI.LLMFunctionCallStoppedMessage(
+            data=RTVI.LLMFunctionCallStoppedMessageData(
+                function_name="lookup", tool_call_id="call-1", cancelled=False, result={"ok": True}
+            )
+        ),
+        RTVI.SystemLogMessage(data=text("a line of the server's log")),
+    ]
+
+
 async def bot(runner_args):
     session = getattr(runner_args, "session_id", None)
     print(f"agent-rtc-interop: bot started {session}", flush=True)
@@ -67,6 +95,13 @@ async def bot(runner_args):
         if message.type == "echo":
             await rtvi.send_server_message({"echo": message.data})
             await rtvi.send_server_response(message, message.data)
+        elif message.type == "typed":
+            # Every RTVI 2.2 server message the SDK gives a typed event, as Pipecat's own models
+            # serialise them, then the answer.
+            sent = typed_messages()
+            for m in sent:
+                await rtvi.push_transport_message(m)
+            await rtvi.send_server_response(message, {"sent": [m.type for m in sent]})
         else:
             await rtvi.send_error_response(message, f"unknown request {message.type}")
 
