@@ -91,7 +91,7 @@ bench: pkg
 	AGENT_BIN=target/agent/agent-rtc-agent BENCH_RUNNER=.venv-pipecat/bin/python node tests/bench/connect.mjs
 	BENCH_RUNNER=.venv-pipecat/bin/python node tests/bench/websocket.mjs
 	for block in 1 0; do AGENT_BIN=target/agent/agent-rtc-agent AUTO_RUNNER=.venv-pipecat/bin/python AUTO_BLOCK=$$block \
-	  AUTO_OUT=bench-auto-$$block.json node tests/bench/udp-blocked.mjs; done
+	  AUTO_OFFICIAL=1 AUTO_ROUNDS=10 AUTO_OUT=bench-auto-$$block.json node tests/bench/udp-blocked.mjs; done
 	mkdir -p test-output && node scripts/size-parts.mjs --json test-output/size-parts.json
 	AGENT_BIN=target/agent/agent-rtc-agent node tests/bench/blackout.mjs
 	AGENT_BIN=target/agent/agent-rtc-agent BLACKOUT_RUNNER=.venv-pipecat/bin/python BLACKOUT_SERIAL=1 \

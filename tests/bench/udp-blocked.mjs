@@ -28,6 +28,12 @@ const { startRunner } = await import("./runner.mjs");
 const BLOCK = process.env.AUTO_BLOCK === "1";
 const BROWSER = process.env.AUTO_BROWSER || "chromium";
 const RUNNER_PY = process.env.AUTO_RUNNER || "";
+// The bench: with UDP blocked, how long the official client takes to say it cannot connect
+// (Chromium; AUTO_OFFICIAL_MS bounds the wait); with UDP open, AUTO_ROUNDS calls of auto and of
+// transport "webrtc" in turn (is auto any slower where WebRTC works?).
+const OFFICIAL = process.env.AUTO_OFFICIAL === "1" && BLOCK && BROWSER === "chromium";
+const OFFICIAL_MS = Number(process.env.AUTO_OFFICIAL_MS || 120000);
+const ROUNDS = BLOCK ? 0 : Number(process.env.AUTO_ROUNDS || 0);
 
 const ip = (...args) => execFileSync("ip", args, { encoding: "utf8" });
 for (const k of ["all", "default", "lo"]) {
@@ -60,12 +66,26 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>auto</title>
     }
   };
   window.openPcs = () => pcs.filter((pc) => pc.connectionState !== "closed" && pc.signalingState !== "closed").length;
+  // The microphone requests of a call (auto asks once, whichever transport carries the call), and
+  // the tracks they opened, to see them all stopped at the end.
+  const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  window.micRequests = 0;
+  const opened = (window.__tracks = []);
+  navigator.mediaDevices.getUserMedia = async (c) => {
+    window.micRequests++;
+    const s = await gum(c);
+    opened.push(...s.getTracks());
+    return s;
+  };
+  window.liveTracks = () => opened.filter((t) => t.readyState === "live").length;
 </script>
 <script type="module">
   import init, * as sdk from "/pkg/agent_rtc.js";
   await init();
-  window.call = async (options) => {
+  // quick: only the time to connect (the bench's rounds), no echo check.
+  window.call = async (options, quick = false) => {
     sessionStorage.clear();
+    window.micRequests = 0;
     const events = [];
     const t0 = performance.now();
     try {
@@ -73,6 +93,10 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>auto</title>
       const ms = performance.now() - t0;
       conn.on("fallback", (f) => events.push(f));
       await new Promise((r) => setTimeout(r, 0));
+      if (quick) {
+        await conn.disconnect();
+        return { ok: true, transport: conn.transport, ms, fallbacks: events };
+      }
       // The bot's audio: a WebRTC call's remote track renders only while something plays it.
       await conn.attachAudio().catch(() => {});
       const ctx = new AudioContext();
@@ -91,7 +115,17 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>auto</title>
       // Nothing of a WebRTC try that gave up is left open while the WebSocket call goes on.
       const openDuringCall = window.openPcs();
       await conn.disconnect();
-      return { ok: true, transport: conn.transport, ms, fallbacks: events, peak, openPcsDuringCall: openDuringCall, pcsMade: window.__pcs.length };
+      return {
+        ok: true,
+        transport: conn.transport,
+        ms,
+        fallbacks: events,
+        peak,
+        openPcsDuringCall: openDuringCall,
+        pcsMade: window.__pcs.length,
+        micRequests: window.micRequests,
+        liveTracksAfter: window.liveTracks(),
+      };
     } catch (e) {
       return { ok: false, code: e.code, message: e.message, reason: e.details?.reason, ms: performance.now() - t0 };
     }
@@ -101,10 +135,25 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>auto</title>
 
 const dir = workDir("auto-udp");
 writeFileSync(join(dir, "auto.html"), PAGE);
+if (OFFICIAL) {
+  const pages = join(ROOT, "tests/bench/pages");
+  for (const f of ["instrument.js", "official.html"]) cpSync(join(pages, f), join(dir, f));
+  const esbuild = await import("esbuild");
+  await esbuild.build({
+    entryPoints: [join(pages, "official-warm.js")],
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    target: "chrome120",
+    outfile: join(dir, "official-warm.bundle.js"),
+    logLevel: "error",
+  });
+}
 const agent = await startAgent(["--www", dir, "--pkg", join(ROOT, "pkg")]);
 const runner = RUNNER_PY ? await startRunner(RUNNER_PY, { host: "localhost", args: ["--ws-auth", "token"] }) : null;
 let browser;
 let driver;
+let official;
 const report = { blocked: BLOCK, browser: BROWSER, results: {} };
 let failed = false;
 try {
@@ -114,13 +163,18 @@ try {
     driver = await launchFirefox();
     await driver.goto(`${agent.url}/auto.html`);
     await driver.waitFor(() => window.pageReady === true, null, { timeoutMs: 30000, what: "the page" });
-    run = (arg) => driver.run((a) => window.call(a), arg);
+    run = (arg, quick = false) => driver.run((a) => window.call(a.arg, a.quick), { arg, quick });
   } else {
     browser = await launchChromium();
     const page = await browser.newPage();
     await page.goto(`${agent.url}/auto.html`);
     await page.waitForFunction(() => window.pageReady === true, null, { timeout: 30000 });
-    run = (arg) => page.evaluate((a) => window.call(a), arg);
+    run = (arg, quick = false) => page.evaluate((a) => window.call(a.arg, a.quick), { arg, quick });
+    if (OFFICIAL) {
+      official = await browser.newPage();
+      await official.goto(`${agent.url}/official.html`);
+      await official.waitForFunction(() => window.pageReady === true, null, { timeout: 30000 });
+    }
   }
   const servers = { agent: agent.url, ...(runner ? { runner: runner.url } : {}) };
   for (const [name, baseUrl] of Object.entries(servers)) {
@@ -137,6 +191,25 @@ try {
       r.botsStarted = (runner.log().slice(before).match(/agent-rtc-interop: bot started/g) || []).length;
     }
     console.log(`auto, UDP ${BLOCK ? "blocked" : "open"}, ${BROWSER}, ${name}: ${JSON.stringify(r)}`);
+    if (official) {
+      const o = await official.evaluate((a) => window.runClient(a), { endpoint: `${baseUrl}/start`, timeoutMs: OFFICIAL_MS, outcome: true });
+      report.official ??= {};
+      report.official[name] = o;
+      console.log(`official client, UDP blocked, ${name}: ${JSON.stringify(o)}`);
+    }
+    const rounds = { auto: [], webrtc: [] };
+    for (let i = 0; i < ROUNDS; i++) {
+      for (const transport of i % 2 ? ["webrtc", "auto"] : ["auto", "webrtc"]) {
+        const q = await run({ platform: "pipecat-runner", baseUrl, transport, timeoutMs: 30000, audio: true }, true);
+        if (!q.ok || q.transport !== "webrtc") throw new Error(`${transport} round on ${name}: ${JSON.stringify(q)}`);
+        rounds[transport].push(q.ms);
+      }
+    }
+    if (ROUNDS) {
+      const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+      r.rounds = { auto: median(rounds.auto), webrtc: median(rounds.webrtc), n: ROUNDS };
+      console.log(`UDP open, ${name}: call -> connected, median of ${ROUNDS}: auto ${r.rounds.auto.toFixed(1)} ms, webrtc ${r.rounds.webrtc.toFixed(1)} ms`);
+    }
   }
 } catch (e) {
   failed = true;

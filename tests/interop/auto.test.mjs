@@ -2,7 +2,8 @@
 // local agent and the real Pipecat runner in a private network namespace, nftables dropping every
 // UDP packet, TCP left open): in Chromium and Firefox, against both servers, the call is carried by
 // a WebSocket after one `fallback` event with reason `ice-timeout`, and the echo of the microphone
-// is heard, with no peer connection of the WebRTC try left open. The same namespace without the
+// is heard, with no peer connection of the WebRTC try left open, the microphone asked for once and
+// no track of it live after the call. The same namespace without the
 // rule: the call stays on WebRTC, with no fallback.
 //
 // Run: make test-interop (or PIPECAT_PYTHON=.venv-pipecat/bin/python node --test tests/interop/).
@@ -48,6 +49,8 @@ for (const browser of ["chromium", "firefox"]) {
       assert.deepEqual(r.fallbacks, [{ from: "webrtc", to: "websocket", reason: "ice-timeout" }], what);
       assert.ok(r.peak > 0.02, `the echo was not heard: ${what}`);
       assert.equal(r.openPcsDuringCall, 0, `the WebRTC try left a peer connection open: ${what}`);
+      assert.equal(r.micRequests, 1, `the microphone is asked for once: ${what}`);
+      assert.equal(r.liveTracksAfter, 0, `a microphone track outlived the call: ${what}`);
     }
   });
 

@@ -36,28 +36,51 @@ const withTimeout = (p, ms, what) =>
 
 const mic = (await navigator.mediaDevices.getUserMedia({ audio: true })).getAudioTracks()[0];
 
-window.runClient = async ({ endpoint }) => {
+// `timeoutMs`: how long to wait for bot-ready (20 s by default). `outcome: true` (the UDP-blocked
+// bench) resolves with what happened instead of throwing: when the client first said it had
+// failed (an error callback, a rejected connect, or the transport's state turning to error or
+// disconnected), in ms from the call, or null if it had said nothing by `timeoutMs`.
+window.runClient = async ({ endpoint, timeoutMs = 20000, outcome = false }) => {
   const track = mic.clone();
   let botReady;
   const ready = new Promise((r) => (botReady = r));
   const errors = [];
+  const states = [];
+  let saidFailed = null;
+  let over = false;
+  const t0 = performance.now();
+  const failed = (what) => {
+    if (over) return; // our own disconnect() below, not a failure
+    errors.push(what);
+    saidFailed ??= performance.now() - t0;
+  };
   const client = new PipecatClient({
     transport: new SmallWebRTCTransport({ mediaManager: new TrackMediaManager(track) }),
     enableMic: true,
     enableCam: false,
-    callbacks: { onBotReady: () => botReady(), onError: (e) => errors.push(String(e && e.data ? JSON.stringify(e.data) : e)) },
+    callbacks: {
+      onBotReady: () => botReady(),
+      onError: (e) => failed(String(e && e.data ? JSON.stringify(e.data) : e)),
+      onTransportStateChanged: (state) => {
+        states.push([state, Math.round(performance.now() - t0)]);
+        if (state === "error" || state === "disconnected") failed(`transport state ${state}`);
+      },
+    },
   });
   const run = window.__bench.begin();
   try {
-    await withTimeout(Promise.all([client.startBotAndConnect({ endpoint }), ready]), 20000, "bot-ready");
+    await withTimeout(Promise.all([client.startBotAndConnect({ endpoint }), ready]), timeoutMs, "bot-ready");
     run.ready = performance.now() - run.t0;
   } catch (e) {
-    errors.push(e.message);
+    if (!/^timed out/.test(e.message)) failed(e.message);
+    else errors.push(e.message);
   } finally {
     window.__bench.end();
+    over = true;
     await client.disconnect().catch(() => {});
     track.stop();
   }
+  if (outcome) return { ready: run.ready ?? null, saidFailedAfterMs: saidFailed, errors, states };
   if (errors.length) throw new Error(`official client: ${errors.join("; ")}`);
   return run;
 };
