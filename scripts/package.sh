@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 node scripts/minify-names.mjs pkg
 
 cp www/agent-preview.js www/agent-preview.d.ts pkg/
+# The JSX type of <agent-preview> for React 19 (`import type {} from "agent-rtc/react"`): types only.
+cp www/agent-preview-react.d.ts pkg/
 # The WebSocket transport's audio worklet, loaded by URL from beside agent_rtc.js (no blob: URL).
 cp www/agent-rtc-audio.js pkg/
 cp LICENSE-MIT LICENSE-APACHE pkg/
@@ -33,7 +35,7 @@ const p = "pkg/package.json";
 const j = JSON.parse(fs.readFileSync(p, "utf8"));
 const widget = { types: "./agent-preview.d.ts", default: "./agent-preview.js" };
 const files = ["agent_rtc.js", "agent_rtc.d.ts", "agent_rtc_bg.wasm", "agent_rtc_bg.wasm.d.ts",
-  "agent-preview.js", "agent-preview.d.ts", "agent-rtc-audio.js", "LICENSE-MIT", "LICENSE-APACHE", "README.md"];
+  "agent-preview.js", "agent-preview.d.ts", "agent-preview-react.d.ts", "agent-rtc-audio.js", "LICENSE-MIT", "LICENSE-APACHE", "README.md"];
 if (fs.existsSync("pkg/snippets")) files.push("snippets/");
 for (const f of files) if (!fs.existsSync(`pkg/${f.replace(/\/$/, "")}`)) throw new Error(`package.sh: pkg/${f} is missing`);
 const out = {
@@ -51,6 +53,8 @@ const out = {
     ".": { types: "./agent_rtc.d.ts", default: "./agent_rtc.js" },
     "./agent-preview": widget,
     "./agent-preview.js": widget,
+    // Types only: declares <agent-preview> among React's JSX intrinsic elements.
+    "./react": { types: "./agent-preview-react.d.ts" },
     // For bundlers that do not follow `new URL("…wasm", import.meta.url)` (esbuild): import its URL
     // and pass it to init().
     "./agent_rtc_bg.wasm": "./agent_rtc_bg.wasm",
@@ -68,4 +72,31 @@ if (repo && !/^https?:\/\/([^/]+\.)?(example(\.(com|org|net))?|[^/]+\.(invalid|e
   out.homepage = repo.replace(/\.git$/, "");
 }
 fs.writeFileSync(p, JSON.stringify(out, null, 2) + "\n");
+JS
+
+# Subresource Integrity: the sha384 of each file a page loads by URL, for an import map's
+# `integrity` (the modules) and for init({ module_or_path: fetch(url, { integrity }) }) (the .wasm).
+# The same hashes are written to pkg/integrity.json. See README.md, "Security headers".
+node - pkg <<'JS'
+const fs = require("fs");
+const path = require("path");
+const crypto = require("crypto");
+const dir = process.argv[2];
+const out = {};
+// The JS modules a page imports (the SDK's snippet modules too: agent_rtc.js imports them), the
+// worklet and the .wasm.
+const files = ["agent_rtc.js", "agent_rtc_bg.wasm", "agent-preview.js", "agent-rtc-audio.js"];
+const walk = (d) => {
+  for (const e of fs.readdirSync(path.join(dir, d), { withFileTypes: true })) {
+    const f = `${d}/${e.name}`;
+    if (e.isDirectory()) walk(f);
+    else if (f.endsWith(".js")) files.push(f);
+  }
+};
+if (fs.existsSync(path.join(dir, "snippets"))) walk("snippets");
+for (const f of files) {
+  out[f] = "sha384-" + crypto.createHash("sha384").update(fs.readFileSync(path.join(dir, f))).digest("base64");
+  console.log(`integrity ${f}: ${out[f]}`);
+}
+fs.writeFileSync(path.join(dir, "integrity.json"), JSON.stringify(out, null, 2) + "\n");
 JS

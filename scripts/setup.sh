@@ -57,6 +57,13 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   # satisfies package.json, `npm install` installs exactly the locked versions.
   npm install --no-audit --no-fund --loglevel=error
 fi
+# The Next.js example's own dependencies (next, react, typescript; its lock file pins them), installed
+# in examples/next: that fills npm's cache, from which tests/e2e/next.test.mjs installs them into its
+# copy of the example (--prefer-offline).
+if [ ! -f examples/next/node_modules/.package-lock.json ] || [ examples/next/package-lock.json -nt examples/next/node_modules/.package-lock.json ]; then
+  say "installing the Next.js example's dependencies"
+  (cd examples/next && npm install --no-audit --no-fund --loglevel=error)
+fi
 # The real Pipecat development runner, for the interop tests (tests/interop/): pinned, in a
 # virtualenv of the project's own; reinstalled only when missing or another version.
 pipecat_version=1.14.0

@@ -72,7 +72,9 @@ export declare class AgentPreview extends HTMLElement {
   /** The live WebRTC connection, or null (before start, after stop, in a Daily room). */
   readonly connection: Connection | null;
   /** The current call's transport, or null when there is no call. */
-  readonly transport: "webrtc" | "websocket" | "daily" | null;
+  get transport(): "webrtc" | "websocket" | "daily" | null;
+  /** Sets the `transport` attribute: the transport of the next call. */
+  set transport(v: AgentPreviewTransport);
   /** The Daily room shown (its URL without the token), or null. */
   readonly room: string | null;
   /**

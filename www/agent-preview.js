@@ -185,6 +185,12 @@ class AgentPreview extends Base {
     return this._call?.kind ?? null;
   }
 
+  /** Sets the `transport` attribute (what the next call uses): frameworks that set props as
+   * properties (React 19) must not throw on the read-only value above. */
+  set transport(v) {
+    this.setAttribute("transport", String(v));
+  }
+
   /** The Daily room being shown (without its token), else null. */
   get room() {
     return this._call?.room ?? null;

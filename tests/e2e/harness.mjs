@@ -233,6 +233,11 @@ export async function openPage(browser, { init = [] } = {}) {
   const page = await browser.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
+  // E2E_CONSOLE=1: the page's console and uncaught errors printed, to find out why a test fails.
+  if (process.env.E2E_CONSOLE) {
+    page.on("console", (m) => console.log("page:", m.text()));
+    page.on("pageerror", (e) => console.log("pageerror:", String(e), e.stack || ""));
+  }
   for (const script of init) await page.addInitScript(script);
   return { page, errors };
 }
@@ -401,6 +406,6 @@ export async function freshPkg() {
   if (pj === null) throw new Error("pkg/ is not built: run make pkg");
   const stale =
     !JSON.parse(pj).exports ||
-    ["agent-preview.js", "agent-preview.d.ts", "agent-rtc-audio.js"].some((f) => read(`pkg/${f}`) !== read(`www/${f}`));
+    ["agent-preview.js", "agent-preview.d.ts", "agent-preview-react.d.ts", "agent-rtc-audio.js"].some((f) => read(`pkg/${f}`) !== read(`www/${f}`));
   if (stale) execFileSync(join(ROOT, "scripts/package.sh"), { cwd: ROOT, stdio: "inherit" });
 }

@@ -191,7 +191,7 @@ after(async () => {
 
 test("the tarball ships the SDK, the widget with its types, the licenses, and an exports map to them", () => {
   const files = packed.files.map((f) => f.path).sort();
-  for (const f of ["LICENSE-APACHE", "LICENSE-MIT", "README.md", "agent-preview.d.ts", "agent-preview.js", "agent-rtc-audio.js", "agent_rtc.d.ts", "agent_rtc.js", "agent_rtc_bg.wasm", "package.json"]) {
+  for (const f of ["LICENSE-APACHE", "LICENSE-MIT", "README.md", "agent-preview-react.d.ts", "agent-preview.d.ts", "agent-preview.js", "agent-rtc-audio.js", "agent_rtc.d.ts", "agent_rtc.js", "agent_rtc_bg.wasm", "package.json"]) {
     assert.ok(files.includes(f), `${f} in the tarball: ${files}`);
   }
   const pj = JSON.parse(readFileSync(join(app, "node_modules/agent-rtc/package.json"), "utf8"));
