@@ -15,6 +15,8 @@ cp www/agent-preview.js www/agent-preview.d.ts pkg/
 cp www/agent-preview-react.d.ts pkg/
 # The WebSocket transport's audio worklet, loaded by URL from beside agent_rtc.js (no blob: URL).
 cp www/agent-rtc-audio.js pkg/
+# The UI agent (RTVI 2.2), a module of its own: a page that does not import it pays nothing.
+cp www/agent-rtc-ui.js www/agent-rtc-ui.d.ts pkg/
 cp LICENSE-MIT LICENSE-APACHE pkg/
 
 node - <<'JS'
@@ -35,7 +37,7 @@ const p = "pkg/package.json";
 const j = JSON.parse(fs.readFileSync(p, "utf8"));
 const widget = { types: "./agent-preview.d.ts", default: "./agent-preview.js" };
 const files = ["agent_rtc.js", "agent_rtc.d.ts", "agent_rtc_bg.wasm", "agent_rtc_bg.wasm.d.ts",
-  "agent-preview.js", "agent-preview.d.ts", "agent-preview-react.d.ts", "agent-rtc-audio.js", "LICENSE-MIT", "LICENSE-APACHE", "README.md"];
+  "agent-preview.js", "agent-preview.d.ts", "agent-preview-react.d.ts", "agent-rtc-audio.js", "agent-rtc-ui.js", "agent-rtc-ui.d.ts", "LICENSE-MIT", "LICENSE-APACHE", "README.md"];
 if (fs.existsSync("pkg/snippets")) files.push("snippets/");
 for (const f of files) if (!fs.existsSync(`pkg/${f.replace(/\/$/, "")}`)) throw new Error(`package.sh: pkg/${f} is missing`);
 const out = {
@@ -53,6 +55,8 @@ const out = {
     ".": { types: "./agent_rtc.d.ts", default: "./agent_rtc.js" },
     "./agent-preview": widget,
     "./agent-preview.js": widget,
+    // The UI agent: enableUiAgent(conn, options).
+    "./ui-agent": { types: "./agent-rtc-ui.d.ts", default: "./agent-rtc-ui.js" },
     // Types only: declares <agent-preview> among React's JSX intrinsic elements.
     "./react": { types: "./agent-preview-react.d.ts" },
     // For bundlers that do not follow `new URL("…wasm", import.meta.url)` (esbuild): import its URL
@@ -85,7 +89,7 @@ const dir = process.argv[2];
 const out = {};
 // The JS modules a page imports (the SDK's snippet modules too: agent_rtc.js imports them), the
 // worklet and the .wasm.
-const files = ["agent_rtc.js", "agent_rtc_bg.wasm", "agent-preview.js", "agent-rtc-audio.js"];
+const files = ["agent_rtc.js", "agent_rtc_bg.wasm", "agent-preview.js", "agent-rtc-audio.js", "agent-rtc-ui.js"];
 const walk = (d) => {
   for (const e of fs.readdirSync(path.join(dir, d), { withFileTypes: true })) {
     const f = `${d}/${e.name}`;

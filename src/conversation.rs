@@ -212,6 +212,9 @@ pub fn typed(kind: &str, data: Option<&Value>) -> Option<(&'static str, Value)> 
         "llm-function-call-in-progress" => ("functioncall", "state", "in-progress".into()),
         "llm-function-call-stopped" => ("functioncall", "state", "stopped".into()),
         "system-log" => ("systemlog", "", Value::Null),
+        // The UI agent (2.2): what the page's agent-rtc-ui.js module acts on.
+        "ui-command" => ("uicommand", "", Value::Null),
+        "ui-job-group" => ("uijob", "", Value::Null),
         // `bot-tts-audio`, `bot-llm-marker`, the `*-raw-text` family, ...: `rtvi` only.
         _ => return None,
     };
@@ -433,6 +436,16 @@ mod tests {
                 r#"{"type":"system-log","data":{"text":"hello"}}"#,
                 "systemlog",
                 json!({"text": "hello"}),
+            ),
+            (
+                r#"{"type":"ui-command","data":{"command":"click","payload":{"ref":"e5","target_id":null}}}"#,
+                "uicommand",
+                json!({"command": "click", "payload": {"ref": "e5", "target_id": null}}),
+            ),
+            (
+                r#"{"type":"ui-job-group","data":{"kind":"group_started","job_id":"j1","cancellable":true,"at":1765040001000}}"#,
+                "uijob",
+                json!({"kind": "group_started", "job_id": "j1", "cancellable": true, "at": 1765040001000u64}),
             ),
         ];
         for (text, name, arg) in cases {

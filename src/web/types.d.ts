@@ -185,6 +185,19 @@ export interface BotTextEvent {
   text?: string;
 }
 
+/** `uicommand`: RTVI 2.2 `ui-command` (what `agent-rtc/ui-agent` carries out). */
+export interface UiCommand {
+  command: string;
+  payload?: Record<string, unknown> | null;
+}
+
+/** `uijob`: RTVI 2.2 `ui-job-group` (`at` in epoch ms). */
+export type UiJobEvent =
+  | { kind: "group_started"; job_id: string; workers?: string[]; label?: string; cancellable?: boolean; at: number }
+  | { kind: "job_update"; job_id: string; worker_name: string; data?: unknown; at: number }
+  | { kind: "job_completed"; job_id: string; worker_name: string; status: string; response?: unknown; at: number }
+  | { kind: "group_completed"; job_id: string; at: number };
+
 /** `functioncall`: the server's `llm-function-call-started / -in-progress / -stopped` data. */
 export interface FunctionCallEvent {
   state: "started" | "in-progress" | "stopped";
@@ -230,6 +243,10 @@ export interface ConnectionEvents {
   functioncall: FunctionCallEvent;
   /** `system-log`: a line the server logged for the client. */
   systemlog: { text: string };
+  /** `ui-command`: the bot asks the page to act (see `agent-rtc/ui-agent`). */
+  uicommand: UiCommand;
+  /** `ui-job-group`: long-running work of the bot, for the page to show. */
+  uijob: UiJobEvent;
   devicechange: MediaDeviceList;
   error: AgentRtcError;
   /** `transport: "auto"` carries the call over a WebSocket (before the connect resolved). */

@@ -406,6 +406,6 @@ export async function freshPkg() {
   if (pj === null) throw new Error("pkg/ is not built: run make pkg");
   const stale =
     !JSON.parse(pj).exports ||
-    ["agent-preview.js", "agent-preview.d.ts", "agent-preview-react.d.ts", "agent-rtc-audio.js"].some((f) => read(`pkg/${f}`) !== read(`www/${f}`));
+    ["agent-preview.js", "agent-preview.d.ts", "agent-preview-react.d.ts", "agent-rtc-audio.js", "agent-rtc-ui.js", "agent-rtc-ui.d.ts"].some((f) => read(`pkg/${f}`) !== read(`www/${f}`));
   if (stale) execFileSync(join(ROOT, "scripts/package.sh"), { cwd: ROOT, stdio: "inherit" });
 }

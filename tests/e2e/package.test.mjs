@@ -191,7 +191,7 @@ after(async () => {
 
 test("the tarball ships the SDK, the widget with its types, the licenses, and an exports map to them", () => {
   const files = packed.files.map((f) => f.path).sort();
-  for (const f of ["LICENSE-APACHE", "LICENSE-MIT", "README.md", "agent-preview-react.d.ts", "agent-preview.d.ts", "agent-preview.js", "agent-rtc-audio.js", "agent_rtc.d.ts", "agent_rtc.js", "agent_rtc_bg.wasm", "package.json"]) {
+  for (const f of ["LICENSE-APACHE", "LICENSE-MIT", "README.md", "agent-preview-react.d.ts", "agent-preview.d.ts", "agent-preview.js", "agent-rtc-audio.js", "agent-rtc-ui.js", "agent-rtc-ui.d.ts", "agent_rtc.d.ts", "agent_rtc.js", "agent_rtc_bg.wasm", "package.json"]) {
     assert.ok(files.includes(f), `${f} in the tarball: ${files}`);
   }
   const pj = JSON.parse(readFileSync(join(app, "node_modules/agent-rtc/package.json"), "utf8"));
@@ -206,10 +206,11 @@ test("both entry points import in Node, with no DOM (a server build): nothing to
   const modules = join(app, "node_modules");
   const script = `const sdk = await import("agent-rtc");
 const w = await import("agent-rtc/agent-preview.js");
-console.log(JSON.stringify({ sdk: typeof sdk.startAndConnect, widget: typeof w.AgentPreview, describe: typeof w.describeError }));`;
+const ui = await import("agent-rtc/ui-agent");
+console.log(JSON.stringify({ sdk: typeof sdk.startAndConnect, widget: typeof w.AgentPreview, describe: typeof w.describeError, ui: typeof ui.enableUiAgent }));`;
   const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { cwd: app, encoding: "utf8", env: { ...process.env, NODE_PATH: modules } });
   assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(JSON.parse(r.stdout.trim()), { sdk: "function", widget: "function", describe: "function" });
+  assert.deepEqual(JSON.parse(r.stdout.trim()), { sdk: "function", widget: "function", describe: "function", ui: "function" });
 });
 
 test("tsc --strict passes for a consumer on lib ES2022 + DOM and on ESNext + DOM, skipLibCheck off", () => {

@@ -83,6 +83,82 @@ def typed_messages():
     ]
 
 
+def install_ui_test(task):
+    """The UI agent (RTVI 2.2) from the bot's side, with Pipecat's own models and no LLM.
+
+    The page streams `ui-snapshot`s; on the client request "ui-test" {name, effect, outside} the
+    bot finds the button named `name` in the latest tree, sends `highlight` and `click` on its ref,
+    waits for a newer snapshot that shows a node named `effect` (the click's effect), then tries
+    two commands the page must refuse: `set_input_value` on the password field and a `click` on
+    the element `outside` (by id, outside the agent's root). It answers with what it saw.
+    """
+    import asyncio
+
+    import pipecat.processors.frameworks.rtvi.models as RTVI
+
+    latest = {"tree": None}
+    waiting = []  # (predicate, future) over the UI messages that arrive
+
+    def names(node):
+        yield node
+        for child in node.children or []:
+            yield from names(child)
+
+    async def next_message(predicate, timeout=8):
+        fut = asyncio.get_running_loop().create_future()
+        waiting.append((predicate, fut))
+        return await asyncio.wait_for(fut, timeout)
+
+    @task.rtvi.event_handler("on_ui_message")
+    async def on_ui_message(rtvi, message):
+        if isinstance(message, RTVI.UISnapshotMessage):
+            latest["tree"] = message.data.tree
+        for entry in list(waiting):
+            predicate, fut = entry
+            if not fut.done() and predicate(message):
+                waiting.remove(entry)
+                fut.set_result(message)
+
+    async def command(rtvi, name, payload):
+        await rtvi.push_transport_message(RTVI.UICommandMessage(data=RTVI.UICommandData(command=name, payload=payload)))
+
+    def error_event(reason):
+        return lambda m: isinstance(m, RTVI.UIEventMessage) and m.data.event == "ui-command-error" and (m.data.payload or {}).get("reason") == reason
+
+    @task.rtvi.event_handler("on_client_message")
+    async def on_ui_test(rtvi, message):
+        if message.type != "ui-test":
+            return
+        want = message.data or {}
+        try:
+            tree = latest["tree"] or (await next_message(lambda m: isinstance(m, RTVI.UISnapshotMessage))).data.tree
+            button = next((n for n in names(tree.root) if n.role == "button" and n.name == want["name"] and n.ref), None)
+            if button is None:
+                return await rtvi.send_error_response(message, f"no button named {want['name']!r}")
+            await command(rtvi, "highlight", RTVI.Highlight(ref=button.ref, duration_ms=800))
+            await command(rtvi, "click", RTVI.Click(ref=button.ref))
+            after = await next_message(
+                lambda m: isinstance(m, RTVI.UISnapshotMessage)
+                and m.data.tree.captured_at >= tree.captured_at
+                and any(n.name == want["effect"] for n in names(m.data.tree.root))
+            )
+            password = next((n for n in names(after.data.tree.root) if "password" in (n.state or [])), None)
+            refused = []
+            if password is not None:
+                pending = asyncio.ensure_future(next_message(error_event("password")))
+                await command(rtvi, "set_input_value", RTVI.SetInputValue(ref=password.ref, value="hunter2"))
+                refused.append((await pending).data.payload)
+            pending = asyncio.ensure_future(next_message(error_event("outside-root")))
+            await command(rtvi, "click", RTVI.Click(target_id=want["outside"]))
+            refused.append((await pending).data.payload)
+            await rtvi.send_server_response(
+                message,
+                {"clicked": button.ref, "effect_seen_at": after.data.tree.captured_at, "refused": refused},
+            )
+        except Exception as e:  # a timeout above: say which step
+            await rtvi.send_error_response(message, f"ui-test failed: {type(e).__name__} {e}")
+
+
 async def bot(runner_args):
     session = getattr(runner_args, "session_id", None)
     print(f"agent-rtc-interop: bot started {session}", flush=True)
@@ -102,8 +178,10 @@ async def bot(runner_args):
             for m in sent:
                 await rtvi.push_transport_message(m)
             await rtvi.send_server_response(message, {"sent": [m.type for m in sent]})
-        else:
+        elif message.type != "ui-test":  # answered by install_ui_test's handler
             await rtvi.send_error_response(message, f"unknown request {message.type}")
+
+    install_ui_test(task)
 
     @transport.event_handler("on_client_disconnected")
     async def on_client_disconnected(_transport, _client):
