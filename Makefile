@@ -85,13 +85,15 @@ test: lint test-native test-browser test-browser-firefox test-e2e test-interop s
 ## The WebSocket transport against the runner (websocket.mjs: connect over a WebSocket, the floor
 ## and WebRTC side by side; mouth-to-ear through the echo bot; test-output/bench-websocket.json),
 ## and transport "auto" with UDP blocked and open (udp-blocked.mjs: ms from the call to the resolved
-## call, fallback included; test-output/bench-auto-{1,0}.json).
+## call, fallback included; test-output/bench-auto-{1,0}.json), and what a UI agent snapshot
+## costs on pages of 1,000 and 3,000 elements (ui-snapshot.mjs: build time, bytes on the wire).
 bench: pkg
 	cargo build --profile agent -p agent-rtc-agent
 	AGENT_BIN=target/agent/agent-rtc-agent BENCH_RUNNER=.venv-pipecat/bin/python node tests/bench/connect.mjs
 	BENCH_RUNNER=.venv-pipecat/bin/python node tests/bench/websocket.mjs
 	for block in 1 0; do AGENT_BIN=target/agent/agent-rtc-agent AUTO_RUNNER=.venv-pipecat/bin/python AUTO_BLOCK=$$block \
 	  AUTO_OFFICIAL=1 AUTO_ROUNDS=10 AUTO_OUT=bench-auto-$$block.json node tests/bench/udp-blocked.mjs; done
+	node tests/bench/ui-snapshot.mjs
 	mkdir -p test-output && node scripts/size-parts.mjs --json test-output/size-parts.json
 	AGENT_BIN=target/agent/agent-rtc-agent node tests/bench/blackout.mjs
 	AGENT_BIN=target/agent/agent-rtc-agent BLACKOUT_RUNNER=.venv-pipecat/bin/python BLACKOUT_SERIAL=1 \

@@ -13,7 +13,8 @@
 //   it exposes them, ARIA and HTML otherwise; a ref per element, stable for the call; aria-hidden
 //   and inert subtrees, hidden and display:none elements left out; offscreen marked; open shadow
 //   roots walked; at most maxNodes nodes), sent as RTVI `ui-snapshot` when enabled, when the page
-//   changes (never twice within debounceMs) and when the bot sends a `server-message`
+//   changes (never twice within debounceMs; a tree larger than the data channel's messages is sent
+//   with fewer nodes) and when the bot sends a `server-message`
 //   `{type: "ui-snapshot-request"}` (a convention of ours: Pipecat's protocol has no request).
 // - Commands (`ui-command`): scroll_to, highlight, focus, click, set_input_value, select_text are
 //   carried out here, only inside `root` and only those in `actions`; never set_input_value on a
@@ -434,11 +435,25 @@ export function enableUiAgent(conn, options = {}) {
     clearTimeout(timer);
     timer = 0;
     if (!on) return null;
-    const tree = snap.take();
+    let tree = snap.take();
     lastSent = performance.now();
     for (const r of snap.shadowRoots) watch(r);
-    send("ui-snapshot", { tree });
-    return tree;
+    // Larger than the data channel takes (`invalid_options`): fewer nodes, until it fits.
+    for (let limit = maxNodes; ; ) {
+      try {
+        conn.sendRtvi("ui-snapshot", { tree });
+        return tree;
+      } catch (e) {
+        if (e?.code !== "invalid_options" || limit <= 16) {
+          emit("error", e);
+          return null;
+        }
+        limit >>= 1;
+        snap.maxNodes = limit;
+        tree = snap.take();
+        snap.maxNodes = maxNodes;
+      }
+    }
   };
   // At most one snapshot per debounceMs; changes in between are folded into the next one.
   const schedule = () => {
