@@ -5,6 +5,7 @@
 //   el?.addEventListener("statechange", (e) => console.log(e.detail.state));
 
 import type { AgentRtcError, Connection, ConnectionState, Platform, Role, TranscriptEvent } from "./agent_rtc.js";
+import type { UiAgent } from "./agent-rtc-ui.js";
 
 /** The element's state: the connection's, or `"disconnected"` before `start()`. */
 export type AgentPreviewState = ConnectionState;
@@ -36,6 +37,8 @@ export interface AgentPreviewAttributes {
   "auto-connect"?: "" | boolean;
   /** Send the camera too and show the bot's video. */
   video?: "" | boolean;
+  /** The "Let the agent see this page" switch starts on (RTVI 2.2 UI agent; off by default). */
+  "see-page"?: "" | boolean;
 }
 
 /** The element's own events (all bubble and cross shadow roots). */
@@ -58,6 +61,8 @@ export interface AgentPreviewEvents {
    * that failed (`media`, phase `call`): the call goes on with the device it had.
    */
   error: CustomEvent<AgentRtcError>;
+  /** The UI agent the "Let the agent see this page" switch started on the call. */
+  uiagent: CustomEvent<UiAgent>;
 }
 
 /** Every event of the element: its own, and the DOM's (`error` is the element's own). */

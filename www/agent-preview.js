@@ -53,6 +53,7 @@ const VIEW = [
       ["button", "id=mute type=button aria-pressed=false disabled", "Mute"]],
     ["div", "class=r id=sink hidden", ["label", "for=out", "Speaker"], ["select", "id=out", ["option", "value=", "Default"]]],
     ["div", "class=r", ["label", "for=ml", "Mic"], ["meter", "id=ml min=0 max=1 value=0"], ["label", "for=bl", "Bot"], ["meter", "id=bl min=0 max=1 value=0"]]],
+  ["div", "class=r", ["button", "id=see type=button aria-pressed=false", "Let the agent see this page"]],
   ["p", "id=blk class=r role=alert hidden", "The browser blocked audio playback. ", ["button", "id=res type=button", "Play audio"]],
   ["p", "id=err class=e role=alert hidden"],
   ["div", "id=room hidden"],
@@ -164,6 +165,8 @@ class AgentPreview extends Base {
     this._call = null;
     this._muted = false;
     this.$("go").onclick = () => (this._call ? this.stop() : this.start()).catch(() => {});
+    // The UI agent (RTVI 2.2): off until the user turns it on (or the see-page attribute).
+    this.$("see").onclick = () => this._see(!this._seeing);
     this.$("mute").onclick = () => this._mute(!this._muted);
     this.$("mic").onchange = () => this._switch(this.$("mic").value);
     this.$("out").onchange = () => this._sink(this.$("out").value);
@@ -332,9 +335,34 @@ class AgentPreview extends Base {
       .then(() => this._blocked(call, false), (e) => this._blocked(call, e.details?.name == "NotAllowedError"))
       .then(() => this._out && this._sink(this._out)); // a speaker picked before the call
     this._media(call, c.remoteStream.getAudioTracks()[0]);
+    this._see(this._seeing ?? this.hasAttribute("see-page"));
     this._micMeter(call);
     this._devices().catch(() => {});
     call.tick = setInterval(() => this._levels(call), 100);
+  }
+
+  /**
+   * Lets the bot see the page and act on it, or stops it: agent-rtc-ui.js, loaded the first time
+   * (a page that never turns it on never fetches it), on the live call; the element itself is
+   * left out of what the bot sees and may touch.
+   */
+  _see(on) {
+    this._seeing = on;
+    this.$("see").setAttribute("aria-pressed", String(on));
+    const call = this._call;
+    if (!on || !call?.conn) {
+      call?.ui?.disable?.();
+      if (call) call.ui = null;
+      return;
+    }
+    if (call.ui) return;
+    const pending = (call.ui = import("./agent-rtc-ui.js").then(({ enableUiAgent }) => {
+      if (this._call != call || call.ui != pending) return; // stopped or turned off meanwhile
+      const ui = (call.ui = enableUiAgent(call.conn, { root: document.body, exclude: [this] }));
+      ui.on("command", (c) => this._line("Agent", `${c.command}${c.ok ? "" : ` refused (${c.reason})`}`));
+      ui.on("error", (e) => e.details?.reason || this._fail(e));
+      this._emit("uiagent", ui);
+    }, (e) => this._fail(e)));
   }
 
   /** Shows the session's Daily room in a frame; the token goes only into the frame's address. */
@@ -576,6 +604,8 @@ class AgentPreview extends Base {
 
   /** Frees what a call holds: listeners, timer, audio graph, tracks it opened, the room's frame. */
   _free(call) {
+    call.ui?.disable?.();
+    call.ui = null;
     call.offs.forEach((f) => f());
     call.offs = [];
     clearInterval(call.tick);

@@ -12,6 +12,8 @@ export declare const STANDARD_UI_ACTIONS: readonly StandardUiAction[];
 export interface UiAgentOptions {
   /** The part of the page the bot sees and may act on (default `document.body`). */
   root?: Element;
+  /** Elements inside `root` the bot must neither see nor touch (an app's own chat panel, say). */
+  exclude?: readonly Element[];
   /** The standard commands allowed (default: all six). `toast`, `navigate` and the app's own go to handlers. */
   actions?: readonly StandardUiAction[];
   /** Nodes in a snapshot at most (default 500); the rest is summed up in one `ellipsis` node. */

@@ -141,9 +141,10 @@ function uiError(message, details) {
  * element that leaves the page leaves it), `byRef` the way back.
  */
 class Snapshotter {
-  constructor(root, maxNodes) {
+  constructor(root, maxNodes, exclude) {
     this.root = root;
     this.maxNodes = maxNodes;
+    this.exclude = exclude;
     this.refs = new WeakMap();
     this.byRef = new Map();
     this.next = 1;
@@ -191,7 +192,7 @@ class Snapshotter {
   hidden(el) {
     if (SKIP_TAGS.has(el.tagName)) return true;
     if (el.getAttribute("aria-hidden") === "true" || el.hasAttribute("inert") || el.hidden) return true;
-    if (el.hasAttribute("data-a11y-exclude")) return true;
+    if (el.hasAttribute("data-a11y-exclude") || this.exclude.has(el)) return true;
     if (el.tagName === "INPUT" && el.type === "hidden") return true;
     if (typeof el.checkVisibility === "function") {
       // display:none (or inside it), content-visibility:hidden; visibility:hidden too.
@@ -393,9 +394,9 @@ function deepActive() {
  * Lets the bot of `conn` see `root` and act on it (see the top of this file). Returns the agent;
  * it ends by itself when the call ends.
  *
- * options: root (an element, default document.body), actions (the standard commands carried out
- * here, default all of STANDARD_UI_ACTIONS), maxNodes (default 500), debounceMs (default 300),
- * highlightMs (default 1500).
+ * options: root (an element, default document.body), exclude (elements inside root the bot must
+ * neither see nor touch), actions (the standard commands carried out here, default all of
+ * STANDARD_UI_ACTIONS), maxNodes (default 500), debounceMs (default 300), highlightMs (default 1500).
  */
 export function enableUiAgent(conn, options = {}) {
   const root = options.root ?? document.body;
@@ -404,7 +405,8 @@ export function enableUiAgent(conn, options = {}) {
   const maxNodes = Number.isInteger(options.maxNodes) && options.maxNodes > 0 ? options.maxNodes : 500;
   const debounceMs = Number.isFinite(options.debounceMs) && options.debounceMs >= 0 ? options.debounceMs : 300;
   const highlightMs = Number.isInteger(options.highlightMs) && options.highlightMs > 0 ? options.highlightMs : 1500;
-  const snap = new Snapshotter(root, maxNodes);
+  const exclude = new Set(options.exclude ?? []);
+  const snap = new Snapshotter(root, maxNodes, exclude);
   const handlers = new Map();
   const listeners = new Map();
   const cleanups = [];
@@ -491,7 +493,9 @@ export function enableUiAgent(conn, options = {}) {
     const el = cmd.ref ? snap.element(cmd.ref) : cmd.targetId ? (root.getRootNode().getElementById?.(cmd.targetId) ?? document.getElementById(cmd.targetId)) : null;
     if (!cmd.ref && !cmd.targetId) return { error: ["no-target", "the command names no `ref` or `target_id`"] };
     if (!el) return { error: ["unknown-target", `no element ${cmd.ref ? `with ref ${cmd.ref}` : `with id ${cmd.targetId}`} on the page`] };
-    if (!isInside(root, el)) return { error: ["outside-root", "the element is outside the part of the page the agent may use"] };
+    if (!isInside(root, el) || [...exclude].some((x) => isInside(x, el))) {
+      return { error: ["outside-root", "the element is outside the part of the page the agent may use"] };
+    }
     return { el };
   };
 

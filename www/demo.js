@@ -113,6 +113,11 @@ preview.addEventListener("statechange", (e) => {
     conn = null;
   }
   $("text").disabled = $("send").disabled = state !== "connected";
+  $("ui-name").disabled = $("ui-go").disabled = state !== "connected";
+});
+preview.addEventListener("uiagent", (e) => {
+  step("the agent sees this page");
+  e.detail.on("command", (c) => step(`ui-command ${c.command}${c.ok ? "" : ` refused (${c.reason})`}`));
 });
 preview.addEventListener("botready", (e) => step(`bot-ready event (version ${e.detail?.version ?? "?"})`));
 preview.addEventListener("error", (e) => step(`error: ${e.detail?.code ?? ""} ${e.detail?.message ?? e.detail}`));
@@ -153,6 +158,23 @@ $("talk").addEventListener("submit", (e) => {
     callLine("you sent", text);
   } catch (x) {
     err.textContent = `Cannot send: ${x.message}`;
+    err.hidden = false;
+  }
+});
+
+// ---- the UI agent: the bot finds an element by name in the page's snapshot and clicks it ----
+let rings = 0;
+$("bell").addEventListener("click", () => ($("rung").textContent = `rung ${++rings} time${rings > 1 ? "s" : ""}`));
+$("ui-ask").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const err = $("ui-error");
+  err.hidden = true;
+  if (!conn) return;
+  try {
+    const r = await conn.sendClientRequest("ui-demo", { name: $("ui-name").value.trim(), click: true });
+    step(`the bot acted on ${r.ref}`);
+  } catch (x) {
+    err.textContent = x.message;
     err.hidden = false;
   }
 });

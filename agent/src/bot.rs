@@ -85,6 +85,8 @@ pub struct Bot {
     calls: Vec<FunctionCall>,
     unmatched_results: u64,
     dtmf: Vec<String>,
+    /// The page's latest accessibility snapshot (RTVI 2.2 `ui-snapshot`), for the UI demo.
+    ui_tree: Option<Value>,
     ended: Option<String>,
 }
 
@@ -113,6 +115,7 @@ impl Bot {
             calls: Vec::new(),
             unmatched_results: 0,
             dtmf: Vec::new(),
+            ui_tree: None,
             ended: None,
         }
     }
@@ -178,13 +181,15 @@ impl Bot {
             "llm-function-call-result" => self.function_result(now, id, data, &mut out),
             "send-text" => self.send_text(id, data, &mut out),
             "dtmf" => self.on_dtmf(id, data, &mut out),
+            "ui-snapshot" => match data.get("tree").filter(|t| t.get("root").is_some()) {
+                Some(tree) => self.ui_tree = Some(tree.clone()),
+                None => out.send(rtvi::error_response(
+                    id,
+                    "Invalid message: ui-snapshot needs `data.tree.root`",
+                )),
+            },
             // Accepted by Pipecat, not simulated here.
-            "raw-audio"
-            | "raw-audio-batch"
-            | "send-file"
-            | "ui-event"
-            | "ui-snapshot"
-            | "ui-cancel-job-group" => {}
+            "raw-audio" | "raw-audio-batch" | "send-file" | "ui-event" | "ui-cancel-job-group" => {}
             other => out.send(rtvi::error_response(
                 id,
                 format!("Unsupported type {other}"),
@@ -406,6 +411,24 @@ impl Bot {
                 out.send(reply(d));
             }
             "state" => out.send(reply(self.summary())),
+            // The UI agent demo: the element named `name` in the page's latest snapshot is
+            // highlighted, and clicked with `click: true`.
+            "ui-demo" => match self.ui_find(d.get("name").and_then(Value::as_str).unwrap_or("")) {
+                Ok(reference) => {
+                    let command = |c: &str| {
+                        rtvi::with_data(
+                            "ui-command",
+                            json!({"command": c, "payload": {"ref": reference}}),
+                        )
+                    };
+                    out.send(command("highlight"));
+                    if d.get("click").and_then(Value::as_bool) == Some(true) {
+                        out.send(command("click"));
+                    }
+                    out.send(reply(json!({"ref": reference})));
+                }
+                Err(why) => out.send(rtvi::error_response(id, why)),
+            },
             other if self.opts.strict_messages => out.send(rtvi::error_response(
                 id,
                 format!("Unsupported client-message type {other}"),
@@ -414,6 +437,31 @@ impl Bot {
             // other type is answered with the request's own data.
             _ => out.send(rtvi::answer("server-response", id, data.clone())),
         }
+    }
+
+    /// The ref of the first node named `name` in the latest snapshot (depth first; buttons and
+    /// links before anything else of that name).
+    fn ui_find(&self, name: &str) -> Result<String, String> {
+        let Some(tree) = &self.ui_tree else {
+            return Err(
+                "no ui-snapshot from this page yet: let the agent see the page first".into(),
+            );
+        };
+        let mut stack = vec![&tree["root"]];
+        let mut other = None;
+        while let Some(node) = stack.pop() {
+            let reference = node.get("ref").and_then(Value::as_str).unwrap_or("");
+            if !reference.is_empty() && node.get("name").and_then(Value::as_str) == Some(name) {
+                match node.get("role").and_then(Value::as_str) {
+                    Some("button" | "link") => return Ok(reference.to_string()),
+                    _ => other = other.or(Some(reference.to_string())),
+                }
+            }
+            if let Some(children) = node.get("children").and_then(Value::as_array) {
+                stack.extend(children.iter().rev());
+            }
+        }
+        other.ok_or_else(|| format!("nothing named {name:?} on the page the agent sees"))
     }
 
     fn send_text(&mut self, id: &Value, data: &Value, out: &mut Out) {
@@ -1025,6 +1073,42 @@ mod tests {
             [Action::End("disconnect-bot".into())]
         );
         assert_eq!(b.summary()["ended"], "disconnect-bot");
+    }
+
+    #[test]
+    fn the_ui_demo_finds_a_named_element_in_the_latest_snapshot_and_acts_on_it() {
+        let t0 = Instant::now();
+        let mut b = bot();
+        let cm = |id: &str, d: Value| msg("client-message", id, json!({"t": "ui-demo", "d": d}));
+        // Before any snapshot: a readable error.
+        let out = sent(&b.on_message(t0, &cm("u1", json!({"name": "Save"}))));
+        assert_eq!(out[0]["type"], "error-response");
+        assert!(out[0]["data"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no ui-snapshot"));
+        let out = sent(&b.on_message(t0, &msg("ui-snapshot", "s0", json!({"tree": {}}))));
+        assert_eq!(out[0]["type"], "error-response");
+        let tree = json!({"root": {"ref": "e9", "role": "generic", "children": [
+            {"ref": "e1", "role": "heading", "name": "Save", "level": 1},
+            {"ref": "", "role": "text", "name": "Save"},
+            {"ref": "e2", "role": "main", "children": [{"ref": "e3", "role": "button", "name": "Save"}]},
+        ]}, "captured_at": 1});
+        assert!(b
+            .on_message(t0, &msg("ui-snapshot", "s1", json!({"tree": tree})))
+            .is_empty());
+        let out = sent(&b.on_message(t0, &cm("u2", json!({"name": "Save", "click": true}))));
+        assert_eq!(
+            out,
+            [
+                json!({"label":"rtvi-ai","type":"ui-command","data":{"command":"highlight","payload":{"ref":"e3"}}}),
+                json!({"label":"rtvi-ai","type":"ui-command","data":{"command":"click","payload":{"ref":"e3"}}}),
+                json!({"label":"rtvi-ai","type":"server-response","id":"u2","data":{"t":"ui-demo","d":{"ref":"e3"}}}),
+            ],
+            "the button wins over the heading of the same name; text runs have no ref"
+        );
+        let out = sent(&b.on_message(t0, &cm("u3", json!({"name": "Nothing"}))));
+        assert_eq!(out[0]["type"], "error-response");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 // open shadow root (the <agent-preview> widget's own) and a list of 1,200 items, driven through a
 // stand-in connection that records what the agent sends (the real-bot round trip is
 // tests/interop/ui-agent.test.mjs). Plus, in Node, readUiCommand on the shapes a Pipecat server
-// sends (payload fields absent or null).
+// sends (payload fields absent or null). And the widget's "Let the agent see this page" switch with
+// the local agent's bot, which finds an element by name in the snapshot and clicks it.
 //
 // Run: make test-e2e, or (pkg/ built) node --test tests/e2e/ui-agent.test.mjs
 
@@ -13,7 +14,7 @@ import { cpSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
-import { ROOT, freshPkg, launchChromium, openPage, rmSync, serveStatic, workDir } from "./harness.mjs";
+import { ROOT, freshPkg, launchChromium, openPage, poll, rmSync, serveStatic, startAgent, workDir } from "./harness.mjs";
 import { launchFirefox } from "./webdriver.mjs";
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>ui agent</title>
@@ -76,19 +77,36 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>ui agent</title>
   window.pageReady = true;
 </script>`;
 
+// The widget on a page with a bell; the switch on, a call, and the bot asked to click "Ring".
+const WIDGET_PAGE = `<!doctype html><meta charset="utf-8"><title>widget sees the page</title>
+<agent-preview id="w" platform="pipecat-runner" transport="webrtc"></agent-preview>
+<button id="bell" type="button">Ring</button> <output id="rung">0</output>
+<script type="module">
+  import "/pkg/agent-preview.js";
+  document.getElementById("bell").onclick = () => (document.getElementById("rung").textContent = String(Number(document.getElementById("rung").textContent) + 1));
+  const w = document.getElementById("w");
+  w.setAttribute("base-url", location.origin);
+  w.addEventListener("uiagent", (e) => (window.ui = e.detail));
+  window.pageReady = true;
+</script>`;
+
 let dir;
 let server;
+let agent;
 
 before(async () => {
   await freshPkg();
   dir = workDir("e2e-ui-agent");
   cpSync(join(ROOT, "pkg"), join(dir, "pkg"), { recursive: true });
   writeFileSync(join(dir, "index.html"), PAGE);
+  writeFileSync(join(dir, "widget.html"), WIDGET_PAGE);
   server = await serveStatic(dir);
+  agent = await startAgent(["--www", dir, "--pkg", "pkg"]);
 });
 
 after(async () => {
   await server?.close();
+  if (agent) await agent.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -332,5 +350,43 @@ test("Node: readUiCommand reads what a Pipecat server sends (fields absent or nu
   assert.deepEqual(readUiCommand({ command: "click", payload: [1, 2] }).payload, {});
   for (const bad of [null, undefined, 7, "click", [], {}, { command: "" }, { command: 3 }]) {
     assert.equal(readUiCommand(bad).ok, false, JSON.stringify(bad));
+  }
+});
+
+test("Chromium: the widget's switch lets the local agent's bot see the page: it clicks an element named in a request; the widget itself is not seen", { timeout: 120_000 }, async () => {
+  const browser = await launchChromium();
+  try {
+    const { page, errors } = await openPage(browser);
+    await page.goto(`${agent.url}/widget.html`);
+    await page.waitForFunction(() => window.pageReady === true && !!customElements.get("agent-preview"));
+    const root = (sel) => `document.getElementById("w").shadowRoot.querySelector("${sel}")`;
+    assert.equal(await page.evaluate(`${root("#see")}.getAttribute("aria-pressed")`), "false", "off by default");
+    await page.evaluate(`${root("#see")}.click()`);
+    await page.evaluate(`${root("#go")}.click()`);
+    await poll("the call and the UI agent", async () => ({ ok: await page.evaluate(() => document.getElementById("w").state === "connected" && !!window.ui) }));
+    const ask = (name) =>
+      page.evaluate(
+        (n) => document.getElementById("w").connection.sendClientRequest("ui-demo", { name: n, click: true }).then((r) => ({ ok: true, ref: r.ref }), (e) => ({ ok: false, code: e.code, message: e.message })),
+        name,
+      );
+    // The first snapshot was sent when the agent started; the bot answers from it.
+    await poll("the bot to have a snapshot", async () => {
+      const r = await ask("Ring");
+      return { ok: r.ok, r };
+    });
+    await poll("the bell to ring", async () => ({ ok: (await page.evaluate(() => document.getElementById("rung").textContent)) === "1" }));
+    const stop = await ask("Stop");
+    assert.equal(stop.ok, false, "the widget's own Stop button is not in what the bot sees");
+    assert.equal(stop.code, "bot_error");
+    // Turned off: the agent stops; the bot's commands are no longer carried out.
+    await page.evaluate(`${root("#see")}.click()`);
+    assert.equal(await page.evaluate(() => window.ui.enabled), false);
+    await ask("Ring");
+    await new Promise((r) => setTimeout(r, 300)); // proving that nothing happens
+    assert.equal(await page.evaluate(() => document.getElementById("rung").textContent), "1");
+    await page.evaluate(() => document.getElementById("w").stop());
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
   }
 });
