@@ -66,8 +66,9 @@ const out = {
     "./agent-rtc-audio.js": "./agent-rtc-audio.js",
     "./package.json": "./package.json",
   },
-  // Importing the widget registers <agent-preview>: a bundler must keep that import.
-  sideEffects: ["./agent-preview.js", "./snippets/*"],
+  // Importing the widget registers <agent-preview>, importing the UI agent adds
+  // Connection.prototype.enableUiAgent: a bundler must keep those imports.
+  sideEffects: ["./agent-preview.js", "./agent-rtc-ui.js", "./snippets/*"],
 };
 // A placeholder repository (a reserved example domain) is worse than none.
 const repo = j.repository && j.repository.url;

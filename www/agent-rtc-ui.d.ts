@@ -1,7 +1,7 @@
 // Types of the UI agent (agent-rtc-ui.js): RTVI 2.2's bot that sees the page and acts on it.
 //
-//   import { enableUiAgent } from "agent-rtc/ui-agent";
-//   const ui = enableUiAgent(conn, { root: document.querySelector("main")! });
+//   import "agent-rtc/ui-agent"; // adds conn.enableUiAgent()
+//   const ui = conn.enableUiAgent({ root: document.querySelector("main")! });
 
 import type { AgentRtcError, Connection, UiCommand, UiJobEvent } from "./agent_rtc.js";
 
@@ -85,11 +85,11 @@ export interface UiAgent {
   /** The element a ref names, while it is on the page. */
   element(ref: string): Element | null;
   /** A handler for `toast`, `navigate` or a command of the app's; returns a function that removes it. */
-  registerCommandHandler(command: string, handler: UiCommandHandler): () => void;
+  registerUiCommandHandler(command: string, handler: UiCommandHandler): () => void;
   /** RTVI `ui-event` `{event, payload}`. */
-  sendEvent(event: string, payload?: unknown): boolean;
+  sendUiEvent(event: string, payload?: unknown): boolean;
   /** RTVI `ui-cancel-job-group` `{job_id, reason?}`. */
-  cancelJobGroup(jobId: string, reason?: string): boolean;
+  cancelUiJobGroup(jobId: string, reason?: string): boolean;
   on<K extends keyof UiAgentEvents>(event: K, handler: (arg: UiAgentEvents[K]) => void): () => void;
   readonly enabled: boolean;
   /** Stops watching the page and answering commands (also at the call's end). */
@@ -104,3 +104,10 @@ export declare function readUiCommand(data: unknown): UiCommandRead | { ok: fals
 
 /** Is `el` inside `root` (open shadow roots crossed)? */
 export declare function isInside(root: Element, el: Element): boolean;
+
+declare module "./agent_rtc.js" {
+  interface Connection {
+    /** Lets the bot see `options.root` and act on it (added by importing `agent-rtc/ui-agent`). */
+    enableUiAgent(options?: UiAgentOptions): UiAgent;
+  }
+}

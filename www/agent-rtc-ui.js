@@ -1,9 +1,10 @@
 // The UI agent of RTVI 2.2: a bot that sees the page and acts on it. Optional, and its own module:
 // a page that never imports it pays nothing for it (no wasm bytes, no script).
 //
-//   import { enableUiAgent } from "agent-rtc/ui-agent";
-//   const ui = enableUiAgent(conn, { root: document.querySelector("main") });
-//   ui.registerCommandHandler("toast", ({ title }) => showToast(title));
+//   import "agent-rtc/ui-agent";     // adds conn.enableUiAgent(options)
+//   const ui = conn.enableUiAgent({ root: document.querySelector("main") });
+//   // (or: import { enableUiAgent } from "agent-rtc/ui-agent"; enableUiAgent(conn, options))
+//   ui.registerUiCommandHandler("toast", ({ title }) => showToast(title));
 //   ui.on("error", (e) => console.warn(e.message)); // a command refused or failed
 //   ...
 //   ui.disable(); // also at the call's end
@@ -22,7 +23,9 @@
 //   to handlers the app registers. A command refused or failed is answered with a `ui-event`
 //   `ui-command-error` {command, ref?, target_id?, reason} (the bot's UIWorker puts ui-events in
 //   its LLM's context) and an `error` event here.
-// - Job groups (`ui-job-group`) become `job` events; cancelJobGroup(jobId) asks the bot to stop one.
+// - Job groups (`ui-job-group`) become `job` events; cancelUiJobGroup(jobId) asks the bot to stop one.
+
+import { Connection } from "./agent_rtc.js";
 
 /** The commands this module carries out itself. */
 export const STANDARD_UI_ACTIONS = Object.freeze(["scroll_to", "highlight", "focus", "click", "set_input_value", "select_text"]);
@@ -508,7 +511,7 @@ export function enableUiAgent(conn, options = {}) {
       return { ok: true };
     }
     if (!STANDARD_UI_ACTIONS.includes(cmd.command)) {
-      return fail(cmd, "no-handler", `no handler for the command (registerCommandHandler("${cmd.command}", ...))`);
+      return fail(cmd, "no-handler", `no handler for the command (registerUiCommandHandler("${cmd.command}", ...))`);
     }
     if (!actions.has(cmd.command)) return fail(cmd, "not-allowed", "the page does not allow this command");
     const t = target(cmd);
@@ -623,15 +626,15 @@ export function enableUiAgent(conn, options = {}) {
     /** The element a ref names, while it is on the page. */
     element: (ref) => snap.element(ref),
     /** A handler for a command (toast, navigate, or the app's own); returns a function that removes it. */
-    registerCommandHandler(command, handler) {
-      if (typeof command !== "string" || typeof handler !== "function") throw uiError("registerCommandHandler(command: string, handler: function)", { reason: "bad-handler" });
+    registerUiCommandHandler(command, handler) {
+      if (typeof command !== "string" || typeof handler !== "function") throw uiError("registerUiCommandHandler(command: string, handler: function)", { reason: "bad-handler" });
       handlers.set(command, handler);
       return () => handlers.get(command) === handler && handlers.delete(command);
     },
     /** RTVI `ui-event` {event, payload}. */
-    sendEvent: (event, payload) => send("ui-event", payload === undefined ? { event } : { event, payload }),
+    sendUiEvent: (event, payload) => send("ui-event", payload === undefined ? { event } : { event, payload }),
     /** RTVI `ui-cancel-job-group` {job_id, reason?}. */
-    cancelJobGroup: (jobId, reason) => send("ui-cancel-job-group", reason === undefined ? { job_id: jobId } : { job_id: jobId, reason }),
+    cancelUiJobGroup: (jobId, reason) => send("ui-cancel-job-group", reason === undefined ? { job_id: jobId } : { job_id: jobId, reason }),
     /** Events: `command` ({command, payload, ok, reason?}), `job` (a ui-job-group's data), `error`. */
     on(name, fn) {
       if (!listeners.has(name)) listeners.set(name, new Set());
@@ -668,4 +671,16 @@ function addHighlightStyle(el) {
   } catch {
     /* no constructable stylesheets: the app styles .agent-rtc-highlight itself */
   }
+}
+
+// `conn.enableUiAgent(options)`: the same, as a method of every Connection once this module is
+// imported (the SDK itself has no byte of the UI agent).
+if (Connection && !Connection.prototype.enableUiAgent) {
+  Object.defineProperty(Connection.prototype, "enableUiAgent", {
+    value(options) {
+      return enableUiAgent(this, options);
+    },
+    configurable: true,
+    writable: true,
+  });
 }

@@ -278,13 +278,13 @@ for (const engine of Object.keys(ENGINES)) {
         await cmd("scroll_to", { target_id: "far", behavior: "instant" });
         await cmd("toast", { title: "Hi" });
         const toasts = [];
-        window.ui.registerCommandHandler("toast", (p) => toasts.push(p.title));
+        window.ui.registerUiCommandHandler("toast", (p) => toasts.push(p.title));
         await cmd("toast", { title: "Hello" });
         await cmd("", {});
         await window.fire("uijob", { kind: "group_started", job_id: "j1", at: 1 });
         await window.fire("uijob", { kind: "group_completed", job_id: "j1", at: 2 });
-        window.ui.cancelJobGroup("j1", "user");
-        window.ui.sendEvent("opened", { view: "x" });
+        window.ui.cancelUiJobGroup("j1", "user");
+        window.ui.sendUiEvent("opened", { view: "x" });
         const errorEvents = window.sent.filter(([t, d]) => t === "ui-event" && d.event === "ui-command-error").map(([, d]) => [d.payload.command, d.payload.reason]);
         const other = window.sent.filter(([t, d]) => t === "ui-cancel-job-group" || (t === "ui-event" && d.event === "opened"));
         // disable(): a change sends nothing more, a command is not carried out.
@@ -335,7 +335,7 @@ for (const engine of Object.keys(ENGINES)) {
 }
 
 test("Node: readUiCommand reads what a Pipecat server sends (fields absent or null) and refuses what is not a command", async () => {
-  const { readUiCommand, STANDARD_UI_ACTIONS } = await import(pathToFileURL(join(ROOT, "www/agent-rtc-ui.js")).href);
+  const { readUiCommand, STANDARD_UI_ACTIONS } = await import(pathToFileURL(join(ROOT, "pkg/agent-rtc-ui.js")).href);
   assert.deepEqual([...STANDARD_UI_ACTIONS], ["scroll_to", "highlight", "focus", "click", "set_input_value", "select_text"]);
   // UIWorker's path: the payload model dumped with its nulls.
   const a = readUiCommand({ command: "highlight", payload: { ref: "e5", target_id: null, duration_ms: null } });

@@ -86,8 +86,8 @@ def typed_messages():
 def install_ui_test(task):
     """The UI agent (RTVI 2.2) from the bot's side, with Pipecat's own models and no LLM.
 
-    The page streams `ui-snapshot`s; on the client request "ui-test" {name, effect, outside} the
-    bot finds the button named `name` in the latest tree, sends `highlight` and `click` on its ref,
+    On the client request "ui-test" {name, effect, outside} the bot asks the page for a snapshot
+    (a `server-message` {"type": "ui-snapshot-request"}), finds the button named `name` in it, sends `highlight` and `click` on its ref,
     waits for a newer snapshot that shows a node named `effect` (the click's effect), then tries
     two commands the page must refuse: `set_input_value` on the password field and a `click` on
     the element `outside` (by id, outside the agent's root). It answers with what it saw.
@@ -96,7 +96,6 @@ def install_ui_test(task):
 
     import pipecat.processors.frameworks.rtvi.models as RTVI
 
-    latest = {"tree": None}
     waiting = []  # (predicate, future) over the UI messages that arrive
 
     def names(node):
@@ -111,8 +110,6 @@ def install_ui_test(task):
 
     @task.rtvi.event_handler("on_ui_message")
     async def on_ui_message(rtvi, message):
-        if isinstance(message, RTVI.UISnapshotMessage):
-            latest["tree"] = message.data.tree
         for entry in list(waiting):
             predicate, fut = entry
             if not fut.done() and predicate(message):
@@ -131,7 +128,11 @@ def install_ui_test(task):
             return
         want = message.data or {}
         try:
-            tree = latest["tree"] or (await next_message(lambda m: isinstance(m, RTVI.UISnapshotMessage))).data.tree
+            # Asks for a fresh snapshot (a server-message of agent-rtc's convention: Pipecat's
+            # protocol has no request; the page also sends one on every change).
+            pending = asyncio.ensure_future(next_message(lambda m: isinstance(m, RTVI.UISnapshotMessage)))
+            await rtvi.send_server_message({"type": "ui-snapshot-request"})
+            tree = (await pending).data.tree
             button = next((n for n in names(tree.root) if n.role == "button" and n.name == want["name"] and n.ref), None)
             if button is None:
                 return await rtvi.send_error_response(message, f"no button named {want['name']!r}")

@@ -1,6 +1,6 @@
 // The UI agent of RTVI 2.2 against the real Pipecat runner (tests/interop/bot.py, built on
 // Pipecat's own UI models, no LLM), in Chromium and Firefox, over WebRTC and over a WebSocket:
-// the page runs `enableUiAgent(conn, { root: <main> })`; on the request "ui-test" the bot finds the
+// the page runs `conn.enableUiAgent({ root: <main> })`; on the request "ui-test" the bot finds the
 // button "Save" by name in the snapshot it received, sends `highlight` and `click` on its ref, sees
 // the click's effect ("Saved") in a newer snapshot, then sends `set_input_value` on the password
 // field and a `click` on a button outside the root: both refused, each answered with a
@@ -29,7 +29,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>ui agent</title>
 <button id="outside" type="button">Outside</button>
 <script type="module">
   import init, * as sdk from "/pkg/agent_rtc.js";
-  import { enableUiAgent } from "/pkg/agent-rtc-ui.js";
+  import "/pkg/agent-rtc-ui.js"; // adds conn.enableUiAgent()
   await init();
   window.clicks = { save: 0, outside: 0 };
   document.getElementById("save").addEventListener("click", () => {
@@ -49,7 +49,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>ui agent</title>
     window.highlighted = false;
     try {
       const conn = await sdk.startAndConnect(options);
-      const ui = enableUiAgent(conn, { root: document.getElementById("app"), debounceMs: 100 });
+      const ui = conn.enableUiAgent({ root: document.getElementById("app"), debounceMs: 100 });
       const errors = [];
       const commands = [];
       ui.on("error", (e) => errors.push({ code: e.code, reason: e.details?.reason, agentRtc: sdk.isAgentRtcError(e) }));
