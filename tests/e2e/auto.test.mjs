@@ -43,7 +43,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>auto</title>
   };
   const nativeFetch = window.fetch;
   window.fetch = (input, init) => {
-    if (String((input && input.url) || input).endsWith("/start")) {
+    if (String((input && input.url) || input).split("?")[0].endsWith("/start")) {
       window.starts++;
       // Synchronously, inside the SDK's own fetch call: the hardest moment for it.
       if (window.abortAtStart === window.starts) window.controller.abort();
@@ -135,6 +135,23 @@ test("an offer that cannot reach the server: one fallback (offer-unreachable) to
   assert.equal(next.starts, 1);
   assert.equal(next.during.pcs, 0);
   await nothingOpen("after the remembered call");
+  // An explicit transport ignores what the session remembers.
+  const explicit = await call({ keepMemory: true, transport: "webrtc" });
+  assert.ok(explicit.ok, JSON.stringify(explicit));
+  assert.equal(explicit.transport, "webrtc");
+  assert.deepEqual(explicit.fallbacks, []);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem("agent-rtc:transport")), "websocket", "only the word websocket is stored");
+  await nothingOpen("after the explicit call");
+});
+
+test("timeoutMs covers both tries: two slow starts that each fit the budget but not together end in timeout, nothing left open", { timeout: 60_000 }, async () => {
+  // Each start answers after 1.5 s; the WebRTC try's offer cannot be sent, so the WebSocket try
+  // starts about 1.5 s in and would need 1.5 s more of a 2.5 s budget.
+  const r = await call({ startUrl: `${agent.url}/start?fault=delay-start-1500`, offerUrl: DEAD_OFFER, timeoutMs: 2500 });
+  assert.equal(r.ok, false, JSON.stringify(r));
+  assert.equal(r.code, "timeout", JSON.stringify(r));
+  assert.equal(r.starts, 2, "the fallback was tried");
+  await nothingOpen("after the timeout");
 });
 
 test("signal aborts the WebRTC try: aborted, one start request, nothing left open", { timeout: 60_000 }, async () => {
