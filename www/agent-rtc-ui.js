@@ -613,7 +613,8 @@ export function enableUiAgent(conn, options = {}) {
     conn.on("uicommand", (d) => void onCommand(d)),
     conn.on("uijob", (d) => emit("job", d)),
     conn.on("servermessage", (d) => {
-      if (d && d.type === "ui-snapshot-request") sendSnapshot();
+      // As soon as debounceMs allows (a request, too, never makes snapshots closer together).
+      if (d && d.type === "ui-snapshot-request") schedule();
     }),
     conn.on("disconnected", () => agent.disable()),
   ];

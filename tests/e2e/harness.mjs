@@ -2,7 +2,7 @@
 // the official Pipecat client, and headless Chromium. Everything written goes under test-output/.
 
 import { spawn } from "node:child_process";
-import { mkdirSync, writeFileSync, rmSync, readFileSync } from "node:fs";
+import { cpSync, mkdirSync, writeFileSync, rmSync, readFileSync } from "node:fs";
 export { rmSync };
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -408,4 +408,24 @@ export async function freshPkg() {
     !JSON.parse(pj).exports ||
     ["agent-preview.js", "agent-preview.d.ts", "agent-preview-react.d.ts", "agent-rtc-audio.js", "agent-rtc-ui.js", "agent-rtc-ui.d.ts"].some((f) => read(`pkg/${f}`) !== read(`www/${f}`));
   if (stale) execFileSync(join(ROOT, "scripts/package.sh"), { cwd: ROOT, stdio: "inherit" });
+}
+
+/**
+ * A work dir named `name` with a copy of pkg/ under /pkg and `pages` ({file: text}) beside it,
+ * served by serveStatic (`headers` as there). Returns { dir, url, close() } (close also removes it).
+ */
+export async function servePages(name, pages, { headers } = {}) {
+  await freshPkg();
+  const dir = workDir(name);
+  cpSync(join(ROOT, "pkg"), join(dir, "pkg"), { recursive: true });
+  for (const [file, text] of Object.entries(pages)) writeFileSync(join(dir, file), text);
+  const server = await serveStatic(dir, { headers });
+  return {
+    dir,
+    url: server.url,
+    close: async () => {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -10,12 +10,11 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
-import { ROOT, freshPkg, launchChromium, openPage, poll, rmSync, serveStatic, startAgent, workDir } from "./harness.mjs";
-import { launchFirefox } from "./webdriver.mjs";
+import { ROOT, launchChromium, openPage, poll, servePages, startAgent } from "./harness.mjs";
+import { ENGINES } from "./webdriver.mjs";
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>ui agent</title>
 <style>.gone{display:none}</style>
@@ -90,37 +89,19 @@ const WIDGET_PAGE = `<!doctype html><meta charset="utf-8"><title>widget sees the
   window.pageReady = true;
 </script>`;
 
-let dir;
 let server;
 let agent;
 
 before(async () => {
-  await freshPkg();
-  dir = workDir("e2e-ui-agent");
-  cpSync(join(ROOT, "pkg"), join(dir, "pkg"), { recursive: true });
-  writeFileSync(join(dir, "index.html"), PAGE);
-  writeFileSync(join(dir, "widget.html"), WIDGET_PAGE);
-  server = await serveStatic(dir);
-  agent = await startAgent(["--www", dir, "--pkg", "pkg"]);
+  server = await servePages("e2e-ui-agent", { "index.html": PAGE, "widget.html": WIDGET_PAGE });
+  agent = await startAgent(["--www", server.dir, "--pkg", "pkg"]);
 });
 
 after(async () => {
-  await server?.close();
   if (agent) await agent.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await server?.close();
 });
 
-const ENGINES = {
-  Chromium: async () => {
-    const browser = await launchChromium();
-    const { page, errors } = await openPage(browser);
-    return { goto: (u) => page.goto(u), run: (fn, arg) => page.evaluate(fn, arg), errors: () => errors, close: () => browser.close() };
-  },
-  Firefox: async () => {
-    const ff = await launchFirefox();
-    return { goto: (u) => ff.goto(u), run: (fn, arg) => ff.run(fn, arg), errors: () => [], close: () => ff.close() };
-  },
-};
 
 async function open(engine) {
   const b = await ENGINES[engine]();
@@ -133,7 +114,7 @@ async function open(engine) {
   return b;
 }
 
-for (const engine of Object.keys(ENGINES)) {
+for (const engine of ["Chromium", "Firefox"]) {
   test(`${engine}: the snapshot: roles, names, values, states; inert, aria-hidden, hidden and display:none left out; the widget's shadow root walked; 1,200 items bounded`, { timeout: 120_000 }, async () => {
     const b = await open(engine);
     try {

@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { OUT, ROOT } from "./harness.mjs";
+import { OUT, ROOT, launchChromium, openPage } from "./harness.mjs";
 
 export const GECKODRIVER = process.env.GECKODRIVER || join(process.env.HOME || "/root", ".cargo/bin/geckodriver");
 
@@ -189,3 +189,24 @@ class Driver {
     }
   }
 }
+
+/**
+ * Each browser engine as the same four operations, for suites that run one scenario in several:
+ * goto(url), run(fn, arg) (a function evaluated in the page), errors() (the page's uncaught
+ * errors: Chromium's; [] for the WebDriver engines, whose pages record their own), close().
+ */
+export const ENGINES = {
+  Chromium: async () => {
+    const browser = await launchChromium();
+    const { page, errors } = await openPage(browser);
+    return { goto: (url) => page.goto(url), run: (fn, arg) => page.evaluate(fn, arg), errors: () => errors, close: () => browser.close() };
+  },
+  Firefox: async () => {
+    const ff = await launchFirefox();
+    return { goto: (url) => ff.goto(url), run: (fn, arg) => ff.run(fn, arg), errors: () => [], close: () => ff.close() };
+  },
+  WebKitGTK: async () => {
+    const wk = await launchWebKit();
+    return { goto: (url) => wk.goto(url), run: (fn, arg) => wk.run(fn, arg), errors: () => [], close: () => wk.close() };
+  },
+};

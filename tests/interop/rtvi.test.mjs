@@ -6,12 +6,12 @@
 //
 // Run: make test-interop (or PIPECAT_PYTHON=.venv-pipecat/bin/python node --test tests/interop/rtvi.test.mjs).
 
-import { cpSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { freshPkg, launchChromium, openPage, poll, rmSync, ROOT, serveStatic, workDir } from "../e2e/harness.mjs";
-import { launchFirefox } from "../e2e/webdriver.mjs";
+import { poll, ROOT, servePages } from "../e2e/harness.mjs";
+import { ENGINES } from "../e2e/webdriver.mjs";
 import { startRunner } from "../bench/runner.mjs";
 
 const PYTHON = resolve(ROOT, process.env.PIPECAT_PYTHON || ".venv-pipecat/bin/python");
@@ -61,40 +61,22 @@ const EXPECTED = [
   ["systemlog", { text: "a line of the server's log" }],
 ];
 
-let dir;
 let server;
 let runner;
 
 before(async () => {
   assert.ok(existsSync(PYTHON), `no Pipecat virtualenv at ${PYTHON}: run make setup`);
-  await freshPkg();
-  dir = workDir("interop-rtvi");
-  mkdirSync(join(dir, "pkg"), { recursive: true });
-  cpSync(join(ROOT, "pkg"), join(dir, "pkg"), { recursive: true });
-  writeFileSync(join(dir, "index.html"), PAGE);
-  server = await serveStatic(dir);
+  server = await servePages("interop-rtvi", { "index.html": PAGE });
   runner = await startRunner(PYTHON, { host: "localhost", args: ["--ws-auth", "token"] });
 });
 
 after(async () => {
   await runner?.stop();
   await server?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const ENGINES = {
-  Chromium: async () => {
-    const browser = await launchChromium();
-    const { page, errors } = await openPage(browser);
-    return { goto: (u) => page.goto(u), run: (fn, arg) => page.evaluate(fn, arg), errors: () => errors, close: () => browser.close() };
-  },
-  Firefox: async () => {
-    const ff = await launchFirefox();
-    return { goto: (u) => ff.goto(u), run: (fn, arg) => ff.run(fn, arg), errors: () => [], close: () => ff.close() };
-  },
-};
 
-for (const engine of Object.keys(ENGINES)) {
+for (const engine of ["Chromium", "Firefox"]) {
   test(`${engine}: RTVI 2.2 with the real runner — client-ready 2.2.0 taken, every typed server message, over WebRTC and a WebSocket`, { timeout: 180_000 }, async () => {
     const b = await ENGINES[engine]();
     try {

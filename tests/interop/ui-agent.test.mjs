@@ -8,12 +8,12 @@
 //
 // Run: make test-interop (or PIPECAT_PYTHON=.venv-pipecat/bin/python node --test tests/interop/ui-agent.test.mjs).
 
-import { cpSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { freshPkg, launchChromium, openPage, poll, rmSync, ROOT, serveStatic, workDir } from "../e2e/harness.mjs";
-import { launchFirefox } from "../e2e/webdriver.mjs";
+import { poll, ROOT, servePages } from "../e2e/harness.mjs";
+import { ENGINES } from "../e2e/webdriver.mjs";
 import { startRunner } from "../bench/runner.mjs";
 
 const PYTHON = resolve(ROOT, process.env.PIPECAT_PYTHON || ".venv-pipecat/bin/python");
@@ -76,40 +76,22 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>ui agent</title>
   window.pageReady = true;
 </script>`;
 
-let dir;
 let server;
 let runner;
 
 before(async () => {
   assert.ok(existsSync(PYTHON), `no Pipecat virtualenv at ${PYTHON}: run make setup`);
-  await freshPkg();
-  dir = workDir("interop-ui-agent");
-  mkdirSync(join(dir, "pkg"), { recursive: true });
-  cpSync(join(ROOT, "pkg"), join(dir, "pkg"), { recursive: true });
-  writeFileSync(join(dir, "index.html"), PAGE);
-  server = await serveStatic(dir);
+  server = await servePages("interop-ui-agent", { "index.html": PAGE });
   runner = await startRunner(PYTHON, { host: "localhost", args: ["--ws-auth", "token"] });
 });
 
 after(async () => {
   await runner?.stop();
   await server?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const ENGINES = {
-  Chromium: async () => {
-    const browser = await launchChromium();
-    const { page, errors } = await openPage(browser);
-    return { goto: (u) => page.goto(u), run: (fn, arg) => page.evaluate(fn, arg), errors: () => errors, close: () => browser.close() };
-  },
-  Firefox: async () => {
-    const ff = await launchFirefox();
-    return { goto: (u) => ff.goto(u), run: (fn, arg) => ff.run(fn, arg), errors: () => [], close: () => ff.close() };
-  },
-};
 
-for (const engine of Object.keys(ENGINES)) {
+for (const engine of ["Chromium", "Firefox"]) {
   test(`${engine}: the runner's bot finds "Save" in the snapshot, highlights and clicks it, sees "Saved"; a password field and a button outside the root are refused (WebRTC and WebSocket)`, { timeout: 240_000 }, async () => {
     const b = await ENGINES[engine]();
     try {

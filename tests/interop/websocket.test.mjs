@@ -13,12 +13,12 @@
 //
 // Run: make test-interop (or PIPECAT_PYTHON=.venv-pipecat/bin/python node --test tests/interop/).
 
-import { cpSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { freshPkg, launchChromium, openPage, poll, rmSync, ROOT, serveStatic, workDir } from "../e2e/harness.mjs";
-import { launchFirefox, launchWebKit } from "../e2e/webdriver.mjs";
+import { poll, ROOT, servePages } from "../e2e/harness.mjs";
+import { ENGINES } from "../e2e/webdriver.mjs";
 import { startRunner } from "../bench/runner.mjs";
 
 const PYTHON = resolve(ROOT, process.env.PIPECAT_PYTHON || ".venv-pipecat/bin/python");
@@ -110,54 +110,26 @@ window.call = async (options) => {
 window.pageReady = true;
 `;
 
-let dir;
 let server;
 let runner;
 
 before(async () => {
   assert.ok(existsSync(PYTHON), `no Pipecat virtualenv at ${PYTHON}: run make setup`);
-  await freshPkg();
-  dir = workDir("interop-websocket");
-  mkdirSync(join(dir, "pkg"), { recursive: true });
-  cpSync(join(ROOT, "pkg"), join(dir, "pkg"), { recursive: true });
-  writeFileSync(join(dir, "index.html"), PAGE);
-  writeFileSync(join(dir, "widget.html"), WIDGET_PAGE);
-  writeFileSync(join(dir, "csp.html"), CSP_PAGE);
-  writeFileSync(join(dir, "csp.js"), CSP_SCRIPT);
   // The strict page: scripts only from this origin (and wasm compiled from them), requests to
   // this origin and the runner (HTTP and its socket) only.
   const csp = `default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' http://localhost:* ws://localhost:*; media-src 'self'`;
-  server = await serveStatic(dir, { headers: (path) => (path === "/csp.html" ? { "content-security-policy": csp } : {}) });
+  server = await servePages(
+    "interop-websocket",
+    { "index.html": PAGE, "widget.html": WIDGET_PAGE, "csp.html": CSP_PAGE, "csp.js": CSP_SCRIPT },
+    { headers: (path) => (path === "/csp.html" ? { "content-security-policy": csp } : {}) },
+  );
   runner = await startRunner(PYTHON, { host: "localhost", args: ["--ws-auth", "token"] });
 });
 
 after(async () => {
   await runner?.stop();
   await server?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-// Each engine as the same three operations: open the test page, run a function in it, close.
-const ENGINES = {
-  Chromium: async () => {
-    const browser = await launchChromium();
-    const { page, errors } = await openPage(browser);
-    return {
-      goto: (url) => page.goto(url),
-      run: (fn, arg) => page.evaluate(fn, arg),
-      errors: () => errors,
-      close: () => browser.close(),
-    };
-  },
-  Firefox: async () => {
-    const ff = await launchFirefox();
-    return { goto: (url) => ff.goto(url), run: (fn, arg) => ff.run(fn, arg), errors: () => [], close: () => ff.close() };
-  },
-  WebKitGTK: async () => {
-    const wk = await launchWebKit();
-    return { goto: (url) => wk.goto(url), run: (fn, arg) => wk.run(fn, arg), errors: () => [], close: () => wk.close() };
-  },
-};
 
 async function open(engine) {
   const b = await ENGINES[engine]();
