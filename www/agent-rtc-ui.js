@@ -175,6 +175,11 @@ class Snapshotter {
 
   /** `{root, captured_at, selection?}`: the shape of Pipecat's A11ySnapshot. */
   take() {
+    // Refs of elements gone from the page are forgotten now and then (a long call on a page
+    // that keeps replacing its elements must not grow the map without end).
+    if (this.byRef.size > 4 * this.maxNodes) {
+      for (const [ref, weak] of this.byRef) if (!weak.deref()?.isConnected) this.byRef.delete(ref);
+    }
     this.count = 0;
     this.truncated = 0;
     this.viewport = { w: innerWidth, h: innerHeight };
@@ -413,6 +418,7 @@ export function enableUiAgent(conn, options = {}) {
   const handlers = new Map();
   const listeners = new Map();
   const cleanups = [];
+  const highlights = new Set(); // the highlights showing: each ends itself, or at disable()
   let timer = 0;
   let lastSent = -Infinity;
   let on = true;
@@ -524,12 +530,13 @@ export function enableUiAgent(conn, options = {}) {
       case "highlight": {
         addHighlightStyle(el);
         el.classList.add(HIGHLIGHT_CLASS);
-        const ms = cmd.durationMs ?? highlightMs;
-        const off = setTimeout(() => el.classList.remove(HIGHLIGHT_CLASS), ms);
-        cleanups.push(() => {
+        const done = () => {
           clearTimeout(off);
           el.classList.remove(HIGHLIGHT_CLASS);
-        });
+          highlights.delete(done);
+        };
+        const off = setTimeout(done, cmd.durationMs ?? highlightMs);
+        highlights.add(done);
         break;
       }
       case "focus":
@@ -653,6 +660,7 @@ export function enableUiAgent(conn, options = {}) {
       observer.disconnect();
       for (const off of offs) off();
       for (const c of cleanups.splice(0)) c();
+      for (const done of [...highlights]) done();
     },
   };
   sendSnapshot();

@@ -269,7 +269,10 @@ for (const engine of ["Chromium", "Firefox"]) {
         const errorEvents = window.sent.filter(([t, d]) => t === "ui-event" && d.event === "ui-command-error").map(([, d]) => [d.payload.command, d.payload.reason]);
         const other = window.sent.filter(([t, d]) => t === "ui-cancel-job-group" || (t === "ui-event" && d.event === "opened"));
         // disable(): a change sends nothing more, a command is not carried out.
+        // A long highlight still showing: disable() takes it down with everything else.
+        await cmd("highlight", { ref: save, duration_ms: 60000 });
         window.ui.disable();
+        const highlightsLeft = document.querySelectorAll(".agent-rtc-highlight").length;
         const before = window.sent.length;
         document.getElementById("para").textContent = "After disable";
         await cmd("click", { ref: save });
@@ -277,7 +280,7 @@ for (const engine of ["Chromium", "Firefox"]) {
         return {
           snapAt, highlighted, clicked, inputs, password: document.getElementById("pw").value, color: document.getElementById("color").value,
           focused, selected, toasts, commands: window.commands, errors: window.errors, errorEvents, other, jobs: window.jobs,
-          sentAfterDisable: window.sent.length - before, enabled: window.ui.enabled,
+          sentAfterDisable: window.sent.length - before, enabled: window.ui.enabled, highlightsLeft,
         };
       });
       const w = JSON.stringify(r);
@@ -302,11 +305,12 @@ for (const engine of ["Chromium", "Firefox"]) {
       assert.deepEqual(r.commands.map((c) => c.slice(0, 2)), [
         ["highlight", true], ["click", true], ["click", false], ["click", false], ["click", false], ["set_input_value", true],
         ["set_input_value", false], ["set_input_value", true], ["focus", true], ["select_text", true], ["scroll_to", true],
-        ["toast", false], ["toast", true],
+        ["toast", false], ["toast", true], ["highlight", true],
       ]);
       assert.deepEqual(r.jobs, ["group_started", "group_completed"]);
       assert.deepEqual(r.other, [["ui-cancel-job-group", { job_id: "j1", reason: "user" }], ["ui-event", { event: "opened", payload: { view: "x" } }]]);
       assert.equal(r.sentAfterDisable, 0);
+      assert.equal(r.highlightsLeft, 0);
       assert.equal(r.enabled, false);
       assert.deepEqual(b.errors(), []);
     } finally {
