@@ -137,7 +137,30 @@ async fn a_long_cut_moves_the_call_to_a_new_peer_connection_and_the_echo_returns
     let pc: JsValue = conn.peer_connection();
     assert!(!js_sys::Object::is(&pc, &first_pc), "a new peer connection");
     assert!(js_sys::Object::is(&conn.remote_stream(), &remote));
-    assert_eq!(remote.get_audio_tracks().length(), 1, "one bot track");
+    // The new connection's track can come a moment after `reconnected` (its `track` event, once
+    // the connection is the call's: in Chromium it mostly comes after ICE connected): one live
+    // audio track, the new one, with a deadline. (Asserted at once, this failed about one run
+    // in six.)
+    let last = std::cell::RefCell::new(String::new());
+    let got = within(HANG_MS, || {
+        let tracks = remote.get_audio_tracks();
+        *last.borrow_mut() = run_js(
+            "return JSON.stringify(a.getTracks().map(t => [t.id, t.kind, t.readyState, t.muted]))",
+            &remote,
+        )
+        .as_string()
+        .unwrap_or_default();
+        std::future::ready(
+            tracks.length() == 1
+                && get(&tracks.get(0), "readyState").as_string().as_deref() == Some("live"),
+        )
+    })
+    .await;
+    assert!(
+        got.is_some(),
+        "the new connection's track in remoteStream: {}",
+        last.borrow()
+    );
     let sent = run_js(
         "return a.getSenders().map(s => s.track).filter(Boolean)",
         &pc,
