@@ -155,20 +155,24 @@ impl Call {
     }
 
     /// The caller's `signal` ends the connect through the machine, which names the phase it
-    /// stopped in (the machine's clock does the same for `timeoutMs`).
+    /// stopped in (the machine's clock does the same for `timeoutMs`). Never from inside the
+    /// listener (`abort()` may run while the call is in the middle of a step of its own: a page's
+    /// hook on fetch aborting the signal), and also when it fired before the call listened (the
+    /// WebRTC start request leaves before the call is built).
     pub fn listen_signal(self: &Rc<Self>, signal: Option<&web_sys::AbortSignal>) {
-        let weak = Rc::downgrade(self);
-        *self.held.signal_listener.borrow_mut() = signal.map(|s| {
-            EventListener::once(s, "abort", move |_| {
-                // Never from inside the listener: `abort()` may run while the call is in the
-                // middle of a step of its own (a page's hook on fetch aborting the signal).
-                wasm_bindgen_futures::spawn_local(async move {
-                    if let Some(call) = weak.upgrade() {
-                        call.input(Input::Aborted);
-                    }
-                })
+        let abort = |weak: std::rc::Weak<Call>| {
+            spawn_local(async move {
+                if let Some(call) = weak.upgrade() {
+                    call.input(Input::Aborted);
+                }
             })
-        });
+        };
+        if signal.is_some_and(web_sys::AbortSignal::aborted) {
+            abort(Rc::downgrade(self));
+        }
+        let weak = Rc::downgrade(self);
+        *self.held.signal_listener.borrow_mut() =
+            signal.map(|s| EventListener::once(s, "abort", move |_| abort(weak)));
     }
 
     /// Records the first time a step happened, in ms since the connect call.

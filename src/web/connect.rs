@@ -202,14 +202,8 @@ async fn rtc(
     let initial = choose_ice_servers(explicit_ice.as_deref(), &[]);
     // The offer is set now, so gathering overlaps the start request and the offer carries its
     // candidates. If the start answer brings other ICE servers, gathering starts again (below).
-    let caller_signal = plan.signal.clone();
     let (call, connect_options) = plan.begin(initial.to_vec(), true, closer, t0)?;
     *call.held.hand_over.borrow_mut() = hand_over;
-    // The start request left before the call listened to `signal`: an abort in between (from a
-    // hook on fetch, say) fired no event the call heard.
-    if caller_signal.as_ref().is_some_and(AbortSignal::aborted) {
-        call.input(Input::Aborted);
-    }
     let weak = Rc::downgrade(&call);
     spawn_local(async move {
         let started = started.wait().await;
