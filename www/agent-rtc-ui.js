@@ -151,7 +151,7 @@ class Snapshotter {
     this.refs = new WeakMap();
     this.byRef = new Map();
     this.next = 1;
-    this.shadowRoots = new Set(); // the open shadow roots met, for the mutation observer
+    this.onShadowRoot = () => {}; // each open shadow root met (the agent watches it for changes)
   }
 
   refOf(el) {
@@ -345,7 +345,7 @@ class Snapshotter {
     const out = [];
     let from = el;
     if (el.shadowRoot) {
-      this.shadowRoots.add(el.shadowRoot);
+      this.onShadowRoot(el.shadowRoot);
       from = el.shadowRoot;
     }
     for (let c = from.firstChild; c; c = c.nextSibling) {
@@ -448,7 +448,6 @@ export function enableUiAgent(conn, options = {}) {
     if (!on) return null;
     let tree = snap.take();
     lastSent = performance.now();
-    for (const r of snap.shadowRoots) watch(r);
     // Larger than the data channel takes (`invalid_options`): fewer nodes, until it fits.
     for (let limit = maxNodes; ; ) {
       try {
@@ -480,6 +479,7 @@ export function enableUiAgent(conn, options = {}) {
     observer.observe(target, { subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ["role", "aria-label", "aria-labelledby", "aria-hidden", "aria-expanded", "aria-selected", "aria-checked", "aria-pressed", "aria-disabled", "aria-level", "aria-valuenow", "aria-valuetext", "disabled", "hidden", "inert", "href", "value", "checked", "open", "class", "style", "data-a11y-exclude"] });
   };
   watch(root);
+  snap.onShadowRoot = watch;
   const listen = (target, type, fn, opts) => {
     target.addEventListener(type, fn, opts);
     cleanups.push(() => target.removeEventListener(type, fn, opts));
