@@ -280,6 +280,8 @@ pub struct Machine {
     client_ready_id: Option<String>,
     bot_output_seen: bool,
     bot_version: Option<String>,
+    /// When the server last sent anything (a WebSocket call's liveness, `clock::QUIET_MS`).
+    heard: f64,
     recovery: Recovery,
     /// The recovery attempt under way.
     attempt: Option<reconnect::Attempt>,
@@ -341,6 +343,7 @@ impl Machine {
             client_ready_id: None,
             bot_output_seen: false,
             bot_version: None,
+            heard: setup.now_ms,
             recovery: Recovery::new(setup.reconnect),
             attempt: None,
             clock: clock::Clock::new(setup.now_ms, setup.timeout_ms, setup.ice_limit_ms),
@@ -351,6 +354,11 @@ impl Machine {
     /// The RTVI version in the bot's `bot-ready`.
     pub fn bot_version(&self) -> Option<&str> {
         self.bot_version.as_deref()
+    }
+
+    /// Something arrived from the server at `now_ms` (every frame of a WebSocket call).
+    pub fn heard(&mut self, now_ms: f64) {
+        self.heard = now_ms;
     }
 
     pub fn state(&self) -> State {

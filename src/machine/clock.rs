@@ -13,6 +13,12 @@ use crate::rtvi;
 
 /// How often a ping goes out on an open channel (the server's keep-alive expects one a second).
 pub const PING_MS: f64 = 1_000.0;
+/// A WebSocket call that has heard nothing from the server for this long sends a probe the bot
+/// answers (Pipecat's RTVI answers a type it does not know with `error-response`)...
+pub const QUIET_MS: f64 = 2_000.0;
+/// ...and, when nothing at all arrives within this long of it, the path is dead: the call ends
+/// (`timeout`). The socket itself may stay open for minutes on a dead path (TCP retries).
+pub const PROBE_WAIT_MS: f64 = 2_500.0;
 /// How often the call's traffic is sampled for the recovery policy once it is up.
 pub const SAMPLE_MS: f64 = 250.0;
 /// How long one HTTP request of a live call (a renegotiation's offer, a trickle PATCH, a
@@ -60,7 +66,11 @@ pub(super) struct Clock {
     /// when that runs out.
     pub(super) ice_limit_ms: Option<f64>,
     pub(super) ice_limit: Option<f64>,
-    ping: Option<f64>,
+    /// The next ping (WebRTC), or the next liveness check (WebSocket).
+    pub(super) ping: Option<f64>,
+    /// A WebSocket call's last liveness probe: when it left, its id (kept after its answer:
+    /// an answer that comes after other frames is still not the page's).
+    probe: Option<(f64, String)>,
     sample: Option<f64>,
     pub(super) pending: Vec<Pending>,
     /// Requests in flight that have a limit, and when it is reached.
@@ -89,6 +99,13 @@ impl Clock {
         });
     }
 
+    /// Whether `id` is the liveness probe's (its answer is not the page's).
+    pub(super) fn probe_answered(&self, id: Option<&str>) -> bool {
+        self.probe
+            .as_ref()
+            .is_some_and(|p| Some(p.1.as_str()) == id)
+    }
+
     /// Takes the request `id` out of the waiting ones; whether it was waiting.
     pub(super) fn answered(&mut self, id: &str) -> bool {
         let i = self.pending.iter().position(|p| p.id == id);
@@ -115,6 +132,27 @@ impl Machine {
             .chain(flights)
             .flatten()
             .reduce(f64::min)
+    }
+
+    /// A WebSocket call's liveness: a probe after `QUIET_MS` with nothing heard, the path dead
+    /// when nothing comes within `PROBE_WAIT_MS` of it (true); the next check armed otherwise.
+    fn check_heard(&mut self, out: &mut Vec<Output>) -> bool {
+        let (now, heard) = (self.now, self.heard);
+        let c = &mut self.clock;
+        let sent = c.probe.as_ref().map(|p| p.0).filter(|at| heard < *at);
+        c.ping = Some(match sent {
+            Some(at) if now >= at + PROBE_WAIT_MS => return true,
+            Some(at) => at + PROBE_WAIT_MS,
+            None if now < heard + QUIET_MS => heard + QUIET_MS,
+            None if !self.channel_open => now + QUIET_MS,
+            None => {
+                let id = self.ids.next_id();
+                out.push(Output::Send(rtvi::envelope("keepalive", &id, None)));
+                c.probe = Some((now, id));
+                now + PROBE_WAIT_MS
+            }
+        });
+        false
     }
 
     /// The channel opened: pings from now on.
@@ -166,9 +204,21 @@ impl Machine {
             }
         }
         if self.clock.ping.is_some_and(|at| at <= now) {
-            self.clock.ping = Some(now + PING_MS);
-            if self.channel_open {
-                out.push(Output::SendText(rtvi::ping(now)));
+            if self.socket {
+                if self.check_heard(out) {
+                    let mut err = Error::new(
+                        ErrorCode::Timeout,
+                        "nothing from the server since the liveness probe: the path is dead",
+                    )
+                    .with_phase(Phase::Call);
+                    err.details.reason = Some("no-frames");
+                    return self.fail(out, err, State::Disconnected, DisconnectReason::Timeout);
+                }
+            } else {
+                self.clock.ping = Some(now + PING_MS);
+                if self.channel_open {
+                    out.push(Output::SendText(rtvi::ping(now)));
+                }
             }
         }
         if self.clock.sample.is_some_and(|at| at <= now) {
@@ -281,6 +331,7 @@ impl Machine {
     pub(super) fn stop_clock(&mut self, out: &mut Vec<Output>) {
         self.clock.budget = None;
         self.clock.ping = None;
+        self.clock.probe = None;
         self.clock.sample = None;
         self.clock.flights.clear();
         for p in std::mem::take(&mut self.clock.pending) {

@@ -2,7 +2,7 @@
 //! the conversation's meaning goes to typed events, answers and function calls) and the
 //! server's signalling (`renegotiate`, `peerLeft`).
 
-use super::{DisconnectReason, Event, Machine, Output, State};
+use super::{clock, DisconnectReason, Event, Machine, Output, State};
 use crate::conversation::{self, Meaning};
 use crate::error::{Error, ErrorCode};
 use crate::json::Value;
@@ -23,6 +23,11 @@ impl Machine {
                 Meaning::Response(id, Err(e))
             }
             Incoming::Rtvi(kind, v) => {
+                // The answer to a liveness probe is for the clock only: the next check from now.
+                if self.clock.probe_answered(v.str_at("id")) {
+                    self.clock.ping = Some(self.now + clock::QUIET_MS);
+                    return;
+                }
                 out.push(Output::Emit(Event::Message(v.clone())));
                 out.push(Output::Emit(Event::Rtvi(v.clone())));
                 if kind == "bot-ready" {
@@ -30,6 +35,11 @@ impl Machine {
                     self.bot_version = data.str_at("version").map(str::to_owned);
                     out.push(Output::Emit(Event::BotReady(data)));
                     self.bot_ready = true;
+                    // A bot that speaks RTVI answers the probes that keep a WebSocket call's
+                    // path checked from now on.
+                    if self.socket {
+                        self.clock.ping = Some(self.now + clock::QUIET_MS);
+                    }
                     self.settle_if_ready(out);
                     return;
                 }

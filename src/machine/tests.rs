@@ -1037,11 +1037,100 @@ fn a_websocket_call_sends_client_ready_on_open_and_no_offer_ping_or_sample() {
     assert_eq!(m.phase(), Phase::BotReady);
     let out = untimed(m.handle(msg(r#"{"label":"rtvi-ai","type":"bot-ready","data":{}}"#)));
     assert_eq!(out.last(), Some(&Output::Connected));
-    // A minute of the call's clock: nothing is due (no pings, no traffic samples: recovery is
-    // WebRTC's), so the timer is not even armed.
-    let ticks = run_clock_until(&mut m, 60_000.0);
-    assert!(ticks.is_empty(), "{ticks:?}");
+    // A minute of the call's clock with the server sending all along: no ping, no traffic
+    // sample (recovery is WebRTC's), no liveness probe.
+    let mut at = 0.0;
+    while at < 60_000.0 {
+        at += 500.0;
+        m.heard(at);
+        let out = untimed(m.handle_at(Input::Timeout, at));
+        assert!(out.is_empty(), "at {at}: {out:?}");
+    }
     assert!(!m.reconnects());
+}
+
+/// A live WebSocket call whose bot said bot-ready at 20 ms.
+fn live_socket_call() -> Machine {
+    let mut m = socket_call(false);
+    m.handle_at(Input::MediaReady, 5.0);
+    m.handle_at(Input::ChannelOpen { now_ms: 10.0 }, 10.0);
+    m.handle_at(
+        msg(r#"{"label":"rtvi-ai","type":"bot-ready","data":{}}"#),
+        20.0,
+    );
+    assert_eq!(m.state(), State::Connected);
+    m
+}
+
+#[test]
+fn a_websocket_call_that_hears_nothing_probes_the_bot_and_ends_when_the_probe_goes_unanswered() {
+    let mut m = live_socket_call();
+    // Frames until 1,500 ms: nothing to do before 3,500 (QUIET_MS after the last one).
+    m.heard(1_000.0);
+    m.heard(1_500.0);
+    assert!(run_clock_until(&mut m, 3_499.0).is_empty());
+    let out = untimed(m.handle_at(Input::Timeout, 3_500.0));
+    let probe = sent(&out);
+    assert_eq!(probe.len(), 1, "one probe: {out:?}");
+    assert_eq!(probe[0]["type"], "keepalive");
+    let id = probe[0]["id"].as_str().expect("an id").to_owned();
+    // The bot answers it as Pipecat does (a type it does not know): the page sees nothing, and
+    // the next check counts from the answer.
+    m.heard(3_600.0);
+    let answer = format!(
+        r#"{{"label":"rtvi-ai","type":"error-response","id":"{id}","data":{{"error":"Unsupported type keepalive"}}}}"#
+    );
+    let out = m.handle_at(msg(&answer), 3_600.0);
+    assert_eq!(
+        out,
+        vec![Output::Timer(Some(5_600.0))],
+        "nothing for the page"
+    );
+    // The same answer once more (late, after other frames) is still not the page's.
+    m.heard(3_700.0);
+    assert!(untimed(m.handle_at(msg(&answer), 3_700.0)).is_empty());
+    // Then the path dies: a probe at 5,700, nothing back, the call ends at 8,200 (4.5 s after
+    // the last frame), typed.
+    let ticks = run_clock_until(&mut m, 20_000.0);
+    let (at, second) = &ticks[0];
+    assert_eq!(
+        (*at, sent(std::slice::from_ref(second))[0]["type"].clone()),
+        (5_700.0, "keepalive".into())
+    );
+    let error = ticks.iter().find_map(|(at, o)| match o {
+        Output::Emit(Event::Error(e)) => Some((*at, e.clone())),
+        _ => None,
+    });
+    let (at, e) = error.expect("an error event");
+    assert_eq!(at, 8_200.0);
+    assert_eq!(
+        (e.code, e.phase(), e.details.reason),
+        (ErrorCode::Timeout, Some("call"), Some("no-frames"))
+    );
+    assert_eq!(
+        ticks.last().map(|t| &t.1),
+        Some(&Output::Close(DisconnectReason::Timeout))
+    );
+    assert_eq!(m.state(), State::Disconnected);
+}
+
+#[test]
+fn a_websocket_probe_answered_by_any_frame_keeps_the_call_and_a_bot_without_rtvi_is_never_probed() {
+    // Audio (or anything) after the probe is as good as its answer.
+    let mut m = live_socket_call();
+    let out = untimed(m.handle_at(Input::Timeout, 2_020.0));
+    assert_eq!(sent(&out)[0]["type"], "keepalive");
+    m.heard(3_000.0);
+    let ticks = run_clock_until(&mut m, 4_520.0);
+    assert!(ticks.is_empty(), "{ticks:?}");
+    assert!(!m.is_closed());
+    // A bot that never said bot-ready may not answer probes: its silence is not a dead path.
+    let mut m = socket_call(false);
+    m.handle_at(Input::MediaReady, 5.0);
+    let out = m.handle_at(Input::ChannelOpen { now_ms: 10.0 }, 10.0);
+    assert!(out.contains(&Output::Connected));
+    assert!(run_clock_until(&mut m, 600_000.0).is_empty());
+    assert!(!m.is_closed());
 }
 
 #[test]

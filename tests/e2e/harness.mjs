@@ -429,3 +429,38 @@ export async function servePages(name, pages, { headers } = {}) {
     },
   };
 }
+
+/**
+ * A TCP relay on 127.0.0.1 to `targetPort` whose path can die without closing: `freeze()` stops
+ * carrying bytes either way but leaves both sockets open, as a link that went dark does (the
+ * browser's socket stays open: TCP retries for minutes). `close()` then ends both sides.
+ */
+export async function tcpRelay(targetPort, targetHost = "127.0.0.1") {
+  const net = await import("node:net");
+  const pairs = [];
+  let frozen = false;
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, targetHost);
+    pairs.push([client, upstream]);
+    for (const [from, to] of [[client, upstream], [upstream, client]]) {
+      from.on("data", (d) => {
+        if (!frozen) to.write(d);
+      });
+      from.on("error", () => to.destroy());
+      from.on("close", () => to.destroy());
+    }
+  });
+  await new Promise((done) => server.listen(0, "127.0.0.1", done));
+  return {
+    port: server.address().port,
+    /** Connections made through the relay so far. */
+    connections: () => pairs.length,
+    freeze: () => {
+      frozen = true;
+    },
+    close: () => {
+      for (const pair of pairs) for (const s of pair) s.destroy();
+      return new Promise((done) => server.close(done));
+    },
+  };
+}

@@ -17,7 +17,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { poll, ROOT, servePages } from "../e2e/harness.mjs";
+import { poll, ROOT, servePages, tcpRelay } from "../e2e/harness.mjs";
 import { ENGINES } from "../e2e/webdriver.mjs";
 import { startRunner } from "../bench/runner.mjs";
 
@@ -48,6 +48,9 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>websocket interop</tit
   window.leftOpen = () => ({
     contexts: window.__AudioContext.filter((c) => c.state !== "closed").length,
     sockets: window.__WebSocket.filter((w) => w.readyState !== WebSocket.CLOSED).length,
+    // Sockets the page has not closed: over a dead path a close waits for the server's close
+    // frame, which cannot come (the browser gives up on its own).
+    open: window.__WebSocket.filter((w) => w.readyState < WebSocket.CLOSING).length,
   });
 </script>
 <script type="module">
@@ -55,12 +58,14 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>websocket interop</tit
   await init();
   window.sdk = sdk;
   window.events = [];
-  window.call = async (options) => {
+  window.call = (options) => watch(sdk.startAndConnect(options));
+  window.connectWs = (options) => watch(sdk.connectWebSocket(options));
+  const watch = async (connecting) => {
     try {
-      const conn = await sdk.startAndConnect(options);
+      const conn = await connecting;
       window.conn = conn;
       for (const name of ["statechange", "error", "disconnected", "botready", "track", "rtvi", "fallback"]) {
-        conn.on(name, (d) => window.events.push({ name, data: name === "error" ? { code: d.code, message: d.message } : name === "rtvi" ? d.type : d }));
+        conn.on(name, (d) => window.events.push({ t: Date.now(), name, data: name === "error" ? { code: d.code, message: d.message, reason: d.details?.reason, phase: d.details?.phase } : name === "rtvi" ? d.type : d }));
       }
       const ctx = new AudioContext();
       const meter = ctx.createAnalyser();
@@ -226,6 +231,64 @@ for (const engine of Object.keys(ENGINES)) {
         assert.equal(rtc.code, "unsupported", JSON.stringify(rtc));
       }
     } finally {
+      await b.close();
+    }
+  });
+}
+
+// A dead path with the socket still open. The relay between page and runner stops carrying
+// bytes but closes nothing (as a link that went dark: the browser's socket would stay open for
+// minutes). The call has no microphone, so the echo bot sends nothing and the line is silent
+// between the probes: the SDK's liveness probe (an RTVI message Pipecat answers with an
+// error-response) keeps a silent call alive, and ends a dead one, typed.
+for (const engine of Object.keys(ENGINES)) {
+  test(`${engine}: a silent WebSocket call stays up; a dead path with the socket open ends it (timeout, no-frames)`, { timeout: 180_000 }, async () => {
+    const b = await open(engine);
+    const start = await fetch(`${runner.url}/start`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ transport: "websocket" }),
+    }).then((r) => r.json());
+    const upstream = new URL(start.wsUrl);
+    const relay = await tcpRelay(Number(upstream.port));
+    try {
+      const probes = () => (runner.log().match(/Unsupported RTVI message type: keepalive/g) || []).length;
+      const before = probes();
+      const wsUrl = `ws://localhost:${relay.port}${upstream.pathname}`;
+      const r = await b.run((o) => window.connectWs(o), { wsUrl, token: start.token, audio: false, timeoutMs: 30000 });
+      assert.ok(r.ok, JSON.stringify(r));
+      // Eight seconds of silence (no microphone, nothing to echo): the call is probed and stays
+      // up. A fixed wait here proves that something does NOT happen.
+      await new Promise((done) => setTimeout(done, 8000));
+      const quiet = await b.run(() => ({ state: window.conn.state, events: window.events.filter((e) => e.name !== "rtvi") }));
+      assert.equal(quiet.state, "connected", JSON.stringify(quiet));
+      assert.ok(probes() - before >= 2, `the runner answered the probes: ${probes() - before}`);
+      const rtvi = await b.run(() => window.events.filter((e) => e.name === "rtvi").map((e) => e.data));
+      assert.ok(!rtvi.includes("error-response"), `a probe's answer reached the page: ${rtvi}`);
+
+      relay.freeze();
+      const cutAt = Date.now();
+      const ended = await poll("the call ended by the dead path", async () => {
+        const evs = await b.run(() => window.events);
+        const end = evs.find((e) => e.name === "disconnected");
+        return { ok: !!end, end, error: evs.find((e) => e.name === "error"), evs };
+      }, 30000);
+      const noticedMs = ended.end.t - cutAt;
+      console.log(`# ${engine}: dead path noticed ${noticedMs} ms after the cut`);
+      assert.equal(ended.end.data, "timeout", JSON.stringify(ended.evs));
+      assert.deepEqual(
+        { code: ended.error?.data.code, reason: ended.error?.data.reason, phase: ended.error?.data.phase },
+        { code: "timeout", reason: "no-frames", phase: "call" },
+      );
+      // The page's meter context is the only one left open; the socket is closing (its close
+      // frame cannot reach the runner).
+      await poll("the call's socket and audio context closed", async () => {
+        const left = await b.run(() => window.leftOpen());
+        return { ok: left.open === 0 && left.contexts === 1, ...left };
+      });
+      assert.deepEqual(b.errors(), []);
+    } finally {
+      await relay.close();
       await b.close();
     }
   });

@@ -133,6 +133,8 @@ fn received(call: &Rc<Call>, socket: &Socket, data: &JsValue) {
         return;
     };
     let bytes = bytes_of(buffer);
+    // Any frame shows the path is alive (the machine's liveness probe).
+    call.machine.borrow_mut().heard(now_ms());
     socket.count(|c| {
         c.bytes_received += bytes.len() as f64;
         c.frames_received += 1.0;
