@@ -115,11 +115,20 @@ async fn auto(options: JsValue, json: &Value) -> Result<Connection, JsValue> {
     // The microphone is asked for once, by the WebRTC try (beside its start request); if that
     // try cannot connect, the tracks it opened are handed over here, not stopped.
     let handed: Handover = Rc::default();
+    // The microphone may end up carried by the WebSocket call, whose bot plays from Web Audio:
+    // asked for with the canceller covering that too (`MediaChoice::cancel_all_echo`).
+    let audio = get(&options, "audio")?;
+    let audio = if audio.is_undefined() || audio.is_null() || audio == JsValue::TRUE {
+        crate::web::media::echo_all()
+    } else {
+        audio
+    };
     let first = with(
         &options,
         &[
             ("transport", "webrtc".into()),
             ("fallbackAfterMs", fallback_ms.into()),
+            ("audio", audio),
         ],
     );
     let first_json = options_to_json(&first)?;

@@ -53,6 +53,17 @@ impl MediaChoice {
         )))
     }
 
+    /// The microphone asked for with `echoCancellation: "all"` where the page asked for nothing
+    /// more precise: the canceller then covers everything the device plays, Web Audio included
+    /// (a WebSocket call's bot), where the browser has such a mode (Chromium's capabilities list
+    /// it where it can; elsewhere the value reads as `true`, the default).
+    pub fn cancel_all_echo(self) -> MediaChoice {
+        match self {
+            MediaChoice::Capture(v) if v == JsValue::TRUE => MediaChoice::Capture(echo_all()),
+            other => other,
+        }
+    }
+
     /// The caller's own track, which the peer connection can send from its creation.
     pub fn given(&self) -> Option<MediaStreamTrack> {
         match self {
@@ -114,6 +125,13 @@ pub async fn acquire(
         }
     }
     Ok((audio_track, video_track, own))
+}
+
+/// `{ echoCancellation: "all" }`.
+pub fn echo_all() -> JsValue {
+    let c = js_sys::Object::new();
+    let _ = Reflect::set(&c, &"echoCancellation".into(), &"all".into());
+    c.into()
 }
 
 pub async fn get_user_media(audio: &JsValue, video: &JsValue) -> Result<MediaStream, Error> {

@@ -37,6 +37,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>auto</title>
   window.__tracks = [];
   navigator.mediaDevices.getUserMedia = async (c) => {
     window.micRequests++;
+    window.micAsked.push(c.audio);
     const s = await gum(c);
     window.__tracks.push(...s.getTracks());
     return s;
@@ -64,6 +65,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>auto</title>
     if (!keepMemory) sessionStorage.clear();
     window.starts = 0;
     window.micRequests = 0;
+    window.micAsked = [];
     window.abortAtStart = abortAtStart;
     window.controller = new AbortController();
     try {
@@ -73,7 +75,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>auto</title>
       await new Promise((r) => setTimeout(r, 0));
       const during = window.open_();
       await conn.disconnect();
-      return { ok: true, transport: conn.transport, state: conn.state, fallbacks, during, starts: window.starts, micRequests: window.micRequests };
+      return { ok: true, transport: conn.transport, state: conn.state, fallbacks, during, starts: window.starts, micRequests: window.micRequests, micAsked: window.micAsked };
     } catch (e) {
       return { ok: false, code: e.code, phase: e.details?.phase, message: e.message, starts: window.starts, micRequests: window.micRequests };
     }
@@ -124,6 +126,9 @@ test("an offer that cannot reach the server: one fallback (offer-unreachable) to
   assert.deepEqual(r.fallbacks, [{ from: "webrtc", to: "websocket", reason: "offer-unreachable" }]);
   assert.equal(r.starts, 2, "a WebRTC session, then a WebSocket session");
   assert.equal(r.micRequests, 1);
+  // Asked for with the canceller covering all the device plays: the WebSocket call's bot plays
+  // from Web Audio, which a "remote-only" canceller does not hear.
+  assert.deepEqual(r.micAsked, [{ echoCancellation: "all" }]);
   assert.equal(r.during.pcs, 0, "the WebRTC try's peer connection is closed while the WebSocket call goes on");
   assert.equal(r.during.tracks, 1, "the one microphone track carries the WebSocket call");
   await nothingOpen("after the call");
@@ -140,6 +145,8 @@ test("an offer that cannot reach the server: one fallback (offer-unreachable) to
   assert.ok(explicit.ok, JSON.stringify(explicit));
   assert.equal(explicit.transport, "webrtc");
   assert.deepEqual(explicit.fallbacks, []);
+  assert.deepEqual(next.micAsked, [{ echoCancellation: "all" }]);
+  assert.deepEqual(explicit.micAsked, [true], "a WebRTC call's bot plays from the peer connection: the default canceller covers it");
   assert.equal(await page.evaluate(() => sessionStorage.getItem("agent-rtc:transport")), "websocket", "only the word websocket is stored");
   await nothingOpen("after the explicit call");
 });

@@ -47,7 +47,7 @@ impl Plan {
     fn read(options: &JsValue, json: &crate::json::Value) -> Result<Plan, Error> {
         let plan = Plan {
             options: SocketOptions::from_options(json)?,
-            audio: MediaChoice::read(options, "audio", true)?,
+            audio: MediaChoice::read(options, "audio", true)?.cancel_all_echo(),
             signal: read_signal(options)?,
         };
         let video = get(options, "video")?;
