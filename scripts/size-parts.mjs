@@ -145,6 +145,7 @@ function parse(buf) {
 // Modules of the crate (agent_rtc::<first>::<second>), first match wins.
 const FEATURES = [
   ["exported async functions' bodies (startSession, connectWebRtc, ... in their promise)", /^web::(export_promise|boxed_export_promise)\b/],
+  ["WebSocket transport (socket, protobuf frames, audio worklet nodes, transport auto)", /^(web::websocket|websocket|frames|web::auto)\b/],
   ["conversation API (RTVI 2.x requests, function calls, typed events)", /^(web::conversation|conversation|rtvi)\b/],
   ["reconnect after a drop (policy, attempts, swap)", /^(web::recovery|recovery|machine::reconnect)\b/],
   ["devices and playback (mic switch, audio element, levels)", /^(web::media|web::audio)\b/],
@@ -167,6 +168,7 @@ const CRATES = [
 
 // wasm-bindgen's export shims (`connection_sendText externref shim`) carry the method's body.
 const EXPORTS = [
+  ["WebSocket transport (socket, protobuf frames, audio worklet nodes, transport auto)", /^connectWebSocket\b/],
   ["conversation API (RTVI 2.x requests, function calls, typed events)", /^connection_(send|registerFunction|disconnectBot)/],
   ["events to JS (listeners, replay)", /^connection_(on|off)\b/],
   ["devices and playback (mic switch, audio element, levels)", /^(connection_(setMic|setCamera|setSpeaker|attachAudio|resumeAudio)|listDevices)/],

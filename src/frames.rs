@@ -92,25 +92,6 @@ pub fn encode_message(json: &str) -> Vec<u8> {
     out
 }
 
-/// The bytes of an `audio` frame that come before its PCM, for `pcm_len` bytes of s16le at
-/// `sample_rate` with `channels` channels: the frame is this followed by the PCM, so the shell
-/// sends the samples without copying them into a message built here.
-pub fn audio_header(pcm_len: usize, sample_rate: u32, channels: u32) -> Vec<u8> {
-    let mut fields = Vec::with_capacity(16);
-    put_varint(&mut fields, 4 << 3);
-    put_varint(&mut fields, u64::from(sample_rate));
-    put_varint(&mut fields, 5 << 3);
-    put_varint(&mut fields, u64::from(channels));
-    // `audio` (field 3) last: its bytes are what follows the header.
-    put_varint(&mut fields, (3 << 3) | 2);
-    put_varint(&mut fields, pcm_len as u64);
-    let mut out = Vec::with_capacity(fields.len() + 8);
-    put_varint(&mut out, (2 << 3) | 2);
-    put_varint(&mut out, (fields.len() + pcm_len) as u64);
-    out.extend_from_slice(&fields);
-    out
-}
-
 fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
@@ -186,10 +167,40 @@ impl Reader<'_> {
 mod tests {
     use super::*;
 
+    /// (The worklet's HEADER, agent-rtc-audio.js, for any size.) The bytes of an `audio` frame that come before its PCM, for `pcm_len` bytes of s16le at
+    /// `sample_rate` with `channels` channels: the frame is this followed by the PCM, so the shell
+    /// sends the samples without copying them into a message built here.
+    fn audio_header(pcm_len: usize, sample_rate: u32, channels: u32) -> Vec<u8> {
+        let mut fields = Vec::with_capacity(16);
+        put_varint(&mut fields, 4 << 3);
+        put_varint(&mut fields, u64::from(sample_rate));
+        put_varint(&mut fields, 5 << 3);
+        put_varint(&mut fields, u64::from(channels));
+        // `audio` (field 3) last: its bytes are what follows the header.
+        put_varint(&mut fields, (3 << 3) | 2);
+        put_varint(&mut fields, pcm_len as u64);
+        let mut out = Vec::with_capacity(fields.len() + 8);
+        put_varint(&mut out, (2 << 3) | 2);
+        put_varint(&mut out, (fields.len() + pcm_len) as u64);
+        out.extend_from_slice(&fields);
+        out
+    }
+
     fn audio_frame(pcm: &[u8], rate: u32, channels: u32) -> Vec<u8> {
         let mut bytes = audio_header(pcm.len(), rate, channels);
         bytes.extend_from_slice(pcm);
         bytes
+    }
+
+    #[test]
+    fn the_worklets_capture_header_is_this_encoders() {
+        // agent-rtc-audio.js builds its capture frames' header itself (tests/e2e/audio-module
+        // checks it against these same bytes): 640 bytes of 16 kHz mono.
+        let hex: String = audio_header(640, 16_000, 1)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(hex, "12880520807d28011a8005");
     }
 
     #[test]

@@ -1,11 +1,13 @@
-// agent-rtc's audio worklet, for calls over the WebSocket transport. Loaded by the SDK with
-// `audioWorklet.addModule()` from the URL of this file beside the package's JS (no blob: or
-// data: URL, no eval: a page whose CSP allows its own scripts allows this).
+// agent-rtc's audio for calls over the WebSocket transport, one file in two roles:
+// - in the AudioWorkletGlobalScope (`audioWorklet.addModule(url)`): the two processors below;
+// - on the main thread (`import(url)`, by the SDK on a WebSocket call's start, so that a page that
+//   never makes one never loads it): `graph()`, the nodes around them.
+// Loaded from the URL of this file beside the package's JS (no blob: or data: URL, no eval: a
+// page whose CSP allows its own scripts allows this).
 //
 // "agent-rtc-capture": the microphone, averaged down to 16 kHz mono, as 20 ms frames of 16-bit
-// little-endian PCM, each posted to the main thread as a whole protobuf audio frame: the header
-// the SDK computed (`processorOptions`, the same for every frame) followed by the samples, so
-// the main thread sends it as it is. Its output stays silent (it is there so that the context
+// little-endian PCM, each posted to the main thread as a whole protobuf audio frame (HEADER, the
+// same for every frame, followed by the samples), so the main thread sends it as it is. Its output stays silent (it is there so that the context
 // runs the node: Firefox and WebKit render only what reaches the destination).
 // "agent-rtc-playback": the bot's PCM, resampled from each frame's own rate to the context's,
 // played from a jitter buffer. The bot sends faster than real time, so playback starts once the
@@ -13,8 +15,92 @@
 // (silence, a larger prebuffer, and the wait for it again); "flush" (an interruption) empties it. The bot plays
 // on output 0 (the call's remoteStream); output 1, to the context's destination, stays silent.
 
+/**
+ * Main thread: loads the processors into `context` and builds the graph. Resolves to the
+ * graph's handle: `track` (the bot's audio, for remoteStream), `ws` (set by the SDK: capture
+ * frames go to it while it is open; `sent` counts them, [frames, bytes]), `stats` (the playback
+ * buffer's depth, underruns, seconds played, prebuffer: from the worklet), `report(…)` (the
+ * call's getStats()), `play(rate, channels, pcm)`, `flush()`, `setMic(track)`, `close()` (every
+ * node and handler let go; the SDK closes the context).
+ */
+export async function graph(context, url) {
+  await context.audioWorklet.addModule(url);
+  const node = (name, inputs, outputs) =>
+    new AudioWorkletNode(context, name, {
+      numberOfInputs: inputs,
+      numberOfOutputs: outputs,
+      outputChannelCount: Array(outputs).fill(1),
+    });
+  const speakers = context.destination;
+  const capture = node("agent-rtc-capture", 1, 1);
+  const playback = node("agent-rtc-playback", 0, 2);
+  const out = context.createMediaStreamDestination();
+  capture.connect(speakers);
+  playback.connect(out, 0);
+  playback.connect(speakers, 1);
+  let source = null;
+  const g = {
+    track: out.stream.getAudioTracks()[0],
+    ws: null,
+    sent: [0, 0],
+    stats: [0, 0, 0, 0],
+    /** getStats() of the call: the socket's counters (the SDK's) with the graph's. */
+    report: (bytesSent, bytesReceived, framesSent, framesReceived, audioFramesReceived) => ({
+      transport: "websocket",
+      bytesSent: bytesSent + g.sent[1],
+      bytesReceived,
+      framesSent: framesSent + g.sent[0],
+      framesReceived,
+      audioFramesReceived,
+      playbackBufferMs: g.stats[0] * 1000,
+      playbackUnderruns: g.stats[1],
+      playedMs: g.stats[2] * 1000,
+      playbackPrebufferMs: g.stats[3] * 1000,
+    }),
+    play: (rate, channels, pcm) => playback.port.postMessage([rate, channels, pcm], [pcm]),
+    flush: () => playback.port.postMessage("flush"),
+    setMic(track) {
+      const next = context.createMediaStreamSource(new MediaStream([track]));
+      next.connect(capture);
+      if (source) source.disconnect();
+      source = next;
+    },
+    close() {
+      for (const n of [capture, playback, source]) {
+        if (n) n.disconnect();
+      }
+      capture.port.onmessage = playback.port.onmessage = null;
+      g.ws = source = null;
+    },
+  };
+  capture.port.onmessage = (e) => {
+    // Before the socket opens and after it closed, the microphone goes nowhere.
+    if (g.ws && g.ws.readyState === 1) {
+      g.ws.send(e.data);
+      g.sent[0]++;
+      g.sent[1] += e.data.byteLength;
+    }
+  };
+  playback.port.onmessage = (e) => {
+    g.stats = e.data;
+  };
+  context.resume().catch(() => {});
+  return g;
+}
+
 const CAPTURE_RATE = 16000;
 const FRAME_SAMPLES = CAPTURE_RATE / 50;
+// What comes before the samples in every capture frame: protobuf `pipecat.Frame` field 2 (audio,
+// length-delimited) holding an `AudioRawFrame` with sample_rate (4) 16000, num_channels (5) 1 and
+// audio (3): the 640 bytes that follow.
+const varint = (n) => {
+  const out = [];
+  for (; n > 127; n >>>= 7) out.push((n & 127) | 128);
+  return [...out, n];
+};
+const PCM_BYTES = FRAME_SAMPLES * 2;
+const FIELDS = [0x20, ...varint(CAPTURE_RATE), 0x28, 1, 0x1a, ...varint(PCM_BYTES)];
+export const HEADER = new Uint8Array([0x12, ...varint(FIELDS.length + PCM_BYTES), ...FIELDS]);
 // The jitter buffer starts playing once PREBUFFER_MS are queued; every underrun adds
 // PREBUFFER_STEP_MS, up to PREBUFFER_MAX_MS: it settles where the server's pacing needs it
 // (measured against the Pipecat runner's echo bot: 40 ms, from its 40 ms output chunks).
@@ -23,10 +109,13 @@ const PREBUFFER_STEP_MS = 10;
 const PREBUFFER_MAX_MS = 120;
 const STATS_EVERY = 32;
 
-class Capture extends AudioWorkletProcessor {
-  constructor(options) {
+// Only in the worklet scope (the main thread has no AudioWorkletProcessor).
+const Processor = globalThis.AudioWorkletProcessor || class {};
+
+class Capture extends Processor {
+  constructor() {
     super();
-    this.header = new Uint8Array(options.processorOptions);
+    this.header = HEADER;
     this.step = sampleRate / CAPTURE_RATE;
     this.phase = 0;
     this.sum = 0;
@@ -66,7 +155,7 @@ class Capture extends AudioWorkletProcessor {
   }
 }
 
-class Playback extends AudioWorkletProcessor {
+class Playback extends Processor {
   constructor() {
     super();
     this.chunks = [];
@@ -158,5 +247,7 @@ class Playback extends AudioWorkletProcessor {
   }
 }
 
-registerProcessor("agent-rtc-capture", Capture);
-registerProcessor("agent-rtc-playback", Playback);
+if (typeof registerProcessor === "function") {
+  registerProcessor("agent-rtc-capture", Capture);
+  registerProcessor("agent-rtc-playback", Playback);
+}

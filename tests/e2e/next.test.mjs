@@ -237,6 +237,25 @@ test("next start, the SDK page: Start connects one call, Stop ends it with nothi
   assert.deepEqual(pageErrors, []);
 });
 
+test("next start, ?transport=websocket: the call goes over a WebSocket (the audio module the SDK imports at run time is served by the build) and ends", { timeout: 90000 }, async () => {
+  await page.goto(`${server.url}/?transport=websocket&baseUrl=${encodeURIComponent(agent.url)}`);
+  const toggle = page.locator("#toggle");
+  await toggle.waitFor({ timeout: WAIT });
+  await toggle.click();
+  await poll("the WebSocket call connected", async () => {
+    const state = await page.locator("#state").textContent();
+    return { ok: state === "connected", state };
+  }, WAIT);
+  assert.deepEqual(await counts(), { pcs: 0, tracks: 1 }, "no peer connection: a WebSocket call with the microphone");
+  await toggle.click();
+  await poll("the call ended", async () => {
+    const state = await page.locator("#state").textContent();
+    return { ok: state === "disconnected", state };
+  }, WAIT);
+  assert.deepEqual(await counts(), { pcs: 0, tracks: 0 });
+  assert.deepEqual(pageErrors, []);
+});
+
 test("next start, ?autostart=1 (production: one mount): one call from the effect, stopped by the button", { timeout: 90000 }, async () => {
   await page.goto(`${server.url}/?autostart=1&baseUrl=${encodeURIComponent(agent.url)}`);
   await poll("the call connected", async () => {

@@ -106,6 +106,8 @@ before(async () => {
   });
   // esbuild keeps `new URL("agent_rtc_bg.wasm", import.meta.url)` as it is: the .wasm goes beside the bundle.
   cpSync(join(app, "node_modules/agent-rtc/agent_rtc_bg.wasm"), join(esOut, "agent_rtc_bg.wasm"));
+  // ...and so does the SDK's audio file (a WebSocket call's), given to it as `workletUrl`.
+  cpSync(join(app, "node_modules/agent-rtc/agent-rtc-audio.js"), join(esOut, "agent-rtc-audio.js"));
   writeFileSync(join(esOut, "index.html"), htmlWith('<script type="module" src="./main.js"></script>'));
   builds.esbuild = { dir: esOut };
 
@@ -127,6 +129,7 @@ before(async () => {
     logLevel: "error",
   });
   writeFileSync(join(esUrlOut, "index.html"), htmlWith('<script type="module" src="./esbuild-url-entry.js"></script>'));
+  cpSync(join(app, "node_modules/agent-rtc/agent-rtc-audio.js"), join(esUrlOut, "agent-rtc-audio.js"));
   builds["esbuild-url"] = { dir: esUrlOut };
 
   // webpack takes JavaScript: the same main.ts with its types stripped (no bundling) by esbuild.
@@ -243,6 +246,18 @@ for (const name of ["vite", "webpack", "esbuild", "esbuild-url", "plain"]) {
     await page.click("#connect");
     await page.waitForFunction(() => document.getElementById("state").value === "disconnected", null, WAIT);
     assert.equal(await page.evaluate(() => window.__openPcs()), 0, "the SDK's connection is closed");
+
+    // Over a WebSocket: the SDK imports its audio module at run time, by the URL the build gave
+    // the file (bundlers are told to leave that import alone).
+    const worklet = name.startsWith("esbuild") ? `&worklet=${encodeURIComponent(`${b.server.url}/agent-rtc-audio.js`)}` : "";
+    await page.goto(`${b.server.url}${b.path || "/"}?transport=websocket${worklet}&agent=${encodeURIComponent(agent.url)}`);
+    await page.waitForFunction(() => customElements.get("agent-preview") !== undefined, null, WAIT);
+    await page.click("#connect");
+    await page.waitForFunction(() => document.getElementById("state").value !== "connecting", null, WAIT);
+    assert.equal(await page.locator("#state").textContent(), "connected", "a WebSocket call");
+    assert.equal(await page.evaluate(() => window.__openPcs()), 0, "no peer connection over a WebSocket");
+    await page.click("#connect");
+    await page.waitForFunction(() => document.getElementById("state").value === "disconnected", null, WAIT);
 
     await page.locator("agent-preview").getByRole("button", { name: "Start" }).click();
     await page.waitForFunction(() => document.getElementById("widget-state").value !== "connecting", null, WAIT);

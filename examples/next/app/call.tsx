@@ -12,7 +12,7 @@ import { useAgentParams } from "./params";
  * exactly one call: the first run's start is aborted before it can connect.
  */
 export function Call() {
-  const { baseUrl, autostart } = useAgentParams();
+  const { baseUrl, autostart, transport } = useAgentParams();
   const [wanted, setWanted] = useState(autostart);
   const [state, setState] = useState("disconnected");
   const audio = useRef<HTMLAudioElement>(null);
@@ -34,7 +34,7 @@ export function Call() {
       const c = await startAndConnect({
         platform: "pipecat-runner",
         baseUrl,
-        transport: "webrtc",
+        transport,
         signal: abort.signal,
       });
       if (abort.signal.aborted) {
@@ -66,7 +66,7 @@ export function Call() {
         if (mine()) setState((s) => (s.startsWith("failed") ? s : "disconnected"));
       });
     };
-  }, [wanted, baseUrl]);
+  }, [wanted, baseUrl, transport]);
 
   const busy = wanted && state !== "connected";
   return (

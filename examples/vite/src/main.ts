@@ -2,8 +2,13 @@
 import init, { startAndConnect, isAgentRtcError, type Connection } from "agent-rtc";
 import "agent-rtc/agent-preview"; // registers <agent-preview> (kept by bundlers: see sideEffects)
 
-// The agent to talk to: `make demo`'s local agent unless ?agent= says otherwise.
-const agentUrl = new URLSearchParams(location.search).get("agent") ?? "http://127.0.0.1:7860";
+// The agent to talk to: `make demo`'s local agent unless ?agent= says otherwise; the call goes
+// over WebRTC unless ?transport=websocket. ?worklet= is where the build put agent-rtc-audio.js
+// when its bundler does not follow `new URL(…, import.meta.url)` (esbuild: see the README).
+const query = new URLSearchParams(location.search);
+const agentUrl = query.get("agent") ?? "http://127.0.0.1:7860";
+const transport = query.get("transport") === "websocket" ? "websocket" : "webrtc";
+const workletUrl = query.get("worklet") ?? undefined;
 
 const byId = <T extends HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -32,7 +37,7 @@ button.addEventListener("click", async () => {
     }
     state.value = "connecting";
     await ready;
-    const c = await startAndConnect({ platform: "pipecat-runner", baseUrl: agentUrl });
+    const c = await startAndConnect({ platform: "pipecat-runner", baseUrl: agentUrl, transport, workletUrl });
     conn = c;
     audio.srcObject = c.remoteStream; // the bot's voice
     c.on("statechange", () => (state.value = c.state));

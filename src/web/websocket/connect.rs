@@ -22,6 +22,7 @@ use crate::web::wait::{abort_controller, now_ms};
 use crate::websocket::{socket_url, SocketOptions};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::spawn_local;
 use web_sys::{AbortController, AbortSignal};
 
 /// What the browser must have for this transport.
@@ -119,6 +120,13 @@ async fn connect(
     starting: bool,
     fallback: Option<JsValue>,
 ) -> Result<Connection, JsValue> {
+    let call = prepare(options, starting, fallback)?;
+    Connection::complete(call).await
+}
+
+/// The call built and, for `connectWebSocket`, its socket opened; for `startAndConnect`, the
+/// start request sent (its answer opens the socket). Nothing here waits.
+fn prepare(options: JsValue, starting: bool, fallback: Option<JsValue>) -> Result<Rc<Call>, Error> {
     let t0 = now_ms();
     let json = options_to_json(&options)?;
     let plan = Plan::read(&options, &json)?;
@@ -140,26 +148,31 @@ async fn connect(
         // Before the connect resolves: kept for the page's first `fallback` handler.
         call.page.events.emit("fallback", &fallback);
     }
-    let (url, session_id) = match target {
-        Ok(given) => given,
-        // The call's budget and its end cut the start short (`closer`).
-        Err(request) => match started(&call, &request, signal).await {
-            Ok(v) => {
-                session_js = v.2;
-                (v.0, v.1)
-            }
-            Err(e) => {
-                call.input(Input::Failure(e));
-                return Connection::complete(call).await;
-            }
-        },
-    };
-    *call.page.session.borrow_mut() = (session_js, session_id);
-    if starting {
-        call.input(Input::Started);
+    match target {
+        Ok((url, session_id)) => {
+            *call.page.session.borrow_mut() = (session_js, session_id);
+            open(&call, &url);
+        }
+        // The call's budget and its end cut the start short (`closer`); weakly held meanwhile,
+        // as in `Call::feed`.
+        Err(request) => {
+            let weak = Rc::downgrade(&call);
+            spawn_local(async move {
+                let result = started(&request, signal).await;
+                let Some(call) = weak.upgrade() else { return };
+                match result {
+                    Ok((url, session)) => {
+                        call.mark("sessionStarted");
+                        *call.page.session.borrow_mut() = session;
+                        call.input(Input::Started);
+                        open(&call, &url);
+                    }
+                    Err(e) => call.input(Input::Failure(e)),
+                }
+            });
+        }
     }
-    open(&call, &url);
-    Connection::complete(call).await
+    Ok(call)
 }
 
 /// The socket URL and session id a `connectWebSocket` was given: a session's, or a bare `wsUrl`.
@@ -185,18 +198,16 @@ fn given_target(
     Ok((url, Some(data.answer.session_id.clone())))
 }
 
-/// The start request of `startAndConnect`; the socket URL, session id and `Session` it gave.
+/// The start request of `startAndConnect`; the socket URL, and the `Session` and its id.
 async fn started(
-    call: &Call,
     request: &StartRequest,
     signal: AbortSignal,
-) -> Result<(String, Option<String>, JsValue), Error> {
+) -> Result<(String, (JsValue, Option<String>)), Error> {
     let deadline = crate::web::deadline::Deadline::within(signal);
     let data = start(request, &deadline).await?;
-    call.mark("sessionStarted");
     let url = session_url(&data, data.answer.token.as_deref())?;
     let id = data.answer.session_id.clone();
-    Ok((url, Some(id), JsValue::from(Session::new(data))))
+    Ok((url, (JsValue::from(Session::new(data)), Some(id))))
 }
 
 /// The socket URL of a session started for this transport (`bad_response` if it has none).

@@ -102,6 +102,7 @@ pub fn open(call: &Rc<Call>, url: &str) {
         }),
     ];
     *held.listeners.borrow_mut() = listeners;
+    held.audio.set_ws(&ws);
     *held.ws.borrow_mut() = Some(ws);
 }
 

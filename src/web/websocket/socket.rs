@@ -3,20 +3,16 @@
 //! microphone, stats, close. Nothing here knows the call: the tasks that feed the call's machine
 //! are in `mod.rs` (the socket's events) and `audio.rs` (the worklet's nodes).
 
+use super::audio::Graph;
 use crate::error::{Error, ErrorCode, Phase};
 use crate::frames;
 use crate::web::error::js_failure;
-use crate::web::json::to_js;
-use crate::web::wait::defer_drop;
 use gloo_events::EventListener;
-use js_sys::{Array, Uint8Array};
+use js_sys::Uint8Array;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
-use web_sys::{
-    AudioContext, AudioWorkletNode, MediaStream, MediaStreamAudioDestinationNode,
-    MediaStreamAudioSourceNode, MediaStreamTrack, WebSocket,
-};
+use web_sys::{AudioContext, MediaStreamTrack, WebSocket};
 
 /// What a call holds of the WebSocket transport.
 pub struct Socket {
@@ -74,46 +70,27 @@ impl Socket {
         Ok(())
     }
 
-    /// A frame the worklet built whole (the microphone's), if the socket is open.
-    pub fn send_buffer(&self, frame: &js_sys::ArrayBuffer) {
-        let ws = self.ws.borrow();
-        let Some(ws) = ws.as_ref().filter(|ws| ws.ready_state() == WebSocket::OPEN) else {
-            return;
-        };
-        if ws.send_with_array_buffer(frame).is_ok() {
-            self.count(|c| {
-                c.bytes_sent += frame.byte_length() as f64;
-                c.frames_sent += 1.0;
-            });
-        }
-    }
-
     /// An RTVI message (its JSON text) as a `message` frame.
     pub fn send(&self, text: &str, what: &str) -> Result<(), Error> {
         self.send_frame(&frames::encode_message(text), what)
     }
 
-    /// `getStats()` of a WebSocket call: frames and bytes each way, and the playback buffer.
+    /// `getStats()` of a WebSocket call: frames and bytes each way, and the playback buffer
+    /// (made by the graph, which counts the microphone's frames: they go to the socket from it).
     pub fn stats(&self) -> js_sys::Promise {
         let c = self.counters.get();
-        let [buffer_ms, underruns, played_ms, prebuffer_ms] = self.audio.playback_stats();
-        let mut out = crate::json::Map::new();
-        out.insert("transport", "websocket");
-        let fields = [
-            ("bytesSent", c.bytes_sent),
-            ("bytesReceived", c.bytes_received),
-            ("framesSent", c.frames_sent),
-            ("framesReceived", c.frames_received),
-            ("audioFramesReceived", c.audio_frames_received),
-            ("playbackBufferMs", buffer_ms),
-            ("playbackUnderruns", underruns),
-            ("playedMs", played_ms),
-            ("playbackPrebufferMs", prebuffer_ms),
-        ];
-        for (key, value) in fields {
-            out.insert(key, crate::json::Value::Number(value));
-        }
-        js_sys::Promise::resolve(&to_js(&crate::json::Value::Object(out)))
+        let graph = self.audio.0.graph.borrow();
+        // The page has a connection only once the graph is built; it stays after the end.
+        let report = graph.as_ref().map_or(JsValue::UNDEFINED, |g| {
+            g.report(
+                c.bytes_sent,
+                c.bytes_received,
+                c.frames_sent,
+                c.frames_received,
+                c.audio_frames_received,
+            )
+        });
+        js_sys::Promise::resolve(&report)
     }
 
     pub fn close(&self) {
@@ -125,30 +102,19 @@ impl Socket {
     }
 }
 
-/// What a WebSocket call holds of Web Audio (shared with the tasks that wait for the worklet).
+/// What a WebSocket call holds of Web Audio (shared with the task that builds the graph).
 pub struct Audio(pub(super) Rc<Inner>);
 
 pub(super) struct Inner {
     pub(super) context: AudioContext,
-    /// Settles once the nodes exist and the bot's track is in `remoteStream` (or the worklet
-    /// failed): the call's media are not ready before.
+    /// Settles once the graph is built and the bot's track is in `remoteStream` (or it failed):
+    /// the call's media are not ready before.
     pub(super) ready: js_sys::Promise,
     pub(super) settle: RefCell<Option<(js_sys::Function, js_sys::Function)>>,
-    pub(super) nodes: RefCell<Option<Nodes>>,
-    /// The microphone, and its source node once it feeds the capture (both replaced when the
-    /// microphone is switched).
+    /// The nodes (agent-rtc-audio.js), once built.
+    pub(super) graph: RefCell<Option<Graph>>,
+    /// The microphone, which feeds the capture once the graph exists (replaced on a switch).
     pub(super) track: RefCell<Option<MediaStreamTrack>>,
-    pub(super) source: RefCell<Option<MediaStreamAudioSourceNode>>,
-    /// Playback buffer depth (s), underruns, seconds played, the prebuffer it settled on (s):
-    /// the worklet reports them.
-    pub(super) stats: Cell<[f64; 4]>,
-}
-
-pub(super) struct Nodes {
-    pub(super) capture: AudioWorkletNode,
-    pub(super) playback: AudioWorkletNode,
-    pub(super) _destination: MediaStreamAudioDestinationNode,
-    pub(super) _listeners: [EventListener; 2],
 }
 
 impl Audio {
@@ -164,29 +130,29 @@ impl Audio {
             context,
             ready,
             settle: RefCell::new(settle),
-            nodes: RefCell::new(None),
+            graph: RefCell::new(None),
             track: RefCell::new(None),
-            source: RefCell::new(None),
-            stats: Cell::new([0.0; 4]),
         })))
     }
 
-    /// Bot audio for the playback buffer (dropped until the worklet is ready).
+    /// Bot audio for the playback buffer (dropped until the graph is built).
     pub fn play(&self, pcm: &[u8], sample_rate: u32, channels: u32) {
-        let nodes = self.0.nodes.borrow();
-        let Some(port) = nodes.as_ref().and_then(|n| n.playback.port().ok()) else {
-            return;
-        };
-        let buffer = Uint8Array::from(pcm).buffer();
-        let message = Array::of3(&sample_rate.into(), &channels.into(), &buffer);
-        let _ = port.post_message_with_transferable(&message, &Array::of1(&buffer));
+        if let Some(graph) = self.0.graph.borrow().as_ref() {
+            graph.play(sample_rate, channels, &Uint8Array::from(pcm).buffer());
+        }
     }
 
     /// Drops the bot audio buffered for playback (an interruption).
     pub fn flush(&self) {
-        let nodes = self.0.nodes.borrow();
-        if let Some(port) = nodes.as_ref().and_then(|n| n.playback.port().ok()) {
-            let _ = port.post_message(&"flush".into());
+        if let Some(graph) = self.0.graph.borrow().as_ref() {
+            graph.flush();
+        }
+    }
+
+    /// From now on the capture frames go to `ws` (while it is open).
+    pub fn set_ws(&self, ws: &WebSocket) {
+        if let Some(graph) = self.0.graph.borrow().as_ref() {
+            graph.set_ws(ws);
         }
     }
 
@@ -195,36 +161,21 @@ impl Audio {
         self.0.ready.clone()
     }
 
-    /// Playback buffer depth (ms), underruns, ms played, the prebuffer (ms).
-    pub fn playback_stats(&self) -> [f64; 4] {
-        let [depth, underruns, played, prebuffer] = self.0.stats.get();
-        [
-            depth * 1000.0,
-            underruns,
-            played * 1000.0,
-            prebuffer * 1000.0,
-        ]
-    }
-
-    /// From now on the microphone is `track`: it feeds the capture as soon as the worklet is
-    /// ready (at once if it is). The promise is settled: nothing here waits.
+    /// From now on the microphone is `track`: it feeds the capture as soon as the graph is
+    /// built (at once if it is). The promise is settled: nothing here waits.
     pub fn send_track(&self, track: &MediaStreamTrack) -> js_sys::Promise {
         *self.0.track.borrow_mut() = Some(track.clone());
-        if let Some(nodes) = self.0.nodes.borrow().as_ref() {
-            self.0.wire(&nodes.capture);
+        if let Some(graph) = self.0.graph.borrow().as_ref() {
+            graph.set_mic(track);
         }
         js_sys::Promise::resolve(&JsValue::UNDEFINED)
     }
 
     pub fn close(&self) {
         let inner = &self.0;
-        if let Some(nodes) = inner.nodes.borrow_mut().take() {
-            let _ = nodes.capture.disconnect();
-            let _ = nodes.playback.disconnect();
-            defer_drop(nodes);
-        }
-        if let Some(source) = inner.source.borrow_mut().take() {
-            let _ = source.disconnect();
+        // Kept (closed) for a getStats() after the end.
+        if let Some(graph) = inner.graph.borrow().as_ref() {
+            graph.close();
         }
         inner.track.borrow_mut().take();
         inner.settle(Err(JsValue::UNDEFINED));
@@ -240,24 +191,6 @@ impl Inner {
                 Ok(()) => resolve.call0(&JsValue::UNDEFINED),
                 Err(e) => reject.call1(&JsValue::UNDEFINED, &e),
             };
-        }
-    }
-
-    /// The microphone's source into `capture`, the previous source disconnected.
-    pub(super) fn wire(&self, capture: &AudioWorkletNode) {
-        let Some(track) = self.track.borrow().clone() else {
-            return;
-        };
-        let Ok(stream) = MediaStream::new() else {
-            return;
-        };
-        stream.add_track(&track);
-        let Ok(source) = self.context.create_media_stream_source(&stream) else {
-            return;
-        };
-        let _ = source.connect_with_audio_node(capture);
-        if let Some(old) = self.source.replace(Some(source)) {
-            let _ = old.disconnect();
         }
     }
 }
