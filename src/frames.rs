@@ -1,7 +1,9 @@
 //! Pipecat's WebSocket frames: each binary message is one protobuf `pipecat.Frame`, a oneof of
 //! `text` (1), `audio` (2), `transcription` (3), `message` (4) and `interruption` (5)
 //! (docs/protocol.md, "The WebSocket transport"). RTVI travels as `message.data`, the JSON text;
-//! audio as `audio.audio`, 16-bit little-endian PCM at `audio.sample_rate`.
+//! audio as `audio.audio`, 16-bit little-endian PCM at `audio.sample_rate`. Audio frames are
+//! only recognised here: the audio worklet (agent-rtc-audio.js) reads them, and builds the
+//! microphone's, so their bytes never enter the wasm.
 //!
 //! Written by hand (protobuf's wire format is five rules), reading only what the SDK needs and
 //! skipping the rest, so an unknown field or frame kind from a newer server is ignored, never an
@@ -10,13 +12,8 @@
 /// A frame from the server, as far as the client cares.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Frame {
-    /// The bot's audio: the PCM bytes are `bytes[pcm.0..pcm.1]` of the message decoded (no
-    /// copy), interleaved s16le with `channels` channels at `sample_rate`.
-    Audio {
-        pcm: (usize, usize),
-        sample_rate: u32,
-        channels: u32,
-    },
+    /// The bot's audio (for the audio worklet, which reads its fields).
+    Audio,
     /// An RTVI message: its JSON text is `bytes[text.0..text.1]` (UTF-8 as the server sent
     /// it; the shell decodes it, the browser being better at that than a copy of `from_utf8`).
     Message((usize, usize)),
@@ -26,6 +23,10 @@ pub enum Frame {
     /// (RTVI carries what a client shows).
     Other,
 }
+
+/// The first byte of an audio frame as Pipecat writes it (the oneof's only field, 2, a
+/// length-delimited message): the shell hands such frames to the worklet without decoding them.
+pub const AUDIO_TAG: u8 = 0x12;
 
 /// Why a message is not a frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,7 +39,7 @@ pub fn decode(bytes: &[u8]) -> Result<Frame, Malformed> {
     while let Some((field, value)) = r.field()? {
         // The last member of a oneof on the wire wins.
         frame = match (field, value) {
-            (2, Value::Bytes(s, e)) => audio(bytes, s, e)?,
+            (2, Value::Bytes(..)) => Frame::Audio,
             (4, Value::Bytes(s, e)) => Frame::Message(message(bytes, s, e)?),
             (5, Value::Bytes(..)) => Frame::Interruption,
             (1 | 3, Value::Bytes(..)) => Frame::Other,
@@ -46,27 +47,6 @@ pub fn decode(bytes: &[u8]) -> Result<Frame, Malformed> {
         };
     }
     Ok(frame)
-}
-
-fn audio(bytes: &[u8], start: usize, end: usize) -> Result<Frame, Malformed> {
-    let mut r = Reader {
-        bytes: bytes.get(..end).ok_or(Malformed)?,
-        pos: start,
-    };
-    let (mut pcm, mut sample_rate, mut channels) = ((start, start), 0, 1);
-    while let Some((field, value)) = r.field()? {
-        match (field, value) {
-            (3, Value::Bytes(s, e)) => pcm = (s, e),
-            (4, Value::Varint(n)) => sample_rate = n as u32,
-            (5, Value::Varint(n)) => channels = n as u32,
-            _ => {}
-        }
-    }
-    Ok(Frame::Audio {
-        pcm,
-        sample_rate,
-        channels,
-    })
 }
 
 fn message(bytes: &[u8], start: usize, end: usize) -> Result<(usize, usize), Malformed> {
@@ -107,7 +87,7 @@ fn put_bytes(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
 }
 
 enum Value {
-    Varint(u64),
+    Varint,
     /// A length-delimited value: its start and end in the message.
     Bytes(usize, usize),
     Fixed,
@@ -139,7 +119,10 @@ impl Reader<'_> {
         }
         let key = self.varint()?;
         let value = match key & 7 {
-            0 => Value::Varint(self.varint()?),
+            0 => {
+                self.varint()?;
+                Value::Varint
+            }
             1 => self.skip(8)?,
             2 => {
                 let len = usize::try_from(self.varint()?).map_err(|_| Malformed)?;
@@ -204,19 +187,11 @@ mod tests {
     }
 
     #[test]
-    fn an_audio_frame_round_trips_without_copying_its_samples() {
+    fn an_audio_frame_is_recognised_and_starts_with_the_audio_tag() {
         let pcm: Vec<u8> = (0..640u32).map(|i| (i * 7) as u8).collect();
         let bytes = audio_frame(&pcm, 16000, 1);
-        let Ok(Frame::Audio {
-            pcm: (s, e),
-            sample_rate,
-            channels,
-        }) = decode(&bytes)
-        else {
-            panic!("not audio: {:?}", decode(&bytes));
-        };
-        assert_eq!((sample_rate, channels), (16000, 1));
-        assert_eq!(&bytes[s..e], &pcm[..]);
+        assert_eq!(decode(&bytes), Ok(Frame::Audio));
+        assert_eq!(bytes[0], AUDIO_TAG);
     }
 
     /// The text of a decoded message frame.
@@ -243,18 +218,9 @@ mod tests {
             0x12, 0x18, 0x08, 0x2a, 0x12, 0x05, b'a', b'u', b'd', b'i', b'o', 0x1a, 0x04, 1, 2, 3,
             4, 0x20, 0xc0, 0xbb, 0x01, 0x28, 0x01, 0x30, 0x96, 0x01,
         ];
-        let Ok(Frame::Audio {
-            pcm,
-            sample_rate,
-            channels,
-        }) = decode(&audio)
-        else {
-            panic!("{:?}", decode(&audio));
-        };
-        assert_eq!(
-            (&audio[pcm.0..pcm.1], sample_rate, channels),
-            (&[1u8, 2, 3, 4][..], 24000, 1)
-        );
+        // Its fields are the worklet's to read (tests/e2e/audio-module: the same bytes).
+        assert_eq!(decode(&audio), Ok(Frame::Audio));
+        assert_eq!(audio[0], AUDIO_TAG);
         let message = [0x22, 0x04, 0x0a, 0x02, b'{', b'}'];
         assert_eq!(text(&message), Some("{}"));
         let interruption = [0x2a, 0x05, 0x08, 0x07, 0x12, 0x01, b'i'];

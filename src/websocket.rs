@@ -55,9 +55,7 @@ pub fn socket_url(ws_url: &str, token: Option<&str>) -> Result<String, Error> {
     } else if let Some(rest) = ws_url.strip_prefix("ws://") {
         (false, rest)
     } else {
-        return Err(Error::invalid(
-            "`wsUrl` must be a ws:// or wss:// URL (from a session started with transport \"websocket\")",
-        ));
+        return Err(Error::invalid("`wsUrl` must be a ws:// or wss:// URL"));
     };
     if ws_url.contains('#') {
         return Err(Error::invalid("`wsUrl` must not have a #fragment"));

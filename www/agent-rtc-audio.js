@@ -9,7 +9,8 @@
 // little-endian PCM, each posted to the main thread as a whole protobuf audio frame (HEADER, the
 // same for every frame, followed by the samples), so the main thread sends it as it is. Its output stays silent (it is there so that the context
 // runs the node: Firefox and WebKit render only what reaches the destination).
-// "agent-rtc-playback": the bot's PCM, resampled from each frame's own rate to the context's,
+// "agent-rtc-playback": the bot's audio frames as the server sent them (the SDK hands them over
+// unread: `audioOf` reads them here, off the main thread), resampled from each frame's own rate to the context's,
 // played from a jitter buffer. The bot sends faster than real time, so playback starts once the
 // prebuffer is queued and then plays at the context's pace; an empty buffer is an underrun
 // (silence, a larger prebuffer, and the wait for it again); "flush" (an interruption) empties it. The bot plays
@@ -20,8 +21,8 @@
  * graph's handle: `track` (the bot's audio, for remoteStream), `ws` (set by the SDK: capture
  * frames go to it while it is open; `sent` counts them, [frames, bytes]), `stats` (the playback
  * buffer's depth, underruns, seconds played, prebuffer: from the worklet), `report(…)` (the
- * call's getStats()), `play(rate, channels, pcm)`, `flush()`, `setMic(track)`, `close()` (every
- * node and handler let go; the SDK closes the context).
+ * call's getStats()), `play(frame)` (a server audio frame; none: empty the buffer),
+ * `setMic(track)`, `close()` (every node and handler let go; the SDK closes the context).
  */
 export async function graph(context, url) {
   await context.audioWorklet.addModule(url);
@@ -57,8 +58,8 @@ export async function graph(context, url) {
       playedMs: g.stats[2] * 1000,
       playbackPrebufferMs: g.stats[3] * 1000,
     }),
-    play: (rate, channels, pcm) => playback.port.postMessage([rate, channels, pcm], [pcm]),
-    flush: () => playback.port.postMessage("flush"),
+    // A frame for the jitter buffer; none: empty it (an interruption).
+    play: (frame) => playback.port.postMessage(frame || "flush", frame ? [frame] : []),
     setMic(track) {
       const next = context.createMediaStreamSource(new MediaStream([track]));
       next.connect(capture);
@@ -101,6 +102,59 @@ const varint = (n) => {
 const PCM_BYTES = FRAME_SAMPLES * 2;
 const FIELDS = [0x20, ...varint(CAPTURE_RATE), 0x28, 1, 0x1a, ...varint(PCM_BYTES)];
 export const HEADER = new Uint8Array([0x12, ...varint(FIELDS.length + PCM_BYTES), ...FIELDS]);
+
+/**
+ * The bot's audio in a server frame as it came off the socket (a protobuf `pipecat.Frame` whose
+ * `audio` (2) is an `AudioRawFrame`: audio (3) the PCM bytes, sample_rate (4), num_channels (5)):
+ * `[rate, channels, Int16Array]`, or null for anything else or anything malformed. Unknown fields
+ * are skipped, as protobuf wants; nothing here throws.
+ */
+export function audioOf(buffer) {
+  const b = new Uint8Array(buffer);
+  // The fields of b[from, to): calls `on(field, value, start, end)` (value: a varint's, or the
+  // length of a length-delimited one at [start, end)); false when malformed.
+  const fields = (from, to, on) => {
+    let p = from;
+    const num = () => {
+      let n = 0;
+      for (let scale = 1; p < to && scale < 2 ** 63; scale *= 128) {
+        const x = b[p++];
+        n += (x & 127) * scale;
+        if (x < 128) return n;
+      }
+      return -1;
+    };
+    while (p < to) {
+      const key = num();
+      let value = 0;
+      const type = key % 8;
+      if (type === 0) value = num();
+      else if (type === 2) value = num();
+      else if (type === 1 || type === 5) p += type === 1 ? 8 : 4;
+      else return false;
+      if (key < 0 || value < 0) return false;
+      const start = p;
+      if (type === 2) p += value;
+      if (p > to) return false;
+      on((key - type) / 8, value, start, p, type);
+    }
+    return true;
+  };
+  let inner = null;
+  if (!fields(0, b.length, (f, _v, start, end, type) => (inner = f === 2 && type === 2 ? [start, end] : inner))) return null;
+  if (!inner) return null;
+  let rate = 0;
+  let channels = 1;
+  let pcm = null;
+  const ok = fields(inner[0], inner[1], (f, v, start, end, type) => {
+    if (f === 3 && type === 2) pcm = [start, end];
+    else if (f === 4 && type === 0) rate = v;
+    else if (f === 5 && type === 0) channels = v;
+  });
+  if (!ok || !pcm || !(rate > 0) || !(channels > 0)) return null;
+  // A copy: the samples may start at an odd offset, which an Int16Array cannot.
+  return [rate, channels, new Int16Array(buffer.slice(pcm[0], pcm[1] - ((pcm[1] - pcm[0]) % 2)))];
+}
 // The jitter buffer starts playing once PREBUFFER_MS are queued; every underrun adds
 // PREBUFFER_STEP_MS, up to PREBUFFER_MAX_MS: it settles where the server's pacing needs it
 // (measured against the Pipecat runner's echo bot: 40 ms, from its 40 ms output chunks).
@@ -181,9 +235,9 @@ class Playback extends Processor {
       this.playing = false;
       return;
     }
-    const [rate, channels, bytes] = data;
-    if (!(rate > 0) || !(channels > 0)) return;
-    const pcm = new Int16Array(bytes, 0, bytes.byteLength >> 1);
+    const audio = audioOf(data);
+    if (!audio) return;
+    const [rate, channels, pcm] = audio;
     const frames = Math.floor(pcm.length / channels);
     if (rate !== this.rate) {
       this.rate = rate;

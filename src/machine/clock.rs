@@ -208,7 +208,7 @@ impl Machine {
                 if self.check_heard(out) {
                     let mut err = Error::new(
                         ErrorCode::Timeout,
-                        "nothing from the server since the liveness probe: the path is dead",
+                        "no answer to the liveness probe: the path is dead",
                     )
                     .with_phase(Phase::Call);
                     err.details.reason = Some("no-frames");

@@ -15,6 +15,7 @@ use crate::conversation::FunctionCall;
 use crate::error::Error;
 use crate::json::Value;
 use crate::machine::{DisconnectReason, Event, Input, Machine, Output, Rtc};
+use crate::web::wait::spawn;
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
 use js_sys::{Function, Promise, Reflect};
@@ -24,7 +25,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, MediaStream, MediaStreamTrack};
 
 use super::wait::{defer_drop, now_ms, Slot};
@@ -161,7 +162,7 @@ impl Call {
     /// WebRTC start request leaves before the call is built).
     pub fn listen_signal(self: &Rc<Self>, signal: Option<&web_sys::AbortSignal>) {
         let abort = |weak: std::rc::Weak<Call>| {
-            spawn_local(async move {
+            spawn(async move {
                 if let Some(call) = weak.upgrade() {
                     call.input(Input::Aborted);
                 }
@@ -198,7 +199,7 @@ impl Call {
     /// hold the call.
     pub fn feed(self: &Rc<Self>, work: Pin<Box<dyn Future<Output = Option<Input>>>>) {
         let weak = Rc::downgrade(self);
-        spawn_local(async move {
+        spawn(async move {
             if let (Some(input), Some(call)) = (work.await, weak.upgrade()) {
                 call.input(input)
             }

@@ -47,7 +47,7 @@ impl Carrier {
     pub fn ready(&self) -> Option<js_sys::Promise> {
         match self {
             Carrier::WebRtc(_) => None,
-            Carrier::WebSocket(socket) => Some(socket.audio.ready()),
+            Carrier::WebSocket(socket) => socket.audio.ready(),
         }
     }
 

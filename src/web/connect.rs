@@ -9,7 +9,7 @@ use super::error::require_globals;
 use super::json::{get, options_to_json};
 use super::media::{attach, media_stream, MediaChoice};
 use super::session::{Session, SessionData};
-use super::start::{read_signal, start};
+use super::start::{check_signal, read_signal, start};
 use super::wait::now_ms;
 use super::wait::{started_now, Slot};
 use super::webrtc::peer::{Link, Peer};
@@ -19,9 +19,9 @@ use crate::machine::{Input, Machine, Setup};
 use crate::options::StartRequest;
 use crate::session::IceServer;
 use crate::signalling::{choose_ice_servers, resolve_target, webrtc_session_check, ConnectOptions};
+use crate::web::wait::spawn;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::spawn_local;
 use web_sys::{AbortController, AbortSignal};
 
 /// Everything a connect reads from its options, checked.
@@ -87,14 +87,6 @@ impl Plan {
         signal::make_offer(&call, false);
         Ok((call, self.options))
     }
-
-    /// A signal that already fired ends the call before anything is built or sent.
-    fn check_signal(&self, phase: Phase) -> Result<(), Error> {
-        match &self.signal {
-            Some(s) if s.aborted() => Err(Error::aborted(phase)),
-            _ => Ok(()),
-        }
-    }
 }
 
 fn new_closer() -> Result<AbortController, Error> {
@@ -138,7 +130,7 @@ pub async fn connect_web_rtc(options: JsValue) -> Result<Connection, JsValue> {
             )
         }),
     )?;
-    plan.check_signal(Phase::Media)?;
+    check_signal(&plan.signal, Phase::Media)?;
     let ice = choose_ice_servers(
         plan.options.ice_servers.as_deref(),
         session.as_ref().map_or(&[], |d| &d.answer.ice_servers),
@@ -180,13 +172,13 @@ async fn rtc(
     require_globals(&["RTCPeerConnection"], "WebRTC")?;
     // Every option is checked before the start request goes out.
     let plan = Plan::read(&options, &json)?;
-    plan.check_signal(Phase::Start)?;
+    check_signal(&plan.signal, Phase::Start)?;
     let closer = new_closer()?;
     let started: Slot<Result<(SessionData, f64), Error>> = Slot::new();
     {
         let started = started.clone();
         let signal = closer.signal();
-        spawn_local(started_now(async move {
+        spawn(started_now(async move {
             let result = async {
                 // The call's budget (set below, before this task can wait) covers it.
                 let deadline = super::deadline::Deadline::within(signal);
@@ -205,7 +197,7 @@ async fn rtc(
     let (call, connect_options) = plan.begin(initial.to_vec(), true, closer, t0)?;
     *call.held.hand_over.borrow_mut() = hand_over;
     let weak = Rc::downgrade(&call);
-    spawn_local(async move {
+    spawn(async move {
         let started = started.wait().await;
         // Weakly held meanwhile, as in `Call::feed`.
         let Some(call) = weak.upgrade() else { return };

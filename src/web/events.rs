@@ -89,7 +89,7 @@ impl Events {
         if self.early.borrow().iter().any(|(name, _)| name == event) {
             let events = self.clone();
             let event = event.to_owned();
-            wasm_bindgen_futures::spawn_local(async move { events.replay(&event) });
+            crate::web::wait::spawn(async move { events.replay(&event) });
         }
         // `set.delete.bind(set, handler)`: an unsubscribe with no Rust closure behind it.
         bound_delete(&set, handler)
@@ -120,7 +120,7 @@ impl Events {
     /// already scheduled have run (early events stay for a late `on()`).
     pub fn clear(self: &Rc<Self>) {
         let events = self.clone();
-        wasm_bindgen_futures::spawn_local(async move { events.handlers.clear() });
+        crate::web::wait::spawn(async move { events.handlers.clear() });
     }
 }
 

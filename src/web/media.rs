@@ -170,7 +170,7 @@ struct StopIfAbandoned(Option<js_sys::Promise>);
 impl Drop for StopIfAbandoned {
     fn drop(&mut self) {
         if let Some(promise) = self.0.take() {
-            wasm_bindgen_futures::spawn_local(async move {
+            crate::web::wait::spawn(async move {
                 if let Ok(stream) = JsFuture::from(promise).await {
                     let stream: MediaStream = stream.unchecked_into();
                     for track in stream.get_tracks().iter() {
@@ -186,7 +186,7 @@ impl Drop for StopIfAbandoned {
 /// not wait for this to be created, but it is not posted before it succeeded.
 pub fn attach(call: &Rc<Call>, audio: MediaChoice, video: MediaChoice) {
     let weak = Rc::downgrade(call);
-    wasm_bindgen_futures::spawn_local(async move {
+    crate::web::wait::spawn(async move {
         let acquired = acquire(&audio, &video).await;
         let Some(call) = weak.upgrade().filter(|c| !c.is_closed()) else {
             // The connect gave up meanwhile: the capture must not stay on.
@@ -302,7 +302,7 @@ fn device_listener(call: &Rc<Call>) -> Option<gloo_events::EventListener> {
         "devicechange",
         move |_| {
             let weak = weak.clone();
-            wasm_bindgen_futures::spawn_local(async move {
+            crate::web::wait::spawn(async move {
                 if let Ok(list) = devices().await {
                     if let Some(call) = weak.upgrade() {
                         if !call.is_closed() {

@@ -39,6 +39,14 @@ pub fn read_signal(options: &JsValue) -> Result<Option<AbortSignal>, Error> {
         .map_err(|_| Error::invalid("`signal` must be an AbortSignal"))
 }
 
+/// A signal that already fired ends a connect before anything is built or sent.
+pub fn check_signal(signal: &Option<AbortSignal>, phase: Phase) -> Result<(), Error> {
+    match signal {
+        Some(s) if s.aborted() => Err(Error::aborted(phase)),
+        _ => Ok(()),
+    }
+}
+
 pub async fn start(request: &StartRequest, deadline: &Deadline) -> Result<SessionData, Error> {
     let text = send_json(
         Method::Post,

@@ -17,12 +17,13 @@ use crate::web::call::Call;
 use crate::web::http::Method;
 use crate::web::json::parse_text;
 use crate::web::media::add_remote_track;
+use crate::web::wait::spawn;
 use crate::web::wait::{defer_drop, now_ms};
 use gloo_events::EventListener;
 use js_sys::Reflect;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::MediaStreamTrack;
 
 /// `Rtc::PostRestart`: the attempt's offer, with the candidates gathered so far.
@@ -124,7 +125,7 @@ pub fn restart(call: &Rc<Call>, number: u32) {
                 attempt: number,
                 error,
             };
-            return spawn_local(async move { call.input(input) });
+            return spawn(async move { call.input(input) });
         }
     };
     let listeners = listen(call, &peer, number);
@@ -193,7 +194,7 @@ pub fn swap(call: &Rc<Call>, number: u32) {
     old.pc.close();
     if channel_open {
         let call = call.clone();
-        spawn_local(async move {
+        spawn(async move {
             call.mark("channelOpen");
             call.input(Input::ChannelOpen { now_ms: now_ms() })
         });
@@ -237,7 +238,7 @@ pub fn sample(call: &Rc<Call>) {
     // Weakly held while the browser answers: a getStats that never settles (a connection
     // closed meanwhile) must not keep the call in memory.
     let weak = Rc::downgrade(call);
-    spawn_local(async move {
+    spawn(async move {
         let Ok(report) = JsFuture::from(peer.pc.get_stats()).await else {
             return;
         };

@@ -12,8 +12,8 @@ use crate::web::deadline::Deadline;
 use crate::web::http::{send_json, Method};
 use crate::web::json::{parse_text, stringify};
 use crate::web::wait::abort_controller;
+use crate::web::wait::spawn;
 use std::rc::Rc;
-use wasm_bindgen_futures::spawn_local;
 
 /// What to do with a request's answer.
 type Answered = dyn FnOnce(&Rc<Call>, Result<String, Error>);
@@ -72,7 +72,7 @@ fn request(
     let target = rtc.target.borrow().clone();
     let body = stringify(body);
     let weak = Rc::downgrade(call);
-    spawn_local(async move {
+    spawn(async move {
         let deadline = Deadline::within(controller.signal());
         let result = match target {
             None => Err(Error::invalid("no offer URL")),

@@ -23,19 +23,15 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AudioContext, MediaStreamTrack, WebSocket};
 
 #[wasm_bindgen(
-    inline_js = "export function workletUrl() { return new URL('../../agent-rtc-audio.js', import.meta.url).href; }
-export function audioGraph(url, context) { return import(/* webpackIgnore: true */ /* @vite-ignore */ /* turbopackIgnore: true */ url).then((m) => m.graph(context, url)); }"
+    inline_js = "export async function audioGraph(url, context) { url ||= new URL('../../agent-rtc-audio.js', import.meta.url).href; return (await import(/* webpackIgnore: true */ /* @vite-ignore */ /* turbopackIgnore: true */ url)).graph(context, url); }"
 )]
 extern "C" {
-    /// Where the package's audio file is: beside its JS (`pkg/`), as seen from this snippet
-    /// (`pkg/snippets/<crate>/inline0.js`). Bundlers follow `new URL(…, import.meta.url)`.
-    #[wasm_bindgen(js_name = workletUrl, catch)]
-    fn default_worklet_url() -> Result<String, JsValue>;
-
-    /// The file at `url` imported (left to the browser: bundlers are told not to follow it),
-    /// its `graph(context, url)` built: resolves to the graph's handle.
+    /// The audio file imported from `url` (left to the browser: bundlers are told not to follow
+    /// that import), or from beside the package's JS (`pkg/`, as seen from this snippet in
+    /// `pkg/snippets/<crate>/`: bundlers follow `new URL(…, import.meta.url)` and emit the file),
+    /// and its `graph(context, url)` built: resolves to the graph's handle.
     #[wasm_bindgen(js_name = audioGraph)]
-    fn audio_graph(url: &str, context: &AudioContext) -> Promise;
+    fn audio_graph(url: Option<String>, context: &AudioContext) -> Promise;
 
     /// What `graph()` in agent-rtc-audio.js resolves to.
     pub type Graph;
@@ -47,10 +43,10 @@ extern "C" {
     /// frames received (the socket's counts) with the graph's own.
     #[wasm_bindgen(method)]
     pub fn report(this: &Graph, bs: f64, br: f64, fs: f64, fr: f64, ar: f64) -> JsValue;
+    /// A protobuf audio frame as the server sent it (the worklet reads it); none: drop what is
+    /// buffered (an interruption).
     #[wasm_bindgen(method)]
-    pub fn play(this: &Graph, sample_rate: u32, channels: u32, pcm: &ArrayBuffer);
-    #[wasm_bindgen(method)]
-    pub fn flush(this: &Graph);
+    pub fn play(this: &Graph, frame: Option<&ArrayBuffer>);
     #[wasm_bindgen(method, js_name = setMic)]
     pub fn set_mic(this: &Graph, track: &MediaStreamTrack);
     #[wasm_bindgen(method)]
@@ -59,26 +55,24 @@ extern "C" {
 
 /// Loads the audio file (from `worklet_url`, or beside the package's JS) and builds the graph;
 /// the bot's track joins `remoteStream`. A failure fails the call.
+/// The call's media are ready once this is done (`Audio::ready`, the promise of it).
 pub fn start(call: &Rc<Call>, worklet_url: Option<String>) {
     let Some(socket) = socket(call) else { return };
     let inner = socket.audio.0.clone();
     let weak = Rc::downgrade(call);
-    wasm_bindgen_futures::spawn_local(async move {
+    let built = crate::web::export_promise(async move {
         let built = build(&inner, &weak, worklet_url).await;
         if let (Err(e), Some(call)) = (&built, weak.upgrade()) {
             let e = js_failure(ErrorCode::Media, "starting the audio worklet", e);
             call.input(Input::Failure(e.with_phase(Phase::Media)));
         }
-        inner.settle(built);
+        built.map(|()| JsValue::UNDEFINED)
     });
+    *socket.audio.0.ready.borrow_mut() = Some(built);
 }
 
 async fn build(inner: &Inner, call: &Weak<Call>, url: Option<String>) -> Result<(), JsValue> {
-    let url = match url {
-        Some(url) => url,
-        None => default_worklet_url()?,
-    };
-    let graph: Graph = JsFuture::from(audio_graph(&url, &inner.context))
+    let graph: Graph = JsFuture::from(audio_graph(url, &inner.context))
         .await?
         .unchecked_into();
     let Some(call) = call.upgrade().filter(|c| !c.is_closed()) else {

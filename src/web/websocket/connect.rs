@@ -17,12 +17,12 @@ use crate::web::error::require_globals;
 use crate::web::json::{get, options_to_json};
 use crate::web::media::{attach, media_stream, MediaChoice};
 use crate::web::session::{Session, SessionData};
-use crate::web::start::{read_signal, start};
+use crate::web::start::{check_signal, read_signal, start};
+use crate::web::wait::spawn;
 use crate::web::wait::{abort_controller, now_ms};
 use crate::websocket::{socket_url, SocketOptions};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::spawn_local;
 use web_sys::{AbortController, AbortSignal};
 
 /// What the browser must have for this transport.
@@ -59,13 +59,6 @@ impl Plan {
         }
         require_globals(&NEEDS, "WebSocket")?;
         Ok(plan)
-    }
-
-    fn check_signal(&self, phase: Phase) -> Result<(), Error> {
-        match &self.signal {
-            Some(s) if s.aborted() => Err(Error::aborted(phase)),
-            _ => Ok(()),
-        }
     }
 
     /// The call: its machine in socket mode, the audio context and worklet, the media; the
@@ -140,7 +133,10 @@ fn prepare(options: JsValue, starting: bool, fallback: Option<JsValue>) -> Resul
         session_js = get(&options, "session")?;
         Ok(given_target(&plan.options, &session_js)?)
     };
-    plan.check_signal(if starting { Phase::Start } else { Phase::Media })?;
+    check_signal(
+        &plan.signal,
+        if starting { Phase::Start } else { Phase::Media },
+    )?;
     let closer = abort_controller()?;
     let signal = closer.signal();
     let call = plan.begin(starting, closer, t0)?;
@@ -157,7 +153,7 @@ fn prepare(options: JsValue, starting: bool, fallback: Option<JsValue>) -> Resul
         // as in `Call::feed`.
         Err(request) => {
             let weak = Rc::downgrade(&call);
-            spawn_local(async move {
+            spawn(async move {
                 let result = started(&request, signal).await;
                 let Some(call) = weak.upgrade() else { return };
                 match result {
@@ -190,11 +186,7 @@ fn given_target(
     }
     let data = Session::resolve(session_js)?;
     let token = o.token.as_deref().or(data.answer.token.as_deref());
-    let url = session_url(&data, token).map_err(|_| {
-        Error::invalid(
-            "this session has no `wsUrl`: start it with transport \"websocket\" to connect over a WebSocket",
-        )
-    })?;
+    let url = session_url(&data, token).map_err(|e| Error::invalid(e.message))?;
     Ok((url, Some(data.answer.session_id.clone())))
 }
 
@@ -215,7 +207,7 @@ fn session_url(data: &SessionData, token: Option<&str>) -> Result<String, Error>
     let Some(ws_url) = data.answer.ws_url.as_deref() else {
         return Err(Error::new(
             ErrorCode::BadResponse,
-            "the start answer has no `wsUrl` for the WebSocket transport",
+            "the session has no `wsUrl`: start it with transport \"websocket\"",
         )
         .with_phase(Phase::Start));
     };

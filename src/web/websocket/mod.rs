@@ -107,8 +107,7 @@ pub fn open(call: &Rc<Call>, url: &str) {
 }
 
 /// The bytes of a message from the server.
-fn bytes_of(buffer: &js_sys::ArrayBuffer) -> Vec<u8> {
-    let view = Uint8Array::new(buffer);
+fn bytes_of(view: &Uint8Array) -> Vec<u8> {
     let len = view.length() as usize;
     let mut bytes = Vec::with_capacity(len);
     // SAFETY: `raw_copy_to_ptr` writes exactly `view.length()` bytes, which `bytes` has room
@@ -127,30 +126,30 @@ fn utf8(bytes: &[u8]) -> Option<String> {
     decoder.decode_with_u8_array(bytes).ok()
 }
 
-/// One message from the server.
+/// One message from the server. The bot's audio goes to the worklet as it came (it reads the
+/// frame: no copy into the wasm); the rest is decoded here.
 fn received(call: &Rc<Call>, socket: &Socket, data: &JsValue) {
     let Some(buffer) = data.dyn_ref::<js_sys::ArrayBuffer>() else {
         // Pipecat's protobuf serializer only sends binary frames.
         return;
     };
-    let bytes = bytes_of(buffer);
     // Any frame shows the path is alive (the machine's liveness probe).
     call.machine.borrow_mut().heard(now_ms());
+    let view = Uint8Array::new(buffer);
     socket.count(|c| {
-        c.bytes_received += bytes.len() as f64;
+        c.bytes_received += f64::from(view.length());
         c.frames_received += 1.0;
     });
+    let audio = |socket: &Socket| {
+        socket.count(|c| c.audio_frames_received += 1.0);
+        socket.audio.play(buffer);
+    };
+    if view.get_index(0) == frames::AUDIO_TAG {
+        return audio(socket);
+    }
+    let bytes = bytes_of(&view);
     match frames::decode(&bytes) {
-        Ok(Frame::Audio {
-            pcm: (start, end),
-            sample_rate,
-            channels,
-        }) => {
-            socket.count(|c| c.audio_frames_received += 1.0);
-            if let Some(pcm) = bytes.get(start..end) {
-                socket.audio.play(pcm, sample_rate, channels);
-            }
-        }
+        Ok(Frame::Audio) => audio(socket),
         Ok(Frame::Message((start, end))) => {
             let Some(text) = bytes.get(start..end).and_then(utf8) else {
                 return;

@@ -8,7 +8,6 @@ use crate::error::{Error, ErrorCode, Phase};
 use crate::frames;
 use crate::web::error::js_failure;
 use gloo_events::EventListener;
-use js_sys::Uint8Array;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
@@ -56,10 +55,7 @@ impl Socket {
     pub fn send_frame(&self, bytes: &[u8], what: &str) -> Result<(), Error> {
         let ws = self.ws.borrow();
         let Some(ws) = ws.as_ref().filter(|ws| ws.ready_state() == WebSocket::OPEN) else {
-            return Err(Error::new(
-                ErrorCode::Closed,
-                format!("{what}: the WebSocket is not open"),
-            ));
+            return Err(Error::new(ErrorCode::Closed, "the WebSocket is not open"));
         };
         ws.send_with_u8_array(bytes)
             .map_err(|e| js_failure(ErrorCode::Signalling, what, &e))?;
@@ -108,9 +104,8 @@ pub struct Audio(pub(super) Rc<Inner>);
 pub(super) struct Inner {
     pub(super) context: AudioContext,
     /// Settles once the graph is built and the bot's track is in `remoteStream` (or it failed):
-    /// the call's media are not ready before.
-    pub(super) ready: js_sys::Promise,
-    pub(super) settle: RefCell<Option<(js_sys::Function, js_sys::Function)>>,
+    /// the call's media are not ready before (`audio::start`).
+    pub(super) ready: RefCell<Option<js_sys::Promise>>,
     /// The nodes (agent-rtc-audio.js), once built.
     pub(super) graph: RefCell<Option<Graph>>,
     /// The microphone, which feeds the capture once the graph exists (replaced on a switch).
@@ -124,28 +119,25 @@ impl Audio {
         let context = AudioContext::new().map_err(|e| {
             js_failure(ErrorCode::Unsupported, "AudioContext", &e).with_phase(Phase::Media)
         })?;
-        let mut settle = None;
-        let ready = js_sys::Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
         Ok(Audio(Rc::new(Inner {
             context,
-            ready,
-            settle: RefCell::new(settle),
+            ready: RefCell::new(None),
             graph: RefCell::new(None),
             track: RefCell::new(None),
         })))
     }
 
-    /// Bot audio for the playback buffer (dropped until the graph is built).
-    pub fn play(&self, pcm: &[u8], sample_rate: u32, channels: u32) {
+    /// A frame of the bot's audio for the playback buffer (dropped until the graph is built).
+    pub fn play(&self, frame: &js_sys::ArrayBuffer) {
         if let Some(graph) = self.0.graph.borrow().as_ref() {
-            graph.play(sample_rate, channels, &Uint8Array::from(pcm).buffer());
+            graph.play(Some(frame));
         }
     }
 
     /// Drops the bot audio buffered for playback (an interruption).
     pub fn flush(&self) {
         if let Some(graph) = self.0.graph.borrow().as_ref() {
-            graph.flush();
+            graph.play(None);
         }
     }
 
@@ -157,8 +149,8 @@ impl Audio {
     }
 
     /// Settles once the audio graph is built (`Carrier::ready`).
-    pub fn ready(&self) -> js_sys::Promise {
-        self.0.ready.clone()
+    pub fn ready(&self) -> Option<js_sys::Promise> {
+        self.0.ready.borrow().clone()
     }
 
     /// From now on the microphone is `track`: it feeds the capture as soon as the graph is
@@ -178,19 +170,6 @@ impl Audio {
             graph.close();
         }
         inner.track.borrow_mut().take();
-        inner.settle(Err(JsValue::UNDEFINED));
         let _ = inner.context.close();
-    }
-}
-
-impl Inner {
-    /// Settles `ready` (once).
-    pub(super) fn settle(&self, result: Result<(), JsValue>) {
-        if let Some((resolve, reject)) = self.settle.borrow_mut().take() {
-            let _ = match result {
-                Ok(()) => resolve.call0(&JsValue::UNDEFINED),
-                Err(e) => reject.call1(&JsValue::UNDEFINED, &e),
-            };
-        }
     }
 }
