@@ -75,7 +75,8 @@ test: lint test-native test-browser test-browser-firefox test-e2e test-interop s
 
 ## Benchmark against an optimised local agent (prints numbers; not a test): cold start, connect
 ## steps beside the official client and a hand-written floor, sizes; all of it in test-output/bench.json.
-## Then where the wasm's bytes are, by feature (scripts/size-parts.mjs, test-output/size-parts.json).
+## Then where the wasm's bytes are, by feature (scripts/size-parts.mjs, test-output/size-parts.json),
+## and what the WebSocket transport costs a page (scripts/size-websocket.mjs: a build without it).
 ## Knobs: RUNS (connect rounds, 40), COLD_RUNS (cold-start rounds, 15), WARMUP (3).
 ## Then network cuts of 3/8/12/20 s during a call, agent-rtc and the official client side by side
 ## (blackout.mjs: a private network namespace whose lo goes down; under `blackout` in bench.json).
@@ -95,6 +96,7 @@ bench: pkg
 	  AUTO_OFFICIAL=1 AUTO_ROUNDS=10 AUTO_OUT=bench-auto-$$block.json node tests/bench/udp-blocked.mjs; done
 	node tests/bench/ui-snapshot.mjs
 	mkdir -p test-output && node scripts/size-parts.mjs --json test-output/size-parts.json
+	node scripts/size-websocket.mjs --json test-output/size-websocket.json
 	AGENT_BIN=target/agent/agent-rtc-agent node tests/bench/blackout.mjs
 	AGENT_BIN=target/agent/agent-rtc-agent BLACKOUT_RUNNER=.venv-pipecat/bin/python BLACKOUT_SERIAL=1 \
 	  BLACKOUT_CUTS=12,20,12,20,12,20 BLACKOUT_OUT=blackout-runner.json node tests/bench/blackout.mjs

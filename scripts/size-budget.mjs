@@ -7,39 +7,15 @@
 //
 // Run: make size (after make pkg); part of make test.
 
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { gzipSync } from "node:zlib";
+import { readFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { pageBytes } from "./page-bytes.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const budget = JSON.parse(readFileSync(join(ROOT, "size-budget.json"), "utf8"));
-const gz = (buf) => gzipSync(buf, { level: 9 }).length;
-
-const wasm = readFileSync(join(ROOT, "pkg/agent_rtc_bg.wasm"));
-const glue = readFileSync(join(ROOT, "pkg/agent_rtc.js"), "utf8");
-const esbuild = await import("esbuild");
-const minify = async (code) => (await esbuild.transform(code, { minify: true, format: "esm", target: "es2020" })).code;
-const minified = await minify(glue);
-// The snippets wasm-bindgen writes beside the glue (each imported by it): one gzip each, as each
-// is a file of its own.
-let snippets = 0;
-const snippetDir = join(ROOT, "pkg/snippets");
-if (existsSync(snippetDir)) {
-  for (const f of readdirSync(snippetDir, { recursive: true })) {
-    if (String(f).endsWith(".js")) snippets += gz(Buffer.from(await minify(readFileSync(join(snippetDir, String(f)), "utf8"))));
-  }
-}
-
-const sizes = {
-  wasmRaw: wasm.length,
-  wasmGzip: gz(wasm),
-  glueRaw: Buffer.byteLength(glue),
-  glueMinified: Buffer.byteLength(minified),
-  glueMinifiedGzip: gz(Buffer.from(minified)),
-  snippetsMinifiedGzip: snippets,
-};
-sizes.totalGzip = sizes.wasmGzip + sizes.glueMinifiedGzip + snippets;
+const sizes = await pageBytes(join(ROOT, "pkg"));
+const snippets = sizes.snippetsMinifiedGzip;
 
 const kb = (n) => (n / 1000).toFixed(1) + " KB";
 console.log(

@@ -5,6 +5,7 @@
 
 pub mod conversation;
 pub mod error;
+#[cfg(feature = "websocket")]
 pub mod frames;
 pub mod json;
 pub mod machine;
@@ -20,6 +21,7 @@ pub mod stats;
 pub mod substring;
 pub mod trickle;
 pub mod url;
+#[cfg(feature = "websocket")]
 pub mod websocket;
 
 #[cfg(target_arch = "wasm32")]

@@ -10,7 +10,20 @@ use super::connection::Connection;
 use super::json::{get, options_to_json};
 use super::media::stop_all;
 use super::wait::now_ms;
+#[cfg(feature = "websocket")]
 use super::websocket::connect as socket;
+/// The measuring build without the transport (Cargo.toml's `websocket` feature).
+#[cfg(not(feature = "websocket"))]
+mod socket {
+    use super::*;
+    pub async fn start_and_connect(_: JsValue, _: Option<JsValue>) -> Result<Connection, JsValue> {
+        Err(Error::new(
+            crate::error::ErrorCode::Unsupported,
+            "this build has no WebSocket transport",
+        )
+        .into())
+    }
+}
 use crate::error::Error;
 use crate::json::Value;
 use crate::options::{Fields, StartRequest, Transport, DEFAULT_TIMEOUT_MS};

@@ -5,6 +5,7 @@
 
 use super::export_promise;
 use super::webrtc::peer::Link;
+#[cfg(feature = "websocket")]
 use super::websocket::socket::Socket;
 use crate::error::Error;
 use wasm_bindgen::JsValue;
@@ -12,6 +13,7 @@ use web_sys::MediaStreamTrack;
 
 pub enum Carrier {
     WebRtc(Link),
+    #[cfg(feature = "websocket")]
     WebSocket(Socket),
 }
 
@@ -20,6 +22,7 @@ impl Carrier {
     pub fn send(&self, text: &str, what: &str) -> Result<(), Error> {
         match self {
             Carrier::WebRtc(link) => link.send(text, what),
+            #[cfg(feature = "websocket")]
             Carrier::WebSocket(socket) => socket.send(text, what),
         }
     }
@@ -28,6 +31,7 @@ impl Carrier {
     pub fn max_message(&self) -> Option<f64> {
         match self {
             Carrier::WebRtc(link) => link.max_message(),
+            #[cfg(feature = "websocket")]
             Carrier::WebSocket(_) => None,
         }
     }
@@ -37,7 +41,9 @@ impl Carrier {
         match self {
             Carrier::WebRtc(link) => link.send_track(index, track),
             // The WebSocket transport carries audio only: a camera goes nowhere.
+            #[cfg(feature = "websocket")]
             Carrier::WebSocket(socket) if index == 0 => socket.audio.send_track(track),
+            #[cfg(feature = "websocket")]
             Carrier::WebSocket(_) => js_sys::Promise::resolve(&JsValue::UNDEFINED),
         }
     }
@@ -47,6 +53,7 @@ impl Carrier {
     pub fn ready(&self) -> Option<js_sys::Promise> {
         match self {
             Carrier::WebRtc(_) => None,
+            #[cfg(feature = "websocket")]
             Carrier::WebSocket(socket) => socket.audio.ready(),
         }
     }
@@ -55,6 +62,7 @@ impl Carrier {
     pub fn peer_connection(&self) -> JsValue {
         match self {
             Carrier::WebRtc(link) => link.peer_connection(),
+            #[cfg(feature = "websocket")]
             Carrier::WebSocket(_) => JsValue::UNDEFINED,
         }
     }
@@ -63,6 +71,7 @@ impl Carrier {
     pub fn stats(&self) -> js_sys::Promise {
         match self {
             Carrier::WebRtc(link) => export_promise(link.stats()),
+            #[cfg(feature = "websocket")]
             Carrier::WebSocket(socket) => socket.stats(),
         }
     }
@@ -71,12 +80,14 @@ impl Carrier {
     pub fn close(&self) {
         match self {
             Carrier::WebRtc(link) => link.close(),
+            #[cfg(feature = "websocket")]
             Carrier::WebSocket(socket) => socket.close(),
         }
     }
 
     /// Drops the bot audio buffered for playback (a WebRTC call buffers none of its own).
     pub fn drop_audio(&self) {
+        #[cfg(feature = "websocket")]
         if let Carrier::WebSocket(socket) = self {
             socket.audio.flush();
         }
@@ -86,6 +97,7 @@ impl Carrier {
     pub fn name(&self) -> &'static str {
         match self {
             Carrier::WebRtc(_) => "webrtc",
+            #[cfg(feature = "websocket")]
             Carrier::WebSocket(_) => "websocket",
         }
     }

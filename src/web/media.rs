@@ -57,6 +57,7 @@ impl MediaChoice {
     /// more precise: the canceller then covers everything the device plays, Web Audio included
     /// (a WebSocket call's bot), where the browser has such a mode (Chromium's capabilities list
     /// it where it can; elsewhere the value reads as `true`, the default).
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
     pub fn cancel_all_echo(self) -> MediaChoice {
         match self {
             MediaChoice::Capture(v) if v == JsValue::TRUE => MediaChoice::Capture(echo_all()),

@@ -39,6 +39,7 @@ mod session;
 mod start;
 mod wait;
 mod webrtc;
+#[cfg(feature = "websocket")]
 mod websocket;
 
 pub use auto::start_and_connect;
@@ -49,6 +50,7 @@ pub use error::{is_agent_rtc_error, to_js_error};
 pub use media::list_devices;
 pub use session::Session;
 pub use start::start_session;
+#[cfg(feature = "websocket")]
 pub use websocket::connect::connect_web_socket;
 
 use js_sys::Promise;
