@@ -18,7 +18,7 @@ pub const PING_MS: f64 = 1_000.0;
 pub const QUIET_MS: f64 = 2_000.0;
 /// ...and, when nothing at all arrives within this long of it, the path is dead: the call ends
 /// (`timeout`). The socket itself may stay open for minutes on a dead path (TCP retries).
-pub const PROBE_WAIT_MS: f64 = 2_500.0;
+pub const PROBE_WAIT_MS: f64 = 2_400.0;
 /// How often the call's traffic is sampled for the recovery policy once it is up.
 pub const SAMPLE_MS: f64 = 250.0;
 /// How long one HTTP request of a live call (a renegotiation's offer, a trickle PATCH, a

@@ -1089,7 +1089,7 @@ fn a_websocket_call_that_hears_nothing_probes_the_bot_and_ends_when_the_probe_go
     // The same answer once more (late, after other frames) is still not the page's.
     m.heard(3_700.0);
     assert!(untimed(m.handle_at(msg(&answer), 3_700.0)).is_empty());
-    // Then the path dies: a probe at 5,700, nothing back, the call ends at 8,200 (4.5 s after
+    // Then the path dies: a probe at 5,700, nothing back, the call ends at 8,100 (4.4 s after
     // the last frame), typed.
     let ticks = run_clock_until(&mut m, 20_000.0);
     let (at, second) = &ticks[0];
@@ -1102,7 +1102,7 @@ fn a_websocket_call_that_hears_nothing_probes_the_bot_and_ends_when_the_probe_go
         _ => None,
     });
     let (at, e) = error.expect("an error event");
-    assert_eq!(at, 8_200.0);
+    assert_eq!(at, 8_100.0);
     assert_eq!(
         (e.code, e.phase(), e.details.reason),
         (ErrorCode::Timeout, Some("call"), Some("no-frames"))
@@ -1121,7 +1121,7 @@ fn a_websocket_probe_answered_by_any_frame_keeps_the_call_and_a_bot_without_rtvi
     let out = untimed(m.handle_at(Input::Timeout, 2_020.0));
     assert_eq!(sent(&out)[0]["type"], "keepalive");
     m.heard(3_000.0);
-    let ticks = run_clock_until(&mut m, 4_520.0);
+    let ticks = run_clock_until(&mut m, 4_420.0);
     assert!(ticks.is_empty(), "{ticks:?}");
     assert!(!m.is_closed());
     // A bot that never said bot-ready may not answer probes: its silence is not a dead path.

@@ -9,49 +9,15 @@
 //! `setSpeaker`).
 
 use super::socket;
-use super::socket::Inner;
+use super::socket::{audio_graph, Graph, Inner};
 use crate::error::{ErrorCode, Phase};
 use crate::machine::Input;
 use crate::web::call::Call;
 use crate::web::error::js_failure;
 use crate::web::media::add_remote_track;
-use js_sys::{ArrayBuffer, Promise};
 use std::rc::{Rc, Weak};
-use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AudioContext, MediaStreamTrack, WebSocket};
-
-#[wasm_bindgen(
-    inline_js = "export async function audioGraph(url, context) { url ||= new URL('../../agent-rtc-audio.js', import.meta.url).href; return (await import(/* webpackIgnore: true */ /* @vite-ignore */ /* turbopackIgnore: true */ url)).graph(context, url); }"
-)]
-extern "C" {
-    /// The audio file imported from `url` (left to the browser: bundlers are told not to follow
-    /// that import), or from beside the package's JS (`pkg/`, as seen from this snippet in
-    /// `pkg/snippets/<crate>/`: bundlers follow `new URL(…, import.meta.url)` and emit the file),
-    /// and its `graph(context, url)` built: resolves to the graph's handle.
-    #[wasm_bindgen(js_name = audioGraph)]
-    fn audio_graph(url: Option<String>, context: &AudioContext) -> Promise;
-
-    /// What `graph()` in agent-rtc-audio.js resolves to.
-    pub type Graph;
-    #[wasm_bindgen(method, getter)]
-    fn track(this: &Graph) -> MediaStreamTrack;
-    #[wasm_bindgen(method, setter)]
-    pub fn set_ws(this: &Graph, ws: &WebSocket);
-    /// `getStats()` of the call: bytes sent and received, frames sent and received, audio
-    /// frames received (the socket's counts) with the graph's own.
-    #[wasm_bindgen(method)]
-    pub fn report(this: &Graph, bs: f64, br: f64, fs: f64, fr: f64, ar: f64) -> JsValue;
-    /// A protobuf audio frame as the server sent it (the worklet reads it); none: drop what is
-    /// buffered (an interruption).
-    #[wasm_bindgen(method)]
-    pub fn play(this: &Graph, frame: Option<&ArrayBuffer>);
-    #[wasm_bindgen(method, js_name = setMic)]
-    pub fn set_mic(this: &Graph, track: &MediaStreamTrack);
-    #[wasm_bindgen(method)]
-    pub fn close(this: &Graph);
-}
 
 /// Loads the audio file (from `worklet_url`, or beside the package's JS) and builds the graph;
 /// the bot's track joins `remoteStream`. A failure fails the call.

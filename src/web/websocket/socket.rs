@@ -1,15 +1,16 @@
 //! What a call holds of the WebSocket transport (`Socket`: the socket, its counters and its
 //! `Audio`), and what every call asks of it through `Carrier`: send a message, send the
-//! microphone, stats, close. Nothing here knows the call: the tasks that feed the call's machine
-//! are in `mod.rs` (the socket's events) and `audio.rs` (the worklet's nodes).
+//! microphone, stats, close; and the bindings of the audio graph (agent-rtc-audio.js). Nothing
+//! here knows the call: the tasks that feed the call's machine are in `mod.rs` (the socket's
+//! events) and `audio.rs` (the graph built).
 
-use super::audio::Graph;
 use crate::error::{Error, ErrorCode, Phase};
 use crate::frames;
 use crate::web::error::js_failure;
 use gloo_events::EventListener;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use web_sys::{AudioContext, MediaStreamTrack, WebSocket};
 
@@ -96,6 +97,37 @@ impl Socket {
         crate::web::wait::defer_drop(std::mem::take(&mut *self.listeners.borrow_mut()));
         self.audio.close();
     }
+}
+
+#[wasm_bindgen(
+    inline_js = "export async function audioGraph(url, context) { url ||= new URL('../../agent-rtc-audio.js', import.meta.url).href; return (await import(/* webpackIgnore: true */ /* @vite-ignore */ /* turbopackIgnore: true */ url)).graph(context, url); }"
+)]
+extern "C" {
+    /// The audio file imported from `url` (left to the browser: bundlers are told not to follow
+    /// that import), or from beside the package's JS (`pkg/`, as seen from this snippet in
+    /// `pkg/snippets/<crate>/`: bundlers follow `new URL(…, import.meta.url)` and emit the file),
+    /// and its `graph(context, url)` built: resolves to the graph's handle.
+    #[wasm_bindgen(js_name = audioGraph)]
+    pub(super) fn audio_graph(url: Option<String>, context: &AudioContext) -> js_sys::Promise;
+
+    /// What `graph()` in agent-rtc-audio.js resolves to.
+    pub type Graph;
+    #[wasm_bindgen(method, getter)]
+    pub fn track(this: &Graph) -> MediaStreamTrack;
+    #[wasm_bindgen(method, setter)]
+    pub fn set_ws(this: &Graph, ws: &WebSocket);
+    /// `getStats()` of the call: bytes sent and received, frames sent and received, audio
+    /// frames received (the socket's counts) with the graph's own.
+    #[wasm_bindgen(method)]
+    pub fn report(this: &Graph, bs: f64, br: f64, fs: f64, fr: f64, ar: f64) -> JsValue;
+    /// A protobuf audio frame as the server sent it (the worklet reads it); none: drop what is
+    /// buffered (an interruption).
+    #[wasm_bindgen(method)]
+    pub fn play(this: &Graph, frame: Option<&js_sys::ArrayBuffer>);
+    #[wasm_bindgen(method, js_name = setMic)]
+    pub fn set_mic(this: &Graph, track: &MediaStreamTrack);
+    #[wasm_bindgen(method)]
+    pub fn close(this: &Graph);
 }
 
 /// What a WebSocket call holds of Web Audio (shared with the task that builds the graph).
