@@ -167,6 +167,12 @@ after(async () => {
   }
 });
 
+/** Waits until the SDK page shows the call's state as `state`. */
+const shown = (state) =>
+  poll(`the page showing ${state}`, async () => {
+    const now = await page.locator("#state").textContent();
+    return { ok: now === state, now };
+  }, WAIT);
 const counts = () => page.evaluate(() => ({ pcs: window.__openPcs(), tracks: window.__liveTracks() }));
 
 test("next build type-checks the app and prerenders both pages as static; the .wasm is an asset", (t) => {
@@ -219,18 +225,12 @@ test("next start, the SDK page: Start connects one call, Stop ends it with nothi
   assert.equal(await page.locator("#state").textContent(), "disconnected");
 
   await toggle.click();
-  await poll("the call connected", async () => {
-    const state = await page.locator("#state").textContent();
-    return { ok: state === "connected", state };
-  }, WAIT);
+  await shown("connected");
   assert.deepEqual(await counts(), { pcs: 1, tracks: 1 });
   assert.equal(await toggle.textContent(), "Stop");
 
   await toggle.click();
-  await poll("the call ended", async () => {
-    const state = await page.locator("#state").textContent();
-    return { ok: state === "disconnected", state };
-  }, WAIT);
+  await shown("disconnected");
   // "disconnected" is shown once disconnect() resolved: everything is released by then.
   assert.deepEqual(await counts(), { pcs: 0, tracks: 0 });
   assert.equal(await toggle.textContent(), "Start");
@@ -242,16 +242,10 @@ test("next start, ?transport=websocket: the call goes over a WebSocket (the audi
   const toggle = page.locator("#toggle");
   await toggle.waitFor({ timeout: WAIT });
   await toggle.click();
-  await poll("the WebSocket call connected", async () => {
-    const state = await page.locator("#state").textContent();
-    return { ok: state === "connected", state };
-  }, WAIT);
+  await shown("connected");
   assert.deepEqual(await counts(), { pcs: 0, tracks: 1 }, "no peer connection: a WebSocket call with the microphone");
   await toggle.click();
-  await poll("the call ended", async () => {
-    const state = await page.locator("#state").textContent();
-    return { ok: state === "disconnected", state };
-  }, WAIT);
+  await shown("disconnected");
   assert.deepEqual(await counts(), { pcs: 0, tracks: 0 });
   assert.deepEqual(pageErrors, []);
 });
