@@ -19,7 +19,7 @@
 //!
 //! What only WebRTC has is in `webrtc/` (the peer connection, signalling, recovery): a call's
 //! `Rtc` outputs go there. What only the WebSocket transport has is in `websocket/` (the socket,
-//! its frames, the audio worklet's nodes). Nothing outside `webrtc/` and `connect.rs` names those files but
+//! its frames, the audio graph of agent-rtc-audio.js). Nothing outside `webrtc/` and `connect.rs` names those files but
 //! `carrier.rs`, which names `Link`, the WebRTC state a call holds.
 
 mod audio;

@@ -1,12 +1,13 @@
 //! The WebSocket transport (Pipecat's WebSocket transport with protobuf frames, docs/protocol.md):
 //! what a call carried by one `WebSocket` does that no other transport would — the socket and
-//! its frames, and the audio worklet that captures the microphone and plays the bot.
+//! its frames, and the audio graph (www/agent-rtc-audio.js: the worklet that captures the
+//! microphone and plays the bot, and the nodes around it) that the call imports when it starts.
 //!
 //! | file | job |
 //! |---|---|
-//! | `socket.rs` | `Socket` and `Audio`: what a call holds of this transport, and what `Carrier` asks of it |
-//! | `mod.rs` | the socket opened, its events and frames fed to the machine |
-//! | `audio.rs` | the worklet loaded, the capture and playback nodes built |
+//! | `socket.rs` | `Socket` and `Audio`: what a call holds of this transport, and what `Carrier` asks of it; the graph's bindings |
+//! | `mod.rs` | the socket opened, its events and frames fed to the machine (audio frames to the graph, unread) |
+//! | `audio.rs` | the audio file imported and its graph built, the bot's track into `remoteStream` |
 //! | `connect.rs` | `connectWebSocket()` and `startAndConnect({ transport: "websocket" })` |
 //!
 //! The machine runs in its socket mode (`Setup::socket`): it never asks for anything only
