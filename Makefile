@@ -96,6 +96,8 @@ bench: pkg
 	  AUTO_OFFICIAL=1 AUTO_ROUNDS=10 AUTO_OUT=bench-auto-$$block.json node tests/bench/udp-blocked.mjs; done
 	node tests/bench/ui-snapshot.mjs
 	mkdir -p test-output && node scripts/size-parts.mjs --json test-output/size-parts.json
+	CARGO_TARGET_DIR=target/no-websocket $(PKG_ENV) $(WASM_PACK) build --target web --release --mode no-install \
+	  --out-dir test-output/pkg-no-websocket -- --no-default-features
 	node scripts/size-websocket.mjs --json test-output/size-websocket.json
 	AGENT_BIN=target/agent/agent-rtc-agent node tests/bench/blackout.mjs
 	AGENT_BIN=target/agent/agent-rtc-agent BLACKOUT_RUNNER=.venv-pipecat/bin/python BLACKOUT_SERIAL=1 \

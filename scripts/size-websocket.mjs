@@ -1,10 +1,11 @@
 // What the WebSocket transport costs a page: pkg/ (as `make pkg` built it) against the same
-// release build without the transport (the crate's `websocket` feature off; a measuring build,
-// not shipped: its connectWebSocket is gone and transport "websocket"/"auto" fall to
-// `unsupported`). Prints both totals (page-bytes.mjs) and the difference; with --json FILE
-// writes them. The issue that added the transport allows it 8 KB.
+// release build without the transport, which `make bench` writes to test-output/pkg-no-websocket
+// (the crate's `websocket` feature off; a measuring build, not shipped: its connectWebSocket is
+// gone and transport "websocket"/"auto" fall to `unsupported`). Prints both totals
+// (page-bytes.mjs) and the difference; with --json FILE writes them. The issue that added the
+// transport allows it 8 KB.
 //
-// Run: node scripts/size-websocket.mjs [--json FILE]   (after make pkg; make bench runs it)
+// Run: make bench (it builds both first).
 
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -14,20 +15,7 @@ import { gz, pageBytes } from "./page-bytes.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const out = join(ROOT, "test-output/pkg-no-websocket");
-// The same flags as the Makefile's `pkg` target (PKG_ENV).
-// Its own target directory: target/…/release/agent_rtc.wasm stays the package's (size-parts.mjs).
-const env = {
-  ...process.env,
-  CARGO_TARGET_DIR: join(ROOT, "target/no-websocket"),
-  RUSTC_BOOTSTRAP: "1",
-  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS:
-    "-Zlocation-detail=none -Zunstable-options -Csymbol-mangling-version=legacy -Clink-arg=-zstack-size=65536",
-};
-execFileSync(
-  "wasm-pack",
-  ["--log-level", "warn", "build", "--target", "web", "--release", "--mode", "no-install", "--out-dir", out, "--", "--no-default-features"],
-  { cwd: ROOT, env, stdio: ["ignore", "inherit", "inherit"] },
-);
+// The same short names between glue and wasm as pkg/ has (package.sh).
 execFileSync("node", [join(ROOT, "scripts/minify-names.mjs"), out], { stdio: "ignore" });
 const full = await pageBytes(join(ROOT, "pkg"));
 const without = await pageBytes(out);

@@ -6,15 +6,12 @@
 //
 // Run: make test-interop (or PIPECAT_PYTHON=.venv-pipecat/bin/python node --test tests/interop/rtvi.test.mjs).
 
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { poll, ROOT, servePages } from "../e2e/harness.mjs";
+import { poll } from "../e2e/harness.mjs";
 import { ENGINES } from "../e2e/webdriver.mjs";
-import { startRunner } from "../bench/runner.mjs";
+import { runnerWithPages } from "./fixture.mjs";
 
-const PYTHON = resolve(ROOT, process.env.PIPECAT_PYTHON || ".venv-pipecat/bin/python");
 const TYPED = ["botinterrupted", "usermute", "vad", "audiolevel", "llm", "tts", "functioncall", "systemlog", "transcript"];
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>rtvi 2.2</title>
@@ -61,36 +58,24 @@ const EXPECTED = [
   ["systemlog", { text: "a line of the server's log" }],
 ];
 
-let server;
-let runner;
-
-before(async () => {
-  assert.ok(existsSync(PYTHON), `no Pipecat virtualenv at ${PYTHON}: run make setup`);
-  server = await servePages("interop-rtvi", { "index.html": PAGE });
-  runner = await startRunner(PYTHON, { host: "localhost", args: ["--ws-auth", "token"] });
-});
-
-after(async () => {
-  await runner?.stop();
-  await server?.close();
-});
+const live = runnerWithPages("interop-rtvi", { "index.html": PAGE });
 
 
 for (const engine of ["Chromium", "Firefox"]) {
   test(`${engine}: RTVI 2.2 with the real runner — client-ready 2.2.0 taken, every typed server message, over WebRTC and a WebSocket`, { timeout: 180_000 }, async () => {
     const b = await ENGINES[engine]();
     try {
-      await b.goto(`${server.url}/index.html`);
+      await b.goto(`${live.server.url}/index.html`);
       await poll("the page", async () => ({ ok: await b.run(() => window.pageReady === true) }));
       for (const transport of ["webrtc", "websocket"]) {
-        const logFrom = runner.log().length;
-        const r = await b.run((o) => window.typed(o), { platform: "pipecat-runner", baseUrl: runner.url, transport, timeoutMs: 30000 });
+        const logFrom = live.runner.log().length;
+        const r = await b.run((o) => window.typed(o), { platform: "pipecat-runner", baseUrl: live.runner.url, transport, timeoutMs: 30000 });
         assert.ok(r.ok, `${transport}: ${JSON.stringify(r)}`);
         assert.equal(r.transport, transport);
         assert.equal(r.botVersion, "2.2.0");
         assert.equal(r.sent.length, 16);
         assert.deepEqual(r.events, EXPECTED, transport);
-        assert.doesNotMatch(runner.log().slice(logFrom), /not compatible|Compatibility issues/, "the runner took client-ready 2.2.0");
+        assert.doesNotMatch(live.runner.log().slice(logFrom), /not compatible|Compatibility issues/, "the runner took client-ready 2.2.0");
       }
       assert.deepEqual(b.errors(), []);
     } finally {

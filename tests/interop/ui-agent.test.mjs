@@ -8,15 +8,12 @@
 //
 // Run: make test-interop (or PIPECAT_PYTHON=.venv-pipecat/bin/python node --test tests/interop/ui-agent.test.mjs).
 
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { poll, ROOT, servePages } from "../e2e/harness.mjs";
+import { poll } from "../e2e/harness.mjs";
 import { ENGINES } from "../e2e/webdriver.mjs";
-import { startRunner } from "../bench/runner.mjs";
+import { runnerWithPages } from "./fixture.mjs";
 
-const PYTHON = resolve(ROOT, process.env.PIPECAT_PYTHON || ".venv-pipecat/bin/python");
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>ui agent</title>
 <main id="app">
@@ -76,29 +73,17 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>ui agent</title>
   window.pageReady = true;
 </script>`;
 
-let server;
-let runner;
-
-before(async () => {
-  assert.ok(existsSync(PYTHON), `no Pipecat virtualenv at ${PYTHON}: run make setup`);
-  server = await servePages("interop-ui-agent", { "index.html": PAGE });
-  runner = await startRunner(PYTHON, { host: "localhost", args: ["--ws-auth", "token"] });
-});
-
-after(async () => {
-  await runner?.stop();
-  await server?.close();
-});
+const live = runnerWithPages("interop-ui-agent", { "index.html": PAGE });
 
 
 for (const engine of ["Chromium", "Firefox"]) {
   test(`${engine}: the runner's bot finds "Save" in the snapshot, highlights and clicks it, sees "Saved"; a password field and a button outside the root are refused (WebRTC and WebSocket)`, { timeout: 240_000 }, async () => {
     const b = await ENGINES[engine]();
     try {
-      await b.goto(`${server.url}/index.html`);
+      await b.goto(`${live.server.url}/index.html`);
       await poll("the page", async () => ({ ok: await b.run(() => window.pageReady === true) }));
       for (const transport of ["webrtc", "websocket"]) {
-        const r = await b.run((o) => window.uiTest(o), { platform: "pipecat-runner", baseUrl: runner.url, transport, timeoutMs: 30000 });
+        const r = await b.run((o) => window.uiTest(o), { platform: "pipecat-runner", baseUrl: live.runner.url, transport, timeoutMs: 30000 });
         const what = `${transport}: ${JSON.stringify(r)}`;
         assert.ok(r.ok, what);
         assert.equal(r.transport, transport);

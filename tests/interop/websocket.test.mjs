@@ -13,15 +13,12 @@
 //
 // Run: make test-interop (or PIPECAT_PYTHON=.venv-pipecat/bin/python node --test tests/interop/).
 
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { poll, ROOT, servePages, tcpRelay } from "../e2e/harness.mjs";
+import { poll, tcpRelay } from "../e2e/harness.mjs";
 import { ENGINES } from "../e2e/webdriver.mjs";
-import { startRunner } from "../bench/runner.mjs";
+import { runnerWithPages } from "./fixture.mjs";
 
-const PYTHON = resolve(ROOT, process.env.PIPECAT_PYTHON || ".venv-pipecat/bin/python");
 
 // The page: the SDK from pkg/, a call helper that listens to every event, and a meter of the
 // bot's audio in remoteStream (RMS of an AnalyserNode, polled).
@@ -124,30 +121,18 @@ window.call = async (options) => {
 window.pageReady = true;
 `;
 
-let server;
-let runner;
-
-before(async () => {
-  assert.ok(existsSync(PYTHON), `no Pipecat virtualenv at ${PYTHON}: run make setup`);
-  // The strict page: scripts only from this origin (and wasm compiled from them), requests to
-  // this origin and the runner (HTTP and its socket) only.
-  const csp = `default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' http://localhost:* ws://localhost:*; media-src 'self'`;
-  server = await servePages(
-    "interop-websocket",
-    { "index.html": PAGE, "widget.html": WIDGET_PAGE, "csp.html": CSP_PAGE, "csp.js": CSP_SCRIPT },
-    { headers: (path) => (path === "/csp.html" ? { "content-security-policy": csp } : {}) },
-  );
-  runner = await startRunner(PYTHON, { host: "localhost", args: ["--ws-auth", "token"] });
-});
-
-after(async () => {
-  await runner?.stop();
-  await server?.close();
-});
+// The strict page: scripts only from this origin (and wasm compiled from them), requests to this
+// origin and the runner (HTTP and its socket) only.
+const csp = `default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' http://localhost:* ws://localhost:*; media-src 'self'`;
+const live = runnerWithPages(
+  "interop-websocket",
+  { "index.html": PAGE, "widget.html": WIDGET_PAGE, "csp.html": CSP_PAGE, "csp.js": CSP_SCRIPT },
+  { headers: (path) => (path === "/csp.html" ? { "content-security-policy": csp } : {}) },
+);
 
 async function open(engine) {
   const b = await ENGINES[engine]();
-  await b.goto(`${server.url}/index.html`);
+  await b.goto(`${live.server.url}/index.html`);
   await poll("the test page", async () => ({ ok: await b.run(() => window.pageReady === true) }));
   return b;
 }
@@ -156,10 +141,10 @@ for (const engine of Object.keys(ENGINES)) {
   test(`${engine}: a WebSocket call to the real runner reaches bot-ready, echoes the microphone, answers requests and ends the bot`, { timeout: 180_000 }, async () => {
     const b = await open(engine);
     try {
-      const count = (what) => (runner.log().match(new RegExp(`agent-rtc-interop: bot ${what}`, "g")) || []).length;
+      const count = (what) => (live.runner.log().match(new RegExp(`agent-rtc-interop: bot ${what}`, "g")) || []).length;
       const before = { started: count("started"), ended: count("ended") };
-      const r = await b.run((baseUrl) => window.call({ platform: "pipecat-runner", baseUrl, transport: "websocket", timeoutMs: 30000 }), runner.url);
-      assert.ok(r.ok, `connect failed: ${JSON.stringify(r)}; runner: ${runner.log().slice(-1500)}`);
+      const r = await b.run((baseUrl) => window.call({ platform: "pipecat-runner", baseUrl, transport: "websocket", timeoutMs: 30000 }), live.runner.url);
+      assert.ok(r.ok, `connect failed: ${JSON.stringify(r)}; runner: ${live.runner.log().slice(-1500)}`);
       assert.equal(r.transport, "websocket");
       assert.equal(r.state, "connected");
       assert.ok(r.pc, "no peer connection on a WebSocket call");
@@ -193,7 +178,7 @@ for (const engine of Object.keys(ENGINES)) {
         ok: await b.run(() => window.events.some((e) => e.name === "rtvi" && e.data === "server-message")),
       }));
       await b.run(() => window.conn.disconnect());
-      await poll("the bot's end", () => ({ ok: count("ended") === before.ended + 1, log: runner.log().slice(-500) }));
+      await poll("the bot's end", () => ({ ok: count("ended") === before.ended + 1, log: live.runner.log().slice(-500) }));
       // The page's meter context is the only one left open.
       await poll("the call's socket and audio context closed", async () => {
         const left = await b.run(() => window.leftOpen());
@@ -211,7 +196,7 @@ for (const engine of Object.keys(ENGINES)) {
     const b = await open(engine);
     try {
       // A session whose token is not the one given: the runner refuses the upgrade (HTTP 403).
-      const start = await fetch(`${runner.url}/start`, {
+      const start = await fetch(`${live.runner.url}/start`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ transport: "websocket" }),
@@ -242,7 +227,7 @@ for (const engine of Object.keys(ENGINES)) {
             () => ({ ok: true }),
             (e) => ({ ok: false, code: e.code, message: e.message }),
           ),
-          runner.url,
+          live.runner.url,
         );
         assert.equal(rtc.code, "unsupported", JSON.stringify(rtc));
       }
@@ -260,7 +245,7 @@ for (const engine of Object.keys(ENGINES)) {
 for (const engine of Object.keys(ENGINES)) {
   test(`${engine}: a silent WebSocket call stays up; a dead path with the socket open ends it (timeout, no-frames)`, { timeout: 180_000 }, async () => {
     const b = await open(engine);
-    const start = await fetch(`${runner.url}/start`, {
+    const start = await fetch(`${live.runner.url}/start`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ transport: "websocket" }),
@@ -268,7 +253,7 @@ for (const engine of Object.keys(ENGINES)) {
     const upstream = new URL(start.wsUrl);
     const relay = await tcpRelay(Number(upstream.port));
     try {
-      const probes = () => (runner.log().match(/Unsupported RTVI message type: keepalive/g) || []).length;
+      const probes = () => (live.runner.log().match(/Unsupported RTVI message type: keepalive/g) || []).length;
       const before = probes();
       const wsUrl = `ws://localhost:${relay.port}${upstream.pathname}`;
       const r = await b.run((o) => window.connectWs(o), { wsUrl, token: start.token, audio: false, timeoutMs: 30000 });
@@ -314,7 +299,7 @@ for (const engine of Object.keys(ENGINES)) {
   test(`${engine}: <agent-preview transport="websocket"> connects to the real runner and stops`, { timeout: 120_000 }, async () => {
     const b = await ENGINES[engine]();
     try {
-      await b.goto(`${server.url}/widget.html`);
+      await b.goto(`${live.server.url}/widget.html`);
       await poll("the widget page", async () => ({ ok: await b.run(() => window.pageReady === true && !!customElements.get("agent-preview")) }));
       const started = await b.run(async (baseUrl) => {
         const w = document.getElementById("w");
@@ -325,7 +310,7 @@ for (const engine of Object.keys(ENGINES)) {
         } catch (e) {
           return { ok: false, code: e.code, message: e.message };
         }
-      }, runner.url);
+      }, live.runner.url);
       assert.ok(started.ok, JSON.stringify(started));
       assert.equal(started.transport, "websocket");
       await poll("the widget connected", async () => {
@@ -343,9 +328,9 @@ for (const engine of Object.keys(ENGINES)) {
 test("Chromium: under a strict CSP (script-src 'self' 'wasm-unsafe-eval') a WebSocket call works with no violation", { timeout: 120_000 }, async () => {
   const b = await ENGINES.Chromium();
   try {
-    await b.goto(`${server.url}/csp.html`);
+    await b.goto(`${live.server.url}/csp.html`);
     await poll("the CSP page", async () => ({ ok: await b.run(() => window.pageReady === true) }));
-    const r = await b.run((baseUrl) => window.call({ platform: "pipecat-runner", baseUrl, transport: "websocket", timeoutMs: 30000 }), runner.url);
+    const r = await b.run((baseUrl) => window.call({ platform: "pipecat-runner", baseUrl, transport: "websocket", timeoutMs: 30000 }), live.runner.url);
     assert.ok(r.ok, JSON.stringify(r));
     assert.equal(r.transport, "websocket");
     assert.ok(r.played > 0, `the bot's audio played through the worklet: ${JSON.stringify(r)}`);
@@ -362,7 +347,7 @@ test("Chromium: under a strict CSP (script-src 'self' 'wasm-unsafe-eval') a WebS
 test("WebKitGTK: transport auto connects over a WebSocket (no-webrtc) with exactly one start request", { timeout: 120_000 }, async () => {
   const b = await open("WebKitGTK");
   try {
-    const r = await b.run((baseUrl) => window.call({ platform: "pipecat-runner", baseUrl, transport: "auto", timeoutMs: 30000 }), runner.url);
+    const r = await b.run((baseUrl) => window.call({ platform: "pipecat-runner", baseUrl, transport: "auto", timeoutMs: 30000 }), live.runner.url);
     assert.ok(r.ok, JSON.stringify(r));
     assert.equal(r.transport, "websocket");
     const fallbacks = await poll("the fallback event", async () => {
@@ -380,7 +365,7 @@ test("WebKitGTK: transport auto connects over a WebSocket (no-webrtc) with exact
 test("Chromium: transport auto stays on WebRTC when it works, and goes straight to a WebSocket once WebRTC failed in the page's session", { timeout: 120_000 }, async () => {
   const b = await open("Chromium");
   try {
-    const r = await b.run((baseUrl) => window.call({ platform: "pipecat-runner", baseUrl, transport: "auto", timeoutMs: 30000 }), runner.url);
+    const r = await b.run((baseUrl) => window.call({ platform: "pipecat-runner", baseUrl, transport: "auto", timeoutMs: 30000 }), live.runner.url);
     assert.ok(r.ok, JSON.stringify(r));
     assert.equal(r.transport, "webrtc");
     // Nothing more happens after the connect resolved: a fallback would have come before it.
@@ -392,7 +377,7 @@ test("Chromium: transport auto stays on WebRTC when it works, and goes straight 
       window.events = [];
       window.starts = 0;
     });
-    const again = await b.run((baseUrl) => window.call({ platform: "pipecat-runner", baseUrl, transport: "auto", timeoutMs: 30000 }), runner.url);
+    const again = await b.run((baseUrl) => window.call({ platform: "pipecat-runner", baseUrl, transport: "auto", timeoutMs: 30000 }), live.runner.url);
     assert.ok(again.ok, JSON.stringify(again));
     assert.equal(again.transport, "websocket");
     const evs = await b.run(() => window.events.filter((e) => e.name === "fallback").map((e) => e.data));
@@ -400,7 +385,7 @@ test("Chromium: transport auto stays on WebRTC when it works, and goes straight 
     assert.equal(await b.run(() => window.starts), 1);
     // An explicit transport overrides what is remembered.
     await b.run(() => window.conn.disconnect());
-    const explicit = await b.run((baseUrl) => window.call({ platform: "pipecat-runner", baseUrl, transport: "webrtc", timeoutMs: 30000 }), runner.url);
+    const explicit = await b.run((baseUrl) => window.call({ platform: "pipecat-runner", baseUrl, transport: "webrtc", timeoutMs: 30000 }), live.runner.url);
     assert.equal(explicit.transport, "webrtc", JSON.stringify(explicit));
     await b.run(() => window.conn.disconnect());
   } finally {
